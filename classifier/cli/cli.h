@@ -1,0 +1,43 @@
+/* cli.h -- the canopy command line: one function per subcommand, shared
+ * helpers. The only code in canopy that prints to stdout or exits.
+ *
+ * Exit status (documented in README and --help):
+ *   0  success (every scene/chip processed)
+ *   1  a failure in the data: unreadable or invalid model, scene or chip
+ *      (the others of a batch are still processed)
+ *   2  usage error (bad option or argument)
+ */
+#ifndef CNP_CLI_H
+#define CNP_CLI_H
+
+#include "base/base.h"
+
+enum { CNP_EXIT_OK = 0, CNP_EXIT_FAILURE = 1, CNP_EXIT_USAGE = 2 };
+
+/* Subcommands: argv[0] is the subcommand name; each returns an exit status. */
+int cnp_cmd_info(int argc, char **argv);
+int cnp_cmd_predict(int argc, char **argv);
+int cnp_cmd_classify(int argc, char **argv);
+int cnp_cmd_evaluate(int argc, char **argv);
+
+/* Path of the default model: $CANOPY_MODEL if set, else the demo model
+ * installed under pkgdatadir. Static or environment string: do not free. */
+const char *cnp_cli_default_model(void);
+
+/* Prints "canopy <cmd>: <message>" for a failed ctx to stderr. */
+void cnp_cli_report(const char *cmd, const cnp_ctx *ctx);
+
+/* Prints a usage error ("canopy <cmd>: <msg>; try 'canopy <cmd> --help'")
+ * and returns CNP_EXIT_USAGE. */
+int cnp_cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Parses a positive int option value; returns 0 and prints a usage error on
+ * failure. */
+int cnp_cli_parse_int(const char *cmd, const char *opt, const char *s, int lo, int hi, int *out);
+int cnp_cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
+
+/* Number of threads: --threads N or all cores. */
+int cnp_cli_default_threads(void);
+
+#endif

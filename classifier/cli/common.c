@@ -1,0 +1,79 @@
+/* common.c -- helpers shared by the subcommands. */
+#define _GNU_SOURCE
+#include "config.h"
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef CNP_PKGDATADIR
+#define CNP_PKGDATADIR "/usr/local/share/canopy"
+#endif
+
+const char *cnp_cli_default_model(void)
+{
+    const char *env = getenv("CANOPY_MODEL");
+    if (env && *env)
+        return env;
+    return CNP_PKGDATADIR "/canopy-demo.onnx";
+}
+
+void cnp_cli_report(const char *cmd, const cnp_ctx *ctx)
+{
+    fprintf(stderr, "canopy %s: %s\n", cmd,
+            ctx && ctx->msg[0] ? ctx->msg : cnp_status_name(ctx ? ctx->status : CNP_ERR_INTERNAL));
+}
+
+int cnp_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "canopy %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "; try 'canopy %s --help'\n", cmd);
+    return CNP_EXIT_USAGE;
+}
+
+int cnp_cli_parse_int(const char *cmd, const char *opt, const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        cnp_cli_usage_error(cmd, "%s expects a whole number from %d to %d, got '%s'", opt, lo, hi, s);
+        return 0;
+    }
+    *out = (int)v;
+    return 1;
+}
+
+int cnp_cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
+                         double *out)
+{
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
+        cnp_cli_usage_error(cmd, "%s expects a number from %g to %g, got '%s'", opt, lo, hi, s);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int cnp_cli_default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (env && atoi(env) > 0)
+        return atoi(env);
+    return n > 0 ? (int)n : 1;
+}

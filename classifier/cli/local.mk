@@ -1,0 +1,6 @@
+# cli: the `canopy` program.
+bin_PROGRAMS += canopy
+canopy_SOURCES = classifier/cli/cli.h classifier/cli/main.c classifier/cli/common.c \
+	classifier/cli/info.c classifier/cli/predict.c \
+	classifier/cli/classify.c classifier/cli/evaluate.c
+canopy_LDADD = $(CNP_LIBS)

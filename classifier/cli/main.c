@@ -1,0 +1,85 @@
+/* main.c -- `canopy` entry point: subcommand dispatch, --help/--version,
+ * and the OpenBLAS kernel selection that must happen before any GEMM. */
+#define _GNU_SOURCE
+#include "config.h"
+#include "cli/cli.h"
+#include "engine/engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void print_help(FILE *f)
+{
+    fputs("Usage: canopy COMMAND [OPTIONS] ...\n"
+          "\n"
+          "Finds markers of deforestation in satellite imagery with a multi-label ResNet\n"
+          "(ONNX) on the CPU.\n"
+          "\n"
+          "Commands:\n"
+          "  classify   whole georeferenced scenes -> label rasters, masks, GeoJSON markers\n"
+          "  predict    image chips -> Kaggle submission CSV (image_name,tags) or probabilities\n"
+          "  evaluate   labelled chips (train_v2.csv layout) -> F2, per-label metrics, thresholds\n"
+          "  info       model summary: architecture, operators, metadata, GFLOPs, GEMM kernels\n"
+          "\n"
+          "'canopy COMMAND --help' describes each command's options.\n"
+          "\n"
+          "Exit status: 0 success; 1 a model, scene or chip could not be processed (the\n"
+          "others are still done); 2 usage error.\n"
+          "\n"
+          "Environment: CANOPY_MODEL (default model), OPENBLAS_CORETYPE (GEMM kernels;\n"
+          "respected when set, otherwise canopy picks the CPU's best), OMP_NUM_THREADS.\n",
+          f);
+}
+
+/* OpenBLAS reads OPENBLAS_CORETYPE once, when it loads: if it fell back to
+ * generic kernels on a CPU it does not know, re-execute with the variable
+ * set. A value the user set is respected (cnp_blas_preferred_coretype
+ * returns NULL then). */
+static void select_blas_kernels(char **argv)
+{
+    const char *core;
+    if (getenv("CANOPY_BLAS_REEXEC"))
+        return;
+    core = cnp_blas_preferred_coretype();
+    if (!core)
+        return;
+    if (setenv("OPENBLAS_CORETYPE", core, 1) != 0 || setenv("CANOPY_BLAS_REEXEC", "1", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+    /* exec failed: go on with the kernels we have; `canopy info` shows them. */
+    unsetenv("OPENBLAS_CORETYPE");
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd;
+    if (argc < 2) {
+        print_help(stderr);
+        return CNP_EXIT_USAGE;
+    }
+    cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        print_help(stdout);
+        return CNP_EXIT_OK;
+    }
+    if (!strcmp(cmd, "--version")) {
+        cnp_blas_info bi;
+        cnp_blas_info_get(&bi);
+        printf("canopy %s\nGEMM: %s, core %s (%s)\n", PACKAGE_VERSION, bi.library, bi.core,
+               bi.selected);
+        return CNP_EXIT_OK;
+    }
+    select_blas_kernels(argv);
+    if (!strcmp(cmd, "info"))
+        return cnp_cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "predict"))
+        return cnp_cmd_predict(argc - 1, argv + 1);
+    if (!strcmp(cmd, "classify"))
+        return cnp_cmd_classify(argc - 1, argv + 1);
+    if (!strcmp(cmd, "evaluate"))
+        return cnp_cmd_evaluate(argc - 1, argv + 1);
+    fprintf(stderr, "canopy: unknown command '%s'; try 'canopy --help'\n", cmd);
+    return CNP_EXIT_USAGE;
+}

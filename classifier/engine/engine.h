@@ -1,0 +1,138 @@
+/* engine.h -- canopy's CPU inference engine: ONNX ResNets in, per-label
+ * sigmoid probabilities out. Knows nothing of GDAL.
+ *
+ * Life cycle:
+ *   cnp_model_load()     parse the ONNX file, read canopy's metadata, build the
+ *                        graph, fold BatchNormalization, fuse Conv+Add+Relu
+ *   cnp_model_prepare()  fix the input size and the largest batch, plan all
+ *                        buffers and pack weights (the only allocations)
+ *   cnp_model_forward()  any number of batches of n <= max_batch chips;
+ *                        allocates nothing
+ *   cnp_model_free()
+ *
+ * Chips are float tensors (n, C, H, W), already scaled and normalised as the
+ * metadata says (see scene.h, cnp_chip_read). A model is used by one thread
+ * at a time; the forward pass itself is OpenMP-parallel.
+ */
+#ifndef CNP_ENGINE_H
+#define CNP_ENGINE_H
+
+#include <stddef.h>
+#include "base/base.h"
+
+typedef struct cnp_model cnp_model;
+
+/* Bits of cnp_model_meta.defaulted: which fields the file did not give. */
+enum {
+    CNP_META_DEF_LABELS = 1u << 0,
+    CNP_META_DEF_THRESHOLDS = 1u << 1,
+    CNP_META_DEF_MARKERS = 1u << 2,
+    CNP_META_DEF_INPUT_SIZE = 1u << 3,
+    CNP_META_DEF_BANDS = 1u << 4,
+    CNP_META_DEF_SCALE = 1u << 5,
+    CNP_META_DEF_MEAN = 1u << 6,
+    CNP_META_DEF_STD = 1u << 7
+};
+
+/* What the model file says about itself (ONNX metadata_props "canopy.*",
+ * Deepness-style keys as a fallback, documented defaults otherwise).
+ * Owned by the model; valid until cnp_model_free(). */
+typedef struct cnp_model_meta {
+    int n_labels;             /* = number of model outputs */
+    char **labels;            /* (n_labels) label names */
+    float *thresholds;        /* (n_labels) decision thresholds, default 0.2 */
+    unsigned char *is_marker; /* (n_labels) 1 for deforestation-marker labels */
+    int input_size;           /* square side in pixels the model expects */
+    int n_channels;           /* input channels C */
+    int *bands;               /* (n_channels) 1-based source band per channel */
+    double scale;             /* raw pixel value -> [0,1], default 1/255 */
+    float *mean;              /* (n_channels) subtracted after scale */
+    float *std;               /* (n_channels) divided after mean */
+    double gsd_m;             /* training ground sampling distance, 0 = unknown */
+    char *name;               /* canopy.name or the file's base name */
+    char *version;            /* canopy.version or "" */
+    unsigned defaulted;       /* CNP_META_DEF_* bits */
+} cnp_model_meta;
+
+/* Loads an ONNX model. On success *out is a new model the caller frees with
+ * cnp_model_free(). On failure *out is NULL and ctx names the file, the
+ * node/operator and what is wrong. */
+cnp_status cnp_model_load(cnp_ctx *ctx, const char *path, cnp_model **out);
+
+/* Same from bytes in memory (used by the fuzz target); `name` is used in
+ * messages. The bytes are not kept. */
+cnp_status cnp_model_load_buffer(cnp_ctx *ctx, const void *data, size_t size,
+                                 const char *name, cnp_model **out);
+
+void cnp_model_free(cnp_model *m);
+
+/* The model's metadata; owned by the model. Mutable so that callers can
+ * apply command-line overrides (thresholds, markers) before running. */
+cnp_model_meta *cnp_model_meta_get(cnp_model *m);
+const cnp_model_meta *cnp_model_meta_cget(const cnp_model *m);
+
+/* Flags for cnp_model_prepare(). */
+enum { CNP_PREPARE_TTA = 1u << 0 /* also plan scratch for forward_tta */ };
+
+/* Fixes the input size (height, width >= 32) and the largest batch, plans
+ * activations and scratch, packs weights for `n_threads` threads (<= 0: all
+ * cores). May be called again to re-plan. */
+cnp_status cnp_model_prepare(cnp_ctx *ctx, cnp_model *m, int max_batch,
+                             int height, int width, int n_threads, unsigned flags);
+
+/* Runs n (1..max_batch) chips: input (n, C, H, W) normalised floats, probs
+ * (n, n_labels) sigmoid probabilities. Both buffers are the caller's.
+ * Allocates nothing. */
+cnp_status cnp_model_forward(cnp_ctx *ctx, cnp_model *m, const float *input,
+                             int n, float *probs);
+
+/* D4 test-time augmentation: the mean of the probabilities over the 8
+ * rotations/flips of each chip (square input; needs CNP_PREPARE_TTA).
+ * Same buffers and ownership as cnp_model_forward(). */
+cnp_status cnp_model_forward_tta(cnp_ctx *ctx, cnp_model *m, const float *input,
+                                 int n, float *probs);
+
+/* Summary for `canopy info`. Strings are owned by the model. */
+typedef struct cnp_model_info {
+    const char *path;
+    const char *arch;          /* e.g. "ResNet (50 conv, bottleneck) + fastai head" */
+    int opset;
+    const char *producer;      /* producer_name producer_version */
+    const char *input_name;
+    const char *output_name;
+    int n_nodes;               /* ONNX nodes */
+    int n_ops;                 /* operator kinds used */
+    const char *const *op_names; /* (n_ops) */
+    const int *op_counts;        /* (n_ops) */
+    int n_conv;                /* convolutions after fusion */
+    int n_fused_bn;            /* BatchNormalizations folded at load */
+    int n_fused_add;           /* Add(+Relu) fused into a Conv */
+    size_t n_params;           /* weights and biases after folding */
+    double gflops;             /* per chip at the planned (or metadata) size */
+} cnp_model_info;
+
+void cnp_model_info_get(const cnp_model *m, cnp_model_info *info);
+
+/* The GEMM back end: OpenBLAS core name ("SkylakeX", "Haswell", ...), how
+ * it was chosen, and whether the start-up self-test passed. Static strings. */
+typedef struct cnp_blas_info {
+    const char *library;   /* "OpenBLAS 0.3.21 ..." (openblas_get_config) */
+    const char *core;      /* openblas_get_corename() */
+    const char *selected;  /* "autodetected", "OPENBLAS_CORETYPE set by the user", ... */
+    int selftest_ok;       /* 1 passed, 0 failed, -1 not run */
+} cnp_blas_info;
+
+/* Runs the BLAS self-test once (sgemm against a naive reference on awkward
+ * shapes); records CNP_ERR_INTERNAL naming the core if it computes wrong
+ * results. Sets OpenBLAS to one thread: canopy parallelises with OpenMP. */
+cnp_status cnp_blas_init(cnp_ctx *ctx);
+void cnp_blas_info_get(cnp_blas_info *info);
+
+/* For a process that has not loaded any model yet: the OPENBLAS_CORETYPE
+ * canopy would choose for this CPU when the variable is unset and OpenBLAS
+ * fell back to generic kernels, or NULL when nothing needs to change.
+ * The CLI uses it to re-execute itself with the variable set, since
+ * OpenBLAS reads it only when it loads. Static string. */
+const char *cnp_blas_preferred_coretype(void);
+
+#endif

@@ -1,0 +1,22 @@
+# engine: ONNX models -> fused CPU graph -> forward pass. No GDAL here.
+
+# onnx.proto (libonnx-dev, or --with-onnx-proto) compiled by protoc-c.
+classifier/engine/onnx.pb-c.c classifier/engine/onnx.pb-c.h: $(ONNX_PROTO)
+	$(AM_V_GEN)$(MKDIR_P) classifier/engine/proto.tmp && \
+	cp $(ONNX_PROTO) classifier/engine/proto.tmp/onnx.proto && \
+	$(PROTOC_C) --proto_path=classifier/engine/proto.tmp \
+		--c_out=classifier/engine/proto.tmp onnx.proto && \
+	mv classifier/engine/proto.tmp/onnx.pb-c.c classifier/engine/onnx.pb-c.c && \
+	mv classifier/engine/proto.tmp/onnx.pb-c.h classifier/engine/onnx.pb-c.h && \
+	rm -rf classifier/engine/proto.tmp
+BUILT_SOURCES += classifier/engine/onnx.pb-c.c classifier/engine/onnx.pb-c.h
+CLEANFILES += classifier/engine/onnx.pb-c.c classifier/engine/onnx.pb-c.h
+nodist_classifier_libcanopy_a_SOURCES += classifier/engine/onnx.pb-c.c classifier/engine/onnx.pb-c.h
+
+# Model loading, metadata, graph building/fusion, planning and execution.
+CNP_ENGINE_GRAPH_SOURCES =
+# Kernels, their naive references, BLAS selection.
+CNP_ENGINE_KERNEL_SOURCES =
+
+classifier_libcanopy_a_SOURCES += classifier/engine/engine.h classifier/engine/kernels.h \
+	$(CNP_ENGINE_GRAPH_SOURCES) $(CNP_ENGINE_KERNEL_SOURCES)

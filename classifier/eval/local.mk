@@ -1,0 +1,1 @@
+# classifier/eval: sources and data of this module (see the top-level Makefile.am).

@@ -1,0 +1,2 @@
+# scene: GDAL reading (chips, chip grid, masks, strips).
+classifier_libcanopy_a_SOURCES += classifier/scene/scene.h classifier/scene/chip.c

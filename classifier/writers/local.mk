@@ -1,0 +1,1 @@
+# classifier/writers: sources and data of this module (see the top-level Makefile.am).

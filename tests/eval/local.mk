@@ -1,0 +1,1 @@
+# tests/eval (see tests/local.mk).

@@ -1,0 +1,1 @@
+# tests/model (see tests/local.mk).

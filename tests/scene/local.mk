@@ -1,0 +1,1 @@
+# tests/scene (see tests/local.mk).
