@@ -100,4 +100,90 @@ void cnp_sigmoid(float *y, const float *x, size_t n);
 /* NCHW <-> CNHW for the model's input: y (C, N*H*W) from x (N, C, H*W). */
 void cnp_nchw_to_cnhw(float *y, const float *x, int N, int C, int HW);
 
+/* ---- Internals shared by conv.c, winograd.c and gemm.c ---------------- */
+
+/* canopy's own GEMM (gemm.c): AVX-512F micro-kernels with weights packed
+ * at plan time; OpenBLAS is the fallback on other CPUs. */
+int cnp_gemm_available(void);   /* 1 when this CPU runs it */
+
+/* How convolutions are computed. AUTO: Winograd for 3x3 stride-1 layers
+ * with enough tiles, else canopy's GEMM, else (no AVX-512) OpenBLAS. The
+ * others force a path, for tests and benchmarks (WINOGRAD: wherever the
+ * layer is eligible, whatever its size). Applies to plans made afterwards;
+ * not thread-safe against concurrent planning. */
+typedef enum {
+    CNP_CONV_AUTO = 0,
+    CNP_CONV_GEMM,          /* canopy's GEMM, no Winograd */
+    CNP_CONV_OPENBLAS,      /* OpenBLAS sgemm + im2col */
+    CNP_CONV_WINOGRAD
+} cnp_conv_algo;
+void cnp_conv_algo_force(cnp_conv_algo a);
+cnp_conv_algo cnp_conv_algo_forced(void);
+
+/* A (M, Kd) packed for the micro-kernels. Owned by its plan. */
+typedef struct cnp_gemm_a {
+    int M, Kd;
+    int kc;          /* inner-dimension block */
+    float *data;     /* round_up(M, 8) x Kd floats, 64-byte aligned */
+} cnp_gemm_a;
+
+/* Packs a (M, Kd), row stride lda. CNP_OK or an error in ctx. Release with
+ * cnp_gemm_a_release() (NULL data is fine). */
+cnp_status cnp_gemm_a_pack(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, int M, int Kd,
+                           size_t lda);
+void cnp_gemm_a_release(cnp_gemm_a *pa);
+
+/* Floats of per-thread packing buffer cnp_gemm_run() needs (64-byte aligned). */
+size_t cnp_gemm_pack_floats(const cnp_gemm_a *pa);
+
+/* Where B (Kd, cols) comes from: a dense matrix x with row stride ld
+ * (conv == NULL), or im2col of x (C, n*H*W) for the convolution conv. */
+typedef struct cnp_gemm_b {
+    const float *x;
+    size_t ld;
+    const cnp_conv_shape *conv;
+    int n;
+} cnp_gemm_b;
+
+/* What happens to each C tile as it is stored: C (+ C when accumulate)
+ * + bias[row] (+ residual, same ld as C, at C's origin), then act. */
+typedef struct cnp_gemm_epi {
+    const float *bias;       /* (M) or NULL */
+    const float *residual;   /* or NULL; must not be C itself (use accumulate) */
+    cnp_act act;
+    int accumulate;
+} cnp_gemm_epi;
+
+/* Single-threaded: C rows [m0, m1) (m0 a multiple of 8), columns
+ * [j0, j0 + ncols), ld ldc, = A x B with the epilogue. pack: this
+ * thread's cnp_gemm_pack_floats() buffer. */
+void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t ldc, int m0,
+                  int m1, size_t j0, size_t ncols, const cnp_gemm_epi *e, float *pack);
+
+/* Winograd's GEMMs: C (rows, columns [n0, n1)) (+)= A (rows, Kd), unpacked
+ * with row stride lda, x B (Kd, N) packed once by cnp_gemm_bpanel_pack()
+ * into cnp_gemm_bpanel_floats() floats (64-byte aligned). n0 is a multiple
+ * of 48 and n1 is N or a multiple of 48. */
+size_t cnp_gemm_bpanel_floats(int Kd, int N);
+void cnp_gemm_bpanel_pack(float *dst, const float *b, size_t ldb, int Kd, int N);
+void cnp_gemm_rows(float *c, size_t ldc, const float *a, size_t lda, int rows, const float *bp,
+                   int Kd, int N, int n0, int n1, int accumulate);
+
+/* Winograd F(4x4, 3x3) for 3x3 stride-1 dilation-1 convolutions
+ * (winograd.c, AVX-512F). A plan of its own inside a cnp_conv_plan. */
+typedef struct cnp_wino cnp_wino;
+int cnp_wino_eligible(const cnp_conv_shape *s);
+/* w (K, C, 3, 3); NULL with ctx set on failure; free with cnp_wino_free(). */
+cnp_wino *cnp_wino_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w, int n_threads);
+void cnp_wino_free(cnp_wino *w);
+size_t cnp_wino_scratch_floats(const cnp_wino *w);
+int cnp_wino_tiles(const cnp_wino *w, int n);   /* 4x4 output tiles at batch n */
+/* Same contract as cnp_conv_run(); bias (K) or NULL. */
+void cnp_wino_run(const cnp_wino *w, float *y, const float *x, int n, const float *bias,
+                  const float *residual, cnp_act act, float *scratch);
+
+/* Sets OpenBLAS to one thread, once per process (cnp_blas_init() does it
+ * too): every kernel calls sgemm from inside its own OpenMP region. */
+void cnp_blas_single_thread(void);
+
 #endif

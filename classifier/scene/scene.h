@@ -28,4 +28,130 @@ void cnp_gdal_init(void);
  * Errors name the file: unreadable, too few bands for spec->bands. */
 cnp_status cnp_chip_read(cnp_ctx *ctx, const char *path, const cnp_chip_spec *spec, float *out);
 
+/* ------------------------------------------------------------------------
+ * Scene pipeline (tiler.c): the chip grid over a georeferenced scene.
+ *
+ * Geometry. The scene's pixel size is converted to metres (projected CRS:
+ * its linear unit; geographic CRS: degrees to metres on the CRS's ellipsoid
+ * at the scene's centre latitude, separately along x and y). With a target
+ * GSD g (the model's canopy.gsd_m or --gsd M), a chip of `chip` model pixels
+ * covers chip * g / pixel_m scene pixels along each axis (a fractional
+ * window, read with GDAL's resampling); without one (--gsd native) it covers
+ * `chip` scene pixels. Chips sit on a regular grid anchored at the scene's
+ * top-left pixel, `stride` model pixels apart; the grid has
+ * ceil(W / stride_px) columns and ceil(H / stride_py) rows, so the last
+ * row/column may run past the scene (partial chips). Grid cell (row, col)
+ * has the geotransform origin of the scene and a pixel size of stride_px x
+ * the scene's pixel size.
+ *
+ * Validity. A scene pixel is valid when it lies inside the scene, every
+ * band read is non-zero in its GDAL mask band (nodata, alpha and dataset
+ * masks; GDALGetMaskFlags/GDALGetMaskBand) and its values are finite. A
+ * chip's valid fraction is the share of the scene pixels under its window
+ * (pixel centres) that are valid. Chips with a valid fraction below
+ * min_valid (or with no valid pixel) are not classified; the others are,
+ * with invalid and outside pixels replaced by the per-channel mean (0 after
+ * normalisation) -- "partial" chips when the fraction is below 1.
+ *
+ * Reading. The grid is read in strips: a strip is one row of chips, cut
+ * into segments of at most `strip_chips` chips so that memory does not grow
+ * with the scene. A reader thread (pthreads) reads and normalises the next
+ * segment while the caller classifies the current one (double buffering).
+ * Each segment's source pixels are read once into a Float32 buffer (the
+ * union of its chip windows plus a small margin), normalised there, and each
+ * chip is then cut from it with GDAL's resampling (RasterIO on a MEM
+ * dataset over that buffer): average when a chip shrinks to the model input
+ * size, bilinear when it grows, no resampling when the sizes match.
+ * ---------------------------------------------------------------------- */
+
+/* How a target GSD was chosen (cnp_tiler_params.gsd_mode). */
+typedef enum {
+    CNP_GSD_MODEL = 0,  /* the model's gsd_m (native when the model has none) */
+    CNP_GSD_USER = 1,   /* gsd_m given by the caller (--gsd M) */
+    CNP_GSD_NATIVE = 2  /* read at the scene's own resolution (--gsd native) */
+} cnp_gsd_mode;
+
+/* Tiling parameters. Borrowed: the tiler copies what it keeps. */
+typedef struct cnp_tiler_params {
+    cnp_chip_spec spec;   /* bands, model input size, offset/scale, mean/std */
+    int chip;             /* chip side in pixels of the target GSD (>= 1) */
+    int stride;           /* grid step in the same pixels, 1..chip */
+    cnp_gsd_mode gsd_mode;
+    double gsd_m;         /* target GSD in metres (model's or user's); 0 = none */
+    double max_gsd_ratio; /* refuse scenes whose GSD differs more (e.g. 4) */
+    double min_valid;     /* 0..1: chips with a smaller valid fraction are skipped */
+    int strip_chips;      /* most chips per strip segment (<= 0: 32) */
+} cnp_tiler_params;
+
+/* The georeferenced chip grid and what the tiler decided. Owned by the
+ * tiler; valid until cnp_tiler_close(). */
+typedef struct cnp_tiler_info {
+    const char *path;          /* the scene as given */
+    int width, height;         /* scene size in pixels */
+    int n_bands;               /* bands in the scene */
+    double scene_gt[6];        /* the scene's geotransform */
+    const char *crs_wkt;       /* the scene's CRS as WKT */
+    const char *const *files;  /* NULL-terminated files making up the scene
+                                  (GDALGetFileList: TIFF, VRT + sources, ...) */
+    double pixel_m[2];         /* scene pixel size in metres along x, y */
+    double gsd_m;              /* target GSD in metres, 0 = native */
+    double chip_px[2];         /* chip size in scene pixels along x, y */
+    double stride_px[2];       /* grid step in scene pixels along x, y */
+    int input_size;            /* side of each model input chip */
+    const char *resampling;    /* "none", "average" or "bilinear" */
+    const char *mask_kind;     /* "none", "nodata", "alpha", "mask" or combos */
+    int rows, cols;            /* grid size */
+    double grid_gt[6];         /* the grid's geotransform */
+    int n_strips;              /* strip segments to be read (progress) */
+} cnp_tiler_info;
+
+/* One strip segment: chips of grid row `row`, columns col0 .. col0+n_cols-1.
+ * Owned by the tiler; valid until the next cnp_tiler_next_strip() or
+ * cnp_tiler_close(). */
+typedef struct cnp_strip {
+    int index;                 /* 0 .. n_strips-1, in reading order */
+    int row, col0, n_cols;
+    const float *valid;        /* (n_cols) valid fraction of each chip */
+    int n_chips;               /* chips to classify in this segment */
+    const int *cols;           /* (n_chips) grid column of each chip */
+    const unsigned char *partial; /* (n_chips) 1 when the valid fraction < 1 */
+    const float *input;        /* (n_chips, C, S, S) normalised model input */
+} cnp_strip;
+
+/* Time spent by the reader and by the caller waiting for it. */
+typedef struct cnp_tiler_stats {
+    double read_s;             /* reader thread: GDAL reads, masks, resampling */
+    double wait_s;             /* cnp_tiler_next_strip() blocked on the reader */
+    long chips;                /* chips handed out for classification */
+    long partial;              /* of which partial */
+    long skipped;              /* grid cells not classified (min_valid) */
+} cnp_tiler_stats;
+
+typedef struct cnp_tiler cnp_tiler;
+
+/* Opens a scene and lays out its chip grid. Checks, each with a message
+ * naming the file and what to do: the scene opens as a raster, has a
+ * geotransform and a CRS, is not rotated, has the bands asked for, and its
+ * GSD is within max_gsd_ratio of the target. On success *out is a new tiler
+ * the caller closes with cnp_tiler_close(); no thread runs yet. */
+cnp_status cnp_tiler_open(cnp_ctx *ctx, const char *path, const cnp_tiler_params *params,
+                          cnp_tiler **out);
+
+/* Grid, geometry and scene facts; owned by the tiler. */
+const cnp_tiler_info *cnp_tiler_info_get(const cnp_tiler *t);
+
+/* Hands out the next strip segment (starting the reader thread on the first
+ * call and giving back the previous segment's buffer). *out is NULL after
+ * the last one. A read error (e.g. a corrupt block) is returned here with
+ * the reader's message. The strip is owned by the tiler. Call from one
+ * thread only. */
+cnp_status cnp_tiler_next_strip(cnp_ctx *ctx, cnp_tiler *t, const cnp_strip **out);
+
+/* Reading statistics so far. */
+void cnp_tiler_stats_get(const cnp_tiler *t, cnp_tiler_stats *stats);
+
+/* Stops the reader thread, closes the scene, frees everything. NULL is a
+ * no-op. */
+void cnp_tiler_close(cnp_tiler *t);
+
 #endif

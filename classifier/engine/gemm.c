@@ -1,0 +1,530 @@
+/* gemm.c -- canopy's own single-threaded GEMM for the convolutions, on
+ * AVX-512F (compiled for it with target attributes, chosen at run time).
+ *
+ * C (M, cols) = A (M, Kd) x B (Kd, cols) [+ C] + bias, + residual, ReLU:
+ *   - A (the weights) is packed once, at plan time, into panels of 8 rows:
+ *     [Kd block][8-row panel][k][8], so that the micro-kernel broadcasts
+ *     eight consecutive floats per k.
+ *   - B is packed per call into micro-panels of 48 columns ([k][48], 64-byte
+ *     aligned rows), straight from the source: a dense matrix (1x1
+ *     convolutions, Winograd) or the im2col view of a convolution input,
+ *     which never exists as a whole.
+ *   - The micro-kernel keeps an 8 x 48 tile of C in 24 zmm accumulators
+ *     (Goto/BLIS register blocking) and applies the epilogue (bias,
+ *     residual, ReLU) as it stores the tile, while it is in registers.
+ * Blocking: a Kd block of A's 8-row panel (8 x kc) stays in L1 while the
+ * packed B block (kc x nb) stays in L2; every core works on its own
+ * columns (or rows) with its own B buffer.
+ */
+#include "engine/kernels.h"
+
+#include <assert.h>
+#include <immintrin.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MR 8            /* rows per A panel */
+#define NR 48           /* columns per B micro-panel (3 zmm) */
+
+/* Blocking defaults: kc floats of the inner dimension, nb columns of B. */
+#define GEMM_KC 256
+#define GEMM_NB 480
+
+#define TARGET_AVX512 __attribute__((target("avx512f")))
+
+static cnp_conv_algo forced_algo;   /* set by tests and benchmarks */
+
+int cnp_gemm_available(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+}
+
+void cnp_conv_algo_force(cnp_conv_algo a)
+{
+    forced_algo = a;
+}
+
+cnp_conv_algo cnp_conv_algo_forced(void)
+{
+    return forced_algo;
+}
+
+static size_t round_up(size_t v, size_t m)
+{
+    return (v + m - 1) / m * m;
+}
+
+/* ---- A: packing at plan time ------------------------------------------ */
+
+cnp_status cnp_gemm_a_pack(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, int M, int Kd,
+                           size_t lda)
+{
+    size_t mp = round_up((size_t)M, MR), total;
+    int nkc;
+    memset(pa, 0, sizeof *pa);
+    if (M < 1 || Kd < 1)
+        return cnp_error(ctx, CNP_ERR_SHAPE, "GEMM of %d x %d weights", M, Kd);
+    nkc = (Kd + GEMM_KC - 1) / GEMM_KC;
+    pa->M = M;
+    pa->Kd = Kd;
+    pa->kc = (int)round_up((size_t)((Kd + nkc - 1) / nkc), 4);
+    if (!cnp_mul_size(mp, (size_t)Kd, &total))
+        return cnp_error(ctx, CNP_ERR_NOMEM, "packed weights of %d x %d too large", M, Kd);
+    pa->data = cnp_aligned_alloc(ctx, total, sizeof(float), "packed convolution weights");
+    if (!pa->data)
+        return CNP_ERR_NOMEM;
+    for (int k0 = 0; k0 < Kd; k0 += pa->kc) {
+        const int kcur = Kd - k0 < pa->kc ? Kd - k0 : pa->kc;
+        float *blk = pa->data + (size_t)k0 * mp;
+        for (size_t ip = 0; ip < mp / MR; ip++) {
+            float *pan = blk + ip * MR * (size_t)kcur;
+            for (int k = 0; k < kcur; k++)
+                for (int i = 0; i < MR; i++) {
+                    const size_t row = ip * MR + (size_t)i;
+                    pan[(size_t)k * MR + i] = row < (size_t)M ? a[row * lda + (size_t)(k0 + k)]
+                                                              : 0.0f;
+                }
+        }
+    }
+    return CNP_OK;
+}
+
+void cnp_gemm_a_release(cnp_gemm_a *pa)
+{
+    if (!pa)
+        return;
+    cnp_aligned_free(pa->data);
+    pa->data = NULL;
+}
+
+size_t cnp_gemm_pack_floats(const cnp_gemm_a *pa)
+{
+    return (size_t)pa->kc * GEMM_NB;
+}
+
+/* ---- micro-kernels ------------------------------------------------------ */
+
+typedef struct ukr_args {
+    int kc;
+    const float *a;         /* first 8-row panel [kc][8]; more panels follow at +8*kc;
+                             * or, strided, row 0 of an unpacked A (rows lda apart) */
+    size_t lda;
+    const float *b;         /* [kc][16 * nv] */
+    float *c;               /* tile origin */
+    size_t ldc;
+    int mr;                 /* valid rows */
+    __mmask16 last;         /* valid lanes of the last vector */
+    int load_c;             /* accumulate onto C */
+    int finish;             /* apply the epilogue */
+    const float *bias;      /* at the tile's first row, or NULL */
+    const float *res;       /* residual at the tile origin (ld ldc), or NULL */
+    int relu;
+} ukr_args;
+
+/* One tile of (8 * NP) rows x (16 * NV) columns; NP panels of A, or
+ * (STRIDED, NP = 1) eight rows of an unpacked A. */
+static inline __attribute__((always_inline)) TARGET_AVX512 void
+ukr_body(const ukr_args *g, const int NP, const int NV, const int STRIDED)
+{
+    __m512 acc[3][8][3];
+    const float *a = g->a, *b = g->b;
+    const size_t pstride = (size_t)MR * g->kc;
+    const float *ar[8];
+
+    if (STRIDED)
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++)    /* rows past mr read row 0, unused */
+            ar[i] = g->a + (size_t)(i < g->mr ? i : 0) * g->lda;
+
+#pragma GCC unroll 3
+    for (int p = 0; p < NP; p++)
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++)
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++)
+                acc[p][i][v] = _mm512_setzero_ps();
+
+    for (int k = 0; k < g->kc; k++) {
+        __m512 bv[3];
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++)
+            bv[v] = _mm512_load_ps(b + 16 * v);
+#pragma GCC unroll 3
+        for (int p = 0; p < NP; p++)
+#pragma GCC unroll 8
+            for (int i = 0; i < MR; i++) {
+                const __m512 ai = _mm512_set1_ps(STRIDED ? ar[i][k] : a[p * pstride + i]);
+#pragma GCC unroll 3
+                for (int v = 0; v < NV; v++)
+                    acc[p][i][v] = _mm512_fmadd_ps(ai, bv[v], acc[p][i][v]);
+            }
+        a += MR;
+        b += 16 * NV;
+    }
+
+#pragma GCC unroll 3
+    for (int p = 0; p < NP; p++)
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) {
+            const int row = p * MR + i;
+            if (row < g->mr) {
+                float *crow = g->c + (size_t)row * g->ldc;
+                const float *rrow = g->res ? g->res + (size_t)row * g->ldc : NULL;
+                const __m512 bias = g->finish && g->bias ? _mm512_set1_ps(g->bias[row])
+                                                         : _mm512_setzero_ps();
+#pragma GCC unroll 3
+                for (int v = 0; v < NV; v++) {
+                    const __mmask16 m = v == NV - 1 ? g->last : (__mmask16)0xFFFF;
+                    __m512 x = acc[p][i][v];
+                    if (g->load_c)
+                        x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, crow + 16 * v));
+                    if (g->finish) {
+                        x = _mm512_add_ps(x, bias);
+                        if (rrow)
+                            x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, rrow + 16 * v));
+                        /* max(0, x) keeps NaN, as PyTorch's ReLU does */
+                        if (g->relu)
+                            x = _mm512_max_ps(_mm512_setzero_ps(), x);
+                    }
+                    _mm512_mask_storeu_ps(crow + 16 * v, m, x);
+                }
+            }
+        }
+}
+
+static TARGET_AVX512 void ukr_8x48(const ukr_args *g) { ukr_body(g, 1, 3, 0); }
+static TARGET_AVX512 void ukr_8x32(const ukr_args *g) { ukr_body(g, 1, 2, 0); }
+static TARGET_AVX512 void ukr_8x16(const ukr_args *g) { ukr_body(g, 1, 1, 0); }
+static TARGET_AVX512 void ukr_24x16(const ukr_args *g) { ukr_body(g, 3, 1, 0); }
+static TARGET_AVX512 void ukr_s8x48(const ukr_args *g) { ukr_body(g, 1, 3, 1); }
+static TARGET_AVX512 void ukr_s8x32(const ukr_args *g) { ukr_body(g, 1, 2, 1); }
+static TARGET_AVX512 void ukr_s8x16(const ukr_args *g) { ukr_body(g, 1, 1, 1); }
+
+/* ---- B packing ---------------------------------------------------------- */
+
+/* Lanes [lo, hi) of a 16-lane mask (clipped). */
+static inline __mmask16 lane_mask(int lo, int hi)
+{
+    if (lo < 0)
+        lo = 0;
+    if (hi > 16)
+        hi = 16;
+    if (hi <= lo)
+        return 0;
+    return (__mmask16)((((uint32_t)1 << (hi - lo)) - 1) << lo);
+}
+
+/* The packed block: micro-panel jp (columns 48 jp ..) starts at
+ * jp * 48 * kc floats; its rows are 48 floats apart, or, for a last
+ * narrower panel, its width rounded up to 16. */
+static inline size_t panel_row(int d, int w, int kc, int k, int *ldd)
+{
+    const int jp = d / NR, wp = w - jp * NR < NR ? w - jp * NR : NR;
+    *ldd = (int)round_up((size_t)wp, 16);
+    return (size_t)jp * NR * kc + (size_t)k * *ldd;
+}
+
+/* Rows of B further ahead than this are prefetched while one is packed:
+ * the rows are far apart (a whole activation plane), too short for the
+ * hardware prefetchers to catch on. */
+#define PREFETCH_ROWS 6
+
+static inline __attribute__((always_inline)) TARGET_AVX512 void prefetch_span(const float *p,
+                                                                              int n)
+{
+    for (int i = 0; i < n; i += 16)
+        _mm_prefetch((const char *)(p + i), _MM_HINT_T0);
+    _mm_prefetch((const char *)(p + n - 1), _MM_HINT_T0);
+}
+
+/* Dense source: rows [k0, k0 + kc) of src (ld lds), columns [j0, j0 + w),
+ * row by row so that the reads stream. */
+static TARGET_AVX512 void pack_dense(float *dst, const float *src, size_t lds, int k0, int kc,
+                                     size_t j0, int w)
+{
+    for (int k = 0; k < PREFETCH_ROWS && k < kc; k++)
+        prefetch_span(src + (size_t)(k0 + k) * lds + j0, w);
+    for (int k = 0; k < kc; k++) {
+        const float *s = src + (size_t)(k0 + k) * lds + j0;
+        if (k + PREFETCH_ROWS < kc)
+            prefetch_span(s + PREFETCH_ROWS * lds, w);
+        for (int d0 = 0; d0 < w; d0 += NR) {
+            int ldd;
+            float *d = dst + panel_row(d0, w, kc, k, &ldd);
+            for (int t = 0; t < ldd; t += 16) {
+                const __mmask16 m = lane_mask(0, w - d0 - t);
+                _mm512_store_ps(d + t, _mm512_maskz_loadu_ps(m, s + d0 + t));
+            }
+        }
+    }
+}
+
+/* A run of output columns inside one output row and one micro-panel:
+ * image img, row p, columns q0 .. q0 + len - 1, at block column d0; its
+ * first row of packed B at dst + dbase, the next rows ldd further. */
+typedef struct run {
+    int img, p, q0, len, d0, ldd;
+    size_t dbase;
+    size_t xbase;       /* img * H * W */
+} run;
+
+#define MAX_RUNS (GEMM_NB + GEMM_NB / NR)
+
+/* im2col source: rows [k0, k0 + kc) of im2col(x), output columns
+ * [j0, j0 + w), row by row. */
+static TARGET_AVX512 void pack_im2col(float *dst, const cnp_gemm_b *src, int k0, int kc,
+                                      size_t j0, int w)
+{
+    const cnp_conv_shape *s = src->conv;
+    const size_t HW = (size_t)s->H * s->W, PQ = (size_t)s->P * s->Q;
+    const size_t xcols = (size_t)src->n * HW;
+    const int sw = s->stride_w;
+    run runs[MAX_RUNS];
+    int nruns = 0;
+    int c, r, t;
+
+    /* Split the columns into runs along output rows and micro-panels. */
+    {
+        size_t img = j0 / PQ, rem = j0 % PQ;
+        int p = (int)(rem / s->Q), q = (int)(rem % s->Q), d = 0;
+        while (d < w) {
+            int len = s->Q - q;
+            if (len > w - d)
+                len = w - d;
+            if (len > NR - d % NR)
+                len = NR - d % NR;
+            runs[nruns].img = (int)img;
+            runs[nruns].p = p;
+            runs[nruns].q0 = q;
+            runs[nruns].len = len;
+            runs[nruns].d0 = d;
+            runs[nruns].dbase = panel_row(d, w, kc, 0, &runs[nruns].ldd) + (size_t)(d % NR);
+            runs[nruns].xbase = img * HW;
+            nruns++;
+            d += len;
+            q += len;
+            if (q == s->Q) {
+                q = 0;
+                if (++p == s->P) {
+                    p = 0;
+                    img++;
+                }
+            }
+        }
+    }
+
+    c = k0 / (s->R * s->S);
+    r = k0 / s->S % s->R;
+    t = k0 % s->S;
+    for (int k = 0; k < kc; k++) {
+        const int off_w = t * s->dil_w - s->pad_l;       /* iw = q * sw + off_w */
+        if (k == 0 || (r == 0 && t == 0)) {
+            /* Entering channel c: fetch what the next channel will read. */
+            const int cn = k == 0 ? c : c + 1;
+            if (cn < s->C)
+                for (int ri = 0; ri < nruns; ri++) {
+                    const run *ru = &runs[ri];
+                    const int q0 = ru->q0 * sw - s->pad_l, q1 = (ru->q0 + ru->len - 1) * sw +
+                                                                 (s->S - 1) * s->dil_w - s->pad_l;
+                    const int lo = q0 < 0 ? 0 : q0, hi = q1 >= s->W ? s->W - 1 : q1;
+                    if (ri > 0 && ru->p == runs[ri - 1].p && ru->img == runs[ri - 1].img)
+                        continue;       /* same input rows as the run before */
+                    for (int rr = 0; rr < s->R && hi >= lo; rr++) {
+                        const int ih = ru->p * s->stride_h - s->pad_t + rr * s->dil_h;
+                        if (ih >= 0 && ih < s->H)
+                            prefetch_span(src->x + (size_t)cn * xcols + (size_t)ru->img * HW +
+                                              (size_t)ih * s->W + lo, hi - lo + 1);
+                    }
+                }
+        }
+        const int off_h = r * s->dil_h - s->pad_t;       /* ih = p * sh + off_h */
+        /* Output columns q in [qa, qb) read inside the image. */
+        const int qa = off_w >= 0 ? 0 : (-off_w + sw - 1) / sw;
+        const int qb = s->W - 1 - off_w < 0 ? 0 : (s->W - 1 - off_w) / sw + 1;
+        const float *xc = src->x + (size_t)c * xcols;
+
+        /* Every run stores all its lanes (zeros where the window leaves
+         * the image); then the padding of a narrow last panel. */
+        for (int ri = 0; ri < nruns; ri++) {
+            const run *ru = &runs[ri];
+            const int ih = ru->p * s->stride_h + off_h;
+            const float *row;
+            float *d = dst + ru->dbase + (size_t)k * ru->ldd;
+            if (ih < 0 || ih >= s->H) {
+                for (int u = 0; u < ru->len; u += 16)
+                    _mm512_mask_storeu_ps(d + u, lane_mask(0, ru->len - u), _mm512_setzero_ps());
+                continue;
+            }
+            row = xc + ru->xbase + (size_t)ih * s->W;
+            if (sw == 1) {
+                for (int u = 0; u < ru->len; u += 16) {
+                    const int q = ru->q0 + u;
+                    const __mmask16 st = lane_mask(0, ru->len - u);
+                    const __mmask16 ld = st & lane_mask(qa - q, qb - q);
+                    /* Masked-off lanes are not read, so the address may
+                     * start before the row. */
+                    const float *from = (const float *)((uintptr_t)row +
+                                                        (intptr_t)(q + off_w) * 4);
+                    _mm512_mask_storeu_ps(d + u, st, _mm512_maskz_loadu_ps(ld, from));
+                }
+            } else if (sw == 2) {
+                const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12,
+                                                       10, 8, 6, 4, 2, 0);
+                for (int u = 0; u < ru->len; u += 16) {
+                    const int q = ru->q0 + u;
+                    const int iw0 = q * 2 + off_w;      /* input column of lane 0 */
+                    const __mmask16 st = lane_mask(0, ru->len - u);
+                    const __mmask16 ok = st & lane_mask(qa - q, qb - q);
+                    const __mmask16 m0 = lane_mask(-iw0, s->W - iw0);
+                    const __mmask16 m1 = lane_mask(-iw0 - 16, s->W - iw0 - 16);
+                    const float *from = (const float *)((uintptr_t)row + (intptr_t)iw0 * 4);
+                    const __m512 lo = _mm512_maskz_loadu_ps(m0, from);
+                    const __m512 hi = _mm512_maskz_loadu_ps(m1, from + 16);
+                    const __m512 v = _mm512_maskz_permutex2var_ps(ok, lo, evens, hi);
+                    _mm512_mask_storeu_ps(d + u, st, v);
+                }
+            } else {
+                for (int q = ru->q0; q < ru->q0 + ru->len; q++)
+                    d[q - ru->q0] = q >= qa && q < qb ? row[q * sw + off_w] : 0.0f;
+            }
+        }
+        if (w % 16) {
+            int ldd;
+            float *d = dst + panel_row(w - 1, w, kc, k, &ldd) + (w - 1) % NR + 1;
+            _mm512_mask_storeu_ps(d, lane_mask(0, 16 - w % 16), _mm512_setzero_ps());
+        }
+        if (++t == s->S) {
+            t = 0;
+            if (++r == s->R) {
+                r = 0;
+                c++;
+            }
+        }
+    }
+}
+
+/* ---- the blocked loop --------------------------------------------------- */
+
+void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t ldc, int m0,
+                  int m1, size_t j0, size_t ncols, const cnp_gemm_epi *e, float *pack)
+{
+    const size_t mp = round_up((size_t)pa->M, MR);
+    const int ip0 = m0 / MR, ip1 = (m1 + MR - 1) / MR;
+
+    for (size_t jb = j0; jb < j0 + ncols; jb += GEMM_NB) {
+        const int w = (int)(j0 + ncols - jb < GEMM_NB ? j0 + ncols - jb : GEMM_NB);
+        const int npan = (w + NR - 1) / NR;
+        for (int k0 = 0; k0 < pa->Kd; k0 += pa->kc) {
+            const int kcur = pa->Kd - k0 < pa->kc ? pa->Kd - k0 : pa->kc;
+            const int first = k0 == 0, last = k0 + kcur >= pa->Kd;
+            const float *ablk = pa->data + (size_t)k0 * mp;
+
+            /* Pack this block of B: micro-panels of NR (the last one
+             * narrower, 16-column granular). */
+            if (src->conv)
+                pack_im2col(pack, src, k0, kcur, jb, w);
+            else
+                pack_dense(pack, src->x, src->ld, k0, kcur, jb, w);
+            for (int ip = ip0; ip < ip1;) {
+                const int rows_left = m1 - ip * MR;
+                for (int jp = 0; jp < npan; jp++) {
+                    const int wp = w - jp * NR < NR ? w - jp * NR : NR;
+                    const int nv = (wp + 15) / 16;
+                    ukr_args g;
+                    g.kc = kcur;
+                    g.lda = 0;
+                    g.a = ablk + (size_t)ip * MR * kcur;
+                    g.b = pack + (size_t)jp * NR * kcur;
+                    g.c = c + (size_t)ip * MR * ldc + jb + (size_t)jp * NR;
+                    g.ldc = ldc;
+                    g.last = lane_mask(0, wp - (nv - 1) * 16);
+                    g.load_c = !first || e->accumulate;
+                    g.finish = last;
+                    g.bias = e->bias ? e->bias + (size_t)ip * MR : NULL;
+                    g.res = e->residual ? e->residual + (size_t)ip * MR * ldc + jb +
+                                              (size_t)jp * NR : NULL;
+                    g.relu = e->act == CNP_ACT_RELU;
+                    if (npan == 1 && nv == 1 && rows_left >= 3 * MR) {
+                        g.mr = 3 * MR;
+                        ukr_24x16(&g);
+                    } else {
+                        g.mr = rows_left < MR ? rows_left : MR;
+                        if (nv == 3)
+                            ukr_8x48(&g);
+                        else if (nv == 2)
+                            ukr_8x32(&g);
+                        else
+                            ukr_8x16(&g);
+                    }
+                }
+                /* The 24-row kernel runs when the block is one 16-column
+                 * panel; it did three row panels at once. */
+                if (npan == 1 && w <= 16 && rows_left >= 3 * MR)
+                    ip += 3;
+                else
+                    ip += 1;
+            }
+        }
+    }
+}
+
+/* ---- B packed at plan time, A unpacked (Winograd) ----------------------- */
+
+size_t cnp_gemm_bpanel_floats(int Kd, int N)
+{
+    return (size_t)Kd * round_up((size_t)N, 16);
+}
+
+void cnp_gemm_bpanel_pack(float *dst, const float *b, size_t ldb, int Kd, int N)
+{
+    for (int jp = 0; jp * NR < N; jp++) {
+        const int wp = N - jp * NR < NR ? N - jp * NR : NR;
+        const int ldd = (int)round_up((size_t)wp, 16);
+        float *pan = dst + (size_t)jp * NR * Kd;
+        for (int k = 0; k < Kd; k++)
+            for (int j = 0; j < ldd; j++)
+                pan[(size_t)k * ldd + j] = j < wp ? b[(size_t)k * ldb + (size_t)jp * NR + j] : 0.0f;
+    }
+}
+
+void cnp_gemm_rows(float *c, size_t ldc, const float *a, size_t lda, int rows, const float *bp,
+                   int Kd, int N, int n0, int n1, int accumulate)
+{
+    /* A B micro-panel (kc x 48) stays in L1 while the rows stream past. */
+    const int kc_max = 128;
+    for (int k0 = 0; k0 < Kd; k0 += kc_max) {
+        const int kcur = Kd - k0 < kc_max ? Kd - k0 : kc_max;
+        for (int jp = n0 / NR; jp * NR < n1; jp++) {
+            const int wp = (n1 - jp * NR < NR ? n1 - jp * NR : NR);
+            const int ldd = (int)round_up((size_t)(N - jp * NR < NR ? N - jp * NR : NR), 16);
+            const int nv = (wp + 15) / 16;
+            for (int r = 0; r < rows; r += MR) {
+                ukr_args g;
+                g.kc = kcur;
+                g.a = a + (size_t)r * lda + k0;
+                g.lda = lda;
+                g.b = bp + (size_t)jp * NR * Kd + (size_t)k0 * ldd;
+                g.c = c + (size_t)r * ldc + (size_t)jp * NR;
+                g.ldc = ldc;
+                g.mr = rows - r < MR ? rows - r : MR;
+                g.last = lane_mask(0, wp - (nv - 1) * 16);
+                g.load_c = k0 > 0 || accumulate;
+                g.finish = 0;
+                g.bias = NULL;
+                g.res = NULL;
+                g.relu = 0;
+                /* The kernel's width is the packed panel's row stride:
+                 * n1 at a panel boundary (or N) makes them agree. */
+                assert(ldd == 16 * nv);
+                if (nv == 3)
+                    ukr_s8x48(&g);
+                else if (nv == 2)
+                    ukr_s8x32(&g);
+                else
+                    ukr_s8x16(&g);
+            }
+        }
+    }
+}

@@ -1,0 +1,471 @@
+/* meta.c -- canopy's metadata from the ONNX metadata_props (strings; JSON
+ * where structured, parsed with json-c), Deepness-style keys as a fallback,
+ * documented defaults otherwise (the CNP_META_DEF_* bits say which).
+ *
+ *   canopy.labels      JSON array of n_outputs label names
+ *                      (fallback class_names: {"0": "name", ...} or array;
+ *                      default: the 17 Kaggle labels for 17 outputs, else
+ *                      label_0 .. label_{n-1})
+ *   canopy.thresholds  JSON array, one number in [0, 1] per label (0.2)
+ *   canopy.markers     JSON array of label names (DESIGN.md's marker list
+ *                      intersected with the labels)
+ *   canopy.input_size  integer >= 32 (fallback tile_size; default the fixed
+ *                      size of the export, else 224)
+ *   canopy.bands       JSON array of 1-based source bands ([1, 2, .., C])
+ *   canopy.scale       number > 0 (1/255)
+ *   canopy.mean/std    JSON arrays, one per channel (fallback
+ *                      standardization_mean/std; default ImageNet for the
+ *                      first three channels, 0.449 / 0.226 for others)
+ *   canopy.gsd_m       metres per pixel (fallback resolution in cm/px)
+ *   canopy.name, canopy.version  plain strings
+ */
+#include "engine/graph.h"
+
+#include <json.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_INPUT_SIZE 16384
+#define MAX_BAND 65535
+
+static const char *const KAGGLE_LABELS[17] = {
+    "agriculture", "artisinal_mine", "bare_ground", "blooming", "blow_down", "clear", "cloudy",
+    "conventional_mine", "cultivation", "habitation", "haze", "partly_cloudy", "primary", "road",
+    "selective_logging", "slash_burn", "water"};
+
+static const char *const DEFAULT_MARKERS[] = {
+    "agriculture", "artisinal_mine", "bare_ground", "blow_down", "conventional_mine",
+    "cultivation", "habitation", "road", "selective_logging", "slash_burn"};
+
+static const float IMAGENET_MEAN[3] = {0.485f, 0.456f, 0.406f};
+static const float IMAGENET_STD[3] = {0.229f, 0.224f, 0.225f};
+
+/* The last value of `key`, or NULL. */
+static const char *find(const char *const *keys, const char *const *vals, size_t n,
+                        const char *key)
+{
+    const char *v = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (keys[i] && !strcmp(keys[i], key))
+            v = vals[i] ? vals[i] : "";
+    return v;
+}
+
+typedef struct mp {
+    cnp_ctx *ctx;
+    cnp_arena *arena;
+    const char *file;
+} mp;
+
+static cnp_status bad(mp *p, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static cnp_status bad(mp *p, const char *key, const char *fmt, ...)
+{
+    char what[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return cnp_error(p->ctx, CNP_ERR_FORMAT, "%s: metadata '%s': %s; correct the model's "
+                     "metadata (scripts/export-onnx writes it) or remove the key for the default",
+                     p->file, key, what);
+}
+
+/* Parses the whole string as JSON; *out NULL and an error when it is not. */
+static cnp_status parse_json(mp *p, const char *key, const char *s, json_object **out)
+{
+    json_tokener *tok = json_tokener_new();
+    size_t len = strlen(s), end;
+    json_object *o;
+    enum json_tokener_error err;
+
+    *out = NULL;
+    if (!tok)
+        return cnp_error(p->ctx, CNP_ERR_NOMEM, "out of memory parsing JSON");
+    if (len > INT_MAX - 1) {
+        json_tokener_free(tok);
+        return bad(p, key, "the value is too long");
+    }
+    o = json_tokener_parse_ex(tok, s, (int)len + 1); /* include the NUL: ends numbers */
+    err = json_tokener_get_error(tok);
+#if defined(JSON_C_VERSION_NUM) && JSON_C_VERSION_NUM >= ((0 << 16) | (15 << 8))
+    end = json_tokener_get_parse_end(tok);
+#else
+    end = (size_t)tok->char_offset;
+#endif
+    json_tokener_free(tok);
+    if (!o || err != json_tokener_success) {
+        json_object_put(o);
+        return bad(p, key, "'%.60s%s' is not valid JSON (%s)", s, len > 60 ? "..." : "",
+                   json_tokener_error_desc(err));
+    }
+    while (end < len && (s[end] == ' ' || s[end] == '\t' || s[end] == '\n' || s[end] == '\r'))
+        end++;
+    if (end < len) {
+        json_object_put(o);
+        return bad(p, key, "'%.60s%s' has text after the JSON value", s, len > 60 ? "..." : "");
+    }
+    *out = o;
+    return CNP_OK;
+}
+
+static int is_number(json_object *o)
+{
+    return json_object_is_type(o, json_type_int) || json_object_is_type(o, json_type_double);
+}
+
+/* A JSON number in [lo, hi] (integral when `integer`). */
+static cnp_status get_number(mp *p, const char *key, const char *s, double lo, double hi,
+                             int integer, double *out)
+{
+    json_object *o = NULL;
+    double v;
+    if (parse_json(p, key, s, &o) != CNP_OK)
+        return p->ctx->status;
+    if (!is_number(o)) {
+        json_object_put(o);
+        return bad(p, key, "expected a number, got '%.60s'", s);
+    }
+    v = json_object_get_double(o);
+    json_object_put(o);
+    if (!isfinite(v) || v < lo || v > hi || (integer && v != floor(v)))
+        return bad(p, key, "expected %s from %g to %g, got %.60s", integer ? "a whole number" :
+                   "a number", lo, hi, s);
+    *out = v;
+    return CNP_OK;
+}
+
+/* A JSON array of exactly n numbers (one per `per`), each in [lo, hi] (and > lo when
+ * `open_lo`), into out (floats) or iout (ints). */
+static cnp_status get_numbers(mp *p, const char *key, const char *s, int n, const char *per,
+                              double lo, double hi, int open_lo, float *out, int *iout)
+{
+    json_object *o = NULL;
+    cnp_status st = CNP_OK;
+    size_t len;
+
+    if (parse_json(p, key, s, &o) != CNP_OK)
+        return p->ctx->status;
+    if (!json_object_is_type(o, json_type_array)) {
+        st = bad(p, key, "expected a JSON array of %d numbers, got '%.60s'", n, s);
+        goto cleanup;
+    }
+    len = json_object_array_length(o);
+    if (len != (size_t)n) {
+        st = bad(p, key, "has %zu values, the model needs %d (one per %s)", len, n, per);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < len; i++) {
+        json_object *e = json_object_array_get_idx(o, i);
+        double v;
+        if (!is_number(e)) {
+            st = bad(p, key, "value %zu is not a number", i + 1);
+            goto cleanup;
+        }
+        v = json_object_get_double(e);
+        if (!isfinite(v) || v < lo || v > hi || (open_lo && v <= lo) ||
+            (iout && v != floor(v))) {
+            st = bad(p, key, "value %zu (%g) is outside %s%g, %g]%s", i + 1, v, open_lo ? "(" : "[",
+                     lo, hi, iout ? " or not a whole number" : "");
+            goto cleanup;
+        }
+        if (iout)
+            iout[i] = (int)v;
+        else
+            out[i] = (float)v;
+    }
+cleanup:
+    json_object_put(o);
+    return st;
+}
+
+/* Label names go into CSV files and space-separated tag lists. */
+static int label_ok(const char *s)
+{
+    if (!s[0] || strlen(s) > 200)
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || *s == ',' || *s == '"' || *s == '\'' || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+static cnp_status set_label(mp *p, const char *key, cnp_model_meta *meta, int i, const char *s)
+{
+    if (!label_ok(s))
+        return bad(p, key, "label %d '%.60s' is empty, too long or has spaces, commas or quotes "
+                   "(labels go into CSV files and tag lists)", i + 1, s);
+    for (int j = 0; j < meta->n_labels; j++)
+        if (meta->labels[j] && j != i && !strcmp(meta->labels[j], s))
+            return bad(p, key, "label '%.60s' appears twice", s);
+    meta->labels[i] = cnp_arena_strdup(p->ctx, p->arena, s);
+    return meta->labels[i] ? CNP_OK : CNP_ERR_NOMEM;
+}
+
+static cnp_status get_labels(mp *p, const char *key, const char *s, cnp_model_meta *meta)
+{
+    json_object *o = NULL;
+    cnp_status st = CNP_OK;
+    int n = meta->n_labels;
+
+    if (parse_json(p, key, s, &o) != CNP_OK)
+        return p->ctx->status;
+    if (json_object_is_type(o, json_type_array)) {
+        size_t len = json_object_array_length(o);
+        if (len != (size_t)n) {
+            st = bad(p, key, "has %zu labels but the model has %d outputs", len, n);
+            goto cleanup;
+        }
+        for (int i = 0; i < n; i++) {
+            json_object *e = json_object_array_get_idx(o, (size_t)i);
+            if (!json_object_is_type(e, json_type_string)) {
+                st = bad(p, key, "label %d is not a string", i + 1);
+                goto cleanup;
+            }
+            if ((st = set_label(p, key, meta, i, json_object_get_string(e))) != CNP_OK)
+                goto cleanup;
+        }
+    } else if (json_object_is_type(o, json_type_object) && strcmp(key, "canopy.labels")) {
+        /* Deepness: {"0": "name", "1": ...}, one entry per output */
+        if (json_object_object_length(o) != n) {
+            st = bad(p, key, "has %d classes but the model has %d outputs",
+                     json_object_object_length(o), n);
+            goto cleanup;
+        }
+        json_object_object_foreach(o, k, val) {
+            char *end;
+            long idx = strtol(k, &end, 10);
+            if (!k[0] || *end || idx < 0 || idx >= n) {
+                st = bad(p, key, "class index '%.30s' is not a number from 0 to %d", k, n - 1);
+                goto cleanup;
+            }
+            if (!json_object_is_type(val, json_type_string)) {
+                st = bad(p, key, "class %ld is not a string", idx);
+                goto cleanup;
+            }
+            if (meta->labels[idx]) {
+                st = bad(p, key, "class %ld appears twice", idx);
+                goto cleanup;
+            }
+            if ((st = set_label(p, key, meta, (int)idx, json_object_get_string(val))) != CNP_OK)
+                goto cleanup;
+        }
+    } else {
+        st = bad(p, key, "expected a JSON array of %d label names, got '%.60s'", n, s);
+    }
+cleanup:
+    json_object_put(o);
+    return st;
+}
+
+static cnp_status get_markers(mp *p, const char *key, const char *s, cnp_model_meta *meta)
+{
+    json_object *o = NULL;
+    cnp_status st = CNP_OK;
+    size_t len;
+
+    if (parse_json(p, key, s, &o) != CNP_OK)
+        return p->ctx->status;
+    if (!json_object_is_type(o, json_type_array)) {
+        st = bad(p, key, "expected a JSON array of label names, got '%.60s'", s);
+        goto cleanup;
+    }
+    len = json_object_array_length(o);
+    for (size_t i = 0; i < len; i++) {
+        json_object *e = json_object_array_get_idx(o, i);
+        const char *name;
+        int found = -1;
+        if (!json_object_is_type(e, json_type_string)) {
+            st = bad(p, key, "entry %zu is not a string", i + 1);
+            goto cleanup;
+        }
+        name = json_object_get_string(e);
+        for (int j = 0; j < meta->n_labels; j++)
+            if (!strcmp(meta->labels[j], name))
+                found = j;
+        if (found < 0) {
+            st = bad(p, key, "'%.60s' is not one of the model's labels", name);
+            goto cleanup;
+        }
+        meta->is_marker[found] = 1;
+    }
+cleanup:
+    json_object_put(o);
+    return st;
+}
+
+int cnp_meta_peek_input_size(const char *const *keys, const char *const *vals, size_t n)
+{
+    const char *s = find(keys, vals, n, "canopy.input_size");
+    char *end;
+    long v;
+    if (!s)
+        s = find(keys, vals, n, "tile_size");
+    if (!s)
+        return 0;
+    while (*s == ' ' || *s == '"')
+        s++;
+    v = strtol(s, &end, 10);
+    if (end == s || v < 32 || v > MAX_INPUT_SIZE)
+        return 0;
+    return (int)v;
+}
+
+cnp_status cnp_meta_parse(cnp_ctx *ctx, cnp_arena *arena, const char *file,
+                          const char *const *keys, const char *const *vals, size_t n,
+                          int n_outputs, int n_channels, int fixed_size, cnp_model_meta *meta)
+{
+    mp p = {ctx, arena, file};
+    const char *s, *key;
+    int L = n_outputs, C = n_channels;
+    double d;
+
+    memset(meta, 0, sizeof *meta);
+    if (L < 1 || L > 1000000)
+        return cnp_error(ctx, CNP_ERR_SHAPE, "%s: the model has %d outputs per chip", file, L);
+    if (C < 1 || C > 4096)
+        return cnp_error(ctx, CNP_ERR_SHAPE, "%s: the model has %d input channels", file, C);
+    meta->n_labels = L;
+    meta->n_channels = C;
+    meta->labels = cnp_arena_alloc(ctx, arena, (size_t)L, sizeof *meta->labels, "labels");
+    meta->thresholds = cnp_arena_alloc(ctx, arena, (size_t)L, sizeof *meta->thresholds, "labels");
+    meta->is_marker = cnp_arena_alloc(ctx, arena, (size_t)L, sizeof *meta->is_marker, "labels");
+    meta->bands = cnp_arena_alloc(ctx, arena, (size_t)C, sizeof *meta->bands, "bands");
+    meta->mean = cnp_arena_alloc(ctx, arena, (size_t)C, sizeof *meta->mean, "mean");
+    meta->std = cnp_arena_alloc(ctx, arena, (size_t)C, sizeof *meta->std, "std");
+    if (!meta->labels || !meta->thresholds || !meta->is_marker || !meta->bands || !meta->mean ||
+        !meta->std)
+        return CNP_ERR_NOMEM;
+
+    /* labels */
+    key = "canopy.labels";
+    if (!(s = find(keys, vals, n, key)))
+        s = find(keys, vals, n, key = "class_names");
+    if (s) {
+        if (get_labels(&p, key, s, meta) != CNP_OK)
+            return ctx->status;
+    } else {
+        meta->defaulted |= CNP_META_DEF_LABELS;
+        for (int i = 0; i < L; i++) {
+            char nm[32];
+            snprintf(nm, sizeof nm, "label_%d", i);
+            meta->labels[i] = cnp_arena_strdup(ctx, arena, L == 17 ? KAGGLE_LABELS[i] : nm);
+            if (!meta->labels[i])
+                return CNP_ERR_NOMEM;
+        }
+    }
+
+    /* thresholds */
+    if ((s = find(keys, vals, n, key = "canopy.thresholds"))) {
+        if (get_numbers(&p, key, s, L, "label", 0.0, 1.0, 0, meta->thresholds, NULL) != CNP_OK)
+            return ctx->status;
+    } else {
+        meta->defaulted |= CNP_META_DEF_THRESHOLDS;
+        for (int i = 0; i < L; i++)
+            meta->thresholds[i] = CNP_META_DEFAULT_THRESHOLD;
+    }
+
+    /* markers */
+    if ((s = find(keys, vals, n, key = "canopy.markers"))) {
+        if (get_markers(&p, key, s, meta) != CNP_OK)
+            return ctx->status;
+    } else {
+        meta->defaulted |= CNP_META_DEF_MARKERS;
+        for (int i = 0; i < L; i++)
+            for (size_t j = 0; j < sizeof DEFAULT_MARKERS / sizeof *DEFAULT_MARKERS; j++)
+                if (!strcmp(meta->labels[i], DEFAULT_MARKERS[j]))
+                    meta->is_marker[i] = 1;
+    }
+
+    /* input size */
+    key = "canopy.input_size";
+    if (!(s = find(keys, vals, n, key)))
+        s = find(keys, vals, n, key = "tile_size");
+    if (s) {
+        if (get_number(&p, key, s, 32, MAX_INPUT_SIZE, 1, &d) != CNP_OK)
+            return ctx->status;
+        meta->input_size = (int)d;
+        if (fixed_size && meta->input_size != fixed_size)
+            return bad(&p, key, "says %d but the model was exported for a fixed input of %dx%d "
+                       "pixels", meta->input_size, fixed_size, fixed_size);
+    } else if (fixed_size) {
+        meta->input_size = fixed_size;
+    } else {
+        meta->defaulted |= CNP_META_DEF_INPUT_SIZE;
+        meta->input_size = CNP_META_DEFAULT_SIZE;
+    }
+
+    /* bands */
+    if ((s = find(keys, vals, n, key = "canopy.bands"))) {
+        if (get_numbers(&p, key, s, C, "input channel", 1, MAX_BAND, 0, NULL, meta->bands) !=
+            CNP_OK)
+            return ctx->status;
+    } else {
+        meta->defaulted |= CNP_META_DEF_BANDS;
+        for (int c = 0; c < C; c++)
+            meta->bands[c] = c + 1;
+    }
+
+    /* scale */
+    if ((s = find(keys, vals, n, key = "canopy.scale"))) {
+        if (get_number(&p, key, s, 0, 1e30, 0, &d) != CNP_OK)
+            return ctx->status;
+        if (!(d > 0))
+            return bad(&p, key, "must be greater than 0");
+        meta->scale = d;
+    } else {
+        meta->defaulted |= CNP_META_DEF_SCALE;
+        meta->scale = 1.0 / 255.0;
+    }
+
+    /* mean, std */
+    key = "canopy.mean";
+    if (!(s = find(keys, vals, n, key)))
+        s = find(keys, vals, n, key = "standardization_mean");
+    if (s) {
+        if (get_numbers(&p, key, s, C, "input channel", -1e30, 1e30, 0, meta->mean, NULL) != CNP_OK)
+            return ctx->status;
+    } else {
+        meta->defaulted |= CNP_META_DEF_MEAN;
+        for (int c = 0; c < C; c++)
+            meta->mean[c] = c < 3 ? IMAGENET_MEAN[c] : CNP_META_EXTRA_MEAN;
+    }
+    key = "canopy.std";
+    if (!(s = find(keys, vals, n, key)))
+        s = find(keys, vals, n, key = "standardization_std");
+    if (s) {
+        if (get_numbers(&p, key, s, C, "input channel", 0, 1e30, 1, meta->std, NULL) != CNP_OK)
+            return ctx->status;
+    } else {
+        meta->defaulted |= CNP_META_DEF_STD;
+        for (int c = 0; c < C; c++)
+            meta->std[c] = c < 3 ? IMAGENET_STD[c] : CNP_META_EXTRA_STD;
+    }
+
+    /* training GSD */
+    if ((s = find(keys, vals, n, key = "canopy.gsd_m"))) {
+        if (get_number(&p, key, s, 0, 1e7, 0, &d) != CNP_OK)
+            return ctx->status;
+        if (!(d > 0))
+            return bad(&p, key, "must be greater than 0 metres");
+        meta->gsd_m = d;
+    } else if ((s = find(keys, vals, n, key = "resolution"))) {
+        if (get_number(&p, key, s, 0, 1e9, 0, &d) != CNP_OK)
+            return ctx->status;
+        if (!(d > 0))
+            return bad(&p, key, "must be greater than 0 cm/px");
+        meta->gsd_m = d / 100.0;
+    }
+
+    /* name, version: plain strings */
+    s = find(keys, vals, n, "canopy.name");
+    if (s && s[0] && !(meta->name = cnp_arena_strdup(ctx, arena, s)))
+        return CNP_ERR_NOMEM;
+    s = find(keys, vals, n, "canopy.version");
+    if (!(meta->version = cnp_arena_strdup(ctx, arena, s ? s : "")))
+        return CNP_ERR_NOMEM;
+    return CNP_OK;
+}

@@ -1,0 +1,343 @@
+/* plan.c -- cnp_model_prepare: shapes at the planned input size, one
+ * convolution plan per Conv (weights packed for the threads), and every
+ * buffer the forward pass needs, in one slab.
+ *
+ * Activation buffers are shared by liveness: walking the live nodes in
+ * order, a node's output takes a free buffer (the smallest that fits, else
+ * the largest free one grown to fit, else a new one); inputs read for the
+ * last time are freed after the node. Elementwise nodes (Relu, Sigmoid,
+ * affine, Add) and convolutions with a residual write in place over an input
+ * read for the last time. Flatten/Reshape of (N, F) rows and global pooling
+ * of already pooled features share their input's buffer.
+ */
+#include "engine/graph.h"
+
+#include <limits.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ALIGN_FLOATS 16 /* 64 bytes */
+
+void cnp_model_unprepare(cnp_model *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].op == CNP_OP_CONV) {
+            cnp_conv_plan_free(m->nodes[i].u.conv.plan);
+            m->nodes[i].u.conv.plan = NULL;
+        }
+    cnp_aligned_free(m->slab);
+    free(m->bufs);
+    free(m->buf_floats);
+    m->slab = m->scratch = m->tta_in = m->tta_acc = NULL;
+    m->bufs = NULL;
+    m->buf_floats = NULL;
+    m->n_bufs = 0;
+    m->scratch_floats = 0;
+    m->prepared = 0;
+}
+
+/* Whether node nd's output shares its input's buffer (no computation). */
+static int is_alias_node(const cnp_model *m, const cnp_node *nd)
+{
+    const cnp_value *x = &m->values[nd->in[0]];
+    switch (nd->op) {
+    case CNP_OP_FLATTEN:
+    case CNP_OP_GAVGPOOL:
+    case CNP_OP_GMAXPOOL:
+        return x->layout == CNP_LAYOUT_ROWS;
+    default:
+        return 0;
+    }
+}
+
+static int is_shape_node(const cnp_node *nd)
+{
+    return nd->op == CNP_OP_SHAPE || nd->op == CNP_OP_GATHER || nd->op == CNP_OP_UNSQUEEZE ||
+           nd->op == CNP_OP_SQUEEZE || nd->op == CNP_OP_ICONCAT;
+}
+
+static int root_of(const cnp_model *m, int v)
+{
+    while (m->values[v].alias >= 0)
+        v = m->values[v].alias;
+    return v;
+}
+
+typedef struct pool {
+    size_t *size;
+    int *busy;
+    int n, cap;
+} pool;
+
+static int pool_take(cnp_ctx *ctx, pool *p, size_t need)
+{
+    int best = -1, largest = -1;
+    for (int i = 0; i < p->n; i++) {
+        if (p->busy[i])
+            continue;
+        if (p->size[i] >= need && (best < 0 || p->size[i] < p->size[best]))
+            best = i;
+        if (largest < 0 || p->size[i] > p->size[largest])
+            largest = i;
+    }
+    if (best < 0 && largest >= 0) {
+        best = largest;
+        p->size[best] = need;
+    }
+    if (best < 0) {
+        if (p->n == p->cap) {
+            int cap = p->cap ? 2 * p->cap : 16;
+            size_t *s = realloc(p->size, (size_t)cap * sizeof *s);
+            int *b;
+            if (s)
+                p->size = s;
+            b = s ? realloc(p->busy, (size_t)cap * sizeof *b) : NULL;
+            if (!b) {
+                cnp_error(ctx, CNP_ERR_NOMEM, "out of memory planning buffers");
+                return -1;
+            }
+            p->busy = b;
+            p->cap = cap;
+        }
+        best = p->n++;
+        p->size[best] = need;
+    }
+    p->busy[best] = 1;
+    return best;
+}
+
+/* Input k of node nd may be overwritten by its output. */
+static int in_place_ok(const cnp_node *nd, int k)
+{
+    switch (nd->op) {
+    case CNP_OP_RELU:
+    case CNP_OP_SIGMOID:
+    case CNP_OP_AFFINE:
+        return k == 0;
+    case CNP_OP_ADD:
+        return k <= 1;
+    case CNP_OP_CONV:
+        return k == 1; /* the residual */
+    default:
+        return 0;
+    }
+}
+
+static cnp_status plan_buffers(cnp_ctx *ctx, cnp_model *m)
+{
+    pool p = {NULL, NULL, 0, 0};
+    cnp_status st = CNP_OK;
+    int out_root;
+
+    for (int v = 0; v < m->n_values; v++) {
+        cnp_value *val = &m->values[v];
+        val->alias = -1;
+        val->buf = -1;
+        val->last_use = -1;
+        val->chip_floats = (size_t)val->C * (size_t)val->H * (size_t)val->W;
+    }
+    for (int i = 0; i < m->n_nodes; i++) {
+        cnp_node *nd = &m->nodes[i];
+        if (!nd->dead && is_alias_node(m, nd))
+            m->values[nd->out].alias = nd->in[0];
+    }
+    for (int i = 0; i < m->n_nodes; i++) {
+        const cnp_node *nd = &m->nodes[i];
+        if (nd->dead || is_shape_node(nd))
+            continue;
+        for (int k = 0; k < nd->n_in; k++)
+            if (nd->in[k] >= 0 && m->values[nd->in[k]].kind == CNP_VAL_ACT)
+                m->values[root_of(m, nd->in[k])].last_use = i;
+    }
+    out_root = root_of(m, m->output);
+    m->values[out_root].last_use = INT_MAX;
+
+    /* the converted input */
+    {
+        size_t need;
+        if (!cnp_mul_size(m->values[m->input].chip_floats, (size_t)m->max_batch, &need))
+            goto too_large;
+        if ((m->values[m->input].buf = pool_take(ctx, &p, need)) < 0)
+            goto nomem;
+    }
+    for (int i = 0; i < m->n_nodes; i++) {
+        cnp_node *nd = &m->nodes[i];
+        cnp_value *o;
+        int reuse = -1;
+        size_t need;
+        if (nd->dead || is_shape_node(nd))
+            continue;
+        o = &m->values[nd->out];
+        if (o->alias >= 0) {
+            o->buf = m->values[root_of(m, nd->out)].buf;
+            continue;
+        }
+        if (!cnp_mul_size(o->chip_floats, (size_t)m->max_batch, &need))
+            goto too_large;
+        for (int k = 0; k < nd->n_in && reuse < 0; k++) {
+            int r;
+            if (nd->in[k] < 0 || m->values[nd->in[k]].kind != CNP_VAL_ACT || !in_place_ok(nd, k))
+                continue;
+            r = root_of(m, nd->in[k]);
+            if (nd->op == CNP_OP_CONV && r == root_of(m, nd->in[0]))
+                continue; /* a convolution never writes over its input */
+            if (m->values[r].last_use == i && p.size[m->values[r].buf] >= need)
+                reuse = r;
+        }
+        if (reuse >= 0) {
+            o->buf = m->values[reuse].buf;
+            m->values[reuse].last_use = -2; /* handed over: not freed below */
+        } else if ((o->buf = pool_take(ctx, &p, need)) < 0) {
+            goto nomem;
+        }
+        for (int k = 0; k < nd->n_in; k++) {
+            int r;
+            if (nd->in[k] < 0 || m->values[nd->in[k]].kind != CNP_VAL_ACT)
+                continue;
+            r = root_of(m, nd->in[k]);
+            if (m->values[r].last_use == i) {
+                p.busy[m->values[r].buf] = 0;
+                m->values[r].last_use = -2;
+            }
+        }
+    }
+    m->n_bufs = p.n;
+    m->buf_floats = p.size;
+    p.size = NULL;
+    goto cleanup;
+too_large:
+    st = cnp_error(ctx, CNP_ERR_NOMEM, "%s: activations of batch %d at %dx%d are too large",
+                   m->path, m->max_batch, m->H, m->W);
+    goto cleanup;
+nomem:
+    st = ctx->status;
+cleanup:
+    free(p.size);
+    free(p.busy);
+    return st;
+}
+
+static size_t round_floats(size_t n)
+{
+    return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+}
+
+cnp_status cnp_model_prepare(cnp_ctx *ctx, cnp_model *m, int max_batch, int height, int width,
+                             int n_threads, unsigned flags)
+{
+    cnp_status st = CNP_OK;
+    size_t total = 0, off = 0, tta_in = 0, tta_acc = 0;
+
+    if (!m)
+        return cnp_error(ctx, CNP_ERR_USAGE, "no model to prepare");
+    cnp_model_unprepare(m);
+    if (max_batch < 1 || max_batch > 1 << 20)
+        return cnp_error(ctx, CNP_ERR_USAGE, "%s: batch size %d is outside 1..%d", m->path,
+                         max_batch, 1 << 20);
+    if (height < 32 || width < 32)
+        return cnp_error(ctx, CNP_ERR_SHAPE, "%s: an input of %dx%d pixels is smaller than the "
+                         "32x32 canopy supports", m->path, width, height);
+    if ((m->fixed_h && height != m->fixed_h) || (m->fixed_w && width != m->fixed_w))
+        return cnp_error(ctx, CNP_ERR_SHAPE, "%s: the model was exported for a fixed input of "
+                         "%dx%d pixels, not %dx%d; use that size or export with dynamic height "
+                         "and width axes", m->path, m->fixed_w ? m->fixed_w : width,
+                         m->fixed_h ? m->fixed_h : height, width, height);
+    if ((flags & CNP_PREPARE_TTA) && height != width)
+        return cnp_error(ctx, CNP_ERR_USAGE, "%s: test-time augmentation needs square chips, not "
+                         "%dx%d", m->path, width, height);
+    if (n_threads <= 0)
+        n_threads = omp_get_num_procs();
+    if (cnp_blas_init(ctx) != CNP_OK)
+        return ctx->status;
+
+    m->max_batch = max_batch;
+    m->H = height;
+    m->W = width;
+    m->n_threads = n_threads;
+    m->flags = flags;
+    if ((st = cnp_graph_shapes(ctx, m, height, width)) != CNP_OK)
+        goto fail;
+    m->gflops_planned = m->gflops;
+    if ((st = plan_buffers(ctx, m)) != CNP_OK)
+        goto fail;
+
+    for (int i = 0; i < m->n_nodes; i++) {
+        cnp_node *nd = &m->nodes[i];
+        cnp_conv_shape s;
+        size_t sc;
+        if (nd->dead || nd->op != CNP_OP_CONV)
+            continue;
+        s = nd->u.conv.shape;
+        s.N = max_batch;
+        nd->u.conv.plan = cnp_conv_plan_new(ctx, &s, nd->u.conv.w, nd->u.conv.bias, n_threads);
+        if (!nd->u.conv.plan) {
+            char nb[320];
+            char msg[CNP_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", ctx->msg);
+            cnp_ctx_clear(ctx);
+            st = cnp_error(ctx, CNP_ERR_NOMEM, "%s: %s: %s", m->path,
+                           cnp_node_desc(nd, nb, sizeof nb), msg);
+            goto fail;
+        }
+        sc = cnp_conv_plan_scratch_floats(nd->u.conv.plan);
+        if (sc > m->scratch_floats)
+            m->scratch_floats = sc;
+    }
+
+    /* one slab: buffers, conv scratch, TTA */
+    for (int b = 0; b < m->n_bufs; b++)
+        total += round_floats(m->buf_floats[b]);
+    total += round_floats(m->scratch_floats);
+    if (flags & CNP_PREPARE_TTA) {
+        if (!cnp_mul_size(m->values[m->input].chip_floats, (size_t)max_batch, &tta_in) ||
+            !cnp_mul_size((size_t)m->n_out, (size_t)max_batch, &tta_acc))
+            goto too_large;
+        total += round_floats(tta_in) + round_floats(tta_acc);
+    }
+    m->bufs = cnp_calloc(ctx, (size_t)(m->n_bufs ? m->n_bufs : 1), sizeof *m->bufs, "buffers");
+    if (!m->bufs)
+        goto nomem;
+    m->slab = cnp_aligned_alloc(ctx, total ? total : 1, sizeof(float), "activation buffers");
+    if (!m->slab) {
+        char msg[CNP_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", ctx->msg);
+        cnp_ctx_clear(ctx);
+        st = cnp_error(ctx, CNP_ERR_NOMEM, "%s: %s for batch %d at %dx%d; use a smaller --batch",
+                       m->path, msg, max_batch, width, height);
+        goto fail;
+    }
+    for (int b = 0; b < m->n_bufs; b++) {
+        m->bufs[b] = m->slab + off;
+        off += round_floats(m->buf_floats[b]);
+    }
+    m->scratch = m->slab + off;
+    off += round_floats(m->scratch_floats);
+    if (flags & CNP_PREPARE_TTA) {
+        m->tta_in = m->slab + off;
+        off += round_floats(tta_in);
+        m->tta_acc = m->slab + off;
+    }
+    m->prepared = 1;
+    return CNP_OK;
+
+too_large:
+    st = cnp_error(ctx, CNP_ERR_NOMEM, "%s: buffers for batch %d at %dx%d are too large",
+                   m->path, max_batch, width, height);
+    goto fail;
+nomem:
+    st = ctx->status;
+fail:
+    cnp_model_unprepare(m);
+    {
+        /* back to the metadata's size for cnp_model_info */
+        cnp_ctx quiet;
+        cnp_ctx_clear(&quiet);
+        cnp_graph_shapes(&quiet, m, m->fixed_h ? m->fixed_h : m->meta.input_size,
+                         m->fixed_w ? m->fixed_w : m->meta.input_size);
+    }
+    return st;
+}

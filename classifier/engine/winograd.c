@@ -1,0 +1,435 @@
+/* winograd.c -- 3x3 stride-1 convolutions by Winograd's F(4x4, 3x3)
+ * (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks"):
+ * 36 multiplies per 4x4 output tile and channel pair instead of 144.
+ *
+ *   U = G g G^T     weights, 6x6 per (k, c), transformed and packed at plan
+ *                   time in double precision
+ *   V = B^T d B     input tiles (6x6, overlapping by 2), per call
+ *   M = U . V       36 GEMMs (tiles, C) x (C, K) on canopy's GEMM
+ *   Y = A^T M A     output tiles (4x4), + bias, + residual, ReLU, stored
+ *
+ * Threads take blocks of tiles (or, with few tiles, ranges of K) in one
+ * OpenMP region. Within a block everything is vectorised over 16 channels:
+ * the input rows a tile row needs are transposed once into a small
+ * channel-interleaved band, so that every tile's 6x6 x 16 channels are 36
+ * vector loads; the output is transposed back per tile. A block's V and M
+ * are sized to stay in the core's L2 where the channel counts allow.
+ * Compiled for AVX-512F with target attributes; conv.c only plans it where
+ * the CPU has it.
+ */
+#include "engine/kernels.h"
+
+#include <immintrin.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TARGET_AVX512 __attribute__((target("avx512f")))
+
+#define XI 36                   /* transformed points per tile (6 x 6) */
+#define WINO_L2_BUDGET (768u * 1024u)   /* bytes of V + M per block */
+#define WINO_MIN_BLOCK 16       /* tiles */
+#define WINO_MAX_BLOCK 128      /* tiles */
+
+struct cnp_wino {
+    cnp_conv_shape s;           /* s.N: the largest batch served */
+    int n_threads;
+    int TH, TW;                 /* 4x4 output tiles per image */
+    int Cs, Ks;                 /* C, K rounded up to 16 */
+    int tb;                     /* tiles per block (multiple of 8) */
+    int xw;                     /* band width in positions (multiple of 16) */
+    float *u;                   /* XI x cnp_gemm_bpanel_floats(C, K) */
+    size_t u_stride;
+    size_t slice;               /* scratch floats per thread */
+};
+
+static size_t round_up(size_t v, size_t m)
+{
+    return (v + m - 1) / m * m;
+}
+
+int cnp_wino_eligible(const cnp_conv_shape *s)
+{
+    return s->R == 3 && s->S == 3 && s->stride_h == 1 && s->stride_w == 1 && s->dil_h == 1 &&
+           s->dil_w == 1 && cnp_gemm_available();
+}
+
+int cnp_wino_tiles(const cnp_wino *w, int n)
+{
+    return n * w->TH * w->TW;
+}
+
+void cnp_wino_free(cnp_wino *w)
+{
+    if (!w)
+        return;
+    cnp_aligned_free(w->u);
+    free(w);
+}
+
+size_t cnp_wino_scratch_floats(const cnp_wino *w)
+{
+    return w->slice * (size_t)w->n_threads;
+}
+
+cnp_wino *cnp_wino_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *wts, int n_threads)
+{
+    /* G (6x3) of F(4x4, 3x3). */
+    static const double G[6][3] = {
+        { 1.0 / 4, 0, 0 },
+        { -1.0 / 6, -1.0 / 6, -1.0 / 6 },
+        { -1.0 / 6, 1.0 / 6, -1.0 / 6 },
+        { 1.0 / 24, 1.0 / 12, 1.0 / 6 },
+        { 1.0 / 24, -1.0 / 12, 1.0 / 6 },
+        { 0, 0, 1 },
+    };
+    cnp_wino *w = NULL;
+    float *tmp = NULL;          /* XI x (C, K) before packing */
+    size_t ck, total, per_tile;
+
+    w = cnp_calloc(ctx, 1, sizeof *w, "a Winograd plan");
+    if (!w)
+        goto fail;
+    w->s = *s;
+    w->n_threads = n_threads;
+    w->TH = (s->P + 3) / 4;
+    w->TW = (s->Q + 3) / 4;
+    w->Cs = (int)round_up((size_t)s->C, 16);
+    w->Ks = (int)round_up((size_t)s->K, 16);
+    w->xw = (int)round_up((size_t)w->TW * 4 + 2, 16);
+    per_tile = (size_t)XI * (w->Cs + w->Ks) * sizeof(float);
+    w->tb = (int)(WINO_L2_BUDGET / per_tile) / 8 * 8;
+    if (w->tb < WINO_MIN_BLOCK)
+        w->tb = WINO_MIN_BLOCK;
+    if (w->tb > WINO_MAX_BLOCK)
+        w->tb = WINO_MAX_BLOCK;
+    w->slice = round_up((size_t)XI * w->tb * (w->Cs + w->Ks) + (size_t)6 * w->xw * 16, 16);
+
+    /* Weights: U[xi][c][k] = (G g[k][c] G^T)[xi], in double. */
+    ck = (size_t)s->C * s->K;
+    w->u_stride = cnp_gemm_bpanel_floats(s->C, s->K);
+    if (!cnp_mul_size(ck, XI, &total) || !cnp_mul_size(w->u_stride, XI, &total)) {
+        cnp_error(ctx, CNP_ERR_NOMEM, "Winograd weights for %d x %d channels too large", s->C,
+                  s->K);
+        goto fail;
+    }
+    tmp = cnp_aligned_alloc(ctx, ck * XI, sizeof *tmp, "Winograd weight transform");
+    w->u = cnp_aligned_alloc(ctx, total, sizeof *w->u, "Winograd weights");
+    if (!tmp || !w->u)
+        goto fail;
+    for (int k = 0; k < s->K; k++)
+        for (int c = 0; c < s->C; c++) {
+            const float *g = wts + ((size_t)k * s->C + c) * 9;
+            double gg[6][3], u[6][6];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 3; j++)
+                    gg[i][j] = G[i][0] * g[0 * 3 + j] + G[i][1] * g[1 * 3 + j] +
+                               G[i][2] * g[2 * 3 + j];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++)
+                    u[i][j] = gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2];
+            for (int xi = 0; xi < XI; xi++)
+                tmp[(size_t)xi * ck + (size_t)c * s->K + k] = (float)u[xi / 6][xi % 6];
+        }
+    for (int xi = 0; xi < XI; xi++)
+        cnp_gemm_bpanel_pack(w->u + (size_t)xi * w->u_stride, tmp + (size_t)xi * ck,
+                             (size_t)s->K, s->C, s->K);
+    cnp_aligned_free(tmp);
+    return w;
+
+fail:
+    cnp_aligned_free(tmp);
+    cnp_wino_free(w);
+    return NULL;
+}
+
+/* ---- vector helpers ----------------------------------------------------- */
+
+static inline __mmask16 lane_mask(int lo, int hi)
+{
+    if (lo < 0)
+        lo = 0;
+    if (hi > 16)
+        hi = 16;
+    if (hi <= lo)
+        return 0;
+    return (__mmask16)((((uint32_t)1 << (hi - lo)) - 1) << lo);
+}
+
+/* p + off floats as an address for masked loads and stores, whose
+ * masked-off lanes are never touched (off may point before p). */
+static inline const float *at(const float *p, ptrdiff_t off)
+{
+    return (const float *)((uintptr_t)p + (uintptr_t)(off * (ptrdiff_t)sizeof(float)));
+}
+
+/* In-place transpose of 16 rows of 16 floats. */
+static inline __attribute__((always_inline)) TARGET_AVX512 void transpose16(__m512 r[16])
+{
+    __m512 t[16], u[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    /* u[4i + j], 128-bit lane L: element 4L + j of rows 4i .. 4i + 3 */
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        u[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        const __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+        const __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+        const __m512 w0 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+        const __m512 w1 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+        r[j] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
+        r[4 + j] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+        r[12 + j] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+    }
+}
+
+/* o = B^T d for one column of six (rows of B^T: 4 0 -5 0 1 0 / 0 -4 -4 1 1 0 /
+ * 0 4 -4 -1 1 0 / 0 -2 -1 2 1 0 / 0 2 -1 -2 1 0 / 0 4 0 -5 0 1). */
+static inline __attribute__((always_inline)) TARGET_AVX512 void
+bt6(const __m512 d[6], __m512 o[6])
+{
+    const __m512 four = _mm512_set1_ps(4.0f), mfour = _mm512_set1_ps(-4.0f);
+    const __m512 mfive = _mm512_set1_ps(-5.0f), two = _mm512_set1_ps(2.0f);
+    const __m512 t1 = _mm512_fmadd_ps(mfour, d[2], d[4]);        /* d4 - 4 d2 */
+    const __m512 t2 = _mm512_fmadd_ps(mfour, d[1], d[3]);        /* d3 - 4 d1 */
+    const __m512 t3 = _mm512_sub_ps(d[4], d[2]);
+    const __m512 t4 = _mm512_mul_ps(two, _mm512_sub_ps(d[3], d[1]));
+    o[0] = _mm512_fmadd_ps(four, d[0], _mm512_fmadd_ps(mfive, d[2], d[4]));
+    o[1] = _mm512_add_ps(t1, t2);
+    o[2] = _mm512_sub_ps(t1, t2);
+    o[3] = _mm512_add_ps(t3, t4);
+    o[4] = _mm512_sub_ps(t3, t4);
+    o[5] = _mm512_fmadd_ps(four, d[1], _mm512_fmadd_ps(mfive, d[3], d[5]));
+}
+
+/* o = A^T m for one column of six (rows of A^T: 1 1 1 1 1 0 / 0 1 -1 2 -2 0 /
+ * 0 1 1 4 4 0 / 0 1 -1 8 -8 1). */
+static inline __attribute__((always_inline)) TARGET_AVX512 void
+at6(const __m512 m[6], __m512 o[4])
+{
+    const __m512 a = _mm512_add_ps(m[1], m[2]), b = _mm512_sub_ps(m[1], m[2]);
+    const __m512 c = _mm512_add_ps(m[3], m[4]), d = _mm512_sub_ps(m[3], m[4]);
+    o[0] = _mm512_add_ps(_mm512_add_ps(m[0], a), c);
+    o[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d, b);
+    o[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), c, a);
+    o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d, b), m[5]);
+}
+
+/* ---- one block of tiles ------------------------------------------------- */
+
+typedef struct wino_call {
+    const cnp_wino *w;
+    float *y;
+    const float *x;
+    int n;
+    const float *bias;
+    const float *residual;
+    cnp_act act;
+} wino_call;
+
+/* xt[r][j][16] = x[c0 + i][img][ih0 + r][iw0 + j] for channels i < cw
+ * (zero outside the image and for i >= cw), j < width. */
+static TARGET_AVX512 void band_load(float *xt, int xw, const wino_call *cl, int img, int ih0,
+                                    int iw0, int width, int c0, int cw)
+{
+    const cnp_conv_shape *s = &cl->w->s;
+    const size_t HW = (size_t)s->H * s->W, xcols = (size_t)cl->n * HW;
+    for (int r = 0; r < 6; r++) {
+        const int ih = ih0 + r;
+        float *dst = xt + (size_t)r * xw * 16;
+        if (ih < 0 || ih >= s->H) {
+            for (int j = 0; j < width; j++)
+                _mm512_store_ps(dst + (size_t)j * 16, _mm512_setzero_ps());
+            continue;
+        }
+        for (int jb = 0; jb < width; jb += 16) {
+            const int iw = iw0 + jb;
+            const __mmask16 m = lane_mask(-iw, s->W - iw);
+            __m512 v[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++)
+                v[i] = i < cw ? _mm512_maskz_loadu_ps(
+                                    m, at(cl->x + (size_t)(c0 + i) * xcols + (size_t)img * HW +
+                                              (size_t)ih * s->W, iw))
+                              : _mm512_setzero_ps();
+            transpose16(v);
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++)
+                _mm512_store_ps(dst + (size_t)(jb + j) * 16, v[j]);
+        }
+    }
+}
+
+/* V[xi][tl][c0 .. c0 + 15] = B^T d B of the tile whose 6x6 input starts at
+ * band column j0. */
+static TARGET_AVX512 void input_tile(float *V, size_t vstride, const float *xt, int xw, int j0)
+{
+    __m512 t[6][6];
+#pragma GCC unroll 6
+    for (int u = 0; u < 6; u++) {
+        __m512 d[6], o[6];
+#pragma GCC unroll 6
+        for (int r = 0; r < 6; r++)
+            d[r] = _mm512_load_ps(xt + ((size_t)r * xw + j0 + u) * 16);
+        bt6(d, o);
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; i++)
+            t[i][u] = o[i];
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < 6; i++) {
+        __m512 o[6];
+        bt6(t[i], o);
+#pragma GCC unroll 6
+        for (int j = 0; j < 6; j++)
+            _mm512_store_ps(V + (size_t)(i * 6 + j) * vstride, o[j]);
+    }
+}
+
+/* Tiles [t0, t0 + count) of the call: V[xi][t - t0][c] for all c. */
+static void input_block(const wino_call *cl, float *V, float *xt, int t0, int count)
+{
+    const cnp_wino *w = cl->w;
+    const cnp_conv_shape *s = &w->s;
+    const int per_img = w->TH * w->TW;
+    const size_t vstride = (size_t)w->tb * w->Cs;
+    int t = t0;
+    while (t < t0 + count) {
+        /* A segment: tiles of one tile row. */
+        const int img = t / per_img, th = t % per_img / w->TW, tw0 = t % w->TW;
+        int tw1 = w->TW;
+        if (tw1 - tw0 > t0 + count - t)
+            tw1 = tw0 + (t0 + count - t);
+        for (int c0 = 0; c0 < s->C; c0 += 16) {
+            const int cw = s->C - c0 < 16 ? s->C - c0 : 16;
+            band_load(xt, w->xw, cl, img, th * 4 - s->pad_t, tw0 * 4 - s->pad_l,
+                      (tw1 - tw0) * 4 + 2, c0, cw);
+            for (int tw = tw0; tw < tw1; tw++)
+                input_tile(V + (size_t)(t + tw - tw0 - t0) * w->Cs + c0, vstride, xt, w->xw,
+                           (tw - tw0) * 4);
+        }
+        t += tw1 - tw0;
+    }
+}
+
+/* Output tile of M[.][tl][k0 .. k0 + 15] -> y, with the epilogue. */
+static TARGET_AVX512 void output_tile(const wino_call *cl, const float *M, size_t mstride, int t,
+                                      int k0, int kw)
+{
+    const cnp_wino *w = cl->w;
+    const cnp_conv_shape *s = &w->s;
+    const int per_img = w->TH * w->TW;
+    const int img = t / per_img, p0 = t % per_img / w->TW * 4, q0 = t % w->TW * 4;
+    const size_t PQ = (size_t)s->P * s->Q, ycols = (size_t)cl->n * PQ;
+    const int qn = s->Q - q0 < 4 ? s->Q - q0 : 4;
+    const __mmask16 kmask = lane_mask(0, kw);
+    __m512 tmp[4][6], o[16];
+    __m512 bias = cl->bias ? _mm512_maskz_loadu_ps(kmask, cl->bias + k0) : _mm512_setzero_ps();
+
+#pragma GCC unroll 6
+    for (int j = 0; j < 6; j++) {
+        __m512 m[6], r[4];
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; i++)
+            m[i] = _mm512_load_ps(M + (size_t)(i * 6 + j) * mstride);
+        at6(m, r);
+#pragma GCC unroll 4
+        for (int a = 0; a < 4; a++)
+            tmp[a][j] = r[a];
+    }
+#pragma GCC unroll 4
+    for (int a = 0; a < 4; a++) {
+        __m512 r[4];
+        at6(tmp[a], r);
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; b++)
+            o[a * 4 + b] = _mm512_add_ps(r[b], bias);
+    }
+    transpose16(o);     /* o[i]: output channel k0 + i, lanes a * 4 + b */
+    for (int i = 0; i < kw; i++) {
+        const size_t base = (size_t)(k0 + i) * ycols + (size_t)img * PQ;
+        for (int a = 0; a < 4 && p0 + a < s->P; a++) {
+            const __mmask16 m = lane_mask(4 * a, 4 * a + qn);
+            const ptrdiff_t off = (ptrdiff_t)(base + (size_t)(p0 + a) * s->Q + (size_t)q0) - 4 * a;
+            __m512 v = o[i];
+            if (cl->residual)
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, at(cl->residual, off)));
+            if (cl->act == CNP_ACT_RELU)
+                v = _mm512_max_ps(_mm512_setzero_ps(), v);   /* keeps NaN */
+            _mm512_mask_storeu_ps((float *)at(cl->y, off), m, v);
+        }
+    }
+}
+
+static void run_block(const wino_call *cl, float *V, float *M, float *xt, int t0, int count,
+                      int k0, int k1)
+{
+    const cnp_wino *w = cl->w;
+    const size_t vstride = (size_t)w->tb * w->Cs, mstride = (size_t)w->tb * w->Ks;
+    input_block(cl, V, xt, t0, count);
+    for (int xi = 0; xi < XI; xi++)
+        cnp_gemm_rows(M + xi * mstride, (size_t)w->Ks, V + xi * vstride, (size_t)w->Cs, count,
+                      w->u + (size_t)xi * w->u_stride, w->s.C, w->s.K, k0, k1, 0);
+    for (int t = 0; t < count; t++)
+        for (int k = k0; k < k1; k += 16)
+            output_tile(cl, M + (size_t)t * w->Ks + k, mstride, t0 + t, k, k1 - k < 16 ? k1 - k : 16);
+}
+
+void cnp_wino_run(const cnp_wino *w, float *y, const float *x, int n, const float *bias,
+                  const float *residual, cnp_act act, float *scratch)
+{
+    const int T = cnp_wino_tiles(w, n), nt = w->n_threads;
+    const int K = w->s.K;
+    wino_call cl;
+    int tb, nblocks, ksplit;
+
+    cl.w = w;
+    cl.y = y;
+    cl.x = x;
+    cl.n = n;
+    cl.bias = bias;
+    cl.residual = residual;
+    cl.act = act;
+    /* Blocks: no larger than the plan's, and enough for every thread. */
+    tb = (int)round_up((size_t)(T + nt - 1) / nt, 8);
+    if (tb > w->tb)
+        tb = w->tb;
+    nblocks = (T + tb - 1) / tb;
+    /* Too few blocks to go round: split the output channels instead, in
+     * whole 48-wide GEMM panels. */
+    ksplit = nblocks < nt && K >= 96;
+
+#pragma omp parallel num_threads(nt)
+    {
+        const int t = omp_get_thread_num(), tn = omp_get_num_threads();
+        float *V = scratch + w->slice * (size_t)t;
+        float *M = V + (size_t)XI * w->tb * w->Cs;
+        float *xt = M + (size_t)XI * w->tb * w->Ks;
+        if (!ksplit) {
+            const int b0 = nblocks * t / tn, b1 = nblocks * (t + 1) / tn;
+            for (int b = b0; b < b1; b++) {
+                const int t0 = b * tb;
+                run_block(&cl, V, M, xt, t0, T - t0 < tb ? T - t0 : tb, 0, K);
+            }
+        } else {
+            const int panels = (K + 47) / 48;
+            const int k0 = panels * t / tn * 48;
+            int k1 = panels * (t + 1) / tn * 48;
+            if (k1 > K)
+                k1 = K;
+            for (int t0 = 0; k1 > k0 && t0 < T; t0 += tb)
+                run_block(&cl, V, M, xt, t0, T - t0 < tb ? T - t0 : tb, k0, k1);
+        }
+    }
+}

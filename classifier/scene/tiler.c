@@ -1,0 +1,806 @@
+/* tiler.c -- the chip grid over a georeferenced scene, read in strips by a
+ * reader thread while the caller classifies (see scene.h for the geometry,
+ * validity and reading rules). */
+#define _POSIX_C_SOURCE 200809L
+#include "scene/scene.h"
+
+#include <gdal.h>
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <geodesic.h>
+#include <ogr_srs_api.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Budget for one strip segment's source buffer and for one slot of model
+ * input: the tiler's memory stays below about 3 x this, whatever the scene. */
+#define SEGMENT_BYTES ((size_t)48 << 20)
+#define DEFAULT_STRIP_CHIPS 32
+/* Scenes whose GSD is within this relative difference of the target are
+ * read at their own resolution. */
+#define GSD_SAME_TOL 0.01
+
+enum { SLOT_FREE = 0, SLOT_READY, SLOT_HELD };
+
+typedef struct slot {
+    cnp_strip strip;
+    int state;
+    float *valid;            /* (seg_cols) */
+    int *cols;               /* (seg_cols) */
+    unsigned char *partial;  /* (seg_cols) */
+    float *input;            /* (seg_cols, C, S, S) */
+} slot;
+
+struct cnp_tiler {
+    cnp_tiler_info info;
+    char *path;
+    char *wkt;
+    char **files;
+    GDALDatasetH ds;
+
+    /* What is read: channel c is band bands[c]; v -> ((v - offset) * scale
+     * - mean[c]) / std[c]. */
+    int C, S;
+    int *bands;              /* (C) */
+    float *mean, *std;       /* (C) */
+    double offset, scale;
+    double min_valid;
+    GDALRIOResampleAlg alg;
+    int resample;            /* 0: chips are copied pixel for pixel */
+    int margin;              /* source pixels read around the chip windows */
+    int seg_cols, segs_per_row;
+    int n_masks;
+    GDALRasterBandH masks[64]; /* distinct mask bands of the bands read */
+
+    /* Reader thread's buffers. */
+    int buf_w, buf_h;        /* capacity of a segment's source window */
+    float *raw;              /* (C, buf_h, buf_w) normalised source pixels */
+    unsigned char *ok;       /* (buf_h, buf_w) 1 = valid pixel */
+    unsigned char *tmp;      /* (buf_h, buf_w) a mask band's values */
+    slot slots[2];
+
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int next_give;           /* next strip index handed out */
+    int held;                /* slot held by the caller, -1 none */
+    int cancel;
+    int failed;
+    cnp_ctx rctx;            /* the reader's error */
+    double read_s, wait_s;
+    long chips, partial, skipped;
+};
+
+static const char *gdal_msg(void)
+{
+    const char *m = CPLGetLastErrorMsg();
+    return m && *m ? m : "no further detail from GDAL";
+}
+
+/* ---------------------------------------------------------------- geometry */
+
+/* Ground size in metres of one scene pixel along x and y at the scene
+ * centre: geodesic distances on the CRS's ellipsoid between points a few
+ * pixels apart, so that geographic CRSs (degrees) and projections with a
+ * scale factor (Web Mercator) give true ground sizes. */
+static cnp_status pixel_metres(cnp_ctx *ctx, cnp_tiler *t, OGRSpatialReferenceH srs)
+{
+    cnp_status st = CNP_OK;
+    OGRSpatialReferenceH geog = NULL;
+    OGRCoordinateTransformationH ct = NULL;
+    const double *gt = t->info.scene_gt;
+    double cx = t->info.width / 2.0, cy = t->info.height / 2.0;
+    double h = 50.0, x[4], y[4], dx, dy, a, invf, f;
+    struct geod_geodesic g;
+    OGRErr err = OGRERR_NONE;
+    int i;
+
+    if (t->info.width / 4.0 < h)
+        h = t->info.width / 4.0;
+    if (t->info.height / 4.0 < h)
+        h = t->info.height / 4.0;
+    if (h < 0.5)
+        h = 0.5;
+    /* (cx - h, cy), (cx + h, cy), (cx, cy - h), (cx, cy + h) */
+    for (i = 0; i < 4; i++) {
+        double px = cx + (i == 0 ? -h : i == 1 ? h : 0);
+        double py = cy + (i == 2 ? -h : i == 3 ? h : 0);
+        x[i] = gt[0] + px * gt[1] + py * gt[2];
+        y[i] = gt[3] + px * gt[4] + py * gt[5];
+    }
+    a = OSRGetSemiMajor(srs, &err);
+    if (err != OGRERR_NONE || !(a > 0))
+        a = 6378137.0;
+    invf = OSRGetInvFlattening(srs, &err);
+    f = (err == OGRERR_NONE && invf > 0) ? 1.0 / invf : 0.0;
+
+    geog = OSRCloneGeogCS(srs);
+    if (geog) {
+        OSRSetAxisMappingStrategy(geog, OAMS_TRADITIONAL_GIS_ORDER);
+        CPLPushErrorHandler(CPLQuietErrorHandler);
+        ct = OCTNewCoordinateTransformation(srs, geog);
+        CPLPopErrorHandler();
+    }
+    if (ct && OCTTransform(ct, 4, x, y, NULL)) {
+        double s_x, s_y;
+        for (i = 0; i < 4; i++) {
+            if (!isfinite(x[i]) || !isfinite(y[i]) || fabs(y[i]) > 90.0) {
+                ct = (OCTDestroyCoordinateTransformation(ct), NULL);
+                break;
+            }
+        }
+        if (ct) {
+            geod_init(&g, a, f);
+            geod_inverse(&g, y[0], x[0], y[1], x[1], &s_x, NULL, NULL);
+            geod_inverse(&g, y[2], x[2], y[3], x[3], &s_y, NULL, NULL);
+            dx = s_x / (2.0 * h);
+            dy = s_y / (2.0 * h);
+            if (dx > 0 && dy > 0 && isfinite(dx) && isfinite(dy)) {
+                t->info.pixel_m[0] = dx;
+                t->info.pixel_m[1] = dy;
+                goto cleanup;
+            }
+        }
+    }
+    /* No transformation to the geographic CRS: a projected CRS's linear
+     * unit is the best we know. */
+    if (!OSRIsGeographic(srs)) {
+        double u = OSRGetLinearUnits(srs, NULL);
+        if (!(u > 0))
+            u = 1.0;
+        t->info.pixel_m[0] = fabs(gt[1]) * u;
+        t->info.pixel_m[1] = fabs(gt[5]) * u;
+        goto cleanup;
+    }
+    st = cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: cannot work out the ground size of a pixel "
+                   "in its CRS (%s); reproject it with gdalwarp -t_srs to a UTM zone, or read "
+                   "it at its own resolution with --gsd native", t->path, gdal_msg());
+cleanup:
+    if (ct)
+        OCTDestroyCoordinateTransformation(ct);
+    if (geog)
+        OSRDestroySpatialReference(geog);
+    return st;
+}
+
+/* Chip and stride in scene pixels, resampling, grid size and geotransform. */
+static cnp_status lay_out_grid(cnp_ctx *ctx, cnp_tiler *t, const cnp_tiler_params *p)
+{
+    cnp_tiler_info *in = &t->info;
+    double fx = 1.0, fy = 1.0, gsd = 0.0;
+    double rows, cols;
+    int k;
+
+    if (p->gsd_mode != CNP_GSD_NATIVE && p->gsd_m > 0)
+        gsd = p->gsd_m;
+    if (gsd > 0) {
+        double scene = sqrt(in->pixel_m[0] * in->pixel_m[1]);
+        double rmax = p->max_gsd_ratio > 1 ? p->max_gsd_ratio : 4.0;
+        for (k = 0; k < 2; k++) {
+            double r = gsd / in->pixel_m[k];
+            if (r > rmax || r < 1.0 / rmax)
+                return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: the scene's ground sampling "
+                                 "distance (%.3g m) differs from the %s (%.3g m) by more than "
+                                 "%gx; read it at its own resolution with --gsd native (or use a "
+                                 "model trained near %.3g m)", t->path, scene,
+                                 p->gsd_mode == CNP_GSD_USER ? "GSD asked for with --gsd"
+                                                             : "model's training GSD",
+                                 gsd, rmax, scene);
+        }
+        fx = gsd / in->pixel_m[0];
+        fy = gsd / in->pixel_m[1];
+        if (fabs(fx - 1.0) <= GSD_SAME_TOL && fabs(fy - 1.0) <= GSD_SAME_TOL)
+            fx = fy = 1.0;
+        in->gsd_m = gsd;
+    }
+    in->chip_px[0] = p->chip * fx;
+    in->chip_px[1] = p->chip * fy;
+    in->stride_px[0] = p->stride * fx;
+    in->stride_px[1] = p->stride * fy;
+    if (in->chip_px[0] < 1.0 || in->chip_px[1] < 1.0)
+        return cnp_error(ctx, CNP_ERR_USAGE, "%s: a chip of %d pixels at %.3g m is less than "
+                         "one scene pixel; use a larger --chip", t->path, p->chip, gsd);
+
+    /* A tiny tolerance so that 1000 / (1000/3 * 3) does not become 2 rows. */
+    cols = ceil(in->width / in->stride_px[0] - 1e-9);
+    rows = ceil(in->height / in->stride_px[1] - 1e-9);
+    if (cols < 1)
+        cols = 1;
+    if (rows < 1)
+        rows = 1;
+    if (cols * rows > (double)INT32_MAX / 64)
+        return cnp_error(ctx, CNP_ERR_SHAPE, "%s: %.0f x %.0f chips is too many; use a larger "
+                         "--stride", t->path, cols, rows);
+    in->cols = (int)cols;
+    in->rows = (int)rows;
+    in->grid_gt[0] = in->scene_gt[0];
+    in->grid_gt[1] = in->scene_gt[1] * in->stride_px[0];
+    in->grid_gt[2] = 0.0;
+    in->grid_gt[3] = in->scene_gt[3];
+    in->grid_gt[4] = 0.0;
+    in->grid_gt[5] = in->scene_gt[5] * in->stride_px[1];
+
+    t->resample = !(in->chip_px[0] == t->S && in->chip_px[1] == t->S &&
+                    in->stride_px[0] == floor(in->stride_px[0]) &&
+                    in->stride_px[1] == floor(in->stride_px[1]));
+    if (!t->resample) {
+        in->resampling = "none";
+        t->margin = 0;
+    } else {
+        double shrink = fmax(in->chip_px[0], in->chip_px[1]) / t->S;
+        if (in->chip_px[0] >= t->S && in->chip_px[1] >= t->S) {
+            t->alg = GRIORA_Average;
+            in->resampling = "average";
+        } else {
+            t->alg = GRIORA_Bilinear;
+            in->resampling = "bilinear";
+        }
+        t->margin = (int)ceil(2.0 * fmax(1.0, shrink)) + 1;
+    }
+    return CNP_OK;
+}
+
+/* Segment width (chips per segment) and buffer sizes within the budget. */
+static cnp_status plan_buffers(cnp_ctx *ctx, cnp_tiler *t, int strip_chips)
+{
+    cnp_tiler_info *in = &t->info;
+    size_t chip_bytes, plane, n;
+    double h = ceil(in->chip_px[1]) + 2.0 + 2.0 * t->margin;
+    double wmax;
+    int seg, s;
+
+    if (strip_chips <= 0)
+        strip_chips = DEFAULT_STRIP_CHIPS;
+    seg = strip_chips < in->cols ? strip_chips : in->cols;
+    /* Source buffer: C x h x w floats within the budget. */
+    wmax = (double)SEGMENT_BYTES / (4.0 * t->C * h);
+    while (seg > 1 && (seg - 1) * in->stride_px[0] + in->chip_px[0] + 2.0 + 2.0 * t->margin > wmax)
+        seg--;
+    /* Model input: seg x C x S x S floats within the budget. */
+    chip_bytes = (size_t)t->C * (size_t)t->S * (size_t)t->S * sizeof(float);
+    while (seg > 1 && (size_t)seg * chip_bytes > SEGMENT_BYTES)
+        seg--;
+    t->seg_cols = seg;
+    t->segs_per_row = (in->cols + seg - 1) / seg;
+    if ((double)t->segs_per_row * in->rows > INT32_MAX)
+        return cnp_error(ctx, CNP_ERR_SHAPE, "%s: too many chips; use a larger --stride", t->path);
+    in->n_strips = t->segs_per_row * in->rows;
+
+    t->buf_w = (int)ceil((seg - 1) * in->stride_px[0] + in->chip_px[0]) + 2 + 2 * t->margin;
+    t->buf_h = (int)h;
+    if (!cnp_mul_size((size_t)t->buf_w, (size_t)t->buf_h, &plane) ||
+        !cnp_mul_size(plane, (size_t)t->C, &n))
+        return cnp_error(ctx, CNP_ERR_NOMEM, "%s: strip buffer size overflows", t->path);
+    t->raw = cnp_aligned_alloc(ctx, n, sizeof(float), "the strip buffer");
+    t->ok = cnp_calloc(ctx, plane, 1, "the strip mask");
+    t->tmp = cnp_calloc(ctx, plane, 1, "the strip mask");
+    if (!t->raw || !t->ok || !t->tmp)
+        return CNP_ERR_NOMEM;
+    for (s = 0; s < 2; s++) {
+        slot *sl = &t->slots[s];
+        sl->valid = cnp_calloc(ctx, (size_t)seg, sizeof(float), "chip fractions");
+        sl->cols = cnp_calloc(ctx, (size_t)seg, sizeof(int), "chip columns");
+        sl->partial = cnp_calloc(ctx, (size_t)seg, 1, "chip flags");
+        sl->input = cnp_aligned_alloc(ctx, (size_t)seg, chip_bytes, "model input chips");
+        if (!sl->valid || !sl->cols || !sl->partial || !sl->input)
+            return CNP_ERR_NOMEM;
+    }
+    return CNP_OK;
+}
+
+/* Distinct mask bands of the bands read, and a name for what they are. */
+static void find_masks(cnp_tiler *t)
+{
+    char kind[64];
+    int has_nodata = 0, has_alpha = 0, has_mask = 0, c, k;
+
+    t->n_masks = 0;
+    for (c = 0; c < t->C; c++) {
+        GDALRasterBandH b = GDALGetRasterBand(t->ds, t->bands[c]);
+        int flags = GDALGetMaskFlags(b);
+        GDALRasterBandH m;
+        if (flags & GMF_ALL_VALID)
+            continue;
+        if (flags & GMF_NODATA)
+            has_nodata = 1;
+        else if (flags & GMF_ALPHA)
+            has_alpha = 1;
+        else
+            has_mask = 1;
+        m = GDALGetMaskBand(b);
+        for (k = 0; k < t->n_masks; k++)
+            if (t->masks[k] == m)
+                break;
+        if (k == t->n_masks && m && t->n_masks < (int)(sizeof t->masks / sizeof t->masks[0]))
+            t->masks[t->n_masks++] = m;
+    }
+    kind[0] = '\0';
+    if (has_nodata)
+        strcat(kind, "nodata");
+    if (has_alpha)
+        strcat(kind, kind[0] ? "+alpha" : "alpha");
+    if (has_mask)
+        strcat(kind, kind[0] ? "+mask" : "mask");
+    t->info.mask_kind = cnp_strdup(NULL, kind[0] ? kind : "none");
+}
+
+cnp_status cnp_tiler_open(cnp_ctx *ctx, const char *path, const cnp_tiler_params *p,
+                          cnp_tiler **out)
+{
+    cnp_status st = CNP_OK;
+    cnp_tiler *t = NULL;
+    OGRSpatialReferenceH srs;
+    const char *wkt;
+    int c, nb;
+
+    *out = NULL;
+    if (!p || p->spec.n_channels < 1 || p->spec.size < 1 || p->chip < 1 || p->stride < 1 ||
+        p->stride > p->chip || !(p->min_valid >= 0 && p->min_valid <= 1) ||
+        !(p->spec.scale != 0 && isfinite(p->spec.scale)))
+        return cnp_error(ctx, CNP_ERR_USAGE, "%s: invalid tiling parameters (chip %d, stride %d)",
+                         path, p ? p->chip : 0, p ? p->stride : 0);
+    cnp_gdal_init();
+    t = cnp_calloc(ctx, 1, sizeof *t, "the tiler");
+    if (!t)
+        return CNP_ERR_NOMEM;
+    t->held = -1;
+    t->C = p->spec.n_channels;
+    t->S = p->spec.size;
+    t->offset = p->spec.offset;
+    t->scale = p->spec.scale;
+    t->min_valid = p->min_valid;
+    t->path = cnp_strdup(ctx, path);
+    t->bands = cnp_calloc(ctx, (size_t)t->C, sizeof(int), "band list");
+    t->mean = cnp_calloc(ctx, (size_t)t->C, sizeof(float), "channel means");
+    t->std = cnp_calloc(ctx, (size_t)t->C, sizeof(float), "channel deviations");
+    if (!t->path || !t->bands || !t->mean || !t->std) {
+        st = CNP_ERR_NOMEM;
+        goto cleanup;
+    }
+    for (c = 0; c < t->C; c++) {
+        t->bands[c] = p->spec.bands[c];
+        t->mean[c] = p->spec.mean[c];
+        t->std[c] = p->spec.std[c];
+        if (!(t->std[c] != 0.0f) || !isfinite(t->std[c])) {
+            st = cnp_error(ctx, CNP_ERR_USAGE, "%s: the standard deviation of channel %d is %g; "
+                           "check the model's canopy.std", path, c + 1, (double)t->std[c]);
+            goto cleanup;
+        }
+    }
+    t->info.path = t->path;
+    t->info.input_size = t->S;
+
+    CPLErrorReset();
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    t->ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL,
+                       NULL, NULL);
+    CPLPopErrorHandler();
+    if (!t->ds) {
+        st = cnp_error(ctx, CNP_ERR_IO, "%s: cannot open as a raster (%s); check that the file "
+                       "exists, is complete and is an image GDAL reads", path, gdal_msg());
+        goto cleanup;
+    }
+    t->info.width = GDALGetRasterXSize(t->ds);
+    t->info.height = GDALGetRasterYSize(t->ds);
+    nb = t->info.n_bands = GDALGetRasterCount(t->ds);
+    if (nb < 1 || t->info.width < 1 || t->info.height < 1) {
+        st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: no raster bands to read; is it a vector or "
+                       "a container of subdatasets? (gdalinfo lists them)", path);
+        goto cleanup;
+    }
+    if (GDALGetGeoTransform(t->ds, t->info.scene_gt) != CE_None) {
+        st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: no georeferencing (no geotransform); canopy "
+                       "classify needs a georeferenced scene: assign one with gdal_translate "
+                       "-a_srs/-a_ullr, or use canopy predict for plain image chips", path);
+        goto cleanup;
+    }
+    if (t->info.scene_gt[2] != 0.0 || t->info.scene_gt[4] != 0.0) {
+        st = cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: rotated or sheared geotransform "
+                       "(%g, %g) is not supported; warp it to a north-up grid first, e.g. "
+                       "gdalwarp %s north-up.tif", path, t->info.scene_gt[2],
+                       t->info.scene_gt[4], path);
+        goto cleanup;
+    }
+    if (!(t->info.scene_gt[1] != 0.0 && t->info.scene_gt[5] != 0.0)) {
+        st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: the geotransform has a zero pixel size; fix "
+                       "its georeferencing (gdal_edit.py -a_ullr)", path);
+        goto cleanup;
+    }
+    srs = GDALGetSpatialRef(t->ds);
+    wkt = GDALGetProjectionRef(t->ds);
+    if (!srs || !wkt || !*wkt) {
+        st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: no coordinate reference system; assign the "
+                       "right one with gdal_edit.py -a_srs EPSG:XXXX %s", path, path);
+        goto cleanup;
+    }
+    t->wkt = cnp_strdup(ctx, wkt);
+    if (!t->wkt) {
+        st = CNP_ERR_NOMEM;
+        goto cleanup;
+    }
+    t->info.crs_wkt = t->wkt;
+    for (c = 0; c < t->C; c++) {
+        if (t->bands[c] < 1 || t->bands[c] > nb) {
+            st = cnp_error(ctx, CNP_ERR_SHAPE, "%s: channel %d reads band %d but the scene has "
+                           "%d band%s; choose its bands with --bands (e.g. --bands %s)", path,
+                           c + 1, t->bands[c], nb, nb == 1 ? "" : "s",
+                           nb >= 3 ? "3,2,1" : "1,1,1");
+            goto cleanup;
+        }
+        if (GDALDataTypeIsComplex(GDALGetRasterDataType(GDALGetRasterBand(t->ds, t->bands[c])))) {
+            st = cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: band %d holds complex numbers; convert "
+                           "it to amplitude first (gdal_translate -ot Float32 with a VRT "
+                           "pixel function)", path, t->bands[c]);
+            goto cleanup;
+        }
+    }
+    t->files = GDALGetFileList(t->ds);
+    if (!t->files) {
+        /* /vsicurl/ and in-memory scenes may list nothing: record the path. */
+        t->files = CSLAddString(NULL, path);
+    }
+    t->info.files = (const char *const *)t->files;
+
+    if ((st = pixel_metres(ctx, t, srs)) != CNP_OK)
+        goto cleanup;
+    if ((st = lay_out_grid(ctx, t, p)) != CNP_OK)
+        goto cleanup;
+    find_masks(t);
+    if (!t->info.mask_kind) {
+        st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    if ((st = plan_buffers(ctx, t, p->strip_chips)) != CNP_OK)
+        goto cleanup;
+    if (pthread_mutex_init(&t->mu, NULL) != 0 || pthread_cond_init(&t->cv, NULL) != 0) {
+        st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot create the reader's lock", path);
+        goto cleanup;
+    }
+    t->started = -1; /* lock made, thread not started */
+    *out = t;
+    t = NULL;
+cleanup:
+    cnp_tiler_close(t);
+    return st;
+}
+
+const cnp_tiler_info *cnp_tiler_info_get(const cnp_tiler *t)
+{
+    return &t->info;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+/* 1 when GDAL knows that the window holds no data in a band whose missing
+ * data reads as invalid: a band with a nodata value, or an alpha band or
+ * stored mask (unwritten blocks read as 0). Sparse GeoTIFFs and VRT
+ * mosaics over large empty areas are then not read at all. */
+static int window_empty(const cnp_tiler *t, int x, int y, int w, int h)
+{
+    int c;
+    for (c = 0; c < t->C; c++) {
+        GDALRasterBandH b = GDALGetRasterBand(t->ds, t->bands[c]);
+        int flags = GDALGetMaskFlags(b);
+        GDALRasterBandH probe;
+        if (flags & GMF_ALL_VALID)
+            continue;
+        probe = (flags & GMF_NODATA) ? b : GDALGetMaskBand(b);
+        if (probe && GDALGetDataCoverageStatus(probe, x, y, w, h, 0, NULL) ==
+                         GDAL_DATA_COVERAGE_STATUS_EMPTY)
+            return 1;
+    }
+    return 0;
+}
+
+/* Reads strip segment k into slot sl (reader thread). */
+static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, int k, slot *sl)
+{
+    const cnp_tiler_info *in = &t->info;
+    cnp_strip *s = &sl->strip;
+    GDALDatasetH mem = NULL;
+    cnp_status st = CNP_OK;
+    size_t plane, S2 = (size_t)t->S * (size_t)t->S;
+    double x0, x1, y0, y1;
+    int bx0, by0, bw, bh, ix0, ix1, iy0, iy1, c, j, x, y, m;
+
+    s->index = k;
+    s->row = k / t->segs_per_row;
+    s->col0 = (k % t->segs_per_row) * t->seg_cols;
+    s->n_cols = in->cols - s->col0 < t->seg_cols ? in->cols - s->col0 : t->seg_cols;
+    s->n_chips = 0;
+    s->valid = sl->valid;
+    s->cols = sl->cols;
+    s->partial = sl->partial;
+    s->input = sl->input;
+
+    /* The union of the segment's chip windows, plus the margin. */
+    x0 = s->col0 * in->stride_px[0];
+    x1 = (s->col0 + s->n_cols - 1) * in->stride_px[0] + in->chip_px[0];
+    y0 = s->row * in->stride_px[1];
+    y1 = y0 + in->chip_px[1];
+    bx0 = (int)floor(x0) - t->margin;
+    by0 = (int)floor(y0) - t->margin;
+    bw = (int)ceil(x1) + t->margin - bx0;
+    bh = (int)ceil(y1) + t->margin - by0;
+    if (bw > t->buf_w || bh > t->buf_h)
+        return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: strip %d needs %d x %d pixels, more than "
+                         "planned (%d x %d)", t->path, k, bw, bh, t->buf_w, t->buf_h);
+    plane = (size_t)bw * (size_t)bh;
+    memset(t->ok, 0, plane);
+
+    ix0 = bx0 > 0 ? bx0 : 0;
+    iy0 = by0 > 0 ? by0 : 0;
+    ix1 = bx0 + bw < in->width ? bx0 + bw : in->width;
+    iy1 = by0 + bh < in->height ? by0 + bh : in->height;
+    if (ix1 <= ix0 || iy1 <= iy0 || window_empty(t, ix0, iy0, ix1 - ix0, iy1 - iy0)) {
+        /* Nothing valid under this segment: no chip to classify. */
+        for (j = 0; j < s->n_cols; j++)
+            sl->valid[j] = 0.0f;
+        return CNP_OK;
+    }
+    {
+        int iw = ix1 - ix0, ih = iy1 - iy0;
+        size_t off = (size_t)(iy0 - by0) * bw + (size_t)(ix0 - bx0);
+        for (c = 0; c < t->C; c++) {
+            GDALRasterBandH b = GDALGetRasterBand(t->ds, t->bands[c]);
+            float *dst = t->raw + (size_t)c * plane;
+            CPLErrorReset();
+            if (GDALRasterIO(b, GF_Read, ix0, iy0, iw, ih, dst + off, iw, ih, GDT_Float32,
+                             (GSpacing)sizeof(float), (GSpacing)sizeof(float) * bw) != CE_None)
+                return cnp_error(ctx, CNP_ERR_IO, "%s: reading band %d, rows %d-%d failed "
+                                 "(%s); the file may be truncated or corrupt: check it with "
+                                 "gdalinfo -checksum", t->path, t->bands[c], iy0, iy1 - 1,
+                                 gdal_msg());
+        }
+        for (y = iy0; y < iy1; y++)
+            memset(t->ok + (size_t)(y - by0) * bw + (ix0 - bx0), 1, (size_t)iw);
+        for (m = 0; m < t->n_masks; m++) {
+            CPLErrorReset();
+            if (GDALRasterIO(t->masks[m], GF_Read, ix0, iy0, iw, ih, t->tmp + off, iw, ih,
+                             GDT_Byte, 1, bw) != CE_None)
+                return cnp_error(ctx, CNP_ERR_IO, "%s: reading the validity mask, rows %d-%d "
+                                 "failed (%s); the file may be truncated or corrupt", t->path,
+                                 iy0, iy1 - 1, gdal_msg());
+            for (y = iy0; y < iy1; y++) {
+                size_t r = (size_t)(y - by0) * bw;
+                for (x = ix0; x < ix1; x++)
+                    if (!t->tmp[r + (x - bx0)])
+                        t->ok[r + (x - bx0)] = 0;
+            }
+        }
+    }
+
+    /* Normalise valid pixels; invalid and outside pixels become 0 (the mean). */
+    for (c = 0; c < t->C; c++) {
+        const float *p = t->raw + (size_t)c * plane;
+        size_t i;
+        for (i = 0; i < plane; i++)
+            t->ok[i] &= (unsigned char)isfinite(p[i]);
+    }
+    for (c = 0; c < t->C; c++) {
+        float *p = t->raw + (size_t)c * plane;
+        double sc = t->scale / t->std[c], sh = t->mean[c] / t->std[c], off = t->offset;
+        size_t i;
+        for (i = 0; i < plane; i++)
+            p[i] = t->ok[i] ? (float)((p[i] - off) * sc - sh) : 0.0f;
+    }
+
+    for (j = 0; j < s->n_cols; j++) {
+        double cx = (s->col0 + j) * in->stride_px[0];
+        int xa = (int)ceil(cx - 0.5), xb = (int)ceil(cx + in->chip_px[0] - 0.5);
+        int ya = (int)ceil(y0 - 0.5), yb = (int)ceil(y0 + in->chip_px[1] - 0.5);
+        long total = (long)(xb - xa) * (long)(yb - ya), count = 0;
+        double frac;
+        for (y = ya; y < yb; y++) {
+            const unsigned char *r = t->ok + (size_t)(y - by0) * bw;
+            for (x = xa; x < xb; x++)
+                count += r[x - bx0];
+        }
+        frac = total > 0 ? (double)count / (double)total : 0.0;
+        sl->valid[j] = (float)frac;
+        if (count == 0 || frac < t->min_valid)
+            continue;
+        sl->cols[s->n_chips] = s->col0 + j;
+        sl->partial[s->n_chips] = count < total;
+        float *dst = sl->input + (size_t)s->n_chips * t->C * S2;
+        if (!t->resample) {
+            int ox = (int)cx - bx0, oy = (int)y0 - by0;
+            for (c = 0; c < t->C; c++)
+                for (y = 0; y < t->S; y++)
+                    memcpy(dst + (size_t)c * S2 + (size_t)y * t->S,
+                           t->raw + (size_t)c * plane + (size_t)(oy + y) * bw + ox,
+                           (size_t)t->S * sizeof(float));
+        } else {
+            GDALRasterIOExtraArg extra;
+            double fx0 = cx - bx0, fy0 = y0 - by0;
+            int nx0 = (int)floor(fx0), ny0 = (int)floor(fy0);
+            int nxs = (int)ceil(fx0 + in->chip_px[0]) - nx0;
+            int nys = (int)ceil(fy0 + in->chip_px[1]) - ny0;
+            if (!mem) {
+                GDALDriverH drv = GDALGetDriverByName("MEM");
+                mem = drv ? GDALCreate(drv, "", bw, bh, 0, GDT_Float32, NULL) : NULL;
+                if (!mem)
+                    return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot create an in-memory "
+                                     "raster for resampling (%s)", t->path, gdal_msg());
+                for (c = 0; c < t->C; c++) {
+                    char ptr[64], line[64], *opts[4];
+                    snprintf(ptr, sizeof ptr, "DATAPOINTER=%p", (void *)(t->raw + (size_t)c * plane));
+                    snprintf(line, sizeof line, "LINEOFFSET=%d", (int)(bw * sizeof(float)));
+                    opts[0] = ptr;
+                    opts[1] = "PIXELOFFSET=4";
+                    opts[2] = line;
+                    opts[3] = NULL;
+                    if (GDALAddBand(mem, GDT_Float32, opts) != CE_None) {
+                        st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot wrap the strip for "
+                                       "resampling (%s)", t->path, gdal_msg());
+                        goto cleanup;
+                    }
+                }
+            }
+            INIT_RASTERIO_EXTRA_ARG(extra);
+            extra.eResampleAlg = t->alg;
+            extra.bFloatingPointWindowValidity = TRUE;
+            extra.dfXOff = fx0;
+            extra.dfYOff = fy0;
+            extra.dfXSize = in->chip_px[0];
+            extra.dfYSize = in->chip_px[1];
+            CPLErrorReset();
+            if (GDALDatasetRasterIOEx(mem, GF_Read, nx0, ny0, nxs, nys, dst, t->S, t->S,
+                                      GDT_Float32, t->C, NULL, (GSpacing)sizeof(float),
+                                      (GSpacing)sizeof(float) * t->S,
+                                      (GSpacing)(sizeof(float) * S2), &extra) != CE_None) {
+                st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: resampling chip (%d, %d) failed (%s)",
+                               t->path, s->row, s->col0 + j, gdal_msg());
+                goto cleanup;
+            }
+        }
+        s->n_chips++;
+    }
+cleanup:
+    if (mem)
+        GDALClose(mem);
+    return st;
+}
+
+static void *reader_main(void *arg)
+{
+    cnp_tiler *t = arg;
+    int k;
+
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    for (k = 0; k < t->info.n_strips; k++) {
+        slot *sl = &t->slots[k % 2];
+        cnp_ctx ctx;
+        cnp_status st;
+        double t0;
+        int i, partial = 0;
+
+        pthread_mutex_lock(&t->mu);
+        while (sl->state != SLOT_FREE && !t->cancel)
+            pthread_cond_wait(&t->cv, &t->mu);
+        if (t->cancel) {
+            pthread_mutex_unlock(&t->mu);
+            break;
+        }
+        pthread_mutex_unlock(&t->mu);
+
+        cnp_ctx_clear(&ctx);
+        t0 = cnp_now();
+        st = fill_strip(&ctx, t, k, sl);
+        for (i = 0; st == CNP_OK && i < sl->strip.n_chips; i++)
+            partial += sl->partial[i];
+
+        pthread_mutex_lock(&t->mu);
+        t->read_s += cnp_now() - t0;
+        if (st != CNP_OK) {
+            t->failed = 1;
+            t->rctx = ctx;
+            pthread_cond_broadcast(&t->cv);
+            pthread_mutex_unlock(&t->mu);
+            break;
+        }
+        t->chips += sl->strip.n_chips;
+        t->partial += partial;
+        t->skipped += sl->strip.n_cols - sl->strip.n_chips;
+        sl->state = SLOT_READY;
+        pthread_cond_broadcast(&t->cv);
+        pthread_mutex_unlock(&t->mu);
+    }
+    CPLPopErrorHandler();
+    return NULL;
+}
+
+cnp_status cnp_tiler_next_strip(cnp_ctx *ctx, cnp_tiler *t, const cnp_strip **out)
+{
+    cnp_status st = CNP_OK;
+    slot *sl;
+    double t0;
+
+    *out = NULL;
+    if (t->started < 0) {
+        if (pthread_create(&t->thread, NULL, reader_main, t) != 0)
+            return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot start the reader thread",
+                             t->path);
+        t->started = 1;
+    }
+    pthread_mutex_lock(&t->mu);
+    if (t->held >= 0) {
+        t->slots[t->held].state = SLOT_FREE;
+        t->held = -1;
+        pthread_cond_broadcast(&t->cv);
+    }
+    if (t->next_give >= t->info.n_strips)
+        goto cleanup;
+    sl = &t->slots[t->next_give % 2];
+    t0 = cnp_now();
+    while (sl->state != SLOT_READY && !t->failed)
+        pthread_cond_wait(&t->cv, &t->mu);
+    t->wait_s += cnp_now() - t0;
+    if (sl->state != SLOT_READY) {
+        st = cnp_error(ctx, t->rctx.status, "%s", t->rctx.msg);
+        goto cleanup;
+    }
+    sl->state = SLOT_HELD;
+    t->held = t->next_give % 2;
+    t->next_give++;
+    *out = &sl->strip;
+cleanup:
+    pthread_mutex_unlock(&t->mu);
+    return st;
+}
+
+void cnp_tiler_stats_get(const cnp_tiler *t, cnp_tiler_stats *stats)
+{
+    cnp_tiler *m = (cnp_tiler *)t; /* the lock is not part of the value */
+    memset(stats, 0, sizeof *stats);
+    pthread_mutex_lock(&m->mu);
+    stats->read_s = t->read_s;
+    stats->wait_s = t->wait_s;
+    stats->chips = t->chips;
+    stats->partial = t->partial;
+    stats->skipped = t->skipped;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void cnp_tiler_close(cnp_tiler *t)
+{
+    int s;
+    if (!t)
+        return;
+    if (t->started > 0) {
+        pthread_mutex_lock(&t->mu);
+        t->cancel = 1;
+        pthread_cond_broadcast(&t->cv);
+        pthread_mutex_unlock(&t->mu);
+        pthread_join(t->thread, NULL);
+    }
+    if (t->started != 0) {
+        pthread_mutex_destroy(&t->mu);
+        pthread_cond_destroy(&t->cv);
+    }
+    if (t->ds)
+        GDALClose(t->ds);
+    for (s = 0; s < 2; s++) {
+        free(t->slots[s].valid);
+        free(t->slots[s].cols);
+        free(t->slots[s].partial);
+        cnp_aligned_free(t->slots[s].input);
+    }
+    cnp_aligned_free(t->raw);
+    free(t->ok);
+    free(t->tmp);
+    free((char *)t->info.mask_kind);
+    CSLDestroy(t->files);
+    free(t->wkt);
+    free(t->bands);
+    free(t->mean);
+    free(t->std);
+    free(t->path);
+    free(t);
+}

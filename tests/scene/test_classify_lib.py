@@ -1,0 +1,297 @@
+"""Helpers shared by the tests/scene/test_classify_*.py tests (not a test):
+tiny models built with torch + scripts/canopy_models.py, synthetic scenes
+written with GDAL, the PyTorch reference for each chip, and readers of
+classify's outputs through GDAL/OGR.
+"""
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+from osgeo import gdal, ogr, osr
+
+import canopytest as ct
+
+gdal.UseExceptions()
+ogr.UseExceptions()
+
+import torch  # noqa: E402  (after GDAL: both load their own libraries)
+
+import canopy_models as cm  # noqa: E402  (scripts/ is on PYTHONPATH)
+
+torch.set_num_threads(1)
+
+
+class Tiny:
+    """A small random ResNet exported to ONNX, and its PyTorch twin."""
+
+    def __init__(self, path, seed=1, input_size=32, in_channels=3, gsd_m=None, bands=None,
+                 scale=1 / 255.0, name="tiny", widths=(8, 8, 16, 16)):
+        torch.manual_seed(seed)
+        self.path = path
+        self.input_size = input_size
+        self.C = in_channels
+        self.model = cm.build_model("resnet18", len(cm.KAGGLE_LABELS), in_channels, "fastai",
+                                    widths=list(widths))
+        d = cm.default_meta(len(cm.KAGGLE_LABELS), in_channels)
+        calib = cm.normalise(cm.random_chips(seed + 11, 16, in_channels, input_size),
+                             d["scale"], d["mean"], d["std"])
+        cm.randomize(self.model, seed, calib=calib)
+        meta = {"name": name, "version": "t%d" % seed, "scale": scale}
+        if gsd_m is not None:
+            meta["gsd_m"] = gsd_m
+        if bands is not None:
+            meta["bands"] = list(bands)
+        cm.export_onnx(self.model, path, input_size, in_channels, meta)
+        self.meta = cm.complete_meta(meta, len(cm.KAGGLE_LABELS), in_channels)
+        self.labels = self.meta["labels"]
+        self.markers = self.meta["markers"]
+        self.net = torch.nn.Sequential(self.model, torch.nn.Sigmoid()).eval()
+
+    def probs(self, x):
+        """x: normalised input (n, C, S, S) -> probabilities (n, labels)."""
+        with torch.no_grad():
+            return self.net(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+
+    def normalise(self, raw, offset=0.0, scale=None):
+        """raw (C, h, w) -> normalised, float64, as the metadata says."""
+        s = self.meta["scale"] if scale is None else scale
+        m = np.array(self.meta["mean"], np.float64)[:, None, None]
+        d = np.array(self.meta["std"], np.float64)[:, None, None]
+        return ((raw.astype(np.float64) - offset) * s - m) / d
+
+
+def make_scene(path, arr, gt, epsg, dtype=gdal.GDT_Byte, nodata=None, alpha=False, options=None):
+    """A GeoTIFF from arr (bands, h, w)."""
+    bands, h, w = arr.shape
+    opts = list(options or [])
+    if alpha:
+        opts += ["ALPHA=YES", "PHOTOMETRIC=RGB"]
+    ds = gdal.GetDriverByName("GTiff").Create(path, w, h, bands, dtype, opts)
+    ds.SetGeoTransform(gt)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    ds.SetProjection(srs.ExportToWkt())
+    for b in range(bands):
+        band = ds.GetRasterBand(b + 1)
+        band.WriteArray(arr[b])
+        if nodata is not None:
+            band.SetNoDataValue(nodata)
+    ds = None
+
+
+def texture(seed, bands, h, w, lo=0, hi=255, dtype=np.uint8):
+    """Smooth random patterns plus noise, so that chips differ."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((bands, h, w), np.float64)
+    yy, xx = np.mgrid[0:h, 0:w]
+    for b in range(bands):
+        f = np.zeros((h, w))
+        for _ in range(4):
+            kx, ky = rng.uniform(0.002, 0.05, 2)
+            f += np.sin(xx * kx + rng.uniform(0, 6)) * np.cos(yy * ky + rng.uniform(0, 6))
+        f = (f - f.min()) / (np.ptp(f) + 1e-9)
+        f += 0.15 * rng.standard_normal((h, w))
+        out[b] = lo + (hi - lo) * np.clip(f, 0, 1)
+    return np.round(out).astype(dtype)
+
+
+def block_mean(x, k):
+    """(C, H, W) -> (C, H/k, W/k) means of k x k blocks (GDAL's average
+    resampling at an integer factor)."""
+    C, H, W = x.shape
+    return x.reshape(C, H // k, k, W // k, k).mean(axis=(2, 4))
+
+
+def padded_chip(norm, ok, x0, y0, side):
+    """A native chip of `side` pixels at (x0, y0): normalised values where
+    valid, 0 (the mean) where invalid or outside the scene."""
+    C, H, W = norm.shape
+    out = np.zeros((C, side, side))
+    x1, y1 = min(x0 + side, W), min(y0 + side, H)
+    out[:, :y1 - y0, :x1 - x0] = np.where(ok[None, y0:y1, x0:x1], norm[:, y0:y1, x0:x1], 0.0)
+    return out
+
+
+def valid_fraction(ok, x0, y0, side):
+    H, W = ok.shape
+    x1, y1 = min(x0 + side, W), min(y0 + side, H)
+    return ok[y0:y1, x0:x1].sum() / float(side * side)
+
+
+def classify(*args, check=True):
+    return ct.canopy("classify", *args, check=check)
+
+
+def outputs(outdir, name):
+    base = os.path.join(outdir, name)
+    return {k: base + s for k, s in (("probs", ".probs.tif"), ("masks", ".masks.tif"),
+                                     ("markers", ".markers.geojson"),
+                                     ("manifest", ".manifest.json"))}
+
+
+def read_probs(path):
+    """(rows, cols, labels) float probabilities with NaN where nodata, the
+    band descriptions and the dataset."""
+    ds = gdal.Open(path)
+    arrs, names = [], []
+    for b in range(1, ds.RasterCount + 1):
+        band = ds.GetRasterBand(b)
+        a = band.ReadAsArray().astype(np.float64)
+        nd = band.GetNoDataValue()
+        sc = band.GetScale() or 1.0
+        off = band.GetOffset() or 0.0
+        bad = np.isnan(a) if nd is None or math.isnan(nd) else (a == nd) | np.isnan(a)
+        a = a * sc + off
+        a[bad] = np.nan
+        arrs.append(a)
+        names.append(band.GetDescription())
+    return np.stack(arrs, axis=-1), names, ds
+
+
+def read_masks(path):
+    ds = gdal.Open(path)
+    arrs = [ds.GetRasterBand(b).ReadAsArray() for b in range(1, ds.RasterCount + 1)]
+    nds = [ds.GetRasterBand(b).GetNoDataValue() for b in range(1, ds.RasterCount + 1)]
+    return np.stack(arrs, axis=-1), nds, ds
+
+
+def read_features(path):
+    """[(label, properties, ogr geometry in EPSG:4326 lon/lat)]"""
+    ds = ogr.Open(path)
+    lyr = ds.GetLayer(0)
+    out = []
+    for f in lyr:
+        g = f.GetGeometryRef().Clone()
+        props = {lyr.GetLayerDefn().GetFieldDefn(i).GetName(): f.GetField(i)
+                 for i in range(f.GetFieldCount())}
+        out.append((props.get("label"), props, g))
+    return out
+
+
+def cell_lonlat(gt, wkt, r, c):
+    """Centre of grid cell (r, c) in lon/lat."""
+    x = gt[0] + (c + 0.5) * gt[1]
+    y = gt[3] + (r + 0.5) * gt[5]
+    src = osr.SpatialReference()
+    src.ImportFromWkt(wkt)
+    src.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    dst = osr.SpatialReference()
+    dst.ImportFromEPSG(4326)
+    dst.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    lon, lat, _ = osr.CoordinateTransformation(src, dst).TransformPoint(x, y)
+    return lon, lat
+
+
+def scene_lonlat_bounds(path):
+    """(lon_min, lat_min, lon_max, lat_max) of a scene from its corners and
+    edges, through OSR."""
+    ds = gdal.Open(path)
+    gt = ds.GetGeoTransform()
+    W, H = ds.RasterXSize, ds.RasterYSize
+    src = osr.SpatialReference()
+    src.ImportFromWkt(ds.GetProjection())
+    src.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    dst = osr.SpatialReference()
+    dst.ImportFromEPSG(4326)
+    dst.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    tr = osr.CoordinateTransformation(src, dst)
+    pts = []
+    for i in range(21):
+        for px, py in ((W * i / 20, 0), (W * i / 20, H), (0, H * i / 20), (W, H * i / 20)):
+            lon, lat, _ = tr.TransformPoint(gt[0] + px * gt[1], gt[3] + py * gt[5])
+            pts.append((lon, lat))
+    lons, lats = zip(*pts)
+    return min(lons), min(lats), max(lons), max(lats)
+
+
+def check_markers(path, probs, thresholds, labels, markers, gt, wkt, bounds, grid_bounds=None):
+    """Features of each marker label: every positive chip's centre lies in
+    exactly one polygon of its label, no other chip's centre in any; the
+    chips property sums to the positive count; max_prob matches; every
+    coordinate lies within the scene's lon/lat bounds (or the grid's, which
+    extend past the scene by the partial chips). Returns features count."""
+    feats = read_features(path)
+    rows, cols, _ = probs.shape
+    lo = grid_bounds or bounds
+    eps = 1.01e-7  # GeoJSON coordinates are rounded to 7 decimals
+    for label, props, g in feats:
+        assert label in markers, "feature for a non-marker label %s" % label
+        env = g.GetEnvelope()  # minX, maxX, minY, maxY
+        assert lo[0] - eps <= env[0] and env[1] <= lo[2] + eps and \
+            lo[1] - eps <= env[2] and env[3] <= lo[3] + eps, (label, env, lo)
+    centres = {(r, c): ogr.CreateGeometryFromWkt("POINT (%.12f %.12f)" % cell_lonlat(gt, wkt, r, c))
+               for r in range(rows) for c in range(cols)}
+    for k, label in enumerate(labels):
+        mine = [(p, g) for lab, p, g in feats if lab == label]
+        pos = {(r, c) for r in range(rows) for c in range(cols)
+               if not np.isnan(probs[r, c, k]) and probs[r, c, k] >= thresholds[k]}
+        if label not in markers:
+            assert not mine
+            continue
+        for (r, c), pt in centres.items():
+            n_in = sum(1 for _, g in mine if g.Contains(pt))
+            want = 1 if (r, c) in pos else 0
+            assert n_in == want, "%s: chip (%d,%d) centre in %d polygons, expected %d" % (
+                label, r, c, n_in, want)
+        assert sum(p["chips"] for p, _ in mine) == len(pos), (label, len(pos))
+        if pos:
+            mx = max(probs[r, c, k] for r, c in pos)
+            assert abs(max(p["max_prob"] for p, _ in mine) - mx) < 1e-4, label
+    return len(feats)
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for blk in iter(lambda: f.read(1 << 20), b""):
+            h.update(blk)
+    return h.hexdigest()
+
+
+def load_manifest(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _vm_hwm_kb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def run_measured(cmd):
+    """Runs cmd: (returncode, stdout, stderr, peak RSS in KiB, wall seconds).
+    The peak is the child's own VmHWM (/proc/PID/status, sampled until it
+    exits): the rusage of a child forked from this big Python process would
+    count the parent's pages mapped before exec."""
+    import tempfile
+    import time
+    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
+        t0 = time.monotonic()
+        p = subprocess.Popen(cmd, stdout=fo, stderr=fe)
+        peak = 0
+        while p.poll() is None:
+            v = _vm_hwm_kb(p.pid)
+            if v is not None and p.poll() is None:
+                peak = max(peak, v)
+            time.sleep(0.02)
+        wall = time.monotonic() - t0
+        fo.seek(0)
+        fe.seek(0)
+        return p.returncode, fo.read().decode(), fe.read().decode(), peak, wall
+
+
+def fail(msg):
+    raise AssertionError(msg)
+
+
+__all__ = [n for n in dir(sys.modules[__name__]) if not n.startswith("_")]

@@ -1,0 +1,173 @@
+/* test_classify_tiler.c -- drives the scene tiler alone (no model) for
+ * tests/scene/test_classify_tiler.py: lays out the chip grid of a scene,
+ * reads every strip and dumps what the engine would receive.
+ *
+ *   test_classify_tiler SCENE OUT.f32 [--chip N] [--stride N] [--size S]
+ *       [--bands 1,2,3] [--offset A] [--scale X] [--mean a,b,c] [--std a,b,c]
+ *       [--gsd M|native] [--min-valid F] [--strip-chips N]
+ *
+ * Prints one JSON object (grid, geometry, per-cell valid fractions, chips
+ * in reading order with their partial flag) to stdout and writes the chips'
+ * normalised input, (n_chips, C, S, S) float32 in reading order, to OUT.f32.
+ * Exit 0 on success, 1 with the tiler's message on stderr otherwise.
+ */
+#include "scene/scene.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAXC 16
+
+static int parse_list(const char *s, double *v, int max)
+{
+    int n = 0;
+    char *end;
+    while (*s && n < max) {
+        v[n++] = strtod(s, &end);
+        if (end == s)
+            return -1;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    cnp_tiler_params p;
+    cnp_tiler *t = NULL;
+    cnp_ctx ctx;
+    const cnp_tiler_info *in;
+    const cnp_strip *s;
+    cnp_tiler_stats stats;
+    int bands[MAXC] = {1, 2, 3};
+    float mean[MAXC], std[MAXC];
+    double v[MAXC];
+    float *valid = NULL;
+    FILE *f = NULL;
+    int C = 3, i, n, first = 1, rc = 1;
+    size_t chip_floats;
+
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s SCENE OUT.f32 [options]\n", argv[0]);
+        return 2;
+    }
+    memset(&p, 0, sizeof p);
+    p.chip = 256;
+    p.stride = 0;
+    p.spec.size = 256;
+    p.spec.scale = 1.0 / 255.0;
+    p.gsd_mode = CNP_GSD_NATIVE;
+    p.max_gsd_ratio = 4.0;
+    p.min_valid = 0.5;
+    for (i = 0; i < MAXC; i++) {
+        mean[i] = 0.0f;
+        std[i] = 1.0f;
+    }
+    for (i = 3; i + 1 < argc; i += 2) {
+        const char *o = argv[i], *a = argv[i + 1];
+        if (!strcmp(o, "--chip"))
+            p.chip = atoi(a);
+        else if (!strcmp(o, "--stride"))
+            p.stride = atoi(a);
+        else if (!strcmp(o, "--size"))
+            p.spec.size = atoi(a);
+        else if (!strcmp(o, "--offset"))
+            p.spec.offset = atof(a);
+        else if (!strcmp(o, "--scale"))
+            p.spec.scale = atof(a);
+        else if (!strcmp(o, "--min-valid"))
+            p.min_valid = atof(a);
+        else if (!strcmp(o, "--strip-chips"))
+            p.strip_chips = atoi(a);
+        else if (!strcmp(o, "--gsd")) {
+            if (!strcmp(a, "native"))
+                p.gsd_mode = CNP_GSD_NATIVE;
+            else {
+                p.gsd_mode = CNP_GSD_USER;
+                p.gsd_m = atof(a);
+            }
+        } else if (!strcmp(o, "--bands")) {
+            C = parse_list(a, v, MAXC);
+            for (n = 0; n < C; n++)
+                bands[n] = (int)v[n];
+        } else if (!strcmp(o, "--mean")) {
+            n = parse_list(a, v, MAXC);
+            for (n = n - 1; n >= 0; n--)
+                mean[n] = (float)v[n];
+        } else if (!strcmp(o, "--std")) {
+            n = parse_list(a, v, MAXC);
+            for (n = n - 1; n >= 0; n--)
+                std[n] = (float)v[n];
+        } else {
+            fprintf(stderr, "unknown option %s\n", o);
+            return 2;
+        }
+    }
+    if (C < 1) {
+        fprintf(stderr, "bad --bands\n");
+        return 2;
+    }
+    if (p.stride <= 0)
+        p.stride = p.chip;
+    p.spec.n_channels = C;
+    p.spec.bands = bands;
+    p.spec.mean = mean;
+    p.spec.std = std;
+
+    cnp_ctx_clear(&ctx);
+    if (cnp_tiler_open(&ctx, argv[1], &p, &t) != CNP_OK)
+        goto cleanup;
+    in = cnp_tiler_info_get(t);
+    valid = calloc((size_t)in->rows * (size_t)in->cols, sizeof(float));
+    f = fopen(argv[2], "wb");
+    if (!valid || !f) {
+        cnp_error(&ctx, CNP_ERR_IO, "%s: cannot write", argv[2]);
+        goto cleanup;
+    }
+    chip_floats = (size_t)C * (size_t)in->input_size * (size_t)in->input_size;
+    printf("{\"rows\": %d, \"cols\": %d, \"width\": %d, \"height\": %d, \"n_strips\": %d,\n",
+           in->rows, in->cols, in->width, in->height, in->n_strips);
+    printf(" \"grid_gt\": [%.17g, %.17g, %.17g, %.17g, %.17g, %.17g],\n", in->grid_gt[0],
+           in->grid_gt[1], in->grid_gt[2], in->grid_gt[3], in->grid_gt[4], in->grid_gt[5]);
+    printf(" \"pixel_m\": [%.17g, %.17g], \"chip_px\": [%.17g, %.17g], "
+           "\"stride_px\": [%.17g, %.17g], \"gsd_m\": %.17g,\n", in->pixel_m[0], in->pixel_m[1],
+           in->chip_px[0], in->chip_px[1], in->stride_px[0], in->stride_px[1], in->gsd_m);
+    printf(" \"resampling\": \"%s\", \"mask_kind\": \"%s\", \"input_size\": %d,\n",
+           in->resampling, in->mask_kind, in->input_size);
+    printf(" \"chips\": [");
+    for (;;) {
+        if (cnp_tiler_next_strip(&ctx, t, &s) != CNP_OK)
+            goto cleanup;
+        if (!s)
+            break;
+        for (i = 0; i < s->n_cols; i++)
+            valid[(size_t)s->row * in->cols + s->col0 + i] = s->valid[i];
+        for (i = 0; i < s->n_chips; i++) {
+            printf("%s[%d, %d, %d]", first ? "" : ", ", s->row, s->cols[i], s->partial[i]);
+            first = 0;
+        }
+        if (s->n_chips && fwrite(s->input, sizeof(float), chip_floats * s->n_chips, f) !=
+                              chip_floats * (size_t)s->n_chips) {
+            cnp_error(&ctx, CNP_ERR_IO, "%s: write failed", argv[2]);
+            goto cleanup;
+        }
+    }
+    printf("],\n \"valid\": [");
+    for (i = 0; i < in->rows * in->cols; i++)
+        printf("%s%.9g", i ? ", " : "", (double)valid[i]);
+    cnp_tiler_stats_get(t, &stats);
+    printf("],\n \"stats\": {\"chips\": %ld, \"partial\": %ld, \"skipped\": %ld}}\n",
+           stats.chips, stats.partial, stats.skipped);
+    rc = 0;
+cleanup:
+    if (f && fclose(f) != 0 && rc == 0) {
+        cnp_error(&ctx, CNP_ERR_IO, "%s: write failed", argv[2]);
+        rc = 1;
+    }
+    if (rc)
+        fprintf(stderr, "test_classify_tiler: %s\n", ctx.msg);
+    free(valid);
+    cnp_tiler_close(t);
+    return rc;
+}
