@@ -414,6 +414,12 @@ def load_state_dict(model, sd, path):
         has_bias = "1.4.bias" in sd or "1.8.bias" in sd
         _set_fastai_head_bias(model, has_bias)
     want = model.state_dict()
+    # Files from PyTorch < 0.4.1 have no BatchNorm step counters (unused in
+    # eval mode): keep the model's.
+    sd = dict(sd)
+    for k in want:
+        if k.endswith(".num_batches_tracked") and k not in sd:
+            sd[k] = want[k]
     missing = [k for k in want if k not in sd]
     unexpected = [k for k in sd if k not in want]
     shapes = [(k, tuple(sd[k].shape), tuple(want[k].shape)) for k in want
@@ -508,13 +514,16 @@ def randomize(model, seed, calib=None, size=64):
             m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=gen))
             m.reset_running_stats()
         # The last BatchNorm of each residual branch gets a small scale, as
-        # in trained ResNets: with full-scale branches a deep random ResNet
-        # maps every image to nearly the same features, and the outputs
-        # then differ only by amplified rounding noise.
-        for m in model.modules():
-            if isinstance(m, (BasicBlock, Bottleneck)):
-                last_bn = m.bn3 if isinstance(m, Bottleneck) else m.bn2
-                last_bn.weight.copy_(0.1 + 0.3 * torch.rand(last_bn.weight.shape, generator=gen))
+        # in trained ResNets, smaller in deeper ones: with full-scale
+        # branches a deep random ResNet maps every image to nearly the same
+        # features, and the outputs then differ only by amplified rounding
+        # noise.
+        blocks = [m for m in model.modules() if isinstance(m, (BasicBlock, Bottleneck))]
+        depth = min(1.0, math.sqrt(16.0 / max(1, len(blocks))))
+        for m in blocks:
+            last_bn = m.bn3 if isinstance(m, Bottleneck) else m.bn2
+            last_bn.weight.copy_(depth * (0.1 + 0.3 * torch.rand(last_bn.weight.shape,
+                                                                 generator=gen)))
         # Calibrate every BatchNorm on one batch of random images: in
         # training mode each normalises with the batch statistics, which is
         # what it then does in eval mode with running statistics = those
@@ -656,8 +665,9 @@ def _jnum(v):
 
 
 def export_onnx(model, path, input_size, in_channels, meta, opset=13, fold_bn=True):
-    """Exports model to path as ONNX with canopy's metadata (see the module
-    docstring). Returns the onnx.ModelProto written."""
+    """Exports model (put in eval mode) to path as ONNX with canopy's
+    metadata (see the module docstring). Returns the onnx.ModelProto
+    written."""
     import onnx  # only export needs it
 
     input_size, in_channels, opset = int(input_size), int(in_channels), int(opset)
@@ -693,12 +703,10 @@ def export_onnx(model, path, input_size, in_channels, meta, opset=13, fold_bn=Tr
                               "probs": {0: "batch"}},
                 opset_version=opset, do_constant_folding=True, training=mode)
         proto = onnx.load(tmp)
-        n1, n2 = _count_bn(model)
         n_bn = sum(1 for node in proto.graph.node if node.op_type == "BatchNormalization")
-        want = n1 + n2 if not fold_bn else n1
-        if n_bn != want:
-            raise RuntimeError("internal: the export has %d BatchNormalization nodes, expected %d"
-                               " (fold_bn=%s)" % (n_bn, want, fold_bn))
+        if not fold_bn and n_bn != sum(_count_bn(model)):
+            raise RuntimeError("internal: the export kept %d of %d BatchNormalization layers"
+                               % (n_bn, sum(_count_bn(model))))
         props = [
             ("canopy.labels", json.dumps(m["labels"], separators=(",", ":"))),
             ("canopy.thresholds", "[" + ",".join(_jnum(t) for t in m["thresholds"]) + "]"),

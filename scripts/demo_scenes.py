@@ -745,7 +745,7 @@ def plan_chip(rng, tags, size=CHIP):
                          streets=rng.random() < 0.6)
 
     if "partly_cloudy" in tags:
-        p.cloud = ("cover", rng.uniform(0.08, 0.6), float(rng.choice((32.0, 64.0, 96.0))))
+        p.cloud = ("cover", rng.uniform(0.08, 0.6), float(rng.choice((32.0, 64.0, 96.0, 192.0))))
         p.haze_floor = rng.uniform(0.0, 0.12)
     elif "haze" in tags:
         p.haze = ("uniform", rng.uniform(0.3, 0.5))

@@ -138,15 +138,16 @@ static void print_help(FILE *f)
 "  -q, --quiet           no progress and no summary lines\n"
 "  -h, --help            this help\n"
 "\n"
-"Chips lie on a regular grid anchored at the scene's top-left pixel. When the\n"
-"scene's ground sampling distance differs from the target, chips are read with\n"
-"GDAL's resampling (average when shrinking, bilinear when growing); degrees are\n"
-"converted to metres at the scene centre. The last row and column of chips may\n"
-"run past the scene: they are classified from their valid part (the rest set to\n"
-"the channel mean) and listed as partial in the manifest. The scene is read in\n"
-"strips by a reader thread while the previous strip is classified, so memory\n"
-"does not grow with the scene. Without GDAL_CACHEMAX (environment or --config),\n"
-"GDAL's block cache is limited to 256 MB.\n"
+"Chips lie on a regular grid anchored at the scene's top-left pixel. Chips whose\n"
+"size differs from the model's input (another --chip, or the scene's ground\n"
+"sampling distance differs from the target) are resized alone, as canopy\n"
+"predict resizes a chip file: GDAL's bilinear resampling, in floating point;\n"
+"degrees are converted to metres at the scene centre. The last row and column\n"
+"of chips may run past the scene: they are classified from their valid part\n"
+"(the rest set to the channel mean) and listed as partial in the manifest. The\n"
+"scene is read in strips by a reader thread while the previous strip is\n"
+"classified, so memory does not grow with the scene. Without GDAL_CACHEMAX\n"
+"(environment or --config), GDAL's block cache is limited to 256 MB.\n"
 "\n"
 "Progress: GDAL's 0...10...100 on a terminal, one line per scene otherwise.\n"
 "\n"
@@ -686,7 +687,7 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
     float *probs = NULL;
     long *positives = NULL, n_partial = 0;
     int *partial_cells = NULL, up_to_date = 0, n_features = 0, started = 0, i;
-    size_t cells, n;
+    size_t cells, n, c;
     double t_start = cnp_now(), t_open, t_hash, infer_s = 0, t_write0, t_write;
 
     *skipped = 0;
@@ -779,8 +780,8 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
         st = CNP_ERR_NOMEM;
         goto cleanup;
     }
-    for (i = 0; (size_t)i < n; i++)
-        probs[i] = NAN;
+    for (c = 0; c < n; c++)
+        probs[c] = NAN;
     if (b->progress_tty && !o->quiet) {
         printf("%s: ", path);
         fflush(stdout);
@@ -800,10 +801,10 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
                        100.0 * o->min_valid, in->mask_kind);
         goto cleanup;
     }
-    for (i = 0; (size_t)i < cells; i++) {
+    for (c = 0; c < cells; c++) {
         int k;
         for (k = 0; k < meta->n_labels; k++) {
-            float p = probs[(size_t)i * meta->n_labels + k];
+            float p = probs[c * meta->n_labels + k];
             if (!isnan(p) && p >= meta->thresholds[k])
                 positives[k]++;
         }

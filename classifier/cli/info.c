@@ -94,9 +94,14 @@ static void print_text(const cnp_model *m, const cnp_model_info *in, const cnp_b
     printf("  markers      %d label%s%s\n", n_markers, n_markers == 1 ? "" : "s",
            def(meta, CNP_META_DEF_MARKERS));
     printf("    %-3s %-24s %-9s %s\n", "#", "label", "threshold", "marker");
-    for (int l = 0; l < meta->n_labels; l++)
-        printf("    %-3d %-24s %-9.6g%s\n", l, meta->labels[l], (double)meta->thresholds[l],
-               meta->is_marker[l] ? " yes" : "");
+    for (int l = 0; l < meta->n_labels; l++) {
+        char thr[32];
+        snprintf(thr, sizeof thr, "%.6g", (double)meta->thresholds[l]);
+        if (meta->is_marker[l])
+            printf("    %-3d %-24s %-9s yes\n", l, meta->labels[l], thr);
+        else
+            printf("    %-3d %-24s %s\n", l, meta->labels[l], thr);
+    }
     printf("  input_size   %d%s\n", meta->input_size, def(meta, CNP_META_DEF_INPUT_SIZE));
     printf("  bands        ");
     for (int c = 0; c < meta->n_channels; c++)

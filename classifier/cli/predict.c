@@ -233,8 +233,11 @@ int cnp_cmd_predict(int argc, char **argv)
             goto cleanup;
         }
     }
-    if (chips.n == 0 && !failed) {
-        rc = cnp_cli_usage_error(CMD, "no chips given");
+    if (chips.n == 0) {
+        if (failed)
+            rc = CNP_EXIT_FAILURE; /* the lists were reported */
+        else
+            rc = cnp_cli_usage_error(CMD, "no chips given");
         goto cleanup;
     }
     if (!model_path)

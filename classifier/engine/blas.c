@@ -136,7 +136,7 @@ static void run_selftest(void)
         { CblasRowMajor, CblasNoTrans, CblasTrans, 131, 17, 260, 0.5f, 1.0f },
         { CblasColMajor, CblasTrans, CblasNoTrans, 45, 97, 513, 1.0f, -0.25f },
         { CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, 1000, 3, 1.0f, 1.0f },
-        { CblasRowMajor, CblasNoTrans, CblasNoTrans, 256, 256, 1152, 1.0f, 0.0f },
+        { CblasRowMajor, CblasNoTrans, CblasNoTrans, 72, 100, 1152, 1.0f, 0.0f },
     };
     char why[512];
 

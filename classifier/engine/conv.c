@@ -1,14 +1,21 @@
-/* conv.c -- convolution as GEMM: y (K, n*P*Q) = W (K, C*R*S) x im2col(x).
+/* conv.c -- convolution plans and their dispatch:
+ * y (K, n*P*Q) = act(W (K, C*R*S) x im2col(x) + bias [+ residual]).
  *
- * One OpenMP region per call. Normally the n*P*Q output columns are cut
- * into blocks small enough that a block's im2col panel (C*R*S, nb) and its
- * output (K, nb) stay in the core's L2; each thread builds the panel of its
- * block in its own slice of the caller's scratch, calls single-threaded
- * sgemm on it and applies bias, residual and ReLU while the block is hot.
- * With few columns (layer4 at batch 1) every column block would stream all
- * weights through every core, so the threads split the K output rows
- * instead, after building one shared panel together.
+ * Three paths, chosen per plan (and, for Winograd, per call by size):
+ *   - Winograd F(4x4, 3x3) (winograd.c) for 3x3 stride-1 layers with
+ *     enough 4x4 output tiles per thread;
+ *   - canopy's GEMM (gemm.c) on AVX-512F CPUs: weights packed at plan time,
+ *     im2col fused into the packing of B, bias/residual/ReLU applied as the
+ *     micro-kernel stores each tile; the threads take column chunks, or
+ *     share out the K rows when the columns are few (layer4 at batch 1);
+ *   - elsewhere OpenBLAS (single-threaded sgemm per thread): the n*P*Q
+ *     columns are cut into blocks whose im2col panel (C*R*S, nb) and output
+ *     (K, nb) stay in L2; each thread builds its block's panel in its slice
+ *     of the caller's scratch, calls sgemm and applies the epilogue while
+ *     the block is hot; with few columns the threads build one shared panel
+ *     and split the K rows.
  * A 1x1 stride-1 unpadded convolution is a plain GEMM on x: no im2col.
+ * One OpenMP region per call on every path.
  */
 #include "engine/kernels.h"
 #include "engine/engine.h"
@@ -297,7 +304,9 @@ static void gemm_block(const cnp_conv_plan *p, float *y, size_t ldy, const float
 }
 
 /* The AVX-512 path: every thread packs its own B blocks and runs the
- * blocked GEMM on its columns, or on its rows when columns are few. */
+ * blocked GEMM on column chunks it takes as it goes (so that a thread the
+ * OS preempts holds the others up for one chunk at most), or, when the
+ * columns are few, on its share of the rows. */
 static void run_gemm(const cnp_conv_plan *p, float *y, const float *x, int n,
                      const float *residual, cnp_act act, float *scratch)
 {
@@ -316,20 +325,24 @@ static void run_gemm(const cnp_conv_plan *p, float *y, const float *x, int n,
     e.accumulate = residual != NULL && residual == y;
     e.act = act;
 
+    /* Chunks: one L2 block of columns, smaller if that leaves fewer than
+     * two per thread, whole 48-column micro-panels. */
+    size_t chunk = (size_t)p->pa.nb, nchunks;
+    if (nt > 1 && chunk * 2 * (size_t)nt > cols)
+        chunk = round_up((cols + 2 * (size_t)nt - 1) / (2 * (size_t)nt), 48);
+    nchunks = (cols + chunk - 1) / chunk;
+
 #pragma omp parallel num_threads(nt)
     {
         const int t = omp_get_thread_num(), tn = omp_get_num_threads();
         float *pack = scratch + p->slice * (size_t)t;
         if (cols >= (size_t)tn * CONV_GEMM_MIN_COLS || s->K < 16 * tn) {
-            /* Columns in whole vectors per thread. */
-            size_t c0 = t == 0 ? 0 : round_up(cols * t / tn, 16);
-            size_t c1 = t + 1 == tn ? cols : round_up(cols * (t + 1) / tn, 16);
-            if (c0 > cols)
-                c0 = cols;
-            if (c1 > cols)
-                c1 = cols;
-            if (c1 > c0)
-                cnp_gemm_run(&p->pa, &src, y, cols, 0, s->K, c0, c1 - c0, &e, pack);
+#pragma omp for schedule(dynamic, 1)
+            for (size_t ch = 0; ch < nchunks; ch++) {
+                const size_t c0 = ch * chunk;
+                cnp_gemm_run(&p->pa, &src, y, cols, 0, s->K, c0,
+                             cols - c0 < chunk ? cols - c0 : chunk, &e, pack);
+            }
         } else {
             /* Rows in whole 8-row panels per thread. */
             const int panels = (s->K + 7) / 8;

@@ -27,9 +27,13 @@
 #define MR 8            /* rows per A panel */
 #define NR 48           /* columns per B micro-panel (3 zmm) */
 
-/* Blocking defaults: kc floats of the inner dimension, nb columns of B. */
+/* Blocking: kc floats of the inner dimension; nb columns of B, at most
+ * GEMM_NB, fewer when a block of C (M x nb) and of packed B (kc x nb)
+ * would not fit GEMM_L2 together (a core's L2 is 1-2 MB). */
 #define GEMM_KC 256
 #define GEMM_NB 480
+#define GEMM_NB_MIN 96
+#define GEMM_L2 (640u * 1024u)
 
 #define TARGET_AVX512 __attribute__((target("avx512f")))
 
@@ -51,6 +55,11 @@ cnp_conv_algo cnp_conv_algo_forced(void)
     return forced_algo;
 }
 
+int cnp_kernels_avx512(void)
+{
+    return forced_algo != CNP_CONV_OPENBLAS && cnp_gemm_available();
+}
+
 static size_t round_up(size_t v, size_t m)
 {
     return (v + m - 1) / m * m;
@@ -70,6 +79,11 @@ cnp_status cnp_gemm_a_pack(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, int M, 
     pa->M = M;
     pa->Kd = Kd;
     pa->kc = (int)round_up((size_t)((Kd + nkc - 1) / nkc), 4);
+    pa->nb = (int)(GEMM_L2 / (sizeof(float) * ((size_t)pa->kc + (size_t)M))) / NR * NR;
+    if (pa->nb > GEMM_NB)
+        pa->nb = GEMM_NB;
+    if (pa->nb < GEMM_NB_MIN)
+        pa->nb = GEMM_NB_MIN;
     if (!cnp_mul_size(mp, (size_t)Kd, &total))
         return cnp_error(ctx, CNP_ERR_NOMEM, "packed weights of %d x %d too large", M, Kd);
     pa->data = cnp_aligned_alloc(ctx, total, sizeof(float), "packed convolution weights");
@@ -101,7 +115,7 @@ void cnp_gemm_a_release(cnp_gemm_a *pa)
 
 size_t cnp_gemm_pack_floats(const cnp_gemm_a *pa)
 {
-    return (size_t)pa->kc * GEMM_NB;
+    return (size_t)pa->kc * (size_t)pa->nb;
 }
 
 /* ---- micro-kernels ------------------------------------------------------ */
@@ -413,8 +427,9 @@ void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t 
     const size_t mp = round_up((size_t)pa->M, MR);
     const int ip0 = m0 / MR, ip1 = (m1 + MR - 1) / MR;
 
-    for (size_t jb = j0; jb < j0 + ncols; jb += GEMM_NB) {
-        const int w = (int)(j0 + ncols - jb < GEMM_NB ? j0 + ncols - jb : GEMM_NB);
+    const size_t nb = (size_t)pa->nb;
+    for (size_t jb = j0; jb < j0 + ncols; jb += nb) {
+        const int w = (int)(j0 + ncols - jb < nb ? j0 + ncols - jb : nb);
         const int npan = (w + NR - 1) / NR;
         for (int k0 = 0; k0 < pa->Kd; k0 += pa->kc) {
             const int kcur = pa->Kd - k0 < pa->kc ? pa->Kd - k0 : pa->kc;

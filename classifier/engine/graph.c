@@ -29,21 +29,26 @@
 struct cnp_arena_block {
     cnp_arena_block *next;
     size_t size, used;
-    unsigned char *data;        /* 64-byte aligned */
+    void *raw;                  /* from calloc */
+    unsigned char *data;        /* 64-byte aligned, inside raw */
 };
 
 #define ARENA_MIN_BLOCK ((size_t)64 << 10)
 
+/* calloc, not a memset: large blocks are fresh zero pages, touched only
+ * when the weights are copied in. */
 static cnp_arena_block *block_new(cnp_ctx *ctx, size_t size)
 {
     cnp_arena_block *b = cnp_calloc(ctx, 1, sizeof *b, "the model's memory");
     if (!b)
         return NULL;
-    b->data = cnp_aligned_alloc(ctx, size, 1, "the model's memory");
-    if (!b->data) {
+    b->raw = size <= SIZE_MAX - 64 ? calloc(1, size + 64) : NULL;
+    if (!b->raw) {
+        cnp_error(ctx, CNP_ERR_NOMEM, "out of memory for the model (%zu bytes)", size);
         free(b);
         return NULL;
     }
+    b->data = (unsigned char *)(((uintptr_t)b->raw + 63) & ~(uintptr_t)63);
     b->size = size;
     return b;
 }
@@ -94,9 +99,9 @@ void *cnp_arena_alloc(cnp_ctx *ctx, cnp_arena *a, size_t n, size_t size, const c
         b->used = bytes;
         return b->data;
     }
+    /* blocks are zeroed when made and each byte is handed out once */
     p = a->head->data + a->head->used;
     a->head->used += bytes;
-    memset(p, 0, bytes);
     return p;
 }
 
@@ -114,7 +119,7 @@ void cnp_arena_release(cnp_arena *a)
     cnp_arena_block *b = a->head;
     while (b) {
         cnp_arena_block *next = b->next;
-        cnp_aligned_free(b->data);
+        free(b->raw);
         free(b);
         b = next;
     }
@@ -328,7 +333,6 @@ cnp_status cnp_graph_fuse(cnp_ctx *ctx, cnp_model *m)
                 p->act = CNP_ACT_RELU;
                 take_output(m, p, nd->out);
                 nd->dead = 1;
-                m->n_fused_relu++;
             }
         } else if (nd->op == CNP_OP_LINEAR) {
             p = sole_producer(m, nd->in[0], CNP_OP_AFFINE);

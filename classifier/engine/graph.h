@@ -3,6 +3,9 @@
  * passes (graph.c), the planner (plan.c), the executor (forward.c, tta.c)
  * and the summary (info.c).
  *
+ * onnx_lower.c lowers the ONNX operators (onnx_parse.h holds the parser
+ * state the two ONNX files share).
+ *
  * A model is a list of values (tensors) and a list of nodes in ONNX's
  * topological order. Nodes are lowered from ONNX operators at load time;
  * fusion marks nodes dead and rewires the survivors, so the executor simply
@@ -169,6 +172,7 @@ void *cnp_arena_alloc(cnp_ctx *ctx, cnp_arena *a, size_t n, size_t size, const c
 /* Reserves a block of at least `bytes` so that later allocations up to that
  * much land in one slab. */
 cnp_status cnp_arena_reserve(cnp_ctx *ctx, cnp_arena *a, size_t bytes);
+/* A copy of s (NULL: "") owned by the arena; NULL with CNP_ERR_NOMEM. */
 char *cnp_arena_strdup(cnp_ctx *ctx, cnp_arena *a, const char *s);
 void cnp_arena_release(cnp_arena *a);
 
@@ -207,7 +211,7 @@ struct cnp_model {
     cnp_model_meta meta;    /* arrays in the arena */
 
     /* statistics of the graph (load time) */
-    int n_conv, n_fused_bn, n_fused_add, n_fused_relu, n_linear;
+    int n_conv, n_fused_bn, n_fused_add, n_linear;
     int n_add_total;        /* ONNX Add nodes between activations */
     int has_gmp, has_gap, has_concat;
     size_t n_params;
@@ -233,11 +237,8 @@ struct cnp_model {
     float *tta_acc;         /* (max_batch, n_labels) TTA: probability sums */
 };
 
-/* onnx_load.c: parses the ONNX bytes into values and lowered nodes (no
- * fusion). Errors name `m->path`. */
-cnp_status cnp_onnx_parse(cnp_ctx *ctx, cnp_model *m, const void *data, size_t size);
-/* Adds a value named `name` (copied) and returns its index, or -1 with ctx
- * set. */
+/* onnx_load.c: adds a value named `name` (copied into the arena) and
+ * returns its index, or -1 with ctx set. */
 int cnp_value_add(cnp_ctx *ctx, cnp_model *m, const char *name);
 
 /* meta.c: canopy's metadata from metadata_props key/value strings. `file`
@@ -263,15 +264,16 @@ int cnp_meta_peek_input_size(const char *const *keys, const char *const *vals, s
 cnp_status cnp_graph_fuse(cnp_ctx *ctx, cnp_model *m);
 /* Shape pass at input H x W: dims of every live value, checks, GFLOPs. */
 cnp_status cnp_graph_shapes(cnp_ctx *ctx, cnp_model *m, int H, int W);
-/* Name of a node for messages: "node 'NAME' (OP)". Static buffer per call
- * site is avoided: writes into buf. */
+/* "node 'NAME' (OP)" for messages, written into buf (size bytes); returns
+ * buf. */
 const char *cnp_node_desc(const cnp_node *nd, char *buf, size_t size);
 
 /* plan.c */
 void cnp_model_unprepare(cnp_model *m);
 
-/* forward.c: runs the graph on n chips already in the input buffer's
- * NCHW source, writes probabilities (n, n_labels). */
+/* forward.c: one forward pass of n chips (n, C, H, W) into probabilities
+ * (n, n_labels), both the caller's; no argument checks (see
+ * cnp_model_forward). */
 cnp_status cnp_forward_run(cnp_ctx *ctx, cnp_model *m, const float *input, int n, float *probs);
 
 /* info.c: architecture guess from the fused graph (arena string). */

@@ -12,10 +12,7 @@
  * linear layer at the end; depth = 1 + convs in blocks + 1. */
 static void describe_body(const cnp_model *m, char *buf, size_t size)
 {
-    int adds = m->n_fused_add;
-    for (int i = 0; i < m->n_nodes; i++)
-        if (!m->nodes[i].dead && m->nodes[i].op == CNP_OP_ADD)
-            adds++;
+    int adds = m->n_add_total;
     if (adds > 0 && m->n_conv > 1) {
         int k = (m->n_conv - 1) / adds, proj = m->n_conv - 1 - k * adds;
         if ((k == 2 || k == 3) && proj >= 0 && proj <= 8) {

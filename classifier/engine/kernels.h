@@ -9,7 +9,9 @@
  * Every optimised kernel has a naive `_ref` twin with the same contract;
  * tests/engine compares them on random data. Kernels take the output first,
  * then inputs, then a shape struct. Parallel kernels open one OpenMP region
- * with `n_threads` threads and call OpenBLAS single-threaded inside it.
+ * with `n_threads` threads; inside it they run canopy's AVX-512 kernels
+ * (gemm.c, winograd.c) where the CPU has AVX-512F, else OpenBLAS sgemm
+ * single-threaded.
  */
 #ifndef CNP_ENGINE_KERNELS_H
 #define CNP_ENGINE_KERNELS_H
@@ -109,21 +111,25 @@ int cnp_gemm_available(void);   /* 1 when this CPU runs it */
 /* How convolutions are computed. AUTO: Winograd for 3x3 stride-1 layers
  * with enough tiles, else canopy's GEMM, else (no AVX-512) OpenBLAS. The
  * others force a path, for tests and benchmarks (WINOGRAD: wherever the
- * layer is eligible, whatever its size). Applies to plans made afterwards;
- * not thread-safe against concurrent planning. */
+ * layer is eligible, whatever its size; OPENBLAS: what a CPU without
+ * AVX-512F runs, also for pooling). Applies to plans made and kernels
+ * called afterwards; not thread-safe against concurrent planning. */
 typedef enum {
     CNP_CONV_AUTO = 0,
     CNP_CONV_GEMM,          /* canopy's GEMM, no Winograd */
-    CNP_CONV_OPENBLAS,      /* OpenBLAS sgemm + im2col */
+    CNP_CONV_OPENBLAS,      /* OpenBLAS sgemm + im2col, plain C elsewhere */
     CNP_CONV_WINOGRAD
 } cnp_conv_algo;
 void cnp_conv_algo_force(cnp_conv_algo a);
 cnp_conv_algo cnp_conv_algo_forced(void);
+/* 1 when the AVX-512 kernels run: the CPU has them, not forced off. */
+int cnp_kernels_avx512(void);
 
 /* A (M, Kd) packed for the micro-kernels. Owned by its plan. */
 typedef struct cnp_gemm_a {
     int M, Kd;
     int kc;          /* inner-dimension block */
+    int nb;          /* column block (a multiple of 48) */
     float *data;     /* round_up(M, 8) x Kd floats, 64-byte aligned */
 } cnp_gemm_a;
 

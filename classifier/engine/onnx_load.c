@@ -17,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Largest model file read (protobuf's own limit is 2 GiB). */
 #define MAX_MODEL_BYTES ((size_t)2 << 30)
@@ -225,6 +228,12 @@ cnp_status cnp_onnx_load_tensor(cnp_onnx_parser *ps, const Onnx__TensorProto *t,
         v->f = cnp_arena_alloc(ctx, &m->arena, count, sizeof *v->f, what);
         if (!v->f)
             return CNP_ERR_NOMEM;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (raw && !dbl) { /* ONNX stores raw data little-endian, as this host */
+            memcpy(v->f, t->raw_data.data, count * sizeof *v->f);
+            count = 0;
+        }
+#endif
         for (size_t i = 0; i < count; i++) {
             if (raw && !dbl) {
                 rd_le32(t->raw_data.data, i, &v->f[i]);
@@ -561,7 +570,8 @@ cleanup:
 cnp_status cnp_model_load(cnp_ctx *ctx, const char *path, cnp_model **out)
 {
     cnp_status st = CNP_OK;
-    FILE *f = NULL;
+    int fd = -1;
+    void *map = MAP_FAILED;
     unsigned char *buf = NULL;
     struct stat sb;
     size_t size;
@@ -569,12 +579,12 @@ cnp_status cnp_model_load(cnp_ctx *ctx, const char *path, cnp_model **out)
     *out = NULL;
     if (!path || !path[0])
         return cnp_error(ctx, CNP_ERR_USAGE, "no model file given");
-    f = fopen(path, "rb");
-    if (!f) {
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         st = cnp_error(ctx, CNP_ERR_IO, "%s: cannot open the model: %s", path, strerror(errno));
         goto cleanup;
     }
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         st = cnp_error(ctx, CNP_ERR_IO, "%s: not a regular file; give the path of an .onnx model",
                        path);
         goto cleanup;
@@ -585,21 +595,39 @@ cnp_status cnp_model_load(cnp_ctx *ctx, const char *path, cnp_model **out)
         goto cleanup;
     }
     size = (size_t)sb.st_size;
-    buf = malloc(size ? size : 1);
+    if (size == 0) {
+        st = cnp_model_load_buffer(ctx, "", 0, path, out);
+        goto cleanup;
+    }
+    /* mapped: the protobuf parser copies what it keeps */
+    map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map != MAP_FAILED) {
+        st = cnp_model_load_buffer(ctx, map, size, path, out);
+        goto cleanup;
+    }
+    buf = malloc(size);
     if (!buf) {
         st = cnp_error(ctx, CNP_ERR_NOMEM, "%s: out of memory reading the model (%zu bytes)",
                        path, size);
         goto cleanup;
     }
-    if (size && fread(buf, 1, size, f) != size) {
-        st = cnp_error(ctx, CNP_ERR_IO, "%s: could not read the model: %s", path,
-                       ferror(f) ? strerror(errno) : "the file shrank while reading");
-        goto cleanup;
+    for (size_t got = 0; got < size;) {
+        ssize_t r = read(fd, buf + got, size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            st = cnp_error(ctx, CNP_ERR_IO, "%s: could not read the model: %s", path,
+                           r < 0 ? strerror(errno) : "the file shrank while reading");
+            goto cleanup;
+        }
+        got += (size_t)r;
     }
     st = cnp_model_load_buffer(ctx, buf, size, path, out);
 cleanup:
-    if (f)
-        fclose(f);
+    if (map != MAP_FAILED)
+        munmap(map, size);
+    if (fd >= 0)
+        close(fd);
     free(buf);
     return st;
 }

@@ -8,9 +8,15 @@
  */
 #include "engine/kernels.h"
 
+#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <stddef.h>
+
+#define TARGET_AVX512 __attribute__((target("avx512f")))
+
+/* Widest row the vectorised max pool takes (a stack buffer per thread). */
+#define POOL_ROW_MAX 4096
 
 /* Below this many input values a call runs on one thread. */
 #define POOL_PARALLEL_MIN 32768
@@ -65,12 +71,73 @@ static void maxpool_plane(float *yp, const float *xp, const cnp_pool_shape *s, i
     }
 }
 
+/* max that keeps a NaN from either side (vmaxps alone returns its second
+ * operand when either is NaN). */
+static inline __attribute__((always_inline)) TARGET_AVX512 __m512 max_nan(__m512 a, __m512 b)
+{
+    return _mm512_mask_mov_ps(_mm512_max_ps(a, b), _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q), a);
+}
+
+/* Lanes [0, n) of a 16-lane mask. */
+static inline __mmask16 first_lanes(int n)
+{
+    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n > 0 ? n : 0)) - 1);
+}
+
+/* Max pool of one plane, horizontal stride 1 or 2, rows no wider than
+ * POOL_ROW_MAX: per output row, the column-wise max of the window's rows
+ * into a row buffer padded with -inf, then the max along each window. */
+static TARGET_AVX512 void maxpool_plane_avx512(float *yp, const float *xp,
+                                               const cnp_pool_shape *s)
+{
+    /* rb[j] = max over the window rows at input column j - pad_l */
+    float rb[POOL_ROW_MAX + 96] __attribute__((aligned(64)));
+    const int sw = s->stride_w, pl = s->pad_l;
+    const int span = (s->Q - 1) * sw + s->S;         /* window columns covered */
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4,
+                                           2, 0);
+
+    for (int p = 0; p < s->P; p++) {
+        const int hs = p * s->stride_h - s->pad_t;
+        const int h0 = hs < 0 ? 0 : hs, h1 = hs + s->R > s->H ? s->H : hs + s->R;
+        for (int j = 0; j < span + 64; j += 16)
+            _mm512_storeu_ps(rb + j, ninf);
+        for (int iw = 0; iw < s->W && iw + pl < span; iw += 16) {
+            const __mmask16 m = first_lanes(s->W - iw);
+            __m512 v = ninf;
+            for (int h = h0; h < h1; h++)
+                v = max_nan(_mm512_mask_loadu_ps(ninf, m, xp + (size_t)h * s->W + iw), v);
+            _mm512_storeu_ps(rb + pl + iw, v);     /* lanes past the image: -inf */
+        }
+        for (int q = 0; q < s->Q; q += 16) {
+            __m512 v = ninf;
+            for (int t = 0; t < s->S; t++) {
+                const float *r = rb + q * sw + t;
+                const __m512 w = sw == 1 ? _mm512_loadu_ps(r)
+                                         : _mm512_permutex2var_ps(_mm512_loadu_ps(r), evens,
+                                                                  _mm512_loadu_ps(r + 16));
+                v = max_nan(w, v);
+            }
+            _mm512_mask_storeu_ps(yp + (size_t)p * s->Q + q, first_lanes(s->Q - q), v);
+        }
+    }
+}
+
 void cnp_maxpool2d(float *y, const float *x, const cnp_pool_shape *s, int n_threads)
 {
     const size_t HW = (size_t)s->H * s->W, PQ = (size_t)s->P * s->Q;
     const long planes = (long)s->C * s->N;
+    const int span = (s->Q - 1) * s->stride_w + s->S;
     int plo, phi, qlo, qhi;
 
+    if ((s->stride_w == 1 || s->stride_w == 2) && span <= POOL_ROW_MAX &&
+        s->pad_l + s->W <= POOL_ROW_MAX && cnp_kernels_avx512()) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(planes * HW, n_threads))
+        for (long i = 0; i < planes; i++)
+            maxpool_plane_avx512(y + (size_t)i * PQ, x + (size_t)i * HW, s);
+        return;
+    }
     inner_range(s->pad_t, s->stride_h, s->R, s->H, s->P, &plo, &phi);
     inner_range(s->pad_l, s->stride_w, s->S, s->W, s->Q, &qlo, &qhi);
 #pragma omp parallel for schedule(static) num_threads(threads_for(planes * HW, n_threads))

@@ -8,8 +8,16 @@
  *   M = U . V       36 GEMMs (tiles, C) x (C, K) on canopy's GEMM
  *   Y = A^T M A     output tiles (4x4), + bias, + residual, ReLU, stored
  *
- * Threads take blocks of tiles (or, with few tiles, ranges of K) in one
- * OpenMP region. Within a block everything is vectorised over 16 channels:
+ * Two schedules, in one OpenMP region either way:
+ *   blocks  (U fits in L2): threads take blocks of tiles small enough that
+ *           a block's V and M stay in L2 too, and run all three steps on
+ *           each (or, with too few tiles, split the output channels);
+ *   phases  (larger U): all threads transform the input tiles, then share
+ *           out the 36 GEMMs, so that each U matrix is streamed once per
+ *           call (per super-block of tiles), then transform the output.
+ * Work is handed out dynamically, so that a thread the OS preempts (a
+ * busy shared machine) does not hold the others up for long.
+ * Everything is vectorised over 16 channels:
  * the input rows a tile row needs are transposed once into a small
  * channel-interleaved band, so that every tile's 6x6 x 16 channels are 36
  * vector loads; the output is transposed back per tile. A block's V and M
@@ -31,6 +39,9 @@
 #define WINO_L2_BUDGET (768u * 1024u)   /* bytes of V + M per block */
 #define WINO_MIN_BLOCK 16       /* tiles */
 #define WINO_MAX_BLOCK 128      /* tiles */
+#define WINO_U_L2 (1024u * 1024u)       /* larger U: the phased schedule */
+#define WINO_PHASE_BYTES (16u * 1024u * 1024u)  /* V + M per super-block */
+#define WINO_CHUNK 16           /* tiles per work item of a phase */
 
 struct cnp_wino {
     cnp_conv_shape s;           /* s.N: the largest batch served */
@@ -38,6 +49,8 @@ struct cnp_wino {
     int TH, TW;                 /* 4x4 output tiles per image */
     int Cs, Ks;                 /* C, K rounded up to 16 */
     int tb;                     /* tiles per block (multiple of 8) */
+    int phased;                 /* the phased schedule */
+    int tsb;                    /* tiles per super-block (phased) */
     int xw;                     /* band width in positions (multiple of 16) */
     float *u;                   /* XI x cnp_gemm_bpanel_floats(C, K) */
     size_t u_stride;
@@ -68,8 +81,16 @@ void cnp_wino_free(cnp_wino *w)
     free(w);
 }
 
+/* Phased: V and M of a super-block, shared, then each thread's band. */
+static size_t phased_shared(const cnp_wino *w)
+{
+    return round_up((size_t)XI * w->tsb * (w->Cs + w->Ks), 16);
+}
+
 size_t cnp_wino_scratch_floats(const cnp_wino *w)
 {
+    if (w->phased)
+        return phased_shared(w) + (size_t)w->n_threads * 6 * w->xw * 16;
     return w->slice * (size_t)w->n_threads;
 }
 
@@ -105,6 +126,12 @@ cnp_wino *cnp_wino_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *wts, 
     if (w->tb > WINO_MAX_BLOCK)
         w->tb = WINO_MAX_BLOCK;
     w->slice = round_up((size_t)XI * w->tb * (w->Cs + w->Ks) + (size_t)6 * w->xw * 16, 16);
+    w->phased = (size_t)XI * s->C * s->K * sizeof(float) > WINO_U_L2;
+    w->tsb = (int)(WINO_PHASE_BYTES / per_tile) / 8 * 8;
+    if (w->tsb < w->tb)
+        w->tsb = w->tb;
+    if (w->tsb > s->N * w->TH * w->TW)
+        w->tsb = (int)round_up((size_t)s->N * w->TH * w->TW, 8);
 
     /* Weights: U[xi][c][k] = (G g[k][c] G^T)[xi], in double. */
     ck = (size_t)s->C * s->K;
@@ -297,13 +324,14 @@ static TARGET_AVX512 void input_tile(float *V, size_t vstride, const float *xt, 
     }
 }
 
-/* Tiles [t0, t0 + count) of the call: V[xi][t - t0][c] for all c. */
-static void input_block(const wino_call *cl, float *V, float *xt, int t0, int count)
+/* Tiles [t0, t0 + count) of the call: V[xi][t - t0][c] for all c (V's
+ * xi planes vstride floats apart). */
+static void input_block(const wino_call *cl, float *V, size_t vstride, float *xt, int t0,
+                        int count)
 {
     const cnp_wino *w = cl->w;
     const cnp_conv_shape *s = &w->s;
     const int per_img = w->TH * w->TW;
-    const size_t vstride = (size_t)w->tb * w->Cs;
     int t = t0;
     while (t < t0 + count) {
         /* A segment: tiles of one tile row. */
@@ -323,19 +351,12 @@ static void input_block(const wino_call *cl, float *V, float *xt, int t0, int co
     }
 }
 
-/* Output tile of M[.][tl][k0 .. k0 + 15] -> y, with the epilogue. */
-static TARGET_AVX512 void output_tile(const wino_call *cl, const float *M, size_t mstride, int t,
-                                      int k0, int kw)
+/* o[i] = (A^T m A)[a][b] + bias for output channel k0 + i in lane a * 4 + b,
+ * from M[.][tl][k0 .. k0 + 15] (its 36 planes mstride apart). */
+static inline __attribute__((always_inline)) TARGET_AVX512 void
+output_transform(const float *M, size_t mstride, __m512 bias, __m512 o[16])
 {
-    const cnp_wino *w = cl->w;
-    const cnp_conv_shape *s = &w->s;
-    const int per_img = w->TH * w->TW;
-    const int img = t / per_img, p0 = t % per_img / w->TW * 4, q0 = t % w->TW * 4;
-    const size_t PQ = (size_t)s->P * s->Q, ycols = (size_t)cl->n * PQ;
-    const int qn = s->Q - q0 < 4 ? s->Q - q0 : 4;
-    const __mmask16 kmask = lane_mask(0, kw);
-    __m512 tmp[4][6], o[16];
-    __m512 bias = cl->bias ? _mm512_maskz_loadu_ps(kmask, cl->bias + k0) : _mm512_setzero_ps();
+    __m512 tmp[4][6];
 
 #pragma GCC unroll 6
     for (int j = 0; j < 6; j++) {
@@ -356,19 +377,98 @@ static TARGET_AVX512 void output_tile(const wino_call *cl, const float *M, size_
         for (int b = 0; b < 4; b++)
             o[a * 4 + b] = _mm512_add_ps(r[b], bias);
     }
-    transpose16(o);     /* o[i]: output channel k0 + i, lanes a * 4 + b */
+    transpose16(o);
+}
+
+/* y[k] at float offset off (an address for masked access: masked-off
+ * lanes are not touched) = v (+ residual), then act, lanes m. */
+static inline __attribute__((always_inline)) TARGET_AVX512 void
+store_out(const wino_call *cl, ptrdiff_t off, __mmask16 m, __m512 v)
+{
+    if (cl->residual)
+        v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, at(cl->residual, off)));
+    if (cl->act == CNP_ACT_RELU)
+        v = _mm512_max_ps(_mm512_setzero_ps(), v);   /* keeps NaN */
+    _mm512_mask_storeu_ps((float *)at(cl->y, off), m, v);
+}
+
+static inline __attribute__((always_inline)) TARGET_AVX512 __m512 load_bias(const wino_call *cl,
+                                                                           int k0, int kw)
+{
+    return cl->bias ? _mm512_maskz_loadu_ps(lane_mask(0, kw), cl->bias + k0)
+                    : _mm512_setzero_ps();
+}
+
+/* One output tile t (any position, clipped at the map's edges). */
+static TARGET_AVX512 void output_tile(const wino_call *cl, const float *M, size_t mstride, int t,
+                                      int k0, int kw)
+{
+    const cnp_wino *w = cl->w;
+    const cnp_conv_shape *s = &w->s;
+    const int per_img = w->TH * w->TW;
+    const int img = t / per_img, p0 = t % per_img / w->TW * 4, q0 = t % w->TW * 4;
+    const size_t PQ = (size_t)s->P * s->Q, ycols = (size_t)cl->n * PQ;
+    const int qn = s->Q - q0 < 4 ? s->Q - q0 : 4;
+    __m512 o[16];
+
+    output_transform(M, mstride, load_bias(cl, k0, kw), o);
     for (int i = 0; i < kw; i++) {
         const size_t base = (size_t)(k0 + i) * ycols + (size_t)img * PQ;
-        for (int a = 0; a < 4 && p0 + a < s->P; a++) {
-            const __mmask16 m = lane_mask(4 * a, 4 * a + qn);
-            const ptrdiff_t off = (ptrdiff_t)(base + (size_t)(p0 + a) * s->Q + (size_t)q0) - 4 * a;
-            __m512 v = o[i];
-            if (cl->residual)
-                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, at(cl->residual, off)));
-            if (cl->act == CNP_ACT_RELU)
-                v = _mm512_max_ps(_mm512_setzero_ps(), v);   /* keeps NaN */
-            _mm512_mask_storeu_ps((float *)at(cl->y, off), m, v);
+        for (int a = 0; a < 4 && p0 + a < s->P; a++)
+            store_out(cl, (ptrdiff_t)(base + (size_t)(p0 + a) * s->Q + (size_t)q0) - 4 * a,
+                      lane_mask(4 * a, 4 * a + qn), o[i]);
+    }
+}
+
+/* Four tiles side by side, wholly inside the map: per channel and row one
+ * 16-float store (a 4x4 transpose of 128-bit lanes across the tiles). */
+static TARGET_AVX512 void output_tiles4(const wino_call *cl, const float *M, size_t mstride,
+                                        int t, int k0, int kw)
+{
+    const cnp_wino *w = cl->w;
+    const cnp_conv_shape *s = &w->s;
+    const int per_img = w->TH * w->TW;
+    const int img = t / per_img, p0 = t % per_img / w->TW * 4, q0 = t % w->TW * 4;
+    const size_t PQ = (size_t)s->P * s->Q, ycols = (size_t)cl->n * PQ;
+    const __m512 bias = load_bias(cl, k0, kw);
+    __m512 o[4][16];
+
+    for (int j = 0; j < 4; j++)
+        output_transform(M + (size_t)j * w->Ks, mstride, bias, o[j]);
+    for (int i = 0; i < kw; i++) {
+        const size_t base = (size_t)(k0 + i) * ycols + (size_t)img * PQ + (size_t)p0 * s->Q + q0;
+        const __m512 t0 = _mm512_shuffle_f32x4(o[0][i], o[1][i], 0x44);
+        const __m512 t1 = _mm512_shuffle_f32x4(o[0][i], o[1][i], 0xEE);
+        const __m512 t2 = _mm512_shuffle_f32x4(o[2][i], o[3][i], 0x44);
+        const __m512 t3 = _mm512_shuffle_f32x4(o[2][i], o[3][i], 0xEE);
+        store_out(cl, (ptrdiff_t)base, 0xFFFF, _mm512_shuffle_f32x4(t0, t2, 0x88));
+        store_out(cl, (ptrdiff_t)(base + s->Q), 0xFFFF, _mm512_shuffle_f32x4(t0, t2, 0xDD));
+        store_out(cl, (ptrdiff_t)(base + 2 * (size_t)s->Q), 0xFFFF,
+                  _mm512_shuffle_f32x4(t1, t3, 0x88));
+        store_out(cl, (ptrdiff_t)(base + 3 * (size_t)s->Q), 0xFFFF,
+                  _mm512_shuffle_f32x4(t1, t3, 0xDD));
+    }
+}
+
+/* Tiles [t, t + count) (their M rows from M on, Ks apart): groups of four
+ * where they fit, else one by one. */
+static void output_tiles(const wino_call *cl, const float *M, size_t mstride, int t, int count,
+                         int k0, int k1)
+{
+    const cnp_wino *w = cl->w;
+    const int per_img = w->TH * w->TW;
+    for (int j = 0; j < count;) {
+        const int tt = t + j, tw = tt % w->TW, th = tt % per_img / w->TW;
+        const int four = j + 4 <= count && tw + 4 <= w->TW && (tw + 4) * 4 <= w->s.Q &&
+                         (th + 1) * 4 <= w->s.P;
+        for (int k = k0; k < k1; k += 16) {
+            const int kw = k1 - k < 16 ? k1 - k : 16;
+            if (four)
+                output_tiles4(cl, M + (size_t)j * w->Ks + k, mstride, tt, k, kw);
+            else
+                output_tile(cl, M + (size_t)j * w->Ks + k, mstride, tt, k, kw);
         }
+        j += four ? 4 : 1;
     }
 }
 
@@ -377,13 +477,41 @@ static void run_block(const wino_call *cl, float *V, float *M, float *xt, int t0
 {
     const cnp_wino *w = cl->w;
     const size_t vstride = (size_t)w->tb * w->Cs, mstride = (size_t)w->tb * w->Ks;
-    input_block(cl, V, xt, t0, count);
+    input_block(cl, V, vstride, xt, t0, count);
     for (int xi = 0; xi < XI; xi++)
         cnp_gemm_rows(M + xi * mstride, (size_t)w->Ks, V + xi * vstride, (size_t)w->Cs, count,
                       w->u + (size_t)xi * w->u_stride, w->s.C, w->s.K, k0, k1, 0);
-    for (int t = 0; t < count; t++)
-        for (int k = k0; k < k1; k += 16)
-            output_tile(cl, M + (size_t)t * w->Ks + k, mstride, t0 + t, k, k1 - k < 16 ? k1 - k : 16);
+    output_tiles(cl, M, mstride, t0, count, k0, k1);
+}
+
+/* The phased schedule (inside the caller's parallel region). */
+static void run_phased(const wino_call *cl, int T, float *scratch)
+{
+    const cnp_wino *w = cl->w;
+    float *V = scratch, *M = scratch + (size_t)XI * w->tsb * w->Cs;
+    float *xt = scratch + phased_shared(w) + (size_t)omp_get_thread_num() * 6 * w->xw * 16;
+    const size_t vstride = (size_t)w->tsb * w->Cs, mstride = (size_t)w->tsb * w->Ks;
+
+    for (int s0 = 0; s0 < T; s0 += w->tsb) {
+        const int cnt = T - s0 < w->tsb ? T - s0 : w->tsb;
+        const int chunks = (cnt + WINO_CHUNK - 1) / WINO_CHUNK;
+#pragma omp for schedule(dynamic, 1)
+        for (int ch = 0; ch < chunks; ch++) {
+            const int t0 = ch * WINO_CHUNK;
+            input_block(cl, V + (size_t)t0 * w->Cs, vstride, xt, s0 + t0,
+                        cnt - t0 < WINO_CHUNK ? cnt - t0 : WINO_CHUNK);
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int xi = 0; xi < XI; xi++)
+            cnp_gemm_rows(M + xi * mstride, (size_t)w->Ks, V + xi * vstride, (size_t)w->Cs, cnt,
+                          w->u + (size_t)xi * w->u_stride, w->s.C, w->s.K, 0, w->s.K, 0);
+#pragma omp for schedule(dynamic, 1)
+        for (int ch = 0; ch < chunks; ch++) {
+            const int t0 = ch * WINO_CHUNK;
+            output_tiles(cl, M + (size_t)t0 * w->Ks, mstride, s0 + t0,
+                         cnt - t0 < WINO_CHUNK ? cnt - t0 : WINO_CHUNK, 0, w->s.K);
+        }
+    }
 }
 
 void cnp_wino_run(const cnp_wino *w, float *y, const float *x, int n, const float *bias,
@@ -401,6 +529,11 @@ void cnp_wino_run(const cnp_wino *w, float *y, const float *x, int n, const floa
     cl.bias = bias;
     cl.residual = residual;
     cl.act = act;
+    if (w->phased) {
+#pragma omp parallel num_threads(nt)
+        run_phased(&cl, T, scratch);
+        return;
+    }
     /* Blocks: no larger than the plan's, and enough for every thread. */
     tb = (int)round_up((size_t)(T + nt - 1) / nt, 8);
     if (tb > w->tb)
@@ -417,8 +550,8 @@ void cnp_wino_run(const cnp_wino *w, float *y, const float *x, int n, const floa
         float *M = V + (size_t)XI * w->tb * w->Cs;
         float *xt = M + (size_t)XI * w->tb * w->Ks;
         if (!ksplit) {
-            const int b0 = nblocks * t / tn, b1 = nblocks * (t + 1) / tn;
-            for (int b = b0; b < b1; b++) {
+#pragma omp for schedule(dynamic, 1)
+            for (int b = 0; b < nblocks; b++) {
                 const int t0 = b * tb;
                 run_block(&cl, V, M, xt, t0, T - t0 < tb ? T - t0 : tb, 0, K);
             }

@@ -58,10 +58,13 @@ cnp_status cnp_chip_read(cnp_ctx *ctx, const char *path, const cnp_chip_spec *sp
  * with the scene. A reader thread (pthreads) reads and normalises the next
  * segment while the caller classifies the current one (double buffering).
  * Each segment's source pixels are read once into a Float32 buffer (the
- * union of its chip windows plus a small margin), normalised there, and each
- * chip is then cut from it with GDAL's resampling (RasterIO on a MEM
- * dataset over that buffer): average when a chip shrinks to the model input
- * size, bilinear when it grows, no resampling when the sizes match.
+ * union of its chip windows), normalised there, and each chip is copied out
+ * when it is already S x S, or else resized as an image of its own -- the
+ * chip's whole pixels as a MEM dataset, read at S x S with GDAL's bilinear
+ * resampling (a fractional window when the chip does not cover whole
+ * pixels) -- exactly what canopy predict does with the chip cut out by
+ * gdal_translate -srcwin, and what the training scripts do with chips. A
+ * chip's input thus never depends on its neighbours.
  * ---------------------------------------------------------------------- */
 
 /* How a target GSD was chosen (cnp_tiler_params.gsd_mode). */
@@ -98,7 +101,7 @@ typedef struct cnp_tiler_info {
     double chip_px[2];         /* chip size in scene pixels along x, y */
     double stride_px[2];       /* grid step in scene pixels along x, y */
     int input_size;            /* side of each model input chip */
-    const char *resampling;    /* "none", "average" or "bilinear" */
+    const char *resampling;    /* "none" or "bilinear" */
     const char *mask_kind;     /* "none", "nodata", "alpha", "mask" or combos */
     int rows, cols;            /* grid size */
     double grid_gt[6];         /* the grid's geotransform */

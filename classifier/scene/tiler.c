@@ -52,7 +52,6 @@ struct cnp_tiler {
     double min_valid;
     GDALRIOResampleAlg alg;
     int resample;            /* 0: chips are copied pixel for pixel */
-    int margin;              /* source pixels read around the chip windows */
     int seg_cols, segs_per_row;
     int n_masks;
     GDALRasterBandH masks[64]; /* distinct mask bands of the bands read */
@@ -231,17 +230,11 @@ static cnp_status lay_out_grid(cnp_ctx *ctx, cnp_tiler *t, const cnp_tiler_param
                     in->stride_px[1] == floor(in->stride_px[1]));
     if (!t->resample) {
         in->resampling = "none";
-        t->margin = 0;
     } else {
-        double shrink = fmax(in->chip_px[0], in->chip_px[1]) / t->S;
-        if (in->chip_px[0] >= t->S && in->chip_px[1] >= t->S) {
-            t->alg = GRIORA_Average;
-            in->resampling = "average";
-        } else {
-            t->alg = GRIORA_Bilinear;
-            in->resampling = "bilinear";
-        }
-        t->margin = (int)ceil(2.0 * fmax(1.0, shrink)) + 1;
+        /* GDAL's bilinear (its kernel widens when shrinking): what canopy
+         * predict, evaluate and the training scripts resize chips with. */
+        t->alg = GRIORA_Bilinear;
+        in->resampling = "bilinear";
     }
     return CNP_OK;
 }
@@ -251,7 +244,7 @@ static cnp_status plan_buffers(cnp_ctx *ctx, cnp_tiler *t, int strip_chips)
 {
     cnp_tiler_info *in = &t->info;
     size_t chip_bytes, plane, n;
-    double h = ceil(in->chip_px[1]) + 2.0 + 2.0 * t->margin;
+    double h = ceil(in->chip_px[1]) + 2.0;
     double wmax;
     int seg, s;
 
@@ -260,7 +253,7 @@ static cnp_status plan_buffers(cnp_ctx *ctx, cnp_tiler *t, int strip_chips)
     seg = strip_chips < in->cols ? strip_chips : in->cols;
     /* Source buffer: C x h x w floats within the budget. */
     wmax = (double)SEGMENT_BYTES / (4.0 * t->C * h);
-    while (seg > 1 && (seg - 1) * in->stride_px[0] + in->chip_px[0] + 2.0 + 2.0 * t->margin > wmax)
+    while (seg > 1 && (seg - 1) * in->stride_px[0] + in->chip_px[0] + 2.0 > wmax)
         seg--;
     /* Model input: seg x C x S x S floats within the budget. */
     chip_bytes = (size_t)t->C * (size_t)t->S * (size_t)t->S * sizeof(float);
@@ -272,7 +265,7 @@ static cnp_status plan_buffers(cnp_ctx *ctx, cnp_tiler *t, int strip_chips)
         return cnp_error(ctx, CNP_ERR_SHAPE, "%s: too many chips; use a larger --stride", t->path);
     in->n_strips = t->segs_per_row * in->rows;
 
-    t->buf_w = (int)ceil((seg - 1) * in->stride_px[0] + in->chip_px[0]) + 2 + 2 * t->margin;
+    t->buf_w = (int)ceil((seg - 1) * in->stride_px[0] + in->chip_px[0]) + 2;
     t->buf_h = (int)h;
     if (!cnp_mul_size((size_t)t->buf_w, (size_t)t->buf_h, &plane) ||
         !cnp_mul_size(plane, (size_t)t->C, &n))
@@ -345,6 +338,10 @@ cnp_status cnp_tiler_open(cnp_ctx *ctx, const char *path, const cnp_tiler_params
         !(p->spec.scale != 0 && isfinite(p->spec.scale)))
         return cnp_error(ctx, CNP_ERR_USAGE, "%s: invalid tiling parameters (chip %d, stride %d)",
                          path, p ? p->chip : 0, p ? p->stride : 0);
+    if (p->spec.n_channels > (int)(sizeof t->masks / sizeof t->masks[0]))
+        return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: the model reads %d channels; canopy "
+                         "classify handles up to %d", path, p->spec.n_channels,
+                         (int)(sizeof t->masks / sizeof t->masks[0]));
     cnp_gdal_init();
     t = cnp_calloc(ctx, 1, sizeof *t, "the tiler");
     if (!t)
@@ -498,13 +495,70 @@ static int window_empty(const cnp_tiler *t, int x, int y, int w, int h)
     return 0;
 }
 
+/* Resizes one chip to S x S as an image of its own (what canopy predict
+ * does with a chip file): the chip's window in the strip buffer, starting
+ * at (fx, fy) and chip_px wide, is wrapped as a MEM dataset covering its
+ * whole pixels, and read with GDAL's resampling (a fractional window when
+ * the chip does not cover whole pixels). The kernel never reaches past the
+ * chip, so a chip's input does not depend on its neighbours. */
+static cnp_status resize_chip(cnp_ctx *ctx, const cnp_tiler *t, const cnp_strip *s, int j,
+                              double fx, double fy, int bw, size_t plane, float *dst)
+{
+    const cnp_tiler_info *in = &t->info;
+    cnp_status st = CNP_OK;
+    GDALDriverH drv = GDALGetDriverByName("MEM");
+    GDALDatasetH mem = NULL;
+    GDALRasterIOExtraArg extra;
+    size_t S2 = (size_t)t->S * (size_t)t->S;
+    int x0 = (int)floor(fx), y0 = (int)floor(fy);
+    int w = (int)ceil(fx + in->chip_px[0]) - x0, h = (int)ceil(fy + in->chip_px[1]) - y0;
+    int c;
+
+    mem = drv ? GDALCreate(drv, "", w, h, 0, GDT_Float32, NULL) : NULL;
+    if (!mem)
+        return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot create an in-memory raster for "
+                         "resampling (%s)", t->path, gdal_msg());
+    for (c = 0; c < t->C; c++) {
+        char ptr[64], line[64], *opts[4];
+        const float *p = t->raw + (size_t)c * plane + (size_t)y0 * bw + x0;
+        snprintf(ptr, sizeof ptr, "DATAPOINTER=%p", (const void *)p);
+        snprintf(line, sizeof line, "LINEOFFSET=%d", (int)(bw * sizeof(float)));
+        opts[0] = ptr;
+        opts[1] = "PIXELOFFSET=4";
+        opts[2] = line;
+        opts[3] = NULL;
+        if (GDALAddBand(mem, GDT_Float32, opts) != CE_None) {
+            st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot wrap chip (%d, %d) for "
+                           "resampling (%s)", t->path, s->row, s->col0 + j, gdal_msg());
+            goto cleanup;
+        }
+    }
+    INIT_RASTERIO_EXTRA_ARG(extra);
+    extra.eResampleAlg = t->alg;
+    if (fx != x0 || fy != y0 || in->chip_px[0] != w || in->chip_px[1] != h) {
+        extra.bFloatingPointWindowValidity = TRUE;
+        extra.dfXOff = fx - x0;
+        extra.dfYOff = fy - y0;
+        extra.dfXSize = in->chip_px[0];
+        extra.dfYSize = in->chip_px[1];
+    }
+    CPLErrorReset();
+    if (GDALDatasetRasterIOEx(mem, GF_Read, 0, 0, w, h, dst, t->S, t->S, GDT_Float32, t->C,
+                              NULL, (GSpacing)sizeof(float), (GSpacing)sizeof(float) * t->S,
+                              (GSpacing)(sizeof(float) * S2), &extra) != CE_None)
+        st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: resampling chip (%d, %d) failed (%s)",
+                       t->path, s->row, s->col0 + j, gdal_msg());
+cleanup:
+    GDALClose(mem);
+    return st;
+}
+
 /* Reads strip segment k into slot sl (reader thread). */
 static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, int k, slot *sl)
 {
     const cnp_tiler_info *in = &t->info;
     cnp_strip *s = &sl->strip;
-    GDALDatasetH mem = NULL;
-    cnp_status st = CNP_OK;
+    cnp_status st;
     size_t plane, S2 = (size_t)t->S * (size_t)t->S;
     double x0, x1, y0, y1;
     int bx0, by0, bw, bh, ix0, ix1, iy0, iy1, c, j, x, y, m;
@@ -519,15 +573,15 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, int k, slot *sl)
     s->partial = sl->partial;
     s->input = sl->input;
 
-    /* The union of the segment's chip windows, plus the margin. */
+    /* The union of the segment's chip windows, in whole pixels. */
     x0 = s->col0 * in->stride_px[0];
     x1 = (s->col0 + s->n_cols - 1) * in->stride_px[0] + in->chip_px[0];
     y0 = s->row * in->stride_px[1];
     y1 = y0 + in->chip_px[1];
-    bx0 = (int)floor(x0) - t->margin;
-    by0 = (int)floor(y0) - t->margin;
-    bw = (int)ceil(x1) + t->margin - bx0;
-    bh = (int)ceil(y1) + t->margin - by0;
+    bx0 = (int)floor(x0);
+    by0 = (int)floor(y0);
+    bw = (int)ceil(x1) - bx0;
+    bh = (int)ceil(y1) - by0;
     if (bw > t->buf_w || bh > t->buf_h)
         return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: strip %d needs %d x %d pixels, more than "
                          "planned (%d x %d)", t->path, k, bw, bh, t->buf_w, t->buf_h);
@@ -616,56 +670,13 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, int k, slot *sl)
                     memcpy(dst + (size_t)c * S2 + (size_t)y * t->S,
                            t->raw + (size_t)c * plane + (size_t)(oy + y) * bw + ox,
                            (size_t)t->S * sizeof(float));
-        } else {
-            GDALRasterIOExtraArg extra;
-            double fx0 = cx - bx0, fy0 = y0 - by0;
-            int nx0 = (int)floor(fx0), ny0 = (int)floor(fy0);
-            int nxs = (int)ceil(fx0 + in->chip_px[0]) - nx0;
-            int nys = (int)ceil(fy0 + in->chip_px[1]) - ny0;
-            if (!mem) {
-                GDALDriverH drv = GDALGetDriverByName("MEM");
-                mem = drv ? GDALCreate(drv, "", bw, bh, 0, GDT_Float32, NULL) : NULL;
-                if (!mem)
-                    return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot create an in-memory "
-                                     "raster for resampling (%s)", t->path, gdal_msg());
-                for (c = 0; c < t->C; c++) {
-                    char ptr[64], line[64], *opts[4];
-                    snprintf(ptr, sizeof ptr, "DATAPOINTER=%p", (void *)(t->raw + (size_t)c * plane));
-                    snprintf(line, sizeof line, "LINEOFFSET=%d", (int)(bw * sizeof(float)));
-                    opts[0] = ptr;
-                    opts[1] = "PIXELOFFSET=4";
-                    opts[2] = line;
-                    opts[3] = NULL;
-                    if (GDALAddBand(mem, GDT_Float32, opts) != CE_None) {
-                        st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot wrap the strip for "
-                                       "resampling (%s)", t->path, gdal_msg());
-                        goto cleanup;
-                    }
-                }
-            }
-            INIT_RASTERIO_EXTRA_ARG(extra);
-            extra.eResampleAlg = t->alg;
-            extra.bFloatingPointWindowValidity = TRUE;
-            extra.dfXOff = fx0;
-            extra.dfYOff = fy0;
-            extra.dfXSize = in->chip_px[0];
-            extra.dfYSize = in->chip_px[1];
-            CPLErrorReset();
-            if (GDALDatasetRasterIOEx(mem, GF_Read, nx0, ny0, nxs, nys, dst, t->S, t->S,
-                                      GDT_Float32, t->C, NULL, (GSpacing)sizeof(float),
-                                      (GSpacing)sizeof(float) * t->S,
-                                      (GSpacing)(sizeof(float) * S2), &extra) != CE_None) {
-                st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: resampling chip (%d, %d) failed (%s)",
-                               t->path, s->row, s->col0 + j, gdal_msg());
-                goto cleanup;
-            }
+        } else if ((st = resize_chip(ctx, t, s, j, cx - bx0, y0 - by0, bw, plane, dst)) !=
+                   CNP_OK) {
+            return st;
         }
         s->n_chips++;
     }
-cleanup:
-    if (mem)
-        GDALClose(mem);
-    return st;
+    return CNP_OK;
 }
 
 static void *reader_main(void *arg)

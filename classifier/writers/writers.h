@@ -164,7 +164,7 @@ typedef struct cnp_run_results {
     const double *pixel_m;     /* (2) scene pixel size in metres, x and y */
     const double *chip_px;     /* (2) chip size in scene pixels */
     const double *stride_px;   /* (2) grid step in scene pixels */
-    const char *resampling;    /* "none", "average", "bilinear" */
+    const char *resampling;    /* "none" or "bilinear" */
     const char *mask_kind;     /* "none", "nodata", "alpha", "mask", ... */
     long classified, partial, skipped;
     const int *partial_cells;  /* (partial, 2) row, col of each partial chip */

@@ -1,7 +1,8 @@
 /* test_pool.c -- max/average pooling and global pooling against their
  * `_ref` twins on random data: ResNet's 3x3/2 pad-1 max pool, ceil-mode
  * shapes whose last window runs past the padding, asymmetric padding,
- * count_include_pad on and off, batch 1 and 3, odd sizes, 1 to 3 threads.
+ * count_include_pad on and off, batch 1 and 3, odd sizes, 1 to 3 threads;
+ * the max pool both vectorised (AVX-512, where the CPU has it) and plain C.
  * Also a few values worked out by hand, so that the references themselves
  * are pinned down.
  */
@@ -160,10 +161,18 @@ int main(void)
     int failed = 0;
     if (!test_by_hand())
         failed++;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        failed += !run_case(&cases[i], &rng, 1);
-        failed += !run_case(&cases[i], &rng, 0);
+    /* The AVX-512 max pool (where the CPU has it), then plain C. */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 0 && !cnp_gemm_available())
+            continue;
+        cnp_conv_algo_force(pass == 0 ? CNP_CONV_AUTO : CNP_CONV_OPENBLAS);
+        printf("# %s\n", pass == 0 ? "AVX-512" : "plain C");
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            failed += !run_case(&cases[i], &rng, 1);
+            failed += !run_case(&cases[i], &rng, 0);
+        }
     }
+    cnp_conv_algo_force(CNP_CONV_AUTO);
     failed += !run_global(&rng, 3, 70, 49, 2);
     failed += !run_global(&rng, 1, 2048, 16, 2);
     failed += !run_global(&rng, 2, 5, 1, 1);

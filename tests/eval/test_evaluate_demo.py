@@ -24,8 +24,8 @@ def test():
     assert os.path.exists(model), "the demo model %s is missing" % model
     with ct.tmpdir() as d:
         chips = os.path.join(d, "chips")
-        ct.run([ct.PYTHON3, ct.script("make-demo-data"), "--chips", chips, "--n", N_CHIPS,
-                "--seed", "424242"])
+        ct.run([ct.PYTHON3, ct.script("make-demo-data"), "--chips", chips, "--n", str(N_CHIPS),
+                "--seed", "424242", "--jobs", "2", "-q"])
         labels = os.path.join(chips, "train_v2.csv")
         images = os.path.join(chips, "train-jpg")
         report = os.path.join(d, "report.json")

@@ -4,10 +4,11 @@ TESTS += tests/model/test_export.py tests/model/test_parity.py tests/model/test_
 EXTRA_DIST += tests/model/test_export.py tests/model/test_parity.py \
 	tests/model/test_parity_deep.py tests/model/parity.py
 
-# Model loading: bad models, metadata (tests/model/tinymodels.py builds the
-# models with PyTorch and the onnx package).
-TESTS += tests/model/test_bad_models.py tests/model/test_meta.py
-EXTRA_DIST += tests/model/test_bad_models.py tests/model/test_meta.py \
+# Model loading: bad models, metadata, uncommon graph paths and TTA against
+# PyTorch (tests/model/tinymodels.py builds the models with PyTorch and the
+# onnx package).
+TESTS += tests/model/test_bad_models.py tests/model/test_meta.py tests/model/test_graph.py
+EXTRA_DIST += tests/model/test_bad_models.py tests/model/test_meta.py tests/model/test_graph.py \
 	tests/model/tinymodels.py
 
 # Fuzz targets for the model loader and the metadata parser, replayed over

@@ -113,7 +113,7 @@ def test_state_dict(d):
 def test_fastai(d):
     """fastai learn.save() files: v2 head (no Linear bias) with every default,
     v1 head (Linear with bias) loaded with --head fastai; BN folded."""
-    m = cm.build_model("resnet34", 17, 4, "fastai")
+    m = cm.build_model("resnet34", 17, 4, "fastai", widths=[16, 32, 32, 64])
     cm.randomize(m, 6)
     weights = os.path.join(d, "stage-2.pth")
     torch.save({"model": m.state_dict(), "opt": {}}, weights)
@@ -165,18 +165,40 @@ def test_fastai(d):
     assert holds(model1, m1.state_dict()["1.8.bias"]) and holds(model1, m1.state_dict()["1.4.bias"])
 
 
+def test_inferred(d):
+    """Only --weights: architecture, head, widths, channels and classes come
+    from the file (a narrow fastai v1 ResNet saved from DataParallel, without
+    the BatchNorm step counters of PyTorch < 0.4.1)."""
+    m = cm.build_model("resnet18", 4, 3, "fastai1", widths=[8, 16, 16, 32])
+    cm.randomize(m, 8)
+    sd = {"module." + k: v for k, v in m.state_dict().items()
+          if not k.endswith("num_batches_tracked")}
+    weights = os.path.join(d, "narrow.pth")
+    torch.save(sd, weights)
+    out = os.path.join(d, "narrow.onnx")
+    p = export("--weights", weights, "-o", out)
+    assert "resnet18, fastai1 head" in p.stderr, p.stderr
+    model = onnx.load(out)
+    check_io(model, 3, 13)
+    md = props(model)
+    assert json.loads(md["canopy.labels"]) == ["label_0", "label_1", "label_2", "label_3"]
+    assert json.loads(md["canopy.markers"]) == [] and md["canopy.name"] == "narrow"
+    assert op_counts(model).get("Gemm") == 2, op_counts(model)
+    assert holds(model, m.state_dict()["1.8.weight"]) and holds(model, m.state_dict()["1.8.bias"])
+
+
 def test_errors(d):
     """Bad weights: exit 1 naming the file and what it holds; usage errors:
     exit 2; never an output file."""
-    m = cm.build_model("resnet34", 17, 3, "fastai")
+    m = cm.build_model("resnet34", 17, 3, "fastai", widths=[8, 16, 16, 32])
     weights = os.path.join(d, "r34.pth")
     torch.save({"model": m.state_dict(), "opt": {}}, weights)
     out = os.path.join(d, "never.onnx")
 
     p = export("--arch", "resnet50", "--weights", weights, "-o", out, check=False)
     assert p.returncode == 1, (p.returncode, p.stderr)
-    assert weights in p.stderr and "resnet34" in p.stderr and "--arch resnet34" in p.stderr, \
-        p.stderr
+    assert weights in p.stderr and "--arch resnet34" in p.stderr, p.stderr
+    assert "--widths 8,16,16,32" in p.stderr, p.stderr
     assert "Traceback" not in p.stderr, p.stderr
 
     p = export("--arch", "resnet34", "--head", "torchvision", "--weights", weights, "-o", out,
@@ -225,8 +247,8 @@ def test_random(d):
     """--random-weights: deterministic from --seed, different across seeds."""
     a, b, c = (os.path.join(d, n) for n in ("a.onnx", "b.onnx", "c.onnx"))
     for path, seed in ((a, 1), (b, 1), (c, 2)):
-        export("--arch", "resnet18", "--random-weights", "--seed", seed, "--input-size", "64",
-               "-q", "-o", path)
+        export("--arch", "resnet18", "--widths", "8,16,16,32", "--random-weights", "--seed", seed,
+               "--input-size", "64", "-q", "-o", path)
     ia, ib, ic = (initializers(onnx.load(p)) for p in (a, b, c))
     assert len(ia) == len(ib) and all(np.array_equal(x, y) for x, y in zip(ia, ib))
     assert not all(np.array_equal(x, y) for x, y in zip(ia, ic))
@@ -236,6 +258,7 @@ def main():
     with ct.tmpdir() as d:
         test_state_dict(d)
         test_fastai(d)
+        test_inferred(d)
         test_errors(d)
         test_random(d)
 

@@ -3,7 +3,7 @@ the other scenes complete, nothing left for the bad one), @list input, a
 second run that writes nothing (same inputs, model and parameters), reruns
 when a parameter, the scene or an output changes, a rotated scene, a
 read-only output folder, duplicate scene names, usage errors (exit 2),
---split-masks and -of COG.
+--split-masks, -of COG and -co.
 """
 import os
 import shutil
@@ -161,10 +161,10 @@ def run():
         assert p.returncode == 1 and "different -o" in p.stderr, p.stderr
         complete(out2, "scene_0", tiny.labels)
 
-        # -q: silence on stdout; --split-masks and -of COG.
+        # -q: silence on stdout; --split-masks, -of COG and -co.
         out3 = os.path.join(d, "out3")
         p = L.classify("-q", "-m", tiny.path, "-o", out3, "--chip", 64, "--split-masks", "-of",
-                       "COG", scenes[0])
+                       "COG", "-co", "COMPRESS=LZW", scenes[0])
         assert p.stdout == "" and p.stderr == "", (p.stdout, p.stderr)
         m = complete(out3, "scene_0", tiny.labels)
         split = os.path.join(out3, "scene_0.masks")
@@ -176,7 +176,10 @@ def run():
         assert {"scene_0.masks/%s.tif" % lab for lab in tiny.labels} <= files, files
         ds = gdal.Open(os.path.join(out3, "scene_0.probs.tif"))
         assert ds.GetMetadataItem("LAYOUT", "IMAGE_STRUCTURE") == "COG", ds.GetMetadata("IMAGE_STRUCTURE")
+        assert ds.GetMetadataItem("COMPRESSION", "IMAGE_STRUCTURE") == "LZW", \
+            ds.GetMetadata("IMAGE_STRUCTURE")
         assert m["parameters"]["format"] == "COG" and m["parameters"]["split_masks"] is True
+        assert m["parameters"]["creation_options"] == ["COMPRESS=LZW"]
 
         # Usage errors: exit 2 with a hint.
         bad_usage = [

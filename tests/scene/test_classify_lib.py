@@ -116,6 +116,22 @@ def padded_chip(norm, ok, x0, y0, side):
     return out
 
 
+def chip_as_image(src, x0, y0, cw, ch, size):
+    """A chip as canopy resizes it: its whole pixels cut out of src (a GDAL
+    dataset, e.g. a Float32 MEM copy of the scene) with gdal_translate
+    -srcwin, then that image alone resized to size x size with GDAL's
+    bilinear resampling (a fractional window inside it when the chip does
+    not cover whole pixels). Returns (C, size, size) float."""
+    xi, yi = int(math.floor(x0)), int(math.floor(y0))
+    wi, hi = int(math.ceil(x0 + cw)) - xi, int(math.ceil(y0 + ch)) - yi
+    hull = gdal.Translate("", src, format="MEM", srcWin=[xi, yi, wi, hi])
+    if (x0, y0, cw, ch) == (xi, yi, wi, hi) and (wi, hi) == (size, size):
+        return hull.ReadAsArray().astype(np.float64)
+    out = gdal.Translate("", hull, format="MEM", srcWin=[x0 - xi, y0 - yi, cw, ch], width=size,
+                         height=size, resampleAlg="bilinear")
+    return out.ReadAsArray().astype(np.float64)
+
+
 def valid_fraction(ok, x0, y0, side):
     H, W = ok.shape
     x1, y1 = min(x0 + side, W), min(y0 + side, H)

@@ -1,8 +1,10 @@
 """canopy classify on a UTM scene whose size is not a multiple of the chip:
 chip-grid georeferencing, per-chip probabilities against PyTorch on the
 same pixels, partial and skipped edge chips, masks = probs >= threshold,
-marker polygons holding exactly the positive chips, and the manifest --
-all read back through GDAL/OGR and hashlib as independent readers.
+marker polygons holding exactly the positive chips, the manifest, chips
+resized from 64 to 32 px against canopy predict on gdal_translate
+cut-outs, and --tta against the mean of the 8 rotations/flips in PyTorch --
+outputs read back through GDAL/OGR and hashlib as independent readers.
 """
 import os
 import sys
@@ -14,9 +16,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import canopytest as ct  # noqa: E402
 import test_classify_lib as L  # noqa: E402
 
-CHIP = 64      # scene pixels per chip (native GSD: the model states none)
-SIZE = 32      # model input: each chip is averaged 2 x 2 by GDAL
-W, H = 360, 250
+CHIP = SIZE = 32  # chip = model input at the scene's GSD (the model states
+                  # none): the reference input is the scene's pixels themselves
+W, H = 372, 253
 GT = [500010.0, 3.0, 0.0, 8899980.0, 0.0, -3.0]
 
 
@@ -33,7 +35,7 @@ def reference(tiny, arr, ok, min_valid):
                 continue
             if f < 1:
                 partial.add((r, c))
-            x = L.block_mean(L.padded_chip(norm, ok, c * CHIP, r * CHIP, CHIP), CHIP // SIZE)
+            x = L.padded_chip(norm, ok, c * CHIP, r * CHIP, CHIP)
             probs[r, c] = tiny.probs(x[None])[0]
     return probs, partial
 
@@ -62,10 +64,10 @@ def run():
         ok = np.ones((H, W), bool)
         ref, partial = reference(tiny, arr, ok, 0.6)
         rows, cols = ref.shape[:2]
-        # 360 = 5 x 64 + 40: last column 62.5% valid (partial); 250 = 3 x 64
-        # + 58: last row 90.6% (partial); the corner 56.6% < 0.6: skipped.
-        assert (rows, cols) == (4, 6)
-        assert np.isnan(ref[3, 5]).all() and not np.isnan(ref[3, 4]).any()
+        # 372 = 11 x 32 + 20: last column 62.5% valid (partial); 253 = 7 x 32
+        # + 29: last row 90.6% (partial); the corner 56.6% < 0.6: skipped.
+        assert (rows, cols) == (8, 12)
+        assert np.isnan(ref[7, 11]).all() and not np.isnan(ref[7, 10]).any()
         thr = thresholds_between(ref)
         thr_args = []
         for lab, t in zip(tiny.labels, thr):
@@ -75,7 +77,7 @@ def run():
         p = L.classify("-m", tiny.path, "-o", out, "--chip", CHIP, "--min-valid", 0.6,
                        "--probs-type", "Float32", *thr_args, scene)
         lines = [x for x in p.stdout.splitlines() if x.strip()]
-        assert len(lines) == 1 and scene in lines[0] and "23 chips" in lines[0], p.stdout
+        assert len(lines) == 1 and scene in lines[0] and "95 chips" in lines[0], p.stdout
         o = L.outputs(out, "utm20s_scene")
         for k, path in o.items():
             assert os.path.isfile(path), "missing %s" % path
@@ -145,7 +147,7 @@ def run():
         assert par["bands"] == [1, 2, 3] and abs(par["min_valid"] - 0.6) < 1e-12
         for lab, t in zip(tiny.labels, thr):
             assert abs(par["thresholds"][lab] - t) < 1e-6, lab
-        assert m["chips"]["classified"] == 23 and m["chips"]["skipped"] == 1
+        assert m["chips"]["classified"] == 95 and m["chips"]["skipped"] == 1
         assert {tuple(x) for x in m["chips"]["partial_cells"]} == partial, m["chips"]
         for k, lab in enumerate(tiny.labels):
             npos = int(np.nansum(ref[..., k] >= thr[k]))
@@ -163,9 +165,65 @@ def run():
         p8, _, ds8 = L.read_probs(os.path.join(out8, "utm20s_scene.probs.tif"))
         assert ds8.GetRasterBand(1).DataType == gdal.GDT_Byte
         assert np.array_equal(np.isnan(p8), np.isnan(ref))
-        err8 = np.nanmax(np.abs(p8 - ref))
+        # Byte 0..254 (255 is nodata): values above 254.5/255 clamp to 254.
+        exp8 = np.minimum(ref, 254 / 255.0)
+        err8 = np.nanmax(np.abs(p8 - exp8))
         assert err8 <= 0.5 / 255 + 1e-4, err8
         print("Byte probabilities within %.4f of PyTorch" % err8)
+
+        # Chips of 64 px shrunk to the 32 px input: classify's probabilities
+        # equal canopy predict's on the same chips cut out with
+        # gdal_translate -srcwin -ot Float32 (predict resizes each one alone,
+        # as classify does, in floating point -- GDAL would round a Byte
+        # file's resampled values; partial chips, padded with the mean, are
+        # left out).
+        out64 = os.path.join(d, "out64")
+        L.classify("-q", "-m", tiny.path, "-o", out64, "--chip", 64, "--probs-type", "Float32",
+                   scene)
+        p64, _, _ = L.read_probs(os.path.join(out64, "utm20s_scene.probs.tif"))
+        m64 = L.load_manifest(os.path.join(out64, "utm20s_scene.manifest.json"))
+        assert m64["grid"]["resampling"] == "bilinear", m64["grid"]
+        cut, cells = os.path.join(d, "cut"), []
+        os.makedirs(cut)
+        for r in range(H // 64):
+            for c in range(W // 64):
+                f = os.path.join(cut, "chip_%d_%d.tif" % (r, c))
+                gdal.Translate(f, scene, srcWin=[c * 64, r * 64, 64, 64],
+                               outputType=gdal.GDT_Float32)
+                cells.append((r, c, f))
+        pr = ct.canopy("predict", "-m", tiny.path, "--probs", *[f for _, _, f in cells])
+        rows_csv = [line.split(",") for line in pr.stdout.strip().splitlines()]
+        assert rows_csv[0][1:] == tiny.labels, rows_csv[0]
+        got = {row[0]: np.array([float(v) for v in row[1:]]) for row in rows_csv[1:]}
+        worst = 0.0
+        for r, c, f in cells:
+            pp = got[os.path.splitext(os.path.basename(f))[0]]
+            worst = max(worst, float(np.abs(pp - p64[r, c]).max()))
+        assert worst <= 1e-5, "classify vs predict on gdal_translate chips: %g" % worst
+        print("--chip 64 -> 32: %d chips equal canopy predict's on gdal_translate cut-outs "
+              "(max diff %.1e)" % (len(cells), worst))
+
+        # --tta: the mean over the 8 rotations/flips of each chip, in PyTorch.
+        outt = os.path.join(d, "outtta")
+        L.classify("-q", "-m", tiny.path, "-o", outt, "--chip", CHIP, "--min-valid", 0.6,
+                   "--probs-type", "Float32", "--tta", scene)
+        pt, _, _ = L.read_probs(os.path.join(outt, "utm20s_scene.probs.tif"))
+        norm = tiny.normalise(arr)
+        ok = np.ones((H, W), bool)
+        worst = 0.0
+        for r in range(rows):
+            for c in range(cols):
+                if np.isnan(ref[r, c, 0]):
+                    assert np.isnan(pt[r, c]).all()
+                    continue
+                x = L.padded_chip(norm, ok, c * CHIP, r * CHIP, CHIP)
+                views = [np.rot90(v, k, axes=(1, 2)) for v in (x, x.transpose(0, 2, 1))
+                         for k in range(4)]
+                want = tiny.probs(np.stack(views)).mean(axis=0)
+                worst = max(worst, float(np.abs(pt[r, c] - want).max()))
+        assert worst <= 1e-4, "--tta: max |p - mean of 8 PyTorch views| = %g" % worst
+        assert L.load_manifest(os.path.join(outt, "utm20s_scene.manifest.json"))["parameters"]["tta"]
+        print("--tta: within %.1e of the mean over the 8 dihedral views in PyTorch" % worst)
 
 
 ct.main(run)
