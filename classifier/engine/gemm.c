@@ -288,6 +288,81 @@ typedef struct run {
 
 /* im2col source: rows [k0, k0 + kc) of im2col(x), output columns
  * [j0, j0 + w), row by row. */
+/* Largest kernel side the "same"-shape packer takes. */
+#define SAME_MAX_RS 11
+
+/* 1 for stride-1 convolutions whose output has the input's shape
+ * (padding (R-1)*dil in total each way, e.g. 3x3 pad 1): then output
+ * column j and input position j are the same index, and row (c, r, s) of
+ * im2col is the input plane shifted by (r*dil - pad_t)*W + s*dil - pad_l,
+ * masked where the window leaves the image. */
+static int same_shape(const cnp_conv_shape *s)
+{
+    return s->stride_h == 1 && s->stride_w == 1 && s->P == s->H && s->Q == s->W &&
+           s->R <= SAME_MAX_RS && s->S <= SAME_MAX_RS;
+}
+
+static TARGET_AVX512 void pack_same(float *dst, const cnp_gemm_b *src, int k0, int kc,
+                                    size_t j0, int w)
+{
+    const cnp_conv_shape *s = src->conv;
+    const size_t HW = (size_t)s->H * s->W, xcols = (size_t)src->n * HW;
+    const int nvec = (w + 15) / 16;
+    /* Per 16-column vector: lanes whose window row r / column t is inside
+     * the image, and where it lands in the packed block. */
+    __mmask16 rmask[GEMM_NB / 16][SAME_MAX_RS], cmask[GEMM_NB / 16][SAME_MAX_RS];
+    size_t doff[GEMM_NB / 16];
+    int dld[GEMM_NB / 16];
+    int c, r, t;
+
+    for (int v = 0; v < nvec; v++) {
+        const int d = v * 16;
+        doff[v] = panel_row(d, w, kc, 0, &dld[v]) + (size_t)(d % NR);
+        for (int i = 0; i < s->R; i++)
+            rmask[v][i] = 0;
+        for (int i = 0; i < s->S; i++)
+            cmask[v][i] = 0;
+        for (int l = 0; l < 16 && d + l < w; l++) {
+            const size_t j = j0 + (size_t)(d + l);
+            const int p = (int)(j % HW / (size_t)s->W), q = (int)(j % (size_t)s->W);
+            for (int i = 0; i < s->R; i++) {
+                const int ih = p + i * s->dil_h - s->pad_t;
+                if (ih >= 0 && ih < s->H)
+                    rmask[v][i] |= (__mmask16)(1u << l);
+            }
+            for (int i = 0; i < s->S; i++) {
+                const int iw = q + i * s->dil_w - s->pad_l;
+                if (iw >= 0 && iw < s->W)
+                    cmask[v][i] |= (__mmask16)(1u << l);
+            }
+        }
+    }
+    c = k0 / (s->R * s->S);
+    r = k0 / s->S % s->R;
+    t = k0 % s->S;
+    for (int k = 0; k < kc; k++) {
+        const ptrdiff_t shift = (ptrdiff_t)(r * s->dil_h - s->pad_t) * s->W +
+                                (t * s->dil_w - s->pad_l);
+        const float *from = src->x + (size_t)c * xcols + j0;
+        if (k == 0 || (r == 0 && t == 0))
+            prefetch_span(from + (k == 0 ? 0 : xcols) - s->W, w + 2 * s->W);
+        for (int v = 0; v < nvec; v++) {
+            /* Masked-off lanes are not read: the address may leave x. */
+            const float *a = (const float *)((uintptr_t)from +
+                                             (uintptr_t)((ptrdiff_t)(v * 16) + shift) * 4);
+            _mm512_storeu_ps(dst + doff[v] + (size_t)k * dld[v],
+                             _mm512_maskz_loadu_ps(rmask[v][r] & cmask[v][t], a));
+        }
+        if (++t == s->S) {
+            t = 0;
+            if (++r == s->R) {
+                r = 0;
+                c++;
+            }
+        }
+    }
+}
+
 static TARGET_AVX512 void pack_im2col(float *dst, const cnp_gemm_b *src, int k0, int kc,
                                       size_t j0, int w)
 {
@@ -421,6 +496,14 @@ static TARGET_AVX512 void pack_im2col(float *dst, const cnp_gemm_b *src, int k0,
 
 /* ---- the blocked loop --------------------------------------------------- */
 
+/* Fetches the next weight panel while this one computes: with few columns
+ * (small batches) each panel serves only a micro-kernel call or two, and
+ * the weights come from memory, not cache. */
+static TARGET_AVX512 void prefetch_panel(const float *p, int n)
+{
+    prefetch_span(p, n);
+}
+
 void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t ldc, int m0,
                   int m1, size_t j0, size_t ncols, const cnp_gemm_epi *e, float *pack)
 {
@@ -438,12 +521,16 @@ void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t 
 
             /* Pack this block of B: micro-panels of NR (the last one
              * narrower, 16-column granular). */
-            if (src->conv)
+            if (src->conv && same_shape(src->conv))
+                pack_same(pack, src, k0, kcur, jb, w);
+            else if (src->conv)
                 pack_im2col(pack, src, k0, kcur, jb, w);
             else
                 pack_dense(pack, src->x, src->ld, k0, kcur, jb, w);
             for (int ip = ip0; ip < ip1;) {
                 const int rows_left = m1 - ip * MR;
+                if (npan <= 4 && ip + 1 < ip1)
+                    prefetch_panel(ablk + (size_t)(ip + 1) * MR * kcur, MR * kcur);
                 for (int jp = 0; jp < npan; jp++) {
                     const int wp = w - jp * NR < NR ? w - jp * NR : NR;
                     const int nv = (wp + 15) / 16;

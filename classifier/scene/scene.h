@@ -55,8 +55,10 @@ cnp_status cnp_chip_read(cnp_ctx *ctx, const char *path, const cnp_chip_spec *sp
  *
  * Reading. The grid is read in strips: a strip is one row of chips, cut
  * into segments of at most `strip_chips` chips so that memory does not grow
- * with the scene. A reader thread (pthreads) reads and normalises the next
- * segment while the caller classifies the current one (double buffering).
+ * with the scene. Reader threads (pthreads; two by default, each with its
+ * own GDAL dataset handle) read and normalise the next segments while the
+ * caller classifies the current one; segments are handed out in order
+ * through readers + 1 buffers.
  * Each segment's source pixels are read once into a Float32 buffer (the
  * union of its chip windows), normalised there, and each chip is copied out
  * when it is already S x S, or else resized as an image of its own -- the
@@ -84,6 +86,8 @@ typedef struct cnp_tiler_params {
     double max_gsd_ratio; /* refuse scenes whose GSD differs more (e.g. 4) */
     double min_valid;     /* 0..1: chips with a smaller valid fraction are skipped */
     int strip_chips;      /* most chips per strip segment (<= 0: 32) */
+    int readers;          /* reader threads (<= 0: 2), each with its own dataset
+                             handle, reading alternate segments */
 } cnp_tiler_params;
 
 /* The georeferenced chip grid and what the tiler decided. Owned by the
@@ -123,8 +127,9 @@ typedef struct cnp_strip {
 
 /* Time spent by the reader and by the caller waiting for it. */
 typedef struct cnp_tiler_stats {
-    double read_s;             /* reader thread: GDAL reads, masks, resampling */
-    double wait_s;             /* cnp_tiler_next_strip() blocked on the reader */
+    double read_s;             /* reader threads' busy time, summed: GDAL reads,
+                                  masks, normalisation, resampling */
+    double wait_s;             /* cnp_tiler_next_strip() blocked on the readers */
     long chips;                /* chips handed out for classification */
     long partial;              /* of which partial */
     long skipped;              /* grid cells not classified (min_valid) */
@@ -143,17 +148,17 @@ cnp_status cnp_tiler_open(cnp_ctx *ctx, const char *path, const cnp_tiler_params
 /* Grid, geometry and scene facts; owned by the tiler. */
 const cnp_tiler_info *cnp_tiler_info_get(const cnp_tiler *t);
 
-/* Hands out the next strip segment (starting the reader thread on the first
- * call and giving back the previous segment's buffer). *out is NULL after
- * the last one. A read error (e.g. a corrupt block) is returned here with
- * the reader's message. The strip is owned by the tiler. Call from one
- * thread only. */
+/* Hands out the next strip segment in order (starting the reader threads
+ * on the first call and giving back the previous segment's buffer). *out is
+ * NULL after the last one. A read error (e.g. a corrupt block) is returned
+ * here, at the segment it hit, with the reader's message. The strip is
+ * owned by the tiler. Call from one thread only. */
 cnp_status cnp_tiler_next_strip(cnp_ctx *ctx, cnp_tiler *t, const cnp_strip **out);
 
 /* Reading statistics so far. */
 void cnp_tiler_stats_get(const cnp_tiler *t, cnp_tiler_stats *stats);
 
-/* Stops the reader thread, closes the scene, frees everything. NULL is a
+/* Stops the reader threads, closes the scene, frees everything. NULL is a
  * no-op. */
 void cnp_tiler_close(cnp_tiler *t);
 

@@ -17,24 +17,49 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Budget for one strip segment's source buffer and for one slot of model
- * input: the tiler's memory stays below about 3 x this, whatever the scene. */
-#define SEGMENT_BYTES ((size_t)48 << 20)
+/* Budget for one reader's source buffer and for one slot of model input:
+ * the tiler's memory stays below (2 x readers + 1) x this, whatever the
+ * scene. */
+#define SEGMENT_BYTES ((size_t)32 << 20)
 #define DEFAULT_STRIP_CHIPS 32
+#define DEFAULT_READERS 2
+#define MAX_READERS 8
+#define MAX_MASKS 64
 /* Scenes whose GSD is within this relative difference of the target are
  * read at their own resolution. */
 #define GSD_SAME_TOL 0.01
 
-enum { SLOT_FREE = 0, SLOT_READY, SLOT_HELD };
+enum { SLOT_FREE = 0, SLOT_FILLING, SLOT_READY, SLOT_HELD };
 
+/* A buffer for one strip segment. Strip k goes to slot k % n_slots, in
+ * turn: `next` is the strip the slot takes next. */
 typedef struct slot {
     cnp_strip strip;
     int state;
+    int next;
     float *valid;            /* (seg_cols) */
     int *cols;               /* (seg_cols) */
     unsigned char *partial;  /* (seg_cols) */
     float *input;            /* (seg_cols, C, S, S) */
 } slot;
+
+struct cnp_tiler;
+
+/* A reader thread: its own handle on the scene (GDAL datasets are used by
+ * one thread at a time), its own buffers. Reader j reads strips j, j + N,
+ * j + 2N, ... */
+typedef struct reader {
+    struct cnp_tiler *t;
+    int id;
+    GDALDatasetH ds;         /* reader 0 borrows the tiler's */
+    int n_masks;
+    GDALRasterBandH masks[MAX_MASKS]; /* distinct mask bands of the bands read */
+    float *raw;              /* (C, buf_h, buf_w) normalised source pixels */
+    unsigned char *ok;       /* (buf_h, buf_w) 1 = valid pixel */
+    unsigned char *tmp;      /* (buf_h, buf_w) a mask band's values */
+    pthread_t thread;
+    int running;
+} reader;
 
 struct cnp_tiler {
     cnp_tiler_info info;
@@ -53,25 +78,21 @@ struct cnp_tiler {
     GDALRIOResampleAlg alg;
     int resample;            /* 0: chips are copied pixel for pixel */
     int seg_cols, segs_per_row;
-    int n_masks;
-    GDALRasterBandH masks[64]; /* distinct mask bands of the bands read */
+    int check_finite;        /* a band read is floating point (may hold NaN) */
 
-    /* Reader thread's buffers. */
     int buf_w, buf_h;        /* capacity of a segment's source window */
-    float *raw;              /* (C, buf_h, buf_w) normalised source pixels */
-    unsigned char *ok;       /* (buf_h, buf_w) 1 = valid pixel */
-    unsigned char *tmp;      /* (buf_h, buf_w) a mask band's values */
-    slot slots[2];
+    int n_readers, n_slots;
+    reader readers[MAX_READERS];
+    slot slots[MAX_READERS + 1];
 
-    pthread_t thread;
-    int started;
+    int started;             /* 0 no lock, -1 lock made, 1 threads started */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int next_give;           /* next strip index handed out */
     int held;                /* slot held by the caller, -1 none */
     int cancel;
-    int failed;
-    cnp_ctx rctx;            /* the reader's error */
+    int failed, failed_at;   /* the first strip a reader failed on */
+    cnp_ctx rctx;            /* and its error */
     double read_s, wait_s;
     long chips, partial, skipped;
 };
@@ -270,13 +291,17 @@ static cnp_status plan_buffers(cnp_ctx *ctx, cnp_tiler *t, int strip_chips)
     if (!cnp_mul_size((size_t)t->buf_w, (size_t)t->buf_h, &plane) ||
         !cnp_mul_size(plane, (size_t)t->C, &n))
         return cnp_error(ctx, CNP_ERR_NOMEM, "%s: strip buffer size overflows", t->path);
-    t->raw = cnp_aligned_alloc(ctx, n, sizeof(float), "the strip buffer");
-    t->ok = cnp_calloc(ctx, plane, 1, "the strip mask");
-    t->tmp = cnp_calloc(ctx, plane, 1, "the strip mask");
-    if (!t->raw || !t->ok || !t->tmp)
-        return CNP_ERR_NOMEM;
-    for (s = 0; s < 2; s++) {
+    for (s = 0; s < t->n_readers; s++) {
+        reader *r = &t->readers[s];
+        r->raw = cnp_aligned_alloc(ctx, n, sizeof(float), "the strip buffer");
+        r->ok = cnp_calloc(ctx, plane, 1, "the strip mask");
+        r->tmp = cnp_calloc(ctx, plane, 1, "the strip mask");
+        if (!r->raw || !r->ok || !r->tmp)
+            return CNP_ERR_NOMEM;
+    }
+    for (s = 0; s < t->n_slots; s++) {
         slot *sl = &t->slots[s];
+        sl->next = s;
         sl->valid = cnp_calloc(ctx, (size_t)seg, sizeof(float), "chip fractions");
         sl->cols = cnp_calloc(ctx, (size_t)seg, sizeof(int), "chip columns");
         sl->partial = cnp_calloc(ctx, (size_t)seg, 1, "chip flags");
@@ -287,15 +312,16 @@ static cnp_status plan_buffers(cnp_ctx *ctx, cnp_tiler *t, int strip_chips)
     return CNP_OK;
 }
 
-/* Distinct mask bands of the bands read, and a name for what they are. */
-static void find_masks(cnp_tiler *t)
+/* A reader's distinct mask bands of the bands read; for reader 0 also a
+ * name for what they are. */
+static void find_masks(cnp_tiler *t, reader *r)
 {
     char kind[64];
     int has_nodata = 0, has_alpha = 0, has_mask = 0, c, k;
 
-    t->n_masks = 0;
+    r->n_masks = 0;
     for (c = 0; c < t->C; c++) {
-        GDALRasterBandH b = GDALGetRasterBand(t->ds, t->bands[c]);
+        GDALRasterBandH b = GDALGetRasterBand(r->ds, t->bands[c]);
         int flags = GDALGetMaskFlags(b);
         GDALRasterBandH m;
         if (flags & GMF_ALL_VALID)
@@ -307,12 +333,14 @@ static void find_masks(cnp_tiler *t)
         else
             has_mask = 1;
         m = GDALGetMaskBand(b);
-        for (k = 0; k < t->n_masks; k++)
-            if (t->masks[k] == m)
+        for (k = 0; k < r->n_masks; k++)
+            if (r->masks[k] == m)
                 break;
-        if (k == t->n_masks && m && t->n_masks < (int)(sizeof t->masks / sizeof t->masks[0]))
-            t->masks[t->n_masks++] = m;
+        if (k == r->n_masks && m && r->n_masks < MAX_MASKS)
+            r->masks[r->n_masks++] = m;
     }
+    if (r->id != 0)
+        return;
     kind[0] = '\0';
     if (has_nodata)
         strcat(kind, "nodata");
@@ -338,11 +366,13 @@ cnp_status cnp_tiler_open(cnp_ctx *ctx, const char *path, const cnp_tiler_params
         !(p->spec.scale != 0 && isfinite(p->spec.scale)))
         return cnp_error(ctx, CNP_ERR_USAGE, "%s: invalid tiling parameters (chip %d, stride %d)",
                          path, p ? p->chip : 0, p ? p->stride : 0);
-    if (p->spec.n_channels > (int)(sizeof t->masks / sizeof t->masks[0]))
+    if (p->spec.n_channels > MAX_MASKS)
         return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: the model reads %d channels; canopy "
-                         "classify handles up to %d", path, p->spec.n_channels,
-                         (int)(sizeof t->masks / sizeof t->masks[0]));
+                         "classify handles up to %d", path, p->spec.n_channels, MAX_MASKS);
     cnp_gdal_init();
+    /* GDAL sizes its block cache lazily on first use; do it here, before
+     * the reader threads race to it. */
+    (void)GDALGetCacheMax64();
     t = cnp_calloc(ctx, 1, sizeof *t, "the tiler");
     if (!t)
         return CNP_ERR_NOMEM;
@@ -430,6 +460,8 @@ cnp_status cnp_tiler_open(cnp_ctx *ctx, const char *path, const cnp_tiler_params
                            nb >= 3 ? "3,2,1" : "1,1,1");
             goto cleanup;
         }
+        if (GDALDataTypeIsFloating(GDALGetRasterDataType(GDALGetRasterBand(t->ds, t->bands[c]))))
+            t->check_finite = 1;
         if (GDALDataTypeIsComplex(GDALGetRasterDataType(GDALGetRasterBand(t->ds, t->bands[c])))) {
             st = cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: band %d holds complex numbers; convert "
                            "it to amplitude first (gdal_translate -ot Float32 with a VRT "
@@ -448,7 +480,30 @@ cnp_status cnp_tiler_open(cnp_ctx *ctx, const char *path, const cnp_tiler_params
         goto cleanup;
     if ((st = lay_out_grid(ctx, t, p)) != CNP_OK)
         goto cleanup;
-    find_masks(t);
+    t->n_readers = p->readers > 0 ? p->readers : DEFAULT_READERS;
+    if (t->n_readers > MAX_READERS)
+        t->n_readers = MAX_READERS;
+    t->n_slots = t->n_readers + 1;
+    for (c = 0; c < t->n_readers; c++) {
+        reader *r = &t->readers[c];
+        r->t = t;
+        r->id = c;
+        if (c == 0) {
+            r->ds = t->ds;
+        } else {
+            CPLErrorReset();
+            CPLPushErrorHandler(CPLQuietErrorHandler);
+            r->ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
+                               NULL, NULL, NULL);
+            CPLPopErrorHandler();
+            if (!r->ds) {
+                st = cnp_error(ctx, CNP_ERR_IO, "%s: cannot open it a second time for reading "
+                               "(%s)", path, gdal_msg());
+                goto cleanup;
+            }
+        }
+        find_masks(t, r);
+    }
     if (!t->info.mask_kind) {
         st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
         goto cleanup;
@@ -459,7 +514,7 @@ cnp_status cnp_tiler_open(cnp_ctx *ctx, const char *path, const cnp_tiler_params
         st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot create the reader's lock", path);
         goto cleanup;
     }
-    t->started = -1; /* lock made, thread not started */
+    t->started = -1;
     *out = t;
     t = NULL;
 cleanup:
@@ -478,11 +533,11 @@ const cnp_tiler_info *cnp_tiler_info_get(const cnp_tiler *t)
  * data reads as invalid: a band with a nodata value, or an alpha band or
  * stored mask (unwritten blocks read as 0). Sparse GeoTIFFs and VRT
  * mosaics over large empty areas are then not read at all. */
-static int window_empty(const cnp_tiler *t, int x, int y, int w, int h)
+static int window_empty(const cnp_tiler *t, const reader *r, int x, int y, int w, int h)
 {
     int c;
     for (c = 0; c < t->C; c++) {
-        GDALRasterBandH b = GDALGetRasterBand(t->ds, t->bands[c]);
+        GDALRasterBandH b = GDALGetRasterBand(r->ds, t->bands[c]);
         int flags = GDALGetMaskFlags(b);
         GDALRasterBandH probe;
         if (flags & GMF_ALL_VALID)
@@ -501,8 +556,9 @@ static int window_empty(const cnp_tiler *t, int x, int y, int w, int h)
  * whole pixels, and read with GDAL's resampling (a fractional window when
  * the chip does not cover whole pixels). The kernel never reaches past the
  * chip, so a chip's input does not depend on its neighbours. */
-static cnp_status resize_chip(cnp_ctx *ctx, const cnp_tiler *t, const cnp_strip *s, int j,
-                              double fx, double fy, int bw, size_t plane, float *dst)
+static cnp_status resize_chip(cnp_ctx *ctx, const cnp_tiler *t, const float *raw,
+                              const cnp_strip *s, int j, double fx, double fy, int bw,
+                              size_t plane, float *dst)
 {
     const cnp_tiler_info *in = &t->info;
     cnp_status st = CNP_OK;
@@ -520,7 +576,7 @@ static cnp_status resize_chip(cnp_ctx *ctx, const cnp_tiler *t, const cnp_strip 
                          "resampling (%s)", t->path, gdal_msg());
     for (c = 0; c < t->C; c++) {
         char ptr[64], line[64], *opts[4];
-        const float *p = t->raw + (size_t)c * plane + (size_t)y0 * bw + x0;
+        const float *p = raw + (size_t)c * plane + (size_t)y0 * bw + x0;
         snprintf(ptr, sizeof ptr, "DATAPOINTER=%p", (const void *)p);
         snprintf(line, sizeof line, "LINEOFFSET=%d", (int)(bw * sizeof(float)));
         opts[0] = ptr;
@@ -553,8 +609,8 @@ cleanup:
     return st;
 }
 
-/* Reads strip segment k into slot sl (reader thread). */
-static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, int k, slot *sl)
+/* Reads strip segment k into slot sl (reader thread r). */
+static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, reader *r, int k, slot *sl)
 {
     const cnp_tiler_info *in = &t->info;
     cnp_strip *s = &sl->strip;
@@ -586,13 +642,13 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, int k, slot *sl)
         return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: strip %d needs %d x %d pixels, more than "
                          "planned (%d x %d)", t->path, k, bw, bh, t->buf_w, t->buf_h);
     plane = (size_t)bw * (size_t)bh;
-    memset(t->ok, 0, plane);
+    memset(r->ok, 0, plane);
 
     ix0 = bx0 > 0 ? bx0 : 0;
     iy0 = by0 > 0 ? by0 : 0;
     ix1 = bx0 + bw < in->width ? bx0 + bw : in->width;
     iy1 = by0 + bh < in->height ? by0 + bh : in->height;
-    if (ix1 <= ix0 || iy1 <= iy0 || window_empty(t, ix0, iy0, ix1 - ix0, iy1 - iy0)) {
+    if (ix1 <= ix0 || iy1 <= iy0 || window_empty(t, r, ix0, iy0, ix1 - ix0, iy1 - iy0)) {
         /* Nothing valid under this segment: no chip to classify. */
         for (j = 0; j < s->n_cols; j++)
             sl->valid[j] = 0.0f;
@@ -602,8 +658,8 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, int k, slot *sl)
         int iw = ix1 - ix0, ih = iy1 - iy0;
         size_t off = (size_t)(iy0 - by0) * bw + (size_t)(ix0 - bx0);
         for (c = 0; c < t->C; c++) {
-            GDALRasterBandH b = GDALGetRasterBand(t->ds, t->bands[c]);
-            float *dst = t->raw + (size_t)c * plane;
+            GDALRasterBandH b = GDALGetRasterBand(r->ds, t->bands[c]);
+            float *dst = r->raw + (size_t)c * plane;
             CPLErrorReset();
             if (GDALRasterIO(b, GF_Read, ix0, iy0, iw, ih, dst + off, iw, ih, GDT_Float32,
                              (GSpacing)sizeof(float), (GSpacing)sizeof(float) * bw) != CE_None)
@@ -613,36 +669,45 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, int k, slot *sl)
                                  gdal_msg());
         }
         for (y = iy0; y < iy1; y++)
-            memset(t->ok + (size_t)(y - by0) * bw + (ix0 - bx0), 1, (size_t)iw);
-        for (m = 0; m < t->n_masks; m++) {
+            memset(r->ok + (size_t)(y - by0) * bw + (ix0 - bx0), 1, (size_t)iw);
+        for (m = 0; m < r->n_masks; m++) {
             CPLErrorReset();
-            if (GDALRasterIO(t->masks[m], GF_Read, ix0, iy0, iw, ih, t->tmp + off, iw, ih,
+            if (GDALRasterIO(r->masks[m], GF_Read, ix0, iy0, iw, ih, r->tmp + off, iw, ih,
                              GDT_Byte, 1, bw) != CE_None)
                 return cnp_error(ctx, CNP_ERR_IO, "%s: reading the validity mask, rows %d-%d "
                                  "failed (%s); the file may be truncated or corrupt", t->path,
                                  iy0, iy1 - 1, gdal_msg());
             for (y = iy0; y < iy1; y++) {
-                size_t r = (size_t)(y - by0) * bw;
+                size_t row = (size_t)(y - by0) * bw;
                 for (x = ix0; x < ix1; x++)
-                    if (!t->tmp[r + (x - bx0)])
-                        t->ok[r + (x - bx0)] = 0;
+                    if (!r->tmp[row + (x - bx0)])
+                        r->ok[row + (x - bx0)] = 0;
             }
         }
     }
 
-    /* Normalise valid pixels; invalid and outside pixels become 0 (the mean). */
-    for (c = 0; c < t->C; c++) {
-        const float *p = t->raw + (size_t)c * plane;
-        size_t i;
-        for (i = 0; i < plane; i++)
-            t->ok[i] &= (unsigned char)isfinite(p[i]);
+    /* Normalise valid pixels; invalid and outside pixels become 0 (the
+     * mean). NaN and infinities (floating-point bands only) are invalid.
+     * v -> v * a - b with a = scale / std, b = (offset * scale + mean) / std:
+     * branch-free float loops the compiler vectorises. */
+    if (t->check_finite) {
+        for (c = 0; c < t->C; c++) {
+            const float *p = r->raw + (size_t)c * plane;
+            size_t i;
+            for (i = 0; i < plane; i++)
+                r->ok[i] &= (unsigned char)isfinite(p[i]);
+        }
     }
     for (c = 0; c < t->C; c++) {
-        float *p = t->raw + (size_t)c * plane;
-        double sc = t->scale / t->std[c], sh = t->mean[c] / t->std[c], off = t->offset;
+        float *p = r->raw + (size_t)c * plane;
+        const float a = (float)(t->scale / t->std[c]);
+        const float b = (float)((t->offset * t->scale + t->mean[c]) / t->std[c]);
+        const unsigned char *ok = r->ok;
         size_t i;
-        for (i = 0; i < plane; i++)
-            p[i] = t->ok[i] ? (float)((p[i] - off) * sc - sh) : 0.0f;
+        for (i = 0; i < plane; i++) {
+            float v = p[i] * a - b;
+            p[i] = ok[i] ? v : 0.0f;
+        }
     }
 
     for (j = 0; j < s->n_cols; j++) {
@@ -652,9 +717,9 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, int k, slot *sl)
         long total = (long)(xb - xa) * (long)(yb - ya), count = 0;
         double frac;
         for (y = ya; y < yb; y++) {
-            const unsigned char *r = t->ok + (size_t)(y - by0) * bw;
+            const unsigned char *row = r->ok + (size_t)(y - by0) * bw;
             for (x = xa; x < xb; x++)
-                count += r[x - bx0];
+                count += row[x - bx0];
         }
         frac = total > 0 ? (double)count / (double)total : 0.0;
         sl->valid[j] = (float)frac;
@@ -668,9 +733,10 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, int k, slot *sl)
             for (c = 0; c < t->C; c++)
                 for (y = 0; y < t->S; y++)
                     memcpy(dst + (size_t)c * S2 + (size_t)y * t->S,
-                           t->raw + (size_t)c * plane + (size_t)(oy + y) * bw + ox,
+                           r->raw + (size_t)c * plane + (size_t)(oy + y) * bw + ox,
                            (size_t)t->S * sizeof(float));
-        } else if ((st = resize_chip(ctx, t, s, j, cx - bx0, y0 - by0, bw, plane, dst)) !=
+        } else if ((st = resize_chip(ctx, t, r->raw, s, j, cx - bx0, y0 - by0, bw, plane,
+                                     dst)) !=
                    CNP_OK) {
             return st;
         }
@@ -681,37 +747,43 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, int k, slot *sl)
 
 static void *reader_main(void *arg)
 {
-    cnp_tiler *t = arg;
+    reader *r = arg;
+    cnp_tiler *t = r->t;
     int k;
 
     CPLPushErrorHandler(CPLQuietErrorHandler);
-    for (k = 0; k < t->info.n_strips; k++) {
-        slot *sl = &t->slots[k % 2];
+    for (k = r->id; k < t->info.n_strips; k += t->n_readers) {
+        slot *sl = &t->slots[k % t->n_slots];
         cnp_ctx ctx;
         cnp_status st;
         double t0;
         int i, partial = 0;
 
         pthread_mutex_lock(&t->mu);
-        while (sl->state != SLOT_FREE && !t->cancel)
+        while (!(sl->state == SLOT_FREE && sl->next == k) && !t->cancel)
             pthread_cond_wait(&t->cv, &t->mu);
         if (t->cancel) {
             pthread_mutex_unlock(&t->mu);
             break;
         }
+        sl->state = SLOT_FILLING;
         pthread_mutex_unlock(&t->mu);
 
         cnp_ctx_clear(&ctx);
         t0 = cnp_now();
-        st = fill_strip(&ctx, t, k, sl);
+        st = fill_strip(&ctx, t, r, k, sl);
         for (i = 0; st == CNP_OK && i < sl->strip.n_chips; i++)
             partial += sl->partial[i];
 
         pthread_mutex_lock(&t->mu);
         t->read_s += cnp_now() - t0;
         if (st != CNP_OK) {
-            t->failed = 1;
-            t->rctx = ctx;
+            sl->state = SLOT_FREE;
+            if (!t->failed || k < t->failed_at) {
+                t->failed = 1;
+                t->failed_at = k;
+                t->rctx = ctx;
+            }
             pthread_cond_broadcast(&t->cv);
             pthread_mutex_unlock(&t->mu);
             break;
@@ -727,38 +799,67 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+/* Stops and joins the reader threads. */
+static void stop_readers(cnp_tiler *t)
+{
+    int i;
+    if (t->started <= 0)
+        return;
+    pthread_mutex_lock(&t->mu);
+    t->cancel = 1;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    for (i = 0; i < t->n_readers; i++) {
+        if (t->readers[i].running)
+            pthread_join(t->readers[i].thread, NULL);
+        t->readers[i].running = 0;
+    }
+}
+
 cnp_status cnp_tiler_next_strip(cnp_ctx *ctx, cnp_tiler *t, const cnp_strip **out)
 {
     cnp_status st = CNP_OK;
     slot *sl;
     double t0;
+    int i, g;
 
     *out = NULL;
     if (t->started < 0) {
-        if (pthread_create(&t->thread, NULL, reader_main, t) != 0)
-            return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot start the reader thread",
-                             t->path);
         t->started = 1;
+        for (i = 0; i < t->n_readers; i++) {
+            if (pthread_create(&t->readers[i].thread, NULL, reader_main, &t->readers[i]) != 0) {
+                stop_readers(t);
+                t->started = 2; /* threads stopped: no further strips */
+                return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot start a reader thread",
+                                 t->path);
+            }
+            t->readers[i].running = 1;
+        }
+    } else if (t->started > 1) {
+        return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: the reader threads were stopped", t->path);
     }
     pthread_mutex_lock(&t->mu);
     if (t->held >= 0) {
         t->slots[t->held].state = SLOT_FREE;
+        t->slots[t->held].next += t->n_slots;
         t->held = -1;
         pthread_cond_broadcast(&t->cv);
     }
-    if (t->next_give >= t->info.n_strips)
+    g = t->next_give;
+    if (g >= t->info.n_strips)
         goto cleanup;
-    sl = &t->slots[t->next_give % 2];
+    sl = &t->slots[g % t->n_slots];
     t0 = cnp_now();
-    while (sl->state != SLOT_READY && !t->failed)
+    while (!(sl->state == SLOT_READY && sl->strip.index == g) &&
+           !(t->failed && t->failed_at == g))
         pthread_cond_wait(&t->cv, &t->mu);
     t->wait_s += cnp_now() - t0;
-    if (sl->state != SLOT_READY) {
+    if (!(sl->state == SLOT_READY && sl->strip.index == g)) {
         st = cnp_error(ctx, t->rctx.status, "%s", t->rctx.msg);
         goto cleanup;
     }
     sl->state = SLOT_HELD;
-    t->held = t->next_give % 2;
+    t->held = g % t->n_slots;
     t->next_give++;
     *out = &sl->strip;
 cleanup:
@@ -784,28 +885,27 @@ void cnp_tiler_close(cnp_tiler *t)
     int s;
     if (!t)
         return;
-    if (t->started > 0) {
-        pthread_mutex_lock(&t->mu);
-        t->cancel = 1;
-        pthread_cond_broadcast(&t->cv);
-        pthread_mutex_unlock(&t->mu);
-        pthread_join(t->thread, NULL);
-    }
+    stop_readers(t);
     if (t->started != 0) {
         pthread_mutex_destroy(&t->mu);
         pthread_cond_destroy(&t->cv);
     }
+    for (s = 0; s < MAX_READERS; s++) {
+        reader *r = &t->readers[s];
+        if (r->ds && r->ds != t->ds)
+            GDALClose(r->ds);
+        cnp_aligned_free(r->raw);
+        free(r->ok);
+        free(r->tmp);
+    }
     if (t->ds)
         GDALClose(t->ds);
-    for (s = 0; s < 2; s++) {
+    for (s = 0; s < MAX_READERS + 1; s++) {
         free(t->slots[s].valid);
         free(t->slots[s].cols);
         free(t->slots[s].partial);
         cnp_aligned_free(t->slots[s].input);
     }
-    cnp_aligned_free(t->raw);
-    free(t->ok);
-    free(t->tmp);
     free((char *)t->info.mask_kind);
     CSLDestroy(t->files);
     free(t->wkt);

@@ -4,7 +4,7 @@
  *
  *   test_classify_tiler SCENE OUT.f32 [--chip N] [--stride N] [--size S]
  *       [--bands 1,2,3] [--offset A] [--scale X] [--mean a,b,c] [--std a,b,c]
- *       [--gsd M|native] [--min-valid F] [--strip-chips N]
+ *       [--gsd M|native] [--min-valid F] [--strip-chips N] [--readers N]
  *
  * Prints one JSON object (grid, geometry, per-cell valid fractions, chips
  * in reading order with their partial flag) to stdout and writes the chips'
@@ -80,6 +80,8 @@ int main(int argc, char **argv)
             p.min_valid = atof(a);
         else if (!strcmp(o, "--strip-chips"))
             p.strip_chips = atoi(a);
+        else if (!strcmp(o, "--readers"))
+            p.readers = atoi(a);
         else if (!strcmp(o, "--gsd")) {
             if (!strcmp(a, "native"))
                 p.gsd_mode = CNP_GSD_NATIVE;

@@ -133,14 +133,21 @@ def test_native_utm(d):
     assert partial == {(r, 5) for r in range(4)} | {(4, c) for c in range(5)}, partial
     assert (4, 5) not in seen
 
-    # Overlapping stride, segments of 2 chips: same chips as one pass.
+    # Overlapping stride, segments of 2 chips, 1 or 3 reader threads: the
+    # same chips in the same order as one reader over whole strips.
     out2 = os.path.join(d, "utm2.f32")
     a = tile(scene, out2, "--chip", 128, "--stride", 64, "--size", 128, "--strip-chips", 2,
              *std_opts())
-    b = tile(scene, out2 + "b", "--chip", 128, "--stride", 64, "--size", 128, *std_opts())
+    b = tile(scene, out2 + "b", "--chip", 128, "--stride", 64, "--size", 128, "--readers", 1,
+             *std_opts())
     assert a["n_strips"] > b["n_strips"] and a["chips"] == b["chips"], (a["n_strips"], b["n_strips"])
     ca, cb = chips_of(a, out2, 3), chips_of(b, out2 + "b", 3)
     assert np.array_equal(ca, cb)
+    for readers in (1, 3):
+        c = tile(scene, out2 + "c", "--chip", 128, "--stride", 64, "--size", 128,
+                 "--strip-chips", 3, "--readers", readers, *std_opts())
+        assert c["chips"] == a["chips"] and c["valid"] == a["valid"], readers
+        assert np.array_equal(chips_of(c, out2 + "c", 3), ca), readers
     assert a["grid_gt"][1] == 3.0 * 64 and (a["rows"], a["cols"]) == (10, 12), a
     for k, (r, c, partial) in enumerate(a["chips"]):
         exp = expected_padded(nraw, ok, c * 64, r * 64, 128)
