@@ -11,6 +11,8 @@
 #define CNP_CLI_H
 
 #include "base/base.h"
+#include "engine/engine.h"
+#include "scene/scene.h"
 
 enum { CNP_EXIT_OK = 0, CNP_EXIT_FAILURE = 1, CNP_EXIT_USAGE = 2 };
 
@@ -37,6 +39,10 @@ int cnp_cli_usage_error(const char *cmd, const char *fmt, ...)
  * failure. */
 int cnp_cli_parse_int(const char *cmd, const char *opt, const char *s, int lo, int hi, int *out);
 int cnp_cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
+
+/* The chip-reading spec a model asks for: its bands, input size, scale,
+ * mean and std (borrowed from meta; valid while the model lives). */
+void cnp_cli_chip_spec(cnp_chip_spec *spec, const cnp_model_meta *meta);
 
 /* Number of threads: --threads N or all cores. */
 int cnp_cli_default_threads(void);

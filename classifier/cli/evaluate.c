@@ -401,13 +401,7 @@ int cnp_cmd_evaluate(int argc, char **argv)
     if (cnp_model_prepare(&ctx, model, o.batch, meta->input_size, meta->input_size, o.threads,
                           o.tta ? CNP_PREPARE_TTA : 0) != CNP_OK)
         goto fail;
-    spec.n_channels = meta->n_channels;
-    spec.bands = meta->bands;
-    spec.size = meta->input_size;
-    spec.offset = 0.0;
-    spec.scale = meta->scale;
-    spec.mean = meta->mean;
-    spec.std = meta->std;
+    cnp_cli_chip_spec(&spec, meta);
     if (!cnp_mul_size((size_t)meta->n_channels, (size_t)meta->input_size, &chip_elems) ||
         !cnp_mul_size(chip_elems, (size_t)meta->input_size, &chip_elems) ||
         !cnp_mul_size(chip_elems, (size_t)o.batch, &batch_elems)) {

@@ -265,13 +265,7 @@ int cnp_cmd_predict(int argc, char **argv)
     names = malloc((size_t)batch * sizeof *names);
     if (!input || !probs || !names)
         goto oom;
-    spec.n_channels = meta->n_channels;
-    spec.bands = meta->bands;
-    spec.size = meta->input_size;
-    spec.offset = 0.0;
-    spec.scale = meta->scale;
-    spec.mean = meta->mean;
-    spec.std = meta->std;
+    cnp_cli_chip_spec(&spec, meta);
 
     if (want_probs) {
         fputs("image_name", stdout);
