@@ -820,6 +820,15 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
         grid.rows = in->rows;
         memcpy(grid.gt, in->grid_gt, sizeof grid.gt);
         grid.crs_wkt = in->crs_wkt;
+        grid.has_clip = 1;
+        {   /* the scene's footprint (north-up: the tiler refuses rotation) */
+            double x1 = in->scene_gt[0] + in->scene_gt[1] * in->width;
+            double y1 = in->scene_gt[3] + in->scene_gt[5] * in->height;
+            grid.clip[0] = fmin(in->scene_gt[0], x1);
+            grid.clip[1] = fmin(in->scene_gt[3], y1);
+            grid.clip[2] = fmax(in->scene_gt[0], x1);
+            grid.clip[3] = fmax(in->scene_gt[3], y1);
+        }
         res.n_labels = meta->n_labels;
         res.labels = (const char *const *)meta->labels;
         res.thresholds = meta->thresholds;

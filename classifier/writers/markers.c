@@ -377,6 +377,39 @@ static double round6(double v)
 }
 
 /* Valid, densified outline of region `id`, its area, and one feature. */
+/* The part of a region inside the scene's footprint (partial edge cells
+ * run past it): OGR's intersection with the clip rectangle. New geometry
+ * owned by the caller, NULL on failure. */
+static OGRGeometryH clip_to_scene(const cnp_grid *grid, OGRGeometryH g)
+{
+    OGRGeometryH ring = OGR_G_CreateGeometry(wkbLinearRing);
+    OGRGeometryH rect = OGR_G_CreateGeometry(wkbPolygon);
+    OGRGeometryH out = NULL;
+    const double *c = grid->clip;
+
+    if (ring && rect) {
+        OGR_G_AddPoint_2D(ring, c[0], c[1]);
+        OGR_G_AddPoint_2D(ring, c[2], c[1]);
+        OGR_G_AddPoint_2D(ring, c[2], c[3]);
+        OGR_G_AddPoint_2D(ring, c[0], c[3]);
+        OGR_G_AddPoint_2D(ring, c[0], c[1]);
+        if (OGR_G_AddGeometryDirectly(rect, ring) == OGRERR_NONE) {
+            ring = NULL;
+            CPLErrorReset();
+            out = OGR_G_Intersection(g, rect);
+        }
+    }
+    if (ring)
+        OGR_G_DestroyGeometry(ring);
+    if (rect)
+        OGR_G_DestroyGeometry(rect);
+    if (out && OGR_G_IsEmpty(out)) {
+        OGR_G_DestroyGeometry(out);
+        out = NULL;
+    }
+    return out;
+}
+
 static cnp_status write_region(cnp_ctx *ctx, markers_job *j, const char *label, int id)
 {
     cnp_status st = CNP_OK;
@@ -386,6 +419,16 @@ static cnp_status write_region(cnp_ctx *ctx, markers_job *j, const char *label, 
     double area = 0.0;
 
     r->geom = NULL;
+    if (j->grid->has_clip) {
+        OGRGeometryH clipped = clip_to_scene(j->grid, g);
+        if (!clipped) {
+            st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: clipping a %s region to the scene failed "
+                           "(%s)", j->path, label, gdal_msg());
+            goto cleanup;
+        }
+        OGR_G_DestroyGeometry(g);
+        g = clipped;
+    }
     CPLErrorReset();
     ll = densify(j->to_wgs84, g);
     if (ll) {

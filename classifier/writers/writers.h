@@ -20,6 +20,10 @@ typedef struct cnp_grid {
     int cols, rows;
     double gt[6];
     const char *crs_wkt;       /* WKT of the scene's CRS (borrowed) */
+    int has_clip;              /* 1: marker polygons are clipped to clip[] */
+    double clip[4];            /* minx, miny, maxx, maxy in the grid's CRS: the
+                                  scene's footprint, which the last row and
+                                  column of (partial) cells run past */
 } cnp_grid;
 
 /* Per-chip results on the grid. Borrowed by the writers. */

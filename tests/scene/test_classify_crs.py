@@ -85,14 +85,11 @@ def check_scene(d, tiny, epsg, gt, W, H, extra=(), native=False):
             checked += 1
     assert checked >= 4, (name, checked)
 
-    # Markers in lon/lat, within the grid (which the partial chips extend
-    # past the scene by less than one cell).
-    grid_scene = os.path.join(d, name + "_grid.tif")
-    L.make_scene(grid_scene, np.zeros((1, rows, cols), np.uint8), list(g), epsg)
-    gb = L.scene_lonlat_bounds(grid_scene)
+    # Markers in lon/lat, clipped to the scene (the partial chips of the
+    # grid run past it by less than one cell).
     thr = tiny.meta["thresholds"]
     n = L.check_markers(o["markers"], probs, thr, tiny.labels, tiny.markers, g, ds.GetProjection(),
-                        L.scene_lonlat_bounds(scene), grid_bounds=gb)
+                        L.scene_lonlat_bounds(scene), L.scene_extent(scene))
     print("%s: grid %dx%d, chip %.3f x %.3f scene px, %d whole chips within %.1e of PyTorch, "
           "%d marker polygons" % (name, cols, rows, cw, ch, checked, worst, n))
 

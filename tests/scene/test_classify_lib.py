@@ -188,10 +188,17 @@ def read_features(path):
     return out
 
 
-def cell_lonlat(gt, wkt, r, c):
-    """Centre of grid cell (r, c) in lon/lat."""
-    x = gt[0] + (c + 0.5) * gt[1]
-    y = gt[3] + (r + 0.5) * gt[5]
+def cell_lonlat(gt, wkt, r, c, clip=None):
+    """Centre of grid cell (r, c) in lon/lat; with clip (minx, miny, maxx,
+    maxy in the grid CRS, the scene's footprint), the centre of the part of
+    the cell inside it (partial edge cells run past the scene)."""
+    xs = sorted((gt[0] + c * gt[1], gt[0] + (c + 1) * gt[1]))
+    ys = sorted((gt[3] + r * gt[5], gt[3] + (r + 1) * gt[5]))
+    if clip:
+        xs = [max(xs[0], clip[0]), min(xs[1], clip[2])]
+        ys = [max(ys[0], clip[1]), min(ys[1], clip[3])]
+    x = 0.5 * (xs[0] + xs[1])
+    y = 0.5 * (ys[0] + ys[1])
     src = osr.SpatialReference()
     src.ImportFromWkt(wkt)
     src.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
@@ -224,22 +231,33 @@ def scene_lonlat_bounds(path):
     return min(lons), min(lats), max(lons), max(lats)
 
 
-def check_markers(path, probs, thresholds, labels, markers, gt, wkt, bounds, grid_bounds=None):
-    """Features of each marker label: every positive chip's centre lies in
-    exactly one polygon of its label, no other chip's centre in any; the
-    chips property sums to the positive count; max_prob matches; every
-    coordinate lies within the scene's lon/lat bounds (or the grid's, which
-    extend past the scene by the partial chips). Returns features count."""
+def scene_extent(path):
+    """(minx, miny, maxx, maxy) of a north-up scene in its own CRS."""
+    ds = gdal.Open(path)
+    gt = ds.GetGeoTransform()
+    x1 = gt[0] + ds.RasterXSize * gt[1]
+    y1 = gt[3] + ds.RasterYSize * gt[5]
+    return min(gt[0], x1), min(gt[3], y1), max(gt[0], x1), max(gt[3], y1)
+
+
+def check_markers(path, probs, thresholds, labels, markers, gt, wkt, bounds, clip):
+    """Features of each marker label: every positive chip's centre (of its
+    part inside the scene, clip = scene_extent()) lies in exactly one polygon
+    of its label, no other chip's centre in any; the chips property sums to
+    the positive count; max_prob matches; every coordinate lies within the
+    scene's lon/lat bounds (polygons are clipped to the scene). Returns the
+    number of features."""
     feats = read_features(path)
     rows, cols, _ = probs.shape
-    lo = grid_bounds or bounds
+    lo = bounds
     eps = 1.01e-7  # GeoJSON coordinates are rounded to 7 decimals
     for label, props, g in feats:
         assert label in markers, "feature for a non-marker label %s" % label
         env = g.GetEnvelope()  # minX, maxX, minY, maxY
         assert lo[0] - eps <= env[0] and env[1] <= lo[2] + eps and \
             lo[1] - eps <= env[2] and env[3] <= lo[3] + eps, (label, env, lo)
-    centres = {(r, c): ogr.CreateGeometryFromWkt("POINT (%.12f %.12f)" % cell_lonlat(gt, wkt, r, c))
+    centres = {(r, c): ogr.CreateGeometryFromWkt("POINT (%.12f %.12f)"
+                                                 % cell_lonlat(gt, wkt, r, c, clip))
                for r in range(rows) for c in range(cols)}
     for k, label in enumerate(labels):
         mine = [(p, g) for lab, p, g in feats if lab == label]

@@ -120,11 +120,8 @@ def run():
 
         # Markers: polygons hold exactly the positive chips of each marker label.
         bounds = L.scene_lonlat_bounds(scene)
-        grid_scene = os.path.join(d, "grid_extent.tif")
-        L.make_scene(grid_scene, np.zeros((1, rows, cols), np.uint8), list(g), 32720)
-        gb = L.scene_lonlat_bounds(grid_scene)
         n = L.check_markers(o["markers"], probs, thr, tiny.labels, tiny.markers, g,
-                            ds.GetProjection(), bounds, grid_bounds=gb)
+                            ds.GetProjection(), bounds, L.scene_extent(scene))
         assert n > 0, "no marker polygon"
         m = L.load_manifest(o["manifest"])
         gj = L.load_manifest(o["markers"])  # the GeoJSON text itself (OGR retypes dates)

@@ -594,6 +594,7 @@ static int write_mode(int argc, char **argv)
     int i, l, nl, no_crs = 0, nf = 0, rc = 1;
     size_t cells, c;
 
+    memset(&grid, 0, sizeof grid);
     for (i = 5; i < argc; i++) {
         if (!strcmp(argv[i], "--float"))
             opt.float_probs = 1;
