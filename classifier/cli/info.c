@@ -81,6 +81,7 @@ static void print_text(const cnp_model *m, const cnp_model_info *in, const cnp_b
     printf("GFLOPs/chip:   %.3f at %dx%d\n", in->gflops, meta->input_size, meta->input_size);
     printf("GEMM:          %s; core %s (%s); self-test %s\n", bi->library, bi->core, bi->selected,
            bi->selftest_ok > 0 ? "passed" : bi->selftest_ok == 0 ? "FAILED" : "not run");
+    printf("Convolutions:  %s\n", bi->conv);
 
     for (int l = 0; l < meta->n_labels; l++)
         n_markers += meta->is_marker[l];
@@ -163,6 +164,7 @@ static int print_json(const cnp_model *m, const cnp_model_info *in, const cnp_bl
     json_object_object_add(g, "selected", json_object_new_string(bi->selected));
     json_object_object_add(g, "selftest", bi->selftest_ok < 0 ? NULL :
                            json_object_new_boolean(bi->selftest_ok > 0));
+    json_object_object_add(g, "convolutions", json_object_new_string(bi->conv));
     json_object_object_add(o, "gemm", g);
 
     md = json_object_new_object();

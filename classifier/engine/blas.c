@@ -189,6 +189,10 @@ void cnp_blas_info_get(cnp_blas_info *info)
     info->core = core ? core : "unknown";
     info->selected = selected_text;
     info->selftest_ok = selftest_result;
+    info->conv = cnp_gemm_available()
+                     ? "canopy's AVX-512 GEMM (weights packed at load, fused bias/residual/ReLU) "
+                       "and Winograd F(4x4,3x3) for 3x3 stride-1 layers; OpenBLAS for dense layers"
+                     : "OpenBLAS sgemm on im2col blocks with a fused bias/residual/ReLU pass";
 }
 
 /* Cores whose sgemm kernels use AVX2/FMA or AVX-512: nothing to gain. */

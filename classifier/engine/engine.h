@@ -120,6 +120,7 @@ typedef struct cnp_blas_info {
     const char *core;      /* openblas_get_corename() */
     const char *selected;  /* "autodetected", "OPENBLAS_CORETYPE set by the user", ... */
     int selftest_ok;       /* 1 passed, 0 failed, -1 not run */
+    const char *conv;      /* which kernels run the convolutions */
 } cnp_blas_info;
 
 /* Runs the BLAS self-test once (sgemm against a naive reference on awkward
