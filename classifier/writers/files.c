@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <cpl_vsi.h>
 #include <openssl/evp.h>
 
 /* Side files GDAL may leave beside a dataset: PAM metadata, external
@@ -175,18 +176,21 @@ cnp_status cnp_sha256_file(cnp_ctx *ctx, const char *path, char hex[65])
 {
     static const char digits[] = "0123456789abcdef";
     cnp_status st = CNP_OK;
-    FILE *f = NULL;
+    VSILFILE *f = NULL;
     EVP_MD_CTX *md = NULL;
     unsigned char *buf = NULL;
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0, i;
+    size_t got;
 
     hex[0] = '\0';
-    f = fopen(path, "rb");
+    errno = 0;
+    f = VSIFOpenL(path, "rb");
     if (!f) {
         int e = errno;
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot open %s to checksum it: %s; check the path and "
-                       "its permissions", path, strerror(e));
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot open %s to checksum it: %s; check the path, its "
+                       "permissions and that it is reachable", path,
+                       e ? strerror(e) : "not found");
         goto cleanup;
     }
     buf = malloc(SHA_BLOCK);
@@ -200,22 +204,18 @@ cnp_status cnp_sha256_file(cnp_ctx *ctx, const char *path, char hex[65])
                        "check the OpenSSL installation", path);
         goto cleanup;
     }
-    for (;;) {
-        size_t got = fread(buf, 1, SHA_BLOCK, f);
-        if (got > 0 && EVP_DigestUpdate(md, buf, got) != 1) {
+    while ((got = VSIFReadL(buf, 1, SHA_BLOCK, f)) > 0) {
+        if (EVP_DigestUpdate(md, buf, got) != 1) {
             st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: libcrypto SHA-256 update failed", path);
             goto cleanup;
         }
-        if (got < SHA_BLOCK) {
-            if (ferror(f)) {
-                int e = errno;
-                st = cnp_error(ctx, CNP_ERR_IO, "reading %s to checksum it failed: %s; the file "
-                               "may be on a failing disk or a broken mount", path,
-                               e ? strerror(e) : "read error");
-                goto cleanup;
-            }
-            break;
-        }
+    }
+    if (!VSIFEofL(f)) {
+        int e = errno;
+        st = cnp_error(ctx, CNP_ERR_IO, "reading %s to checksum it failed: %s; check that it is "
+                       "complete and reachable (a failing disk or a broken mount?)", path,
+                       e ? strerror(e) : "read error");
+        goto cleanup;
     }
     if (EVP_DigestFinal_ex(md, digest, &dlen) != 1 || dlen != 32) {
         st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: libcrypto SHA-256 finalisation failed", path);
@@ -228,7 +228,7 @@ cnp_status cnp_sha256_file(cnp_ctx *ctx, const char *path, char hex[65])
     hex[64] = '\0';
 cleanup:
     if (f)
-        fclose(f);
+        VSIFCloseL(f);
     EVP_MD_CTX_free(md);
     free(buf);
     return st;

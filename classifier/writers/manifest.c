@@ -8,7 +8,6 @@
 #include <cpl_vsi.h>
 #include <gdal.h>
 #include <json-c/json.h>
-#include <openssl/evp.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -24,7 +23,6 @@ struct cnp_manifest {
     char *model_path;
 };
 
-#define HASH_BLOCK ((size_t)1 << 20)
 
 /* json-c helpers: every constructor may return NULL on allocation failure;
  * add() takes ownership of v (and frees it when obj is NULL). */
@@ -73,58 +71,6 @@ static int is_vsi(const char *path)
     return strncmp(path, "/vsi", 4) == 0;
 }
 
-/* SHA-256 of a GDAL virtual file (/vsizip/, /vsicurl/, ...), streamed. */
-static cnp_status sha256_vsi(cnp_ctx *ctx, const char *path, char hex[65])
-{
-    static const char digits[] = "0123456789abcdef";
-    cnp_status st = CNP_OK;
-    VSILFILE *f = NULL;
-    EVP_MD_CTX *md = NULL;
-    unsigned char *buf = NULL, digest[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0, i;
-    size_t n;
-
-    hex[0] = '\0';
-    f = VSIFOpenL(path, "rb");
-    if (!f) {
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot open %s to checksum it; check the path and that "
-                       "it is reachable", path);
-        goto cleanup;
-    }
-    buf = malloc(HASH_BLOCK);
-    md = EVP_MD_CTX_new();
-    if (!buf || !md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-        st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory checksumming %s", path);
-        goto cleanup;
-    }
-    while ((n = VSIFReadL(buf, 1, HASH_BLOCK, f)) > 0) {
-        if (EVP_DigestUpdate(md, buf, n) != 1) {
-            st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: libcrypto failed while checksumming", path);
-            goto cleanup;
-        }
-    }
-    if (!VSIFEofL(f)) {
-        st = cnp_error(ctx, CNP_ERR_IO, "reading %s to checksum it failed; check that it is "
-                       "complete and reachable", path);
-        goto cleanup;
-    }
-    if (EVP_DigestFinal_ex(md, digest, &dlen) != 1 || dlen != 32) {
-        st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: libcrypto failed while checksumming", path);
-        goto cleanup;
-    }
-    for (i = 0; i < dlen; i++) {
-        hex[2 * i] = digits[digest[i] >> 4];
-        hex[2 * i + 1] = digits[digest[i] & 15];
-    }
-    hex[64] = '\0';
-cleanup:
-    if (f)
-        VSIFCloseL(f);
-    EVP_MD_CTX_free(md);
-    free(buf);
-    return st;
-}
-
 /* ISO 8601 UTC with nanoseconds. */
 static void iso_time(char *buf, size_t n, time_t s, long ns)
 {
@@ -155,7 +101,7 @@ static cnp_status describe_input(cnp_ctx *ctx, const char *path, json_object **o
         }
         size = (long long)sb.st_size;
         iso_time(when, sizeof when, sb.st_mtime, 0);
-        st = sha256_vsi(ctx, path, hex);
+        st = cnp_sha256_file(ctx, path, hex);
     } else {
         struct stat sb;
         if (stat(path, &sb) != 0) {

@@ -96,7 +96,9 @@ cnp_status cnp_write_markers(cnp_ctx *ctx, const char *path, const cnp_grid *gri
                              const cnp_result *res, const cnp_markers_info *info,
                              int *n_features);
 
-/* SHA-256 of a file as 64 lowercase hex digits + NUL into hex[65]. */
+/* SHA-256 of a file (a local path or any GDAL virtual file: /vsizip/,
+ * /vsicurl/, ...) as 64 lowercase hex digits + NUL into hex[65], which the
+ * caller provides. */
 cnp_status cnp_sha256_file(cnp_ctx *ctx, const char *path, char hex[65]);
 
 /* Atomic output: cnp_tmp_path() gives "DIR/.NAME.tmp-PID" for a final path
