@@ -17,6 +17,7 @@
  * columns (or rows) with its own B buffer.
  */
 #include "engine/kernels.h"
+#include "engine/avx512.h"
 
 #include <assert.h>
 #include <immintrin.h>
@@ -35,7 +36,6 @@
 #define GEMM_NB_MIN 96
 #define GEMM_L2 (640u * 1024u)
 
-#define TARGET_AVX512 __attribute__((target("avx512f")))
 
 static cnp_conv_algo forced_algo;   /* set by tests and benchmarks */
 
@@ -218,17 +218,6 @@ static TARGET_AVX512 void ukr_s8x16(const ukr_args *g) { ukr_body(g, 1, 1, 1); }
 
 /* ---- B packing ---------------------------------------------------------- */
 
-/* Lanes [lo, hi) of a 16-lane mask (clipped). */
-static inline __mmask16 lane_mask(int lo, int hi)
-{
-    if (lo < 0)
-        lo = 0;
-    if (hi > 16)
-        hi = 16;
-    if (hi <= lo)
-        return 0;
-    return (__mmask16)((((uint32_t)1 << (hi - lo)) - 1) << lo);
-}
 
 /* The packed block: micro-panel jp (columns 48 jp ..) starts at
  * jp * 48 * kc floats; its rows are 48 floats apart, or, for a last

@@ -26,6 +26,7 @@
  * the CPU has it.
  */
 #include "engine/kernels.h"
+#include "engine/avx512.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -33,7 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TARGET_AVX512 __attribute__((target("avx512f")))
 
 #define XI 36                   /* transformed points per tile (6 x 6) */
 #define WINO_L2_BUDGET (768u * 1024u)   /* bytes of V + M per block */
@@ -173,16 +173,6 @@ fail:
 
 /* ---- vector helpers ----------------------------------------------------- */
 
-static inline __mmask16 lane_mask(int lo, int hi)
-{
-    if (lo < 0)
-        lo = 0;
-    if (hi > 16)
-        hi = 16;
-    if (hi <= lo)
-        return 0;
-    return (__mmask16)((((uint32_t)1 << (hi - lo)) - 1) << lo);
-}
 
 /* p + off floats as an address for masked loads and stores, whose
  * masked-off lanes are never touched (off may point before p). */

@@ -64,22 +64,28 @@ class Tiny:
         return ((raw.astype(np.float64) - offset) * s - m) / d
 
 
-def make_scene(path, arr, gt, epsg, dtype=gdal.GDT_Byte, nodata=None, alpha=False, options=None):
-    """A GeoTIFF from arr (bands, h, w)."""
+def make_scene(path, arr, gt, epsg, dtype=gdal.GDT_Byte, nodata=None, alpha=False, options=None,
+               mask=None):
+    """A GeoTIFF from arr (bands, h, w); epsg None leaves it without a CRS;
+    mask (h, w) becomes a per-dataset mask band."""
     bands, h, w = arr.shape
     opts = list(options or [])
     if alpha:
         opts += ["ALPHA=YES", "PHOTOMETRIC=RGB"]
     ds = gdal.GetDriverByName("GTiff").Create(path, w, h, bands, dtype, opts)
     ds.SetGeoTransform(gt)
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(epsg)
-    ds.SetProjection(srs.ExportToWkt())
+    if epsg:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
+        ds.SetProjection(srs.ExportToWkt())
     for b in range(bands):
         band = ds.GetRasterBand(b + 1)
         band.WriteArray(arr[b])
         if nodata is not None:
             band.SetNoDataValue(nodata)
+    if mask is not None:
+        ds.CreateMaskBand(gdal.GMF_PER_DATASET)
+        ds.GetRasterBand(1).GetMaskBand().WriteArray(mask)
     ds = None
 
 

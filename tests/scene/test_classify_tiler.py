@@ -15,33 +15,13 @@ from osgeo import gdal, osr
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import canopytest as ct
-from test_classify_lib import chip_as_image
+from test_classify_lib import chip_as_image, make_scene
 
 gdal.UseExceptions()
 DRIVER = os.path.join(ct.BUILDDIR, "tests", "scene", "test_classify_tiler")
 
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
-
-
-def make_scene(path, arr, gt, epsg, dtype=gdal.GDT_Byte, nodata=None, alpha=False, mask=None):
-    bands, h, w = arr.shape
-    ds = gdal.GetDriverByName("GTiff").Create(path, w, h, bands, dtype,
-                                              ["ALPHA=YES", "PHOTOMETRIC=RGB"] if alpha else [])
-    ds.SetGeoTransform(gt)
-    if epsg:
-        srs = osr.SpatialReference()
-        srs.ImportFromEPSG(epsg)
-        ds.SetProjection(srs.ExportToWkt())
-    for b in range(bands):
-        band = ds.GetRasterBand(b + 1)
-        band.WriteArray(arr[b])
-        if nodata is not None:
-            band.SetNoDataValue(nodata)
-    if mask is not None:
-        ds.CreateMaskBand(gdal.GMF_PER_DATASET)
-        ds.GetRasterBand(1).GetMaskBand().WriteArray(mask)
-    ds = None
 
 
 def tile(scene, out, *opts, check=True):

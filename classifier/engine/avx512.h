@@ -1,0 +1,25 @@
+/* avx512.h -- small AVX-512 helpers shared by the engine's vector kernels
+ * (gemm.c, winograd.c). Internal to classifier/engine. Functions using
+ * them are compiled with TARGET_AVX512 and only called after
+ * cnp_kernels_avx512() said the CPU has AVX-512F. */
+#ifndef CNP_ENGINE_AVX512_H
+#define CNP_ENGINE_AVX512_H
+
+#include <immintrin.h>
+#include <stdint.h>
+
+#define TARGET_AVX512 __attribute__((target("avx512f")))
+
+/* Lanes [lo, hi) of a 16-lane mask (clipped to 0..16). */
+static inline __mmask16 lane_mask(int lo, int hi)
+{
+    if (lo < 0)
+        lo = 0;
+    if (hi > 16)
+        hi = 16;
+    if (hi <= lo)
+        return 0;
+    return (__mmask16)((((uint32_t)1 << (hi - lo)) - 1) << lo);
+}
+
+#endif
