@@ -15,7 +15,7 @@
 static void usage(FILE *f)
 {
     fputs("Usage: canopy bench [-m MODEL] [--size N] [--batch N] [--threads N]\n"
-          "                    [--seconds S] [--tta] [--sgemm]\n"
+          "                    [--seconds S] [--tta] [--profile] [--sgemm]\n"
           "\n"
           "Times the engine alone on random chips (no file I/O) and prints one line:\n"
           "  model=... size=N batch=N threads=N images_per_s=X gflops=Y ms_per_batch=Z\n"
@@ -29,6 +29,9 @@ static void usage(FILE *f)
           "  --threads N    OpenMP threads (default: all cores)\n"
           "  --seconds S    measure for at least S seconds after one warm-up (default 3)\n"
           "  --tta          time the 8-fold test-time augmentation path\n"
+          "  --profile      then time every layer for as long again and print a table:\n"
+          "                 shapes, kernel path (winograd, gemm, gemm-rows, openblas),\n"
+          "                 ms per batch, GFLOP/s and share of the pass\n"
           "\n"
           "Exit status: 0 success, 1 model error, 2 usage error.\n", f);
 }
@@ -88,10 +91,11 @@ int cnp_cmd_bench(int argc, char **argv)
         {"model", required_argument, NULL, 'm'}, {"size", required_argument, NULL, 's'},
         {"batch", required_argument, NULL, 'b'}, {"threads", required_argument, NULL, 't'},
         {"seconds", required_argument, NULL, 'S'}, {"tta", no_argument, NULL, 'T'},
-        {"sgemm", no_argument, NULL, 'G'}, {"help", no_argument, NULL, 'h'},
+        {"sgemm", no_argument, NULL, 'G'}, {"profile", no_argument, NULL, 'P'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *model_path = NULL;
     int size = 0, batch = 32, threads = cnp_cli_default_threads(), tta = 0, sgemm = 0, opt;
+    int profile = 0;
     int rc = CNP_EXIT_FAILURE, reps = 0;
     double seconds = 3.0, t0, t;
     cnp_ctx ctx;
@@ -110,6 +114,7 @@ int cnp_cmd_bench(int argc, char **argv)
         case 'S': if (!cnp_cli_parse_double("bench", "--seconds", optarg, 0.0, 3600.0, &seconds)) return CNP_EXIT_USAGE; break;
         case 'T': tta = 1; break;
         case 'G': sgemm = 1; break;
+        case 'P': profile = 1; break;
         case 'h': usage(stdout); return CNP_EXIT_OK;
         default: return cnp_cli_usage_error("bench", "unknown option");
         }
@@ -150,6 +155,16 @@ int cnp_cmd_bench(int argc, char **argv)
     printf("model=%s size=%d batch=%d threads=%d images_per_s=%.2f gflops=%.1f ms_per_batch=%.3f\n",
            meta->name, size, batch, threads, batch * reps / t,
            info.gflops * batch * reps * (tta ? 8 : 1) / t, 1e3 * t / reps);
+    if (profile) {
+        if (cnp_model_profile(&ctx, m, 1) != CNP_OK)
+            goto cleanup;
+        t0 = cnp_now();
+        do {
+            if ((tta ? cnp_model_forward_tta : cnp_model_forward)(&ctx, m, in, batch, probs) != CNP_OK)
+                goto cleanup;
+        } while (cnp_now() - t0 < seconds);
+        cnp_model_profile_print(m, stdout);
+    }
     rc = CNP_EXIT_OK;
 cleanup:
     if (rc != CNP_EXIT_OK)

@@ -303,6 +303,34 @@ static void gemm_block(const cnp_conv_plan *p, float *y, size_t ldy, const float
     epilogue(y, in_place ? NULL : residual, p->bias, ldy, k0, k1, j0, nb, act);
 }
 
+/* canopy's GEMM splits the rows between the threads, not the columns,
+ * when there are too few columns for every thread. */
+static int gemm_by_rows(const cnp_conv_plan *p, size_t cols, int nt)
+{
+    return cols < (size_t)nt * CONV_GEMM_MIN_COLS && p->s.K >= 16 * nt;
+}
+
+/* OpenBLAS path: few columns, the threads share one panel and split K. */
+static int blas_by_rows(const cnp_conv_plan *p, size_t cols, int nt)
+{
+    return cols < (size_t)nt * CONV_KSPLIT_COLS && p->s.K >= 32 * nt;
+}
+
+static int use_wino(const cnp_conv_plan *p, int n)
+{
+    return p->wino && cnp_wino_tiles(p->wino, n) >= p->wino_min_tiles;
+}
+
+const char *cnp_conv_path(const cnp_conv_plan *p, int n)
+{
+    const size_t cols = (size_t)n * p->s.P * p->s.Q;
+    if (use_wino(p, n))
+        return "winograd";
+    if (p->use_gemm)
+        return gemm_by_rows(p, cols, p->n_threads) ? "gemm-rows" : "gemm";
+    return blas_by_rows(p, cols, p->n_threads) ? "openblas-rows" : "openblas";
+}
+
 /* The AVX-512 path: every thread packs its own B blocks and runs the
  * blocked GEMM on column chunks it takes as it goes (so that a thread the
  * OS preempts holds the others up for one chunk at most), or, when the
@@ -336,7 +364,7 @@ static void run_gemm(const cnp_conv_plan *p, float *y, const float *x, int n,
     {
         const int t = omp_get_thread_num(), tn = omp_get_num_threads();
         float *pack = scratch + p->slice * (size_t)t;
-        if (cols >= (size_t)tn * CONV_GEMM_MIN_COLS || s->K < 16 * tn) {
+        if (!gemm_by_rows(p, cols, tn)) {
 #pragma omp for schedule(dynamic, 1)
             for (size_t ch = 0; ch < nchunks; ch++) {
                 const size_t c0 = ch * chunk;
@@ -366,7 +394,7 @@ void cnp_conv_run(const cnp_conv_plan *p, float *y, const float *x, int n,
 
     assert(n >= 1 && n <= s->N);
     assert(p->direct || p->use_gemm || scratch);
-    if (p->wino && cnp_wino_tiles(p->wino, n) >= p->wino_min_tiles) {
+    if (use_wino(p, n)) {
         cnp_wino_run(p->wino, y, x, n, p->bias, residual, act, scratch);
         return;
     }
@@ -375,7 +403,7 @@ void cnp_conv_run(const cnp_conv_plan *p, float *y, const float *x, int n,
         return;
     }
 
-    if (cols < (size_t)nt * CONV_KSPLIT_COLS && s->K >= 32 * nt) {
+    if (blas_by_rows(p, cols, nt)) {
         /* Few columns: split the K rows, one shared panel. */
 #pragma omp parallel num_threads(nt)
         {

@@ -18,6 +18,7 @@
 #define CNP_ENGINE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include "base/base.h"
 
 typedef struct cnp_model cnp_model;
@@ -91,6 +92,14 @@ cnp_status cnp_model_forward(cnp_ctx *ctx, cnp_model *m, const float *input,
  * Same buffers and ownership as cnp_model_forward(). */
 cnp_status cnp_model_forward_tta(cnp_ctx *ctx, cnp_model *m, const float *input,
                                  int n, float *probs);
+
+/* Per-layer profile (for `canopy bench --profile`): with on = 1 every
+ * later forward pass also times each node; on = 0 stops and forgets. The
+ * buffer is the model's. CNP_OK or CNP_ERR_NOMEM in ctx. */
+cnp_status cnp_model_profile(cnp_ctx *ctx, cnp_model *m, int on);
+/* Writes the profile so far to f: one line per node (operator, shapes,
+ * kernel path, ms per pass, GFLOP/s, share of the total). */
+void cnp_model_profile_print(const cnp_model *m, FILE *f);
 
 /* Summary for `canopy info`. Strings are owned by the model. */
 typedef struct cnp_model_info {

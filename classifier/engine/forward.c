@@ -4,6 +4,7 @@
  */
 #include "engine/graph.h"
 
+#include <omp.h>
 #include <string.h>
 
 static float *buf_of(const cnp_model *m, int v)
@@ -74,12 +75,23 @@ cnp_status cnp_forward_run(cnp_ctx *ctx, cnp_model *m, const float *input, int n
     const int nt = m->n_threads;
     const cnp_value *iv = &m->values[m->input];
 
+    double t_prev = m->prof_s ? omp_get_wtime() : 0;
+
     cnp_nchw_to_cnhw(buf_of(m, m->input), input, n, iv->C, iv->H * iv->W);
+    if (m->prof_s) {
+        m->prof_passes++;
+        m->prof_batch = n;
+    }
     for (int i = 0; i < m->n_nodes; i++) {
         const cnp_node *nd = &m->nodes[i];
         const cnp_value *xv, *ov;
         const float *x;
         float *y;
+        if (m->prof_s && i > 0 && !m->nodes[i - 1].dead) {
+            const double t = omp_get_wtime();
+            m->prof_s[i - 1] += t - t_prev;
+            t_prev = t;
+        }
         if (nd->dead)
             continue;
         switch (nd->op) {
@@ -147,6 +159,8 @@ cnp_status cnp_forward_run(cnp_ctx *ctx, cnp_model *m, const float *input, int n
                              m->path, nd->name);
         }
     }
+    if (m->prof_s && m->n_nodes > 0 && !m->nodes[m->n_nodes - 1].dead)
+        m->prof_s[m->n_nodes - 1] += omp_get_wtime() - t_prev;
     if (m->apply_sigmoid)
         cnp_sigmoid(probs, buf_of(m, m->output), (size_t)n * m->n_out);
     else

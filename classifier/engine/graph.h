@@ -235,6 +235,11 @@ struct cnp_model {
     size_t scratch_floats;
     float *tta_in;          /* (max_batch, C, H, W) TTA: transformed chips */
     float *tta_acc;         /* (max_batch, n_labels) TTA: probability sums */
+
+    /* per-node profile (cnp_model_profile), NULL when off */
+    double *prof_s;         /* (n_nodes) seconds summed over the passes */
+    long prof_passes;
+    int prof_batch;         /* batch of the profiled passes (last seen) */
 };
 
 /* onnx_load.c: adds a value named `name` (copied into the arena) and

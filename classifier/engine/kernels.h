@@ -56,6 +56,11 @@ size_t cnp_conv_plan_scratch_floats(const cnp_conv_plan *p);
 void cnp_conv_run(const cnp_conv_plan *p, float *y, const float *x, int n,
                   const float *residual, cnp_act act, float *scratch);
 
+/* Which kernel cnp_conv_run() takes at batch n: "winograd", "gemm"
+ * (column chunks), "gemm-rows" (rows split between threads) or
+ * "openblas". Static string. */
+const char *cnp_conv_path(const cnp_conv_plan *p, int n);
+
 /* Naive reference: direct loops, same layouts and semantics, N = s->N. */
 void cnp_conv2d_ref(float *y, const float *x, const float *w, const float *bias,
                     const float *residual, cnp_act act, const cnp_conv_shape *s);
@@ -174,6 +179,13 @@ size_t cnp_gemm_bpanel_floats(int Kd, int N);
 void cnp_gemm_bpanel_pack(float *dst, const float *b, size_t ldb, int Kd, int N);
 void cnp_gemm_rows(float *c, size_t ldc, const float *a, size_t lda, int rows, const float *bp,
                    int Kd, int N, int n0, int n1, int accumulate);
+
+/* Dense layers at small batches (gemm.c, AVX-512F): y[n][m] (row stride
+ * ldy) = dot(w[m], x[n]) for rows m in [m0, m1) of w (M, K) row-major and
+ * the N <= CNP_GEMM_SMALL_N rows of x (N, K). No bias, no activation. */
+#define CNP_GEMM_SMALL_N 4
+void cnp_gemm_small_n(float *y, size_t ldy, const float *x, const float *w, int N, int K,
+                      int m0, int m1);
 
 /* Winograd F(4x4, 3x3) for 3x3 stride-1 dilation-1 convolutions
  * (winograd.c, AVX-512F). A plan of its own inside a cnp_conv_plan. */

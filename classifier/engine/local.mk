@@ -21,7 +21,8 @@ nodist_classifier_libcanopy_a_SOURCES += classifier/engine/onnx.pb-c.c classifie
 CNP_ENGINE_GRAPH_SOURCES = classifier/engine/graph.h classifier/engine/onnx_parse.h \
 	classifier/engine/onnx_load.c classifier/engine/onnx_lower.c \
 	classifier/engine/meta.c classifier/engine/graph.c classifier/engine/plan.c \
-	classifier/engine/forward.c classifier/engine/tta.c classifier/engine/info.c
+	classifier/engine/forward.c classifier/engine/tta.c classifier/engine/info.c \
+	classifier/engine/profile.c
 # Kernels, their naive references, BLAS selection.
 CNP_ENGINE_KERNEL_SOURCES = classifier/engine/conv.c classifier/engine/pool.c \
 	classifier/engine/dense.c classifier/engine/ref.c classifier/engine/blas.c \

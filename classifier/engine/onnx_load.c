@@ -637,6 +637,7 @@ void cnp_model_free(cnp_model *m)
     if (!m)
         return;
     cnp_model_unprepare(m);
+    free(m->prof_s);
     free(m->values);
     free(m->nodes);
     free(m->ops);

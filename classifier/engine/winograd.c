@@ -484,12 +484,17 @@ static void run_phased(const wino_call *cl, int T, float *scratch)
 
     for (int s0 = 0; s0 < T; s0 += w->tsb) {
         const int cnt = T - s0 < w->tsb ? T - s0 : w->tsb;
-        const int chunks = (cnt + WINO_CHUNK - 1) / WINO_CHUNK;
+        /* Chunks of WINO_CHUNK tiles, smaller (whole fours) when that
+         * leaves a thread without work: a small layer at batch 1. */
+        int chunk = (int)round_up((size_t)(cnt + 2 * w->n_threads - 1) / (2 * w->n_threads), 4);
+        if (chunk > WINO_CHUNK)
+            chunk = WINO_CHUNK;
+        const int chunks = (cnt + chunk - 1) / chunk;
 #pragma omp for schedule(dynamic, 1)
         for (int ch = 0; ch < chunks; ch++) {
-            const int t0 = ch * WINO_CHUNK;
+            const int t0 = ch * chunk;
             input_block(cl, V + (size_t)t0 * w->Cs, vstride, xt, s0 + t0,
-                        cnt - t0 < WINO_CHUNK ? cnt - t0 : WINO_CHUNK);
+                        cnt - t0 < chunk ? cnt - t0 : chunk);
         }
 #pragma omp for schedule(dynamic, 1)
         for (int xi = 0; xi < XI; xi++)
@@ -497,9 +502,9 @@ static void run_phased(const wino_call *cl, int T, float *scratch)
                           w->u + (size_t)xi * w->u_stride, w->s.C, w->s.K, 0, w->s.K, 0);
 #pragma omp for schedule(dynamic, 1)
         for (int ch = 0; ch < chunks; ch++) {
-            const int t0 = ch * WINO_CHUNK;
+            const int t0 = ch * chunk;
             output_tiles(cl, M + (size_t)t0 * w->Ks, mstride, s0 + t0,
-                         cnt - t0 < WINO_CHUNK ? cnt - t0 : WINO_CHUNK, 0, w->s.K);
+                         cnt - t0 < chunk ? cnt - t0 : chunk, 0, w->s.K);
         }
     }
 }

@@ -152,6 +152,8 @@ int main(void)
     failed += !run_linear(&rng, 5, 1000, 1000, 0, CNP_ACT_NONE, 3);
     failed += !run_linear(&rng, 1, 512, 1000, 1, CNP_ACT_RELU, 1);
     failed += !run_linear(&rng, 2, 7, 3, 0, CNP_ACT_RELU, 2);
+    failed += !run_linear(&rng, 4, 1037, 33, 1, CNP_ACT_RELU, 2);
+    failed += !run_linear(&rng, 3, 33, 9, 1, CNP_ACT_NONE, 1);
     failed += !test_affine(&rng);
     failed += !test_eltwise(&rng, 1001);
     failed += !test_eltwise(&rng, 300007);

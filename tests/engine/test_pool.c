@@ -111,6 +111,16 @@ static int run_global(kt_rng *rng, int N, int C, int HW, int threads)
     cnp_global_maxpool(y, x, N, C, HW, threads);
     snprintf(what, sizeof what, "global maxpool N=%d C=%d HW=%d", N, C, HW);
     ok = kt_close(what, y, want, NULL, yn, 0.0, 0.0) && ok;
+    /* A NaN anywhere in a plane makes its max NaN (PyTorch's max
+     * propagates it); the other planes keep their values. */
+    x[(size_t)HW / 2] = NAN;
+    x[xn - 1] = NAN;
+    cnp_global_maxpool(y, x, N, C, HW, threads);
+    if (!isnan(y[0]) || !isnan(y[yn - 1]) || (yn > 2 && y[yn / 2] != want[yn / 2])) {
+        fprintf(stderr, "FAIL global maxpool NaN N=%d C=%d HW=%d: %g %g\n", N, C, HW, y[0],
+                y[yn - 1]);
+        ok = 0;
+    }
     if (ok)
         printf("ok global pools N=%d C=%d HW=%d\n", N, C, HW);
     free(x);
