@@ -887,6 +887,7 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
     rr.open_s = t_open - t_start;
     rr.hash_s = t_hash - t_open;
     rr.read_s = ts.read_s;
+    rr.read_cpu_s = ts.read_cpu_s;
     rr.wait_s = ts.wait_s;
     rr.infer_s = infer_s;
     rr.write_s = t_write - t_write0;

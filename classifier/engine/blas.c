@@ -191,7 +191,8 @@ void cnp_blas_info_get(cnp_blas_info *info)
     info->selftest_ok = selftest_result;
     info->conv = cnp_gemm_available()
                      ? "canopy's AVX-512 GEMM (weights packed at load, fused bias/residual/ReLU) "
-                       "and Winograd F(4x4,3x3) for 3x3 stride-1 layers; OpenBLAS for dense layers"
+                       "and Winograd F(4x4,3x3) for 3x3 stride-1 layers; dense layers: OpenBLAS, "
+                       "canopy's AVX-512 dot products at batches of 1-4"
                      : "OpenBLAS sgemm on im2col blocks with a fused bias/residual/ReLU pass";
 }
 

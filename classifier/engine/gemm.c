@@ -171,7 +171,8 @@ ukr_body(const ukr_args *g, const int NP, const int NV, const int STRIDED)
     for (int k = 0; k < g->kc; k++) {
         __m512 bv[3];
         if (!STRIDED && g->pf) {
-            /* NP panels of 8 floats per k: one line every 2 / 16 NP k. */
+            /* 8 NP floats of A per k: one 64-byte line every second k
+             * for one panel, one and a half lines per k for three. */
             const float *f = g->pf + (size_t)k * MR * NP;
             if (NP == 1) {
                 if (!(k & 1))

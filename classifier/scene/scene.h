@@ -129,6 +129,9 @@ typedef struct cnp_strip {
 typedef struct cnp_tiler_stats {
     double read_s;             /* reader threads' busy time, summed: GDAL reads,
                                   masks, normalisation, resampling */
+    double read_cpu_s;         /* CPU time of the same work, summed: what the
+                                  reading takes from the classification on a
+                                  machine whose cores are all busy */
     double wait_s;             /* cnp_tiler_next_strip() blocked on the readers */
     long chips;                /* chips handed out for classification */
     long partial;              /* of which partial */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Budget for one reader's source buffer and for one slot of model input:
  * the tiler's memory stays below (2 x readers + 1) x this, whatever the
@@ -93,7 +94,7 @@ struct cnp_tiler {
     int cancel;
     int failed, failed_at;   /* the first strip a reader failed on */
     cnp_ctx rctx;            /* and its error */
-    double read_s, wait_s;
+    double read_s, read_cpu_s, wait_s;
     long chips, partial, skipped;
 };
 
@@ -745,6 +746,15 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, reader *r, int k, slot 
     return CNP_OK;
 }
 
+/* CPU seconds of the calling thread. */
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0.0;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void *reader_main(void *arg)
 {
     reader *r = arg;
@@ -756,7 +766,7 @@ static void *reader_main(void *arg)
         slot *sl = &t->slots[k % t->n_slots];
         cnp_ctx ctx;
         cnp_status st;
-        double t0;
+        double t0, c0;
         int i, partial = 0;
 
         pthread_mutex_lock(&t->mu);
@@ -771,12 +781,14 @@ static void *reader_main(void *arg)
 
         cnp_ctx_clear(&ctx);
         t0 = cnp_now();
+        c0 = thread_cpu_s();
         st = fill_strip(&ctx, t, r, k, sl);
         for (i = 0; st == CNP_OK && i < sl->strip.n_chips; i++)
             partial += sl->partial[i];
 
         pthread_mutex_lock(&t->mu);
         t->read_s += cnp_now() - t0;
+        t->read_cpu_s += thread_cpu_s() - c0;
         if (st != CNP_OK) {
             sl->state = SLOT_FREE;
             if (!t->failed || k < t->failed_at) {
@@ -873,6 +885,7 @@ void cnp_tiler_stats_get(const cnp_tiler *t, cnp_tiler_stats *stats)
     memset(stats, 0, sizeof *stats);
     pthread_mutex_lock(&m->mu);
     stats->read_s = t->read_s;
+    stats->read_cpu_s = t->read_cpu_s;
     stats->wait_s = t->wait_s;
     stats->chips = t->chips;
     stats->partial = t->partial;

@@ -493,7 +493,8 @@ static json_object *results_json(cnp_ctx *ctx, const cnp_manifest *m, const cnp_
     ok = ok && add(o, "outputs", a);
     t = json_object_new_object();
     ok = ok && add(t, "open", num(r->open_s, 4)) && add(t, "hash", num(r->hash_s, 4)) &&
-         add(t, "read", num(r->read_s, 4)) && add(t, "wait_for_read", num(r->wait_s, 4)) &&
+         add(t, "read", num(r->read_s, 4)) && add(t, "read_cpu", num(r->read_cpu_s, 4)) &&
+         add(t, "wait_for_read", num(r->wait_s, 4)) &&
          add(t, "inference", num(r->infer_s, 4)) && add(t, "write", num(r->write_s, 4)) &&
          add(t, "total", num(r->total_s, 4));
     if (ok) {

@@ -178,7 +178,7 @@ typedef struct cnp_run_results {
     int marker_features;
     const char *const *outputs; /* NULL-terminated paths of the files written */
     int threads;
-    double open_s, hash_s, read_s, wait_s, infer_s, write_s, total_s;
+    double open_s, hash_s, read_s, read_cpu_s, wait_s, infer_s, write_s, total_s;
 } cnp_run_results;
 
 typedef struct cnp_manifest cnp_manifest;

@@ -73,6 +73,10 @@ def run():
 
         rss_big, _, m = res["big"]
         rss_small = res["short"][0]
+        # The readers' CPU time: spent, and no more than their busy wall time
+        # (both summed over the reader threads; 10 ms for clock granularity).
+        tm = m["timings_s"]
+        assert 0 < tm["read_cpu"] <= tm["read"] + 0.01, tm
         n = -(-SIDE // CHIP)
         assert (m["grid"]["rows"], m["grid"]["cols"]) == (n, n), m["grid"]
         # Imagery: two 512-row bands = 2 x 2 chip rows of 156 full chips
