@@ -57,6 +57,7 @@ typedef struct options {
     char **co;                 /* CSL of NAME=VALUE */
     char **config;             /* CSL of KEY=VALUE */
     int quiet;
+    int progress;              /* --progress: GDAL's progress even without a terminal */
     char **scenes;             /* CSL of arguments: files, folders, @lists */
 } options;
 
@@ -70,6 +71,7 @@ typedef struct batch {
     int bands[MAX_CHANNELS];
     int threads;
     int progress_tty;
+    int scene_i, n_scenes;     /* 1-based scene in progress, scenes in the batch */
     char **names;              /* CSL: scene names already classified */
     char **name_paths;         /* CSL: their paths, same order */
     float *batch_probs;        /* (MAX_BATCH, n_labels) */
@@ -135,6 +137,8 @@ static void print_help(FILE *f)
 "  -of GTiff|COG         raster format (default GTiff)\n"
 "  -co NAME=VALUE        creation option for the rasters (repeatable)\n"
 "  --config KEY VALUE    GDAL configuration option (repeatable)\n"
+"  --progress            GDAL's progress even when stdout is not a terminal (for\n"
+"                        the QGIS plugin and other programs that read it)\n"
 "  -q, --quiet           no progress and no summary lines\n"
 "  -h, --help            this help\n"
 "\n"
@@ -149,7 +153,9 @@ static void print_help(FILE *f)
 "classified, so memory does not grow with the scene. Without GDAL_CACHEMAX\n"
 "(environment or --config), GDAL's block cache is limited to 256 MB.\n"
 "\n"
-"Progress: GDAL's 0...10...100 on a terminal, one line per scene otherwise.\n"
+"Progress: GDAL's 0...10...100 on a terminal (or with --progress), after the\n"
+"scene's path and, in a batch, its number: \"[2/5] PATH: 0...10...100 - done.\";\n"
+"one line per scene otherwise.\n"
 "\n"
 "Exit status: 0 every scene done (or up to date); 1 a model, scene or output\n"
 "problem (the other scenes are still done); 2 usage error.\n", f);
@@ -208,7 +214,7 @@ static int parse_options(int argc, char **argv, options *o)
             return -1;
         }
         if (!strcmp(name, "-q") || !strcmp(name, "--quiet") || !strcmp(name, "--tta") ||
-            !strcmp(name, "--split-masks"))
+            !strcmp(name, "--split-masks") || !strcmp(name, "--progress"))
             takes = 0;
         if (takes && !v && !strcmp(name, "--config")) {
             if (i + 2 >= argc)
@@ -232,6 +238,8 @@ static int parse_options(int argc, char **argv, options *o)
             o->tta = 1;
         else if (!strcmp(name, "--split-masks"))
             o->split_masks = 1;
+        else if (!strcmp(name, "--progress"))
+            o->progress = 1;
         else if (!strcmp(name, "-m") || !strcmp(name, "--model"))
             o->model = v;
         else if (!strcmp(name, "-o") || !strcmp(name, "--output"))
@@ -783,6 +791,8 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
     for (c = 0; c < n; c++)
         probs[c] = NAN;
     if (b->progress_tty && !o->quiet) {
+        if (b->n_scenes > 1)
+            printf("[%d/%d] ", b->scene_i, b->n_scenes);
         printf("%s: ", path);
         fflush(stdout);
         GDALTermProgress(0.0, NULL, NULL);
@@ -1000,7 +1010,7 @@ int cnp_cmd_classify(int argc, char **argv)
     }
     b.o = &o;
     b.threads = o.threads;
-    b.progress_tty = !o.quiet && isatty(STDOUT_FILENO);
+    b.progress_tty = !o.quiet && (o.progress || isatty(STDOUT_FILENO));
     cnp_gdal_init();
     if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL))
         GDALSetCacheMax64(DEFAULT_CACHE_BYTES);
@@ -1061,9 +1071,11 @@ int cnp_cmd_classify(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    b.n_scenes = CSLCount(scenes);
     for (i = 0; scenes && scenes[i] && !interrupted; i++) {
         int skipped = 0;
         cnp_ctx_clear(&ctx);
+        b.scene_i = i + 1;
         if (classify_scene(&ctx, &b, scenes[i], &skipped) != CNP_OK) {
             cnp_cli_report(CMD, &ctx);
             failed++;
