@@ -11,7 +11,6 @@
 #include "writers/writers.h"
 
 #include <cpl_conv.h>
-#include <cpl_progress.h>
 #include <cpl_string.h>
 #include <gdal.h>
 
@@ -72,6 +71,7 @@ typedef struct batch {
     int threads;
     int progress_tty;
     int scene_i, n_scenes;     /* 1-based scene in progress, scenes in the batch */
+    int last_tick;             /* progress ticks printed for this scene (0..40), -1 none */
     char **names;              /* CSL: scene names already classified */
     char **name_paths;         /* CSL: their paths, same order */
     float *batch_probs;        /* (MAX_BATCH, n_labels) */
@@ -610,11 +610,31 @@ static char *scene_name(cnp_ctx *ctx, const char *path)
     return cnp_strdup(ctx, b && *b ? b : "scene");
 }
 
+/* GDAL's terminal progress ("0...10...20...100 - done.", a tick per 2.5 %)
+ * with its state in the batch: GDALTermProgress keeps it in statics that it
+ * resets only past 97.5 %, so after a scene that failed part way the next
+ * scene's line would start at the old tick. */
+static void term_progress(batch *b, double done)
+{
+    int tick = done >= 1.0 ? 40 : done > 0.0 ? (int)(done * 40.0) : 0, was = b->last_tick;
+    while (b->last_tick < tick) {
+        b->last_tick++;
+        if (b->last_tick % 4 == 0)
+            printf("%d", b->last_tick / 4 * 10);
+        else
+            putchar('.');
+    }
+    if (tick == 40 && was < 40)
+        printf(" - done.\n");
+    fflush(stdout);
+}
+
+/* user: the batch when progress is printed, else NULL. */
 static int progress_cb(double done, const char *msg, void *user)
 {
     (void)msg;
     if (user)
-        GDALTermProgress(done, NULL, NULL);
+        term_progress(user, done);
     return !interrupted;
 }
 
@@ -670,7 +690,7 @@ static cnp_status classify_strips(cnp_ctx *ctx, batch *b, cnp_tiler *t, float *p
             }
         }
         if (!progress_cb((double)(s->index + 1) / in->n_strips, NULL,
-                         b->progress_tty ? (void *)1 : NULL))
+                         b->progress_tty ? (void *)b : NULL))
             return cnp_error(ctx, CNP_ERR_CANCELLED, "%s: interrupted; no output was written",
                              in->path);
     }
@@ -794,8 +814,8 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
         if (b->n_scenes > 1)
             printf("[%d/%d] ", b->scene_i, b->n_scenes);
         printf("%s: ", path);
-        fflush(stdout);
-        GDALTermProgress(0.0, NULL, NULL);
+        b->last_tick = -1;
+        term_progress(b, 0.0);
     }
     st = classify_strips(ctx, b, t, probs, &partial_cells, &n_partial, &infer_s);
     if (st != CNP_OK) {

@@ -1,7 +1,9 @@
 """canopy classify --progress: GDAL's 0...10...100 progress on stdout when it
 is a pipe (what the QGIS plugin reads), "[i/n] " before each scene's line in
-a batch, none for a scene that fails before its chips are read, none without
-the option or with -q, and a usage error when given a value.
+a batch, none for a scene that fails before its chips are read, a line cut
+short (and the next scene's line whole, from 0) for a scene that fails part
+way, none without the option or with -q, and a usage error when given a
+value.
 """
 import os
 import sys
@@ -25,6 +27,11 @@ def run():
         bad = os.path.join(d, "bad.tif")
         with open(bad, "wb") as f:
             f.write(b"II*\x00 not a TIFF past its header")
+        # Opens, then fails after some rows of chips: its pixels are cut off.
+        cut = os.path.join(d, "cut.tif")
+        L.make_scene(cut, L.texture(70, 3, 384, 384), GT, 32720)
+        with open(cut, "r+b") as f:
+            f.truncate(os.path.getsize(cut) // 2)
         common = ["-m", tiny.path, "--chip", "32", "--threads", "1"]
 
         # One scene: its path, then the ticks; no [i/n].
@@ -35,13 +42,17 @@ def run():
         assert lines[1].startswith(scenes[0] + ": ") and " chips " in lines[1], p.stdout
         assert len(lines) == 2, p.stdout
 
-        # A batch with a scene that cannot be opened in the middle.
+        # A batch with a scene that cannot be opened, then one that fails
+        # part way.
         out = os.path.join(d, "batch")
-        p = L.classify("--progress", *common, "-o", out, scenes[0], bad, scenes[1], check=False)
-        assert p.returncode == 1 and "bad.tif" in p.stderr, (p.returncode, p.stderr)
-        ticks = [x for x in p.stdout.splitlines() if x.endswith(" - done.")]
-        assert ticks == ["[1/3] %s: %s" % (scenes[0], TICKS), "[3/3] %s: %s" % (scenes[1], TICKS)], \
-            p.stdout
+        p = L.classify("--progress", *common, "-o", out, scenes[0], bad, cut, scenes[1],
+                       check=False)
+        assert p.returncode == 1 and "bad.tif" in p.stderr and "cut.tif" in p.stderr, p.stderr
+        ticks = [x for x in p.stdout.splitlines() if x.startswith("[")]
+        assert ticks[0] == "[1/4] %s: %s" % (scenes[0], TICKS), p.stdout
+        assert ticks[1].startswith("[3/4] %s: 0..." % cut) and "done" not in ticks[1], p.stdout
+        assert TICKS.startswith(ticks[1].split(": ", 1)[1]), ticks[1]
+        assert ticks[2:] == ["[4/4] %s: %s" % (scenes[1], TICKS)], p.stdout
         assert "0..." not in p.stderr, p.stderr
 
         # Without the option (stdout is a pipe here) and with -q: no ticks.
