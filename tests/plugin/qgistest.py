@@ -4,6 +4,7 @@ plugin loaded from the source tree; QGIS's settings, profile and runtime
 folders in a temporary folder, so a test never touches the user's QGIS.
 Also: small scenes for it to classify, and a feedback that records."""
 import os
+import shutil
 import sys
 import tempfile
 
@@ -11,6 +12,7 @@ import canopytest as ct
 
 PLUGIN_DIR = os.path.join(ct.SRCDIR, "plugin")
 sys.path.insert(0, os.path.join(ct.SRCDIR, "tests", "scene"))   # test_classify_lib
+_home = None   # QGIS's folders, removed at exit
 GT = [400020.0, 3.0, 0.0, 8950020.0, 0.0, -3.0]   # UTM 20S, 3 m pixels
 EPSG = 32720
 
@@ -18,19 +20,20 @@ EPSG = 32720
 def start(load_plugin=True):
     """Starts QGIS and Processing and (load_plugin) registers canopy's
     provider from the source tree. Exits 77 when this Python has no QGIS."""
-    home = tempfile.mkdtemp(prefix="canopy-qgis-")
-    os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    for var in ("XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
-        path = os.path.join(home, var.lower())
-        os.makedirs(path, mode=0o700)
-        os.environ[var] = path
     try:
         from qgis.core import QgsApplication
     except ImportError as e:
         print("SKIP: the plugin tests need QGIS's Python bindings (Debian: python3-qgis): %s"
               % e)
         sys.exit(ct.SKIP)
-    global _app
+    # Read by Qt when the application starts, not at import.
+    global _home, _app
+    home = _home = tempfile.mkdtemp(prefix="canopy-qgis-")
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    for var in ("XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
+        path = os.path.join(home, var.lower())
+        os.makedirs(path, mode=0o700)
+        os.environ[var] = path
     _app = QgsApplication([], False, os.path.join(home, "profile"))
     _app.initQgis()
     sys.path.append(os.path.join(QgsApplication.pkgDataPath(), "python", "plugins"))
@@ -54,6 +57,8 @@ def main(fn):
         ct.main(fn)
     except SystemExit as e:
         code = e.code or 0
+    if _home:
+        shutil.rmtree(_home, ignore_errors=True)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
