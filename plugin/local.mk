@@ -1,1 +1,18 @@
-# plugin: sources and data of this module (see the top-level Makefile.am).
+# plugin: the QGIS Processing plugin (plugin/canopy/, Python: nothing to
+# build). `make install-plugin` copies it into a QGIS profile
+# (QGIS_PLUGINS_DIR=DIR to choose the folder), `make plugin-zip` packs it
+# for QGIS's "Install from ZIP"; both through scripts/install-plugin.
+PLUGIN_FILES = plugin/canopy/metadata.txt plugin/canopy/icon.svg plugin/canopy/__init__.py \
+	plugin/canopy/plugin.py plugin/canopy/provider.py plugin/canopy/algorithm.py \
+	plugin/canopy/classify_scene.py plugin/canopy/classify_folder.py \
+	plugin/canopy/runner.py plugin/canopy/output.py plugin/canopy/styles.py
+EXTRA_DIST += $(PLUGIN_FILES) scripts/install-plugin
+
+QGIS_PLUGINS_DIR =
+install-plugin:
+	dest='$(QGIS_PLUGINS_DIR)'; \
+	$(PYTHON3) $(srcdir)/scripts/install-plugin $${dest:+--dest "$$dest"}
+plugin-zip:
+	$(PYTHON3) $(srcdir)/scripts/install-plugin --zip canopy-qgis-$(VERSION).zip
+.PHONY: install-plugin plugin-zip
+CLEANFILES += canopy-qgis-$(VERSION).zip

@@ -17,3 +17,4 @@ include tests/model/local.mk
 include tests/scene/local.mk
 include tests/eval/local.mk
 include tests/cli/local.mk
+include tests/plugin/local.mk

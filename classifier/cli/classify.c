@@ -11,7 +11,6 @@
 #include "writers/writers.h"
 
 #include <cpl_conv.h>
-#include <cpl_progress.h>
 #include <cpl_string.h>
 #include <gdal.h>
 
@@ -57,6 +56,7 @@ typedef struct options {
     char **co;                 /* CSL of NAME=VALUE */
     char **config;             /* CSL of KEY=VALUE */
     int quiet;
+    int progress;              /* --progress: GDAL's progress even without a terminal */
     char **scenes;             /* CSL of arguments: files, folders, @lists */
 } options;
 
@@ -70,6 +70,8 @@ typedef struct batch {
     int bands[MAX_CHANNELS];
     int threads;
     int progress_tty;
+    int scene_i, n_scenes;     /* 1-based scene in progress, scenes in the batch */
+    int last_tick;             /* progress ticks printed for this scene (0..40), -1 none */
     char **names;              /* CSL: scene names already classified */
     char **name_paths;         /* CSL: their paths, same order */
     float *batch_probs;        /* (MAX_BATCH, n_labels) */
@@ -135,6 +137,8 @@ static void print_help(FILE *f)
 "  -of GTiff|COG         raster format (default GTiff)\n"
 "  -co NAME=VALUE        creation option for the rasters (repeatable)\n"
 "  --config KEY VALUE    GDAL configuration option (repeatable)\n"
+"  --progress            GDAL's progress even when stdout is not a terminal (for\n"
+"                        the QGIS plugin and other programs that read it)\n"
 "  -q, --quiet           no progress and no summary lines\n"
 "  -h, --help            this help\n"
 "\n"
@@ -149,7 +153,9 @@ static void print_help(FILE *f)
 "classified, so memory does not grow with the scene. Without GDAL_CACHEMAX\n"
 "(environment or --config), GDAL's block cache is limited to 256 MB.\n"
 "\n"
-"Progress: GDAL's 0...10...100 on a terminal, one line per scene otherwise.\n"
+"Progress: GDAL's 0...10...100 on a terminal (or with --progress), after the\n"
+"scene's path and, in a batch, its number: \"[2/5] PATH: 0...10...100 - done.\";\n"
+"one line per scene otherwise.\n"
 "\n"
 "Exit status: 0 every scene done (or up to date); 1 a model, scene or output\n"
 "problem (the other scenes are still done); 2 usage error.\n", f);
@@ -208,7 +214,7 @@ static int parse_options(int argc, char **argv, options *o)
             return -1;
         }
         if (!strcmp(name, "-q") || !strcmp(name, "--quiet") || !strcmp(name, "--tta") ||
-            !strcmp(name, "--split-masks"))
+            !strcmp(name, "--split-masks") || !strcmp(name, "--progress"))
             takes = 0;
         if (takes && !v && !strcmp(name, "--config")) {
             if (i + 2 >= argc)
@@ -232,6 +238,8 @@ static int parse_options(int argc, char **argv, options *o)
             o->tta = 1;
         else if (!strcmp(name, "--split-masks"))
             o->split_masks = 1;
+        else if (!strcmp(name, "--progress"))
+            o->progress = 1;
         else if (!strcmp(name, "-m") || !strcmp(name, "--model"))
             o->model = v;
         else if (!strcmp(name, "-o") || !strcmp(name, "--output"))
@@ -602,11 +610,31 @@ static char *scene_name(cnp_ctx *ctx, const char *path)
     return cnp_strdup(ctx, b && *b ? b : "scene");
 }
 
+/* GDAL's terminal progress ("0...10...20...100 - done.", a tick per 2.5 %)
+ * with its state in the batch: GDALTermProgress keeps it in statics that it
+ * resets only past 97.5 %, so after a scene that failed part way the next
+ * scene's line would start at the old tick. */
+static void term_progress(batch *b, double done)
+{
+    int tick = done >= 1.0 ? 40 : done > 0.0 ? (int)(done * 40.0) : 0, was = b->last_tick;
+    while (b->last_tick < tick) {
+        b->last_tick++;
+        if (b->last_tick % 4 == 0)
+            printf("%d", b->last_tick / 4 * 10);
+        else
+            putchar('.');
+    }
+    if (tick == 40 && was < 40)
+        printf(" - done.\n");
+    fflush(stdout);
+}
+
+/* user: the batch when progress is printed, else NULL. */
 static int progress_cb(double done, const char *msg, void *user)
 {
     (void)msg;
     if (user)
-        GDALTermProgress(done, NULL, NULL);
+        term_progress(user, done);
     return !interrupted;
 }
 
@@ -662,7 +690,7 @@ static cnp_status classify_strips(cnp_ctx *ctx, batch *b, cnp_tiler *t, float *p
             }
         }
         if (!progress_cb((double)(s->index + 1) / in->n_strips, NULL,
-                         b->progress_tty ? (void *)1 : NULL))
+                         b->progress_tty ? (void *)b : NULL))
             return cnp_error(ctx, CNP_ERR_CANCELLED, "%s: interrupted; no output was written",
                              in->path);
     }
@@ -783,9 +811,11 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
     for (c = 0; c < n; c++)
         probs[c] = NAN;
     if (b->progress_tty && !o->quiet) {
+        if (b->n_scenes > 1)
+            printf("[%d/%d] ", b->scene_i, b->n_scenes);
         printf("%s: ", path);
-        fflush(stdout);
-        GDALTermProgress(0.0, NULL, NULL);
+        b->last_tick = -1;
+        term_progress(b, 0.0);
     }
     st = classify_strips(ctx, b, t, probs, &partial_cells, &n_partial, &infer_s);
     if (st != CNP_OK) {
@@ -1001,7 +1031,7 @@ int cnp_cmd_classify(int argc, char **argv)
     }
     b.o = &o;
     b.threads = o.threads;
-    b.progress_tty = !o.quiet && isatty(STDOUT_FILENO);
+    b.progress_tty = !o.quiet && (o.progress || isatty(STDOUT_FILENO));
     cnp_gdal_init();
     if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL))
         GDALSetCacheMax64(DEFAULT_CACHE_BYTES);
@@ -1062,9 +1092,11 @@ int cnp_cmd_classify(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    b.n_scenes = CSLCount(scenes);
     for (i = 0; scenes && scenes[i] && !interrupted; i++) {
         int skipped = 0;
         cnp_ctx_clear(&ctx);
+        b.scene_i = i + 1;
         if (classify_scene(&ctx, &b, scenes[i], &skipped) != CNP_OK) {
             cnp_cli_report(CMD, &ctx);
             failed++;

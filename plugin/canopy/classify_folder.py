@@ -1,0 +1,56 @@
+"""Processing algorithm "Classify folder": every raster in a folder through
+one canopy classify run. As on the command line, a scene that fails is
+reported and the others are still classified; only a run that classified
+nothing is an exception."""
+from qgis.core import (QgsProcessingException, QgsProcessingOutputMultipleLayers,
+                       QgsProcessingOutputNumber, QgsProcessingOutputString,
+                       QgsProcessingParameterFile)
+
+from .algorithm import ClassifyAlgorithm
+
+
+class ClassifyFolder(ClassifyAlgorithm):
+    CLASSIFIED = "CLASSIFIED"
+    UP_TO_DATE = "UP_TO_DATE"
+    FAILED = "FAILED"
+    ERRORS = "ERRORS"
+
+    ID = "classifyfolder"
+    TITLE = "Classify folder"
+    HELP = ("<p>Classifies every raster in a folder (canopy's own outputs and side files are "
+            "left alone), as a nightly batch would. A scene that cannot be classified is "
+            "reported and the others are still done.</p>")
+
+    def add_input_parameters(self):
+        self.addParameter(QgsProcessingParameterFile(
+            self.INPUT, "Folder of scenes", behavior=QgsProcessingParameterFile.Folder))
+
+    def initAlgorithm(self, config=None):
+        super().initAlgorithm(config)
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.PROBS, "Probabilities"))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.MASKS, "Masks"))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.MARKERS_OUTPUT, "Markers"))
+        self.addOutput(QgsProcessingOutputNumber(self.CLASSIFIED, "Scenes classified"))
+        self.addOutput(QgsProcessingOutputNumber(self.UP_TO_DATE, "Scenes up to date"))
+        self.addOutput(QgsProcessingOutputNumber(self.FAILED, "Scenes failed"))
+        self.addOutput(QgsProcessingOutputString(self.ERRORS, "canopy's messages"))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        folder = self.parameterAsFile(parameters, self.INPUT, context)
+        run = self.run_canopy(self.canopy_args(parameters, context) + ["--", folder], feedback)
+        if run.returncode == 2 or not run.scenes:
+            raise QgsProcessingException(run.message())
+        failed = run.counts[2] if run.counts else (1 if run.returncode else 0)
+        if failed:
+            feedback.reportError("%d of the scenes in %s failed (see canopy's messages above); "
+                                 "the others were classified" % (failed, folder))
+        for scene in run.scenes:
+            self.open_outputs(scene, parameters, context)
+        return {self.OUTPUT_FOLDER: self.output_folder(parameters, context),
+                self.PROBS: [s.output(".probs.tif") for s in run.scenes],
+                self.MASKS: [s.output(".masks.tif") for s in run.scenes],
+                self.MARKERS_OUTPUT: [s.output(".markers.geojson") for s in run.scenes],
+                self.CLASSIFIED: sum(s.status == "classified" for s in run.scenes),
+                self.UP_TO_DATE: sum(s.status == "up to date" for s in run.scenes),
+                self.FAILED: failed,
+                self.ERRORS: run.message() if run.returncode else ""}

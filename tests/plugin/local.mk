@@ -1,0 +1,7 @@
+# tests/plugin (see tests/local.mk): the QGIS plugin in real headless QGIS
+# (qgistest.py starts it), and its reader of canopy's stdout.
+PLUGIN_TESTS = tests/plugin/test_plugin_output.py tests/plugin/test_plugin_package.py \
+	tests/plugin/test_plugin_scene.py tests/plugin/test_plugin_folder.py \
+	tests/plugin/test_plugin_errors.py tests/plugin/test_plugin_cancel.py
+TESTS += $(PLUGIN_TESTS)
+EXTRA_DIST += $(PLUGIN_TESTS) tests/plugin/qgistest.py
