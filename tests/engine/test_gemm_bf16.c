@@ -70,13 +70,8 @@ static int run_case(const bf_case *cc, kt_rng *rng)
     const char *path;
 
     memset(&s, 0, sizeof s);
-    s.N = cc->N;
-    s.C = cc->C;
-    s.H = cc->H;
-    s.W = cc->W;
-    s.K = cc->K;
-    s.R = cc->R;
-    s.S = cc->S;
+    s.N = cc->N, s.C = cc->C, s.H = cc->H, s.W = cc->W;
+    s.K = cc->K, s.R = cc->R, s.S = cc->S;
     s.stride_h = s.stride_w = cc->stride;
     s.pad_t = s.pad_l = s.pad_b = s.pad_r = cc->pad;
     s.dil_h = s.dil_w = 1;
@@ -88,20 +83,19 @@ static int run_case(const bf_case *cc, kt_rng *rng)
     nx = (size_t)s.C * s.N * s.H * s.W;
     nw = (size_t)s.K * crs;
     ny = (size_t)s.K * s.N * s.P * s.Q;
-    x = kt_floats(nx);
-    xb = kt_floats(nx);
-    ax = kt_floats(nx);
-    w = kt_floats(nw);
-    wb = kt_floats(nw);
-    aw = kt_floats(nw);
-    bias = kt_floats((size_t)s.K);
-    ab = kt_floats((size_t)s.K);
-    res = kt_floats(ny);
-    ar = kt_floats(ny);
-    y = kt_floats(ny);
-    want = kt_floats(ny);
-    fp32 = kt_floats(ny);
-    mag = kt_floats(ny);
+    {
+        /* operand, its bf16 rounding or |.|, outputs */
+        float **xs[] = {&x, &xb, &ax}, **ws[] = {&w, &wb, &aw}, **ks[] = {&bias, &ab};
+        float **ys[] = {&res, &ar, &y, &want, &fp32, &mag};
+        for (size_t i = 0; i < 3; i++) {
+            *xs[i] = kt_floats(nx);
+            *ws[i] = kt_floats(nw);
+        }
+        for (size_t i = 0; i < 2; i++)
+            *ks[i] = kt_floats((size_t)s.K);
+        for (size_t i = 0; i < 6; i++)
+            *ys[i] = kt_floats(ny);
+    }
     kt_fill(rng, x, nx, 1.0f);
     kt_fill(rng, w, nw, 1.0f / (float)crs);
     kt_fill(rng, bias, (size_t)s.K, 0.5f);
