@@ -15,10 +15,14 @@
 static void usage(FILE *f)
 {
     fputs("Usage: canopy bench [-m MODEL] [--size N] [--batch N] [--threads N]\n"
-          "                    [--seconds S] [--tta] [--profile] [--sgemm]\n"
+          "                    [--seconds S] [--precision fp32|bf16] [--tta] [--profile]\n"
+          "                    [--sgemm]\n"
           "\n"
           "Times the engine alone on random chips (no file I/O) and prints one line:\n"
-          "  model=... size=N batch=N threads=N images_per_s=X gflops=Y ms_per_batch=Z\n"
+          "  model=... size=N batch=N threads=N precision=P images_per_s=X gflops=Y\n"
+          "  ms_per_batch=Z\n"
+          "(precision: the one that ran, fp32 when bf16 was asked for on a CPU without\n"
+          "AVX512_BF16).\n"
           "With --sgemm, instead measures this machine's fp32 sgemm ceiling: one\n"
           "single-threaded 2048^3 OpenBLAS sgemm per thread, run concurrently:\n"
           "  sgemm threads=N gflops=X core=NAME\n"
@@ -28,6 +32,8 @@ static void usage(FILE *f)
           "  --batch N      chips per forward pass (default 32)\n"
           "  --threads N    OpenMP threads (default: all cores)\n"
           "  --seconds S    measure for at least S seconds after one warm-up (default 3)\n"
+          "  --precision P  fp32 (default) or bf16: convolutions on AVX512_BF16 with fp32\n"
+          "                 accumulation (Winograd and dense layers stay fp32)\n"
           "  --tta          time the 8-fold test-time augmentation path\n"
           "  --profile      then time every layer for as long again and print a table:\n"
           "                 shapes, kernel path (winograd, gemm, gemm-rows, openblas),\n"
@@ -91,11 +97,11 @@ int cnp_cmd_bench(int argc, char **argv)
         {"model", required_argument, NULL, 'm'}, {"size", required_argument, NULL, 's'},
         {"batch", required_argument, NULL, 'b'}, {"threads", required_argument, NULL, 't'},
         {"seconds", required_argument, NULL, 'S'}, {"tta", no_argument, NULL, 'T'},
-        {"sgemm", no_argument, NULL, 'G'}, {"profile", no_argument, NULL, 'P'}, {"help", no_argument, NULL, 'h'},
+        {"sgemm", no_argument, NULL, 'G'}, {"precision", required_argument, NULL, 'p'}, {"profile", no_argument, NULL, 'P'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *model_path = NULL;
     int size = 0, batch = 32, threads = cnp_cli_default_threads(), tta = 0, sgemm = 0, opt;
-    int profile = 0;
+    int profile = 0, bf16 = 0;
     int rc = CNP_EXIT_FAILURE, reps = 0;
     double seconds = 3.0, t0, t;
     cnp_ctx ctx;
@@ -112,6 +118,7 @@ int cnp_cmd_bench(int argc, char **argv)
         case 'b': if (!cnp_cli_parse_int("bench", "--batch", optarg, 1, 4096, &batch)) return CNP_EXIT_USAGE; break;
         case 't': if (!cnp_cli_parse_int("bench", "--threads", optarg, 1, 1024, &threads)) return CNP_EXIT_USAGE; break;
         case 'S': if (!cnp_cli_parse_double("bench", "--seconds", optarg, 0.0, 3600.0, &seconds)) return CNP_EXIT_USAGE; break;
+        case 'p': if (!cnp_cli_parse_precision("bench", optarg, &bf16)) return CNP_EXIT_USAGE; break;
         case 'T': tta = 1; break;
         case 'G': sgemm = 1; break;
         case 'P': profile = 1; break;
@@ -132,7 +139,8 @@ int cnp_cmd_bench(int argc, char **argv)
     const cnp_model_meta *meta = cnp_model_meta_cget(m);
     if (size == 0)
         size = meta->input_size;
-    if (cnp_model_prepare(&ctx, m, batch, size, size, threads, tta ? CNP_PREPARE_TTA : 0) != CNP_OK)
+    if (cnp_model_prepare(&ctx, m, batch, size, size, threads,
+                          (tta ? CNP_PREPARE_TTA : 0) | cnp_cli_precision_flags(bf16)) != CNP_OK)
         goto cleanup;
     in_n = (size_t)batch * (size_t)meta->n_channels * (size_t)size * (size_t)size;
     in = cnp_aligned_alloc(&ctx, in_n, sizeof(float), "benchmark input");
@@ -152,8 +160,9 @@ int cnp_cmd_bench(int argc, char **argv)
         t = cnp_now() - t0;
     } while (t < seconds || reps < 3);
     cnp_model_info_get(m, &info);
-    printf("model=%s size=%d batch=%d threads=%d images_per_s=%.2f gflops=%.1f ms_per_batch=%.3f\n",
-           meta->name, size, batch, threads, batch * reps / t,
+    printf("model=%s size=%d batch=%d threads=%d precision=%s images_per_s=%.2f gflops=%.1f "
+           "ms_per_batch=%.3f\n", meta->name, size, batch, threads, cnp_model_precision(m),
+           batch * reps / t,
            info.gflops * batch * reps * (tta ? 8 : 1) / t, 1e3 * t / reps);
     if (profile) {
         if (cnp_model_profile(&ctx, m, 1) != CNP_OK)

@@ -50,6 +50,7 @@ typedef struct options {
     const char *markers;       /* comma list, "none", or NULL (the model's) */
     int tta;
     int threads;
+    int bf16;                  /* --precision bf16 */
     int float_probs;
     int split_masks;
     cnp_raster_format format;
@@ -132,6 +133,9 @@ static void print_help(FILE *f)
 "                        'none' (default: the model's)\n"
 "  --tta                 average over the 8 rotations/flips of each chip\n"
 "  --threads N           inference threads (default: all cores)\n"
+"  --precision P         fp32 (default) or bf16: convolutions in bf16 with fp32\n"
+"                        accumulation on CPUs with AVX512_BF16 (fp32 with a\n"
+"                        message elsewhere); recorded in the manifest\n"
 "  --probs-type T        Byte (0..254, scale 1/255; default) or Float32\n"
 "  --split-masks         also write OUTDIR/NAME.masks/LABEL.tif, one per label\n"
 "  -of GTiff|COG         raster format (default GTiff)\n"
@@ -285,6 +289,9 @@ static int parse_options(int argc, char **argv, options *o)
             o->thresholds = CSLAddString(o->thresholds, v);
         } else if (!strcmp(name, "--markers")) {
             o->markers = v;
+        } else if (!strcmp(name, "--precision")) {
+            if (!cnp_cli_parse_precision(CMD, v, &o->bf16))
+                return CNP_EXIT_USAGE;
         } else if (!strcmp(name, "--threads")) {
             if (!cnp_cli_parse_int(CMD, name, v, 1, 1024, &o->threads))
                 return CNP_EXIT_USAGE;
@@ -777,6 +784,7 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
     rp.thresholds = meta->thresholds;
     rp.is_marker = meta->is_marker;
     rp.tta = o->tta;
+    rp.precision = cnp_model_precision(b->model);
     rp.float_probs = o->float_probs;
     rp.split_masks = o->split_masks;
     rp.format = o->format == CNP_FORMAT_COG ? "COG" : "GTiff";
@@ -1047,7 +1055,9 @@ int cnp_cmd_classify(int argc, char **argv)
     if ((rc = apply_overrides(&b, &o)) != CNP_EXIT_OK)
         goto cleanup;
     if (cnp_model_prepare(&ctx, b.model, MAX_BATCH, b.meta->input_size, b.meta->input_size,
-                          o.threads, o.tta ? CNP_PREPARE_TTA : 0) != CNP_OK ||
+                          o.threads,
+                          (o.tta ? CNP_PREPARE_TTA : 0) | cnp_cli_precision_flags(o.bf16)) !=
+            CNP_OK ||
         cnp_sha256_file(&ctx, o.model, b.model_sha) != CNP_OK) {
         cnp_cli_report(CMD, &ctx);
         rc = CNP_EXIT_FAILURE;

@@ -44,6 +44,15 @@ int cnp_cli_parse_double(const char *cmd, const char *opt, const char *s, double
  * mean and std (borrowed from meta; valid while the model lives). */
 void cnp_cli_chip_spec(cnp_chip_spec *spec, const cnp_model_meta *meta);
 
+/* Parses a --precision value, "fp32" or "bf16", into *bf16 (0 or 1);
+ * returns 0 and prints a usage error for anything else. */
+int cnp_cli_parse_precision(const char *cmd, const char *s, int *bf16);
+
+/* The cnp_model_prepare() flag for the precision asked for: with bf16 = 1,
+ * CNP_PREPARE_BF16, or, on a CPU without AVX512_BF16, 0 after one line on
+ * stderr saying that the run is fp32. */
+unsigned cnp_cli_precision_flags(int bf16);
+
 /* Number of threads: --threads N or all cores. */
 int cnp_cli_default_threads(void);
 

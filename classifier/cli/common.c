@@ -80,6 +80,26 @@ void cnp_cli_chip_spec(cnp_chip_spec *spec, const cnp_model_meta *meta)
     spec->std = meta->std;
 }
 
+int cnp_cli_parse_precision(const char *cmd, const char *s, int *bf16)
+{
+    if (!strcmp(s, "fp32") || !strcmp(s, "bf16")) {
+        *bf16 = !strcmp(s, "bf16");
+        return 1;
+    }
+    cnp_cli_usage_error(cmd, "--precision expects fp32 or bf16, got '%s'", s);
+    return 0;
+}
+
+unsigned cnp_cli_precision_flags(int bf16)
+{
+    if (!bf16)
+        return 0;
+    if (cnp_engine_bf16_available())
+        return CNP_PREPARE_BF16;
+    fputs("canopy: --precision bf16: this CPU has no AVX512_BF16; running in fp32\n", stderr);
+    return 0;
+}
+
 int cnp_cli_default_threads(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);

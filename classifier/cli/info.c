@@ -82,6 +82,7 @@ static void print_text(const cnp_model *m, const cnp_model_info *in, const cnp_b
     printf("GEMM:          %s; core %s (%s); self-test %s\n", bi->library, bi->core, bi->selected,
            bi->selftest_ok > 0 ? "passed" : bi->selftest_ok == 0 ? "FAILED" : "not run");
     printf("Convolutions:  %s\n", bi->conv);
+    printf("Precision:     %s\n", bi->bf16);
 
     for (int l = 0; l < meta->n_labels; l++)
         n_markers += meta->is_marker[l];
@@ -165,6 +166,7 @@ static int print_json(const cnp_model *m, const cnp_model_info *in, const cnp_bl
     json_object_object_add(g, "selftest", bi->selftest_ok < 0 ? NULL :
                            json_object_new_boolean(bi->selftest_ok > 0));
     json_object_object_add(g, "convolutions", json_object_new_string(bi->conv));
+    json_object_object_add(g, "precision", json_object_new_string(bi->bf16));
     json_object_object_add(o, "gemm", g);
 
     md = json_object_new_object();

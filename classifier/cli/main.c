@@ -68,8 +68,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "--version")) {
         cnp_blas_info bi;
         cnp_blas_info_get(&bi);
-        printf("canopy %s\nGEMM: %s, core %s (%s)\nConvolutions: %s\n", PACKAGE_VERSION,
-               bi.library, bi.core, bi.selected, bi.conv);
+        printf("canopy %s\nGEMM: %s, core %s (%s)\nConvolutions: %s\nPrecision: %s\n",
+               PACKAGE_VERSION, bi.library, bi.core, bi.selected, bi.conv, bi.bf16);
         return CNP_EXIT_OK;
     }
     select_blas_kernels(argv);

@@ -194,6 +194,14 @@ void cnp_blas_info_get(cnp_blas_info *info)
                        "and Winograd F(4x4,3x3) for 3x3 stride-1 layers; dense layers: OpenBLAS, "
                        "canopy's AVX-512 dot products at batches of 1-4"
                      : "OpenBLAS sgemm on im2col blocks with a fused bias/residual/ReLU pass";
+    info->bf16 = cnp_engine_bf16_available()
+                     ? "fp32 (default); bf16 available (AVX512_BF16: --precision bf16)"
+                     : "fp32; bf16 not available (no AVX512_BF16: --precision bf16 runs fp32)";
+}
+
+int cnp_engine_bf16_available(void)
+{
+    return cnp_kernels_avx512() && cnp_gemm_bf16_available();
 }
 
 /* Cores whose sgemm kernels use AVX2/FMA or AVX-512: nothing to gain. */

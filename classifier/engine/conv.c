@@ -15,6 +15,8 @@
  *     the block is hot; with few columns the threads build one shared panel
  *     and split the K rows.
  * A 1x1 stride-1 unpadded convolution is a plain GEMM on x: no im2col.
+ * A bf16 plan (cnp_conv_plan_new_prec) packs its weights as bf16 for
+ * canopy's GEMM; its Winograd path, where it has one, stays fp32.
  * One OpenMP region per call on every path.
  */
 #include "engine/kernels.h"
@@ -52,6 +54,7 @@ struct cnp_conv_plan {
     size_t slice;           /* floats of scratch per thread (64-byte multiple) */
     size_t scratch;         /* floats of scratch in all */
     int use_gemm;           /* canopy's AVX-512 GEMM (else OpenBLAS) */
+    int bf16;               /* its weights are bf16 (gemm_bf16.c) */
     cnp_gemm_a pa;          /* weights packed for it */
     cnp_wino *wino;         /* Winograd plan, or NULL */
     int wino_min_tiles;     /* use it from this many tiles per call */
@@ -90,6 +93,12 @@ void cnp_conv_plan_free(cnp_conv_plan *p)
 
 cnp_conv_plan *cnp_conv_plan_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w,
                                  const float *bias, int n_threads)
+{
+    return cnp_conv_plan_new_prec(ctx, s, w, bias, n_threads, 0);
+}
+
+cnp_conv_plan *cnp_conv_plan_new_prec(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w,
+                                      const float *bias, int n_threads, int bf16)
 {
     cnp_conv_plan *p = NULL;
     cnp_conv_shape chk = *s;
@@ -131,8 +140,10 @@ cnp_conv_plan *cnp_conv_plan_new(cnp_ctx *ctx, const cnp_conv_shape *s, const fl
 
     algo = cnp_conv_algo_forced();
     p->use_gemm = cnp_gemm_available() && algo != CNP_CONV_OPENBLAS;
+    p->bf16 = bf16 && p->use_gemm && cnp_gemm_bf16_available();
     if (p->use_gemm) {
-        if (cnp_gemm_a_pack(ctx, &p->pa, p->w, s->K, (int)crs, crs) != CNP_OK)
+        if ((p->bf16 ? cnp_gemm_a_pack_bf16 : cnp_gemm_a_pack)(ctx, &p->pa, p->w, s->K, (int)crs,
+                                                                crs) != CNP_OK)
             goto fail;
         p->slice = round_up(cnp_gemm_pack_floats(&p->pa), 16);
         if (!cnp_mul_size(p->slice, (size_t)p->n_threads, &p->scratch)) {
@@ -326,6 +337,8 @@ const char *cnp_conv_path(const cnp_conv_plan *p, int n)
     const size_t cols = (size_t)n * p->s.P * p->s.Q;
     if (use_wino(p, n))
         return "winograd";
+    if (p->use_gemm && p->bf16)
+        return gemm_by_rows(p, cols, p->n_threads) ? "gemm-rows-bf16" : "gemm-bf16";
     if (p->use_gemm)
         return gemm_by_rows(p, cols, p->n_threads) ? "gemm-rows" : "gemm";
     return blas_by_rows(p, cols, p->n_threads) ? "openblas-rows" : "openblas";

@@ -73,13 +73,30 @@ cnp_model_meta *cnp_model_meta_get(cnp_model *m);
 const cnp_model_meta *cnp_model_meta_cget(const cnp_model *m);
 
 /* Flags for cnp_model_prepare(). */
-enum { CNP_PREPARE_TTA = 1u << 0 /* also plan scratch for forward_tta */ };
+enum {
+    CNP_PREPARE_TTA = 1u << 0,  /* also plan scratch for forward_tta */
+    /* Convolutions on canopy's GEMM in bf16 (weights and activations
+     * rounded to bf16, fp32 accumulation, bias, residual and ReLU), where
+     * cnp_engine_bf16_available(); Winograd layers, dense layers and
+     * everything else stay fp32. Elsewhere the model is prepared in fp32:
+     * cnp_model_precision() says which. */
+    CNP_PREPARE_BF16 = 1u << 1
+};
 
 /* Fixes the input size (height, width >= 32) and the largest batch, plans
  * activations and scratch, packs weights for `n_threads` threads (<= 0: all
  * cores). May be called again to re-plan. */
 cnp_status cnp_model_prepare(cnp_ctx *ctx, cnp_model *m, int max_batch,
                              int height, int width, int n_threads, unsigned flags);
+
+/* "bf16" when the prepared model's convolutions run in bf16, else "fp32".
+ * Static string. */
+const char *cnp_model_precision(const cnp_model *m);
+
+/* 1 when CNP_PREPARE_BF16 takes effect on this CPU: AVX-512F, BW and
+ * AVX512_BF16, and the environment does not set CANOPY_NO_BF16 (which
+ * exists so that tests can check the fp32 fallback on any CPU). */
+int cnp_engine_bf16_available(void);
 
 /* Runs n (1..max_batch) chips: input (n, C, H, W) normalised floats, probs
  * (n, n_labels) sigmoid probabilities. Both buffers are the caller's.
@@ -130,6 +147,7 @@ typedef struct cnp_blas_info {
     const char *selected;  /* "autodetected", "OPENBLAS_CORETYPE set by the user", ... */
     int selftest_ok;       /* 1 passed, 0 failed, -1 not run */
     const char *conv;      /* which kernels run the convolutions */
+    const char *bf16;      /* which precisions this CPU runs */
 } cnp_blas_info;
 
 /* Runs the BLAS self-test once (sgemm against a naive reference on awkward

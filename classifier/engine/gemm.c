@@ -15,18 +15,17 @@
  * Blocking: a Kd block of A's 8-row panel (8 x kc) stays in L1 while the
  * packed B block (kc x nb) stays in L2; every core works on its own
  * columns (or rows) with its own B buffer.
+ * A packed as bf16 (cnp_gemm_a_pack_bf16) runs the same loop with
+ * gemm_bf16.c's micro-kernel: each packed B block is converted to bf16
+ * pairs before the tiles that use it.
  */
-#include "engine/kernels.h"
-#include "engine/avx512.h"
+#include "engine/gemm_tile.h"
 
 #include <assert.h>
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MR 8            /* rows per A panel */
-#define NR 48           /* columns per B micro-panel (3 zmm) */
 
 /* Blocking: kc floats of the inner dimension; nb columns of B, at most
  * GEMM_NB, fewer when a block of C (M x nb) and of packed B (kc x nb)
@@ -67,10 +66,9 @@ static size_t round_up(size_t v, size_t m)
 
 /* ---- A: packing at plan time ------------------------------------------ */
 
-cnp_status cnp_gemm_a_pack(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, int M, int Kd,
-                           size_t lda)
+/* The blocking of a (M, Kd) GEMM, fp32 or bf16 alike. */
+static cnp_status a_geometry(cnp_ctx *ctx, cnp_gemm_a *pa, int M, int Kd)
 {
-    size_t mp = round_up((size_t)M, MR), total;
     int nkc;
     memset(pa, 0, sizeof *pa);
     if (M < 1 || Kd < 1)
@@ -84,6 +82,23 @@ cnp_status cnp_gemm_a_pack(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, int M, 
         pa->nb = GEMM_NB;
     if (pa->nb < GEMM_NB_MIN)
         pa->nb = GEMM_NB_MIN;
+    return CNP_OK;
+}
+
+cnp_status cnp_gemm_a_pack_bf16(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, int M, int Kd,
+                                size_t lda)
+{
+    if (a_geometry(ctx, pa, M, Kd) != CNP_OK)
+        return ctx->status;
+    return cnp_gemm_a_fill_bf16(ctx, pa, a, lda);
+}
+
+cnp_status cnp_gemm_a_pack(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, int M, int Kd,
+                           size_t lda)
+{
+    size_t mp = round_up((size_t)M, MR), total;
+    if (a_geometry(ctx, pa, M, Kd) != CNP_OK)
+        return ctx->status;
     if (!cnp_mul_size(mp, (size_t)Kd, &total))
         return cnp_error(ctx, CNP_ERR_NOMEM, "packed weights of %d x %d too large", M, Kd);
     pa->data = cnp_aligned_alloc(ctx, total, sizeof(float), "packed convolution weights");
@@ -110,11 +125,22 @@ void cnp_gemm_a_release(cnp_gemm_a *pa)
     if (!pa)
         return;
     cnp_aligned_free(pa->data);
+    cnp_aligned_free(pa->a2);
     pa->data = NULL;
+    pa->a2 = NULL;
+}
+
+/* bf16: the fp32 block is converted into bf16 pairs after it, at this
+ * offset (64-byte aligned). */
+static size_t pairs_offset(const cnp_gemm_a *pa)
+{
+    return round_up((size_t)pa->kc * (size_t)pa->nb, 16);
 }
 
 size_t cnp_gemm_pack_floats(const cnp_gemm_a *pa)
 {
+    if (pa->a2)
+        return pairs_offset(pa) + (size_t)pa->kc / 2 * (size_t)pa->nb;
     return (size_t)pa->kc * (size_t)pa->nb;
 }
 
@@ -126,24 +152,6 @@ size_t cnp_gemm_pack_floats(const cnp_gemm_a *pa)
 #define PF_CALLS 2
 
 /* ---- micro-kernels ------------------------------------------------------ */
-
-typedef struct ukr_args {
-    int kc;
-    const float *a;         /* first 8-row panel [kc][8]; more panels follow at +8*kc;
-                             * or, strided, row 0 of an unpacked A (rows lda apart) */
-    size_t lda;
-    const float *b;         /* [kc][16 * nv] */
-    float *c;               /* tile origin */
-    size_t ldc;
-    int mr;                 /* valid rows */
-    __mmask16 last;         /* valid lanes of the last vector */
-    int load_c;             /* accumulate onto C */
-    int finish;             /* apply the epilogue */
-    const float *bias;      /* at the tile's first row, or NULL */
-    const float *res;       /* residual at the tile origin (ld ldc), or NULL */
-    int relu;
-    const float *pf;        /* A of the next call, fetched as this one runs, or NULL */
-} ukr_args;
 
 /* One tile of (8 * NP) rows x (16 * NV) columns; NP panels of A, or
  * (STRIDED, NP = 1) eight rows of an unpacked A. */
@@ -173,7 +181,7 @@ ukr_body(const ukr_args *g, const int NP, const int NV, const int STRIDED)
         if (!STRIDED && g->pf) {
             /* 8 NP floats of A per k: one 64-byte line every second k
              * for one panel, one and a half lines per k for three. */
-            const float *f = g->pf + (size_t)k * MR * NP;
+            const float *f = (const float *)g->pf + (size_t)k * MR * NP;
             if (NP == 1) {
                 if (!(k & 1))
                     _mm_prefetch((const char *)f, _MM_HINT_T1);
@@ -201,31 +209,9 @@ ukr_body(const ukr_args *g, const int NP, const int NV, const int STRIDED)
 #pragma GCC unroll 3
     for (int p = 0; p < NP; p++)
 #pragma GCC unroll 8
-        for (int i = 0; i < MR; i++) {
-            const int row = p * MR + i;
-            if (row < g->mr) {
-                float *crow = g->c + (size_t)row * g->ldc;
-                const float *rrow = g->res ? g->res + (size_t)row * g->ldc : NULL;
-                const __m512 bias = g->finish && g->bias ? _mm512_set1_ps(g->bias[row])
-                                                         : _mm512_setzero_ps();
-#pragma GCC unroll 3
-                for (int v = 0; v < NV; v++) {
-                    const __mmask16 m = v == NV - 1 ? g->last : (__mmask16)0xFFFF;
-                    __m512 x = acc[p][i][v];
-                    if (g->load_c)
-                        x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, crow + 16 * v));
-                    if (g->finish) {
-                        x = _mm512_add_ps(x, bias);
-                        if (rrow)
-                            x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, rrow + 16 * v));
-                        /* max(0, x) keeps NaN, as PyTorch's ReLU does */
-                        if (g->relu)
-                            x = _mm512_max_ps(_mm512_setzero_ps(), x);
-                    }
-                    _mm512_mask_storeu_ps(crow + 16 * v, m, x);
-                }
-            }
-        }
+        for (int i = 0; i < MR; i++)
+            if (p * MR + i < g->mr)
+                ukr_store_row(g, p * MR + i, acc[p][i], NV);
 }
 
 static TARGET_AVX512 void ukr_8x48(const ukr_args *g) { ukr_body(g, 1, 3, 0); }
@@ -503,6 +489,16 @@ static TARGET_AVX512 void pack_im2col(float *dst, const cnp_gemm_b *src, int k0,
     }
 }
 
+void cnp_gemm_pack_b(float *dst, const cnp_gemm_b *src, int k0, int kc, size_t j0, int w)
+{
+    if (src->conv && same_shape(src->conv))
+        pack_same(dst, src, k0, kc, j0, w);
+    else if (src->conv)
+        pack_im2col(dst, src, k0, kc, j0, w);
+    else
+        pack_dense(dst, src->x, src->ld, k0, kc, j0, w);
+}
+
 /* ---- the blocked loop --------------------------------------------------- */
 
 void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t ldc, int m0,
@@ -510,6 +506,8 @@ void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t 
 {
     const size_t mp = round_up((size_t)pa->M, MR);
     const int ip0 = m0 / MR, ip1 = (m1 + MR - 1) / MR;
+    /* bf16: B converted to pairs after its fp32 packing. */
+    uint32_t *pairs = pa->a2 ? (uint32_t *)(pack + pairs_offset(pa)) : NULL;
 
     const size_t nb = (size_t)pa->nb;
     for (size_t jb = j0; jb < j0 + ncols; jb += nb) {
@@ -518,28 +516,29 @@ void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t 
         for (int k0 = 0; k0 < pa->Kd; k0 += pa->kc) {
             const int kcur = pa->Kd - k0 < pa->kc ? pa->Kd - k0 : pa->kc;
             const int first = k0 == 0, last = k0 + kcur >= pa->Kd;
-            const float *ablk = pa->data + (size_t)k0 * mp;
+            const int kpair = (kcur + 1) / 2;
+            const float *ablk = pairs ? NULL : pa->data + (size_t)k0 * mp;
+            const uint32_t *ablk2 = pairs ? pa->a2 + (size_t)k0 / 2 * mp : NULL;
 
             /* Pack this block of B: micro-panels of NR (the last one
              * narrower, 16-column granular). */
-            if (src->conv && same_shape(src->conv))
-                pack_same(pack, src, k0, kcur, jb, w);
-            else if (src->conv)
-                pack_im2col(pack, src, k0, kcur, jb, w);
-            else
-                pack_dense(pack, src->x, src->ld, k0, kcur, jb, w);
+            cnp_gemm_pack_b(pack, src, k0, kcur, jb, w);
+            if (pairs)
+                cnp_gemm_b_to_bf16(pairs, pack, kcur, w);
             for (int ip = ip0; ip < ip1;) {
                 const int rows_left = m1 - ip * MR;
-                /* One 16-column panel: 24 rows per call. */
-                const int wide = npan == 1 && w <= 16 && rows_left >= 3 * MR;
+                /* One 16-column panel: 24 rows per call (fp32 only). */
+                const int wide = !pairs && npan == 1 && w <= 16 && rows_left >= 3 * MR;
                 for (int jp = 0; jp < npan; jp++) {
                     const int wp = w - jp * NR < NR ? w - jp * NR : NR;
                     const int nv = (wp + 15) / 16;
                     ukr_args g;
                     g.kc = kcur;
                     g.lda = 0;
-                    g.a = ablk + (size_t)ip * MR * kcur;
-                    g.b = pack + (size_t)jp * NR * kcur;
+                    g.a = pairs ? NULL : ablk + (size_t)ip * MR * kcur;
+                    g.b = pairs ? NULL : pack + (size_t)jp * NR * kcur;
+                    g.a2 = pairs ? ablk2 + (size_t)ip * MR * kpair : NULL;
+                    g.b2 = pairs ? pairs + (size_t)jp * NR * kpair : NULL;
                     g.c = c + (size_t)ip * MR * ldc + jb + (size_t)jp * NR;
                     g.ldc = ldc;
                     g.last = lane_mask(0, wp - (nv - 1) * 16);
@@ -552,9 +551,14 @@ void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t 
                     /* The last call on this A panel fetches a later one
                      * (past the end of the block it fetches the next
                      * block's, or nothing: a prefetch never faults). */
-                    g.pf = jp == npan - 1 ? g.a + (size_t)PF_CALLS * (wide ? 3 : 1) * MR * kcur
-                                          : NULL;
-                    if (wide) {
+                    g.pf = jp != npan - 1 ? NULL
+                           : pairs ? (const void *)(g.a2 + (size_t)PF_CALLS * MR * kpair)
+                                   : (const void *)(g.a + (size_t)PF_CALLS * (wide ? 3 : 1) *
+                                                              MR * kcur);
+                    if (pairs) {
+                        g.mr = rows_left < MR ? rows_left : MR;
+                        cnp_gemm_bf16_tile(&g, nv);
+                    } else if (wide) {
                         g.mr = 3 * MR;
                         ukr_24x16(&g);
                     } else {
@@ -609,6 +613,8 @@ void cnp_gemm_rows(float *c, size_t ldc, const float *a, size_t lda, int rows, c
                 g.a = a + (size_t)r * lda + k0;
                 g.lda = lda;
                 g.b = bp + (size_t)jp * NR * Kd + (size_t)k0 * ldd;
+                g.a2 = NULL;
+                g.b2 = NULL;
                 g.c = c + (size_t)r * ldc + (size_t)jp * NR;
                 g.ldc = ldc;
                 g.mr = rows - r < MR ? rows - r : MR;

@@ -227,6 +227,7 @@ struct cnp_model {
     int prepared;
     int max_batch, H, W, n_threads;
     unsigned flags;
+    int bf16;               /* convolutions prepared in bf16 */
     float *slab;            /* activations + scratch (aligned) */
     float **bufs;           /* (n_bufs) pointers into slab */
     size_t *buf_floats;     /* (n_bufs) */

@@ -17,6 +17,7 @@
 #define CNP_ENGINE_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "base/base.h"
 
 typedef enum { CNP_ACT_NONE = 0, CNP_ACT_RELU = 1 } cnp_act;
@@ -44,6 +45,12 @@ typedef struct cnp_conv_plan cnp_conv_plan;
  * cnp_conv_plan_free(), or NULL with ctx set. */
 cnp_conv_plan *cnp_conv_plan_new(cnp_ctx *ctx, const cnp_conv_shape *s,
                                  const float *w, const float *bias, int n_threads);
+/* Same, with bf16 = 1: canopy's GEMM runs in bf16 (weights rounded to
+ * bf16 here, activations as they are packed, fp32 accumulation and
+ * epilogue) where cnp_gemm_bf16_available(); otherwise, and on the
+ * Winograd path, fp32. */
+cnp_conv_plan *cnp_conv_plan_new_prec(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w,
+                                      const float *bias, int n_threads, int bf16);
 void cnp_conv_plan_free(cnp_conv_plan *p);
 
 /* Floats of scratch cnp_conv_run() needs at batch <= the plan's N. */
@@ -57,8 +64,8 @@ void cnp_conv_run(const cnp_conv_plan *p, float *y, const float *x, int n,
                   const float *residual, cnp_act act, float *scratch);
 
 /* Which kernel cnp_conv_run() takes at batch n: "winograd", "gemm"
- * (column chunks), "gemm-rows" (rows split between threads) or
- * "openblas". Static string. */
+ * (column chunks), "gemm-rows" (rows split between threads), either with
+ * "-bf16" for a bf16 plan, or "openblas". Static string. */
 const char *cnp_conv_path(const cnp_conv_plan *p, int n);
 
 /* Naive reference: direct loops, same layouts and semantics, N = s->N. */
@@ -133,16 +140,28 @@ int cnp_kernels_avx512(void);
 /* A (M, Kd) packed for the micro-kernels. Owned by its plan. */
 typedef struct cnp_gemm_a {
     int M, Kd;
-    int kc;          /* inner-dimension block */
+    int kc;          /* inner-dimension block (a multiple of 4) */
     int nb;          /* column block (a multiple of 48) */
-    float *data;     /* round_up(M, 8) x Kd floats, 64-byte aligned */
+    float *data;     /* round_up(M, 8) x Kd floats, 64-byte aligned; NULL for bf16 */
+    uint32_t *a2;    /* bf16: round_up(M, 8) x round_up(Kd, 2) / 2 bf16 pairs; else NULL */
 } cnp_gemm_a;
 
 /* Packs a (M, Kd), row stride lda. CNP_OK or an error in ctx. Release with
  * cnp_gemm_a_release() (NULL data is fine). */
 cnp_status cnp_gemm_a_pack(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, int M, int Kd,
                            size_t lda);
+/* Same, the weights rounded to bf16 (nearest even) for the bf16 kernels
+ * (gemm_bf16.c): cnp_gemm_run() then converts B to bf16 as it packs it and
+ * accumulates the products in fp32 (vdpbf16ps). Only where
+ * cnp_gemm_bf16_available(). */
+cnp_status cnp_gemm_a_pack_bf16(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, int M, int Kd,
+                                size_t lda);
 void cnp_gemm_a_release(cnp_gemm_a *pa);
+
+/* 1 when this CPU runs the bf16 kernels: AVX512_BF16 (and the AVX-512F/BW
+ * they build on), unless the environment sets CANOPY_NO_BF16 (for tests:
+ * the fp32 fallback on a machine that has the instructions). */
+int cnp_gemm_bf16_available(void);
 
 /* Floats of per-thread packing buffer cnp_gemm_run() needs (64-byte aligned). */
 size_t cnp_gemm_pack_floats(const cnp_gemm_a *pa);

@@ -38,6 +38,12 @@ void cnp_model_unprepare(cnp_model *m)
     m->n_bufs = 0;
     m->scratch_floats = 0;
     m->prepared = 0;
+    m->bf16 = 0;
+}
+
+const char *cnp_model_precision(const cnp_model *m)
+{
+    return m && m->prepared && m->bf16 ? "bf16" : "fp32";
 }
 
 /* Whether node nd's output shares its input's buffer (no computation). */
@@ -259,6 +265,7 @@ cnp_status cnp_model_prepare(cnp_ctx *ctx, cnp_model *m, int max_batch, int heig
     m->W = width;
     m->n_threads = n_threads;
     m->flags = flags;
+    m->bf16 = (flags & CNP_PREPARE_BF16) && cnp_engine_bf16_available();
     if ((st = cnp_graph_shapes(ctx, m, height, width)) != CNP_OK)
         goto fail;
     m->gflops_planned = m->gflops;
@@ -273,7 +280,8 @@ cnp_status cnp_model_prepare(cnp_ctx *ctx, cnp_model *m, int max_batch, int heig
             continue;
         s = nd->u.conv.shape;
         s.N = max_batch;
-        nd->u.conv.plan = cnp_conv_plan_new(ctx, &s, nd->u.conv.w, nd->u.conv.bias, n_threads);
+        nd->u.conv.plan = cnp_conv_plan_new_prec(ctx, &s, nd->u.conv.w, nd->u.conv.bias,
+                                                 n_threads, m->bf16);
         if (!nd->u.conv.plan) {
             char nb[320];
             char msg[CNP_MSG_MAX];

@@ -45,7 +45,7 @@ void cnp_model_profile_print(const cnp_model *m, FILE *f)
     for (int i = 0; i < m->n_nodes; i++)
         total += m->prof_s[i];
     fprintf(f, "# %ld passes of batch %d; ms per pass\n", m->prof_passes, n);
-    fprintf(f, "%-4s %-10s %-28s %-11s %9s %8s %6s\n", "node", "op", "shape", "path", "ms",
+    fprintf(f, "%-4s %-10s %-28s %-14s %9s %8s %6s\n", "node", "op", "shape", "path", "ms",
             "GFLOP/s", "share");
     for (int i = 0; i < m->n_nodes; i++) {
         const cnp_node *nd = &m->nodes[i];
@@ -66,7 +66,7 @@ void cnp_model_profile_print(const cnp_model *m, FILE *f)
             snprintf(shape, sizeof shape, "%dx%dx%d -> %dx%dx%d", x->C, x->H, x->W, y->C, y->H,
                      y->W);
         }
-        fprintf(f, "%-4d %-10s %-28s %-11s %9.3f %8.1f %5.1f%%\n", i, nd->onnx_op, shape, path,
+        fprintf(f, "%-4d %-10s %-28s %-14s %9.3f %8.1f %5.1f%%\n", i, nd->onnx_op, shape, path,
                 1e3 * s, gf > 0 ? gf / s : 0.0, 100.0 * m->prof_s[i] / total);
     }
     fprintf(f, "total %.3f ms per pass\n", 1e3 * total / passes);

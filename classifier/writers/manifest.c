@@ -175,6 +175,7 @@ static json_object *params_json(const cnp_run_params *p)
         return NULL;
     }
     ok = add(o, "tta", json_object_new_boolean(p->tta));
+    ok = ok && add(o, "precision", str(p->precision ? p->precision : "fp32"));
     ok = ok && add(o, "probs_type", str(p->float_probs ? "Float32" : "Byte"));
     ok = ok && add(o, "split_masks", json_object_new_boolean(p->split_masks));
     ok = ok && add(o, "format", str(p->format));

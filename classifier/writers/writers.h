@@ -153,6 +153,7 @@ typedef struct cnp_run_params {
     const float *thresholds;          /* (n_labels) */
     const unsigned char *is_marker;   /* (n_labels) */
     int tta;
+    const char *precision;     /* "fp32" or "bf16": what ran (cnp_model_precision) */
     int float_probs;
     int split_masks;
     const char *format;                  /* "GTiff" or "COG" */

@@ -2,7 +2,7 @@
 
 # Kernels against their naive `_ref` twins on random data; the BLAS self-test.
 CNP_ENGINE_KERNEL_TESTS = tests/engine/test_conv tests/engine/test_pool \
-	tests/engine/test_dense tests/engine/test_blas
+	tests/engine/test_dense tests/engine/test_blas tests/engine/test_gemm_bf16
 check_PROGRAMS += $(CNP_ENGINE_KERNEL_TESTS) tests/engine/bench_kernels
 TESTS += $(CNP_ENGINE_KERNEL_TESTS)
 tests_engine_test_conv_SOURCES = tests/engine/test_conv.c tests/engine/kernel_test.h
@@ -11,6 +11,8 @@ tests_engine_test_pool_SOURCES = tests/engine/test_pool.c tests/engine/kernel_te
 tests_engine_test_pool_LDADD = $(CNP_LIBS)
 tests_engine_test_dense_SOURCES = tests/engine/test_dense.c tests/engine/kernel_test.h
 tests_engine_test_dense_LDADD = $(CNP_LIBS)
+tests_engine_test_gemm_bf16_SOURCES = tests/engine/test_gemm_bf16.c tests/engine/kernel_test.h
+tests_engine_test_gemm_bf16_LDADD = $(CNP_LIBS)
 tests_engine_test_blas_SOURCES = tests/engine/test_blas.c
 tests_engine_test_blas_LDADD = $(CNP_LIBS)
 # The `_ref` kernels and every convolution path against PyTorch, through a

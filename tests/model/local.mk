@@ -3,6 +3,9 @@
 TESTS += tests/model/test_export.py tests/model/test_parity.py tests/model/test_parity_deep.py
 EXTRA_DIST += tests/model/test_export.py tests/model/test_parity.py \
 	tests/model/test_parity_deep.py tests/model/parity.py
+# --precision bf16 against PyTorch, its fp32 fallback, the option's handling.
+TESTS += tests/model/test_bf16.py
+EXTRA_DIST += tests/model/test_bf16.py
 
 # Model loading: bad models, metadata, uncommon graph paths and TTA against
 # PyTorch (tests/model/tinymodels.py builds the models with PyTorch and the

@@ -7,11 +7,12 @@ tests_scene_test_classify_tiler_LDADD = $(CNP_LIBS)
 TESTS += tests/scene/test_classify_tiler.py tests/scene/test_classify_utm.py \
 	tests/scene/test_classify_crs.py tests/scene/test_classify_masks.py \
 	tests/scene/test_classify_batch.py tests/scene/test_classify_big.py \
-	tests/scene/test_classify_formats.py
+	tests/scene/test_classify_formats.py tests/scene/test_classify_precision.py
 EXTRA_DIST += tests/scene/test_classify_tiler.py tests/scene/test_classify_utm.py \
 	tests/scene/test_classify_crs.py tests/scene/test_classify_masks.py \
 	tests/scene/test_classify_batch.py tests/scene/test_classify_big.py \
-	tests/scene/test_classify_formats.py tests/scene/test_classify_lib.py
+	tests/scene/test_classify_formats.py tests/scene/test_classify_lib.py \
+	tests/scene/test_classify_precision.py
 
 # Writers alone: the C self-test, then its outputs on synthetic grids checked
 # with GDAL/OGR, libtiff and scipy (tests/scene/test_writers_check.py).

@@ -1,0 +1,90 @@
+/* gemm_tile.h -- what gemm.c and gemm_bf16.c share (internal to
+ * classifier/engine): the tile geometry, a micro-kernel's arguments, the
+ * epilogue applied as a tile is stored, and the packing of B.
+ *
+ * The fp32 micro-kernels (gemm.c) and the bf16 ones (gemm_bf16.c) differ
+ * only in how they multiply; what they store, and from which packed B,
+ * is the same code, so that both paths give the same epilogue (bias,
+ * residual, ReLU) bit for bit.
+ */
+#ifndef CNP_ENGINE_GEMM_TILE_H
+#define CNP_ENGINE_GEMM_TILE_H
+
+#include "engine/kernels.h"
+#include "engine/avx512.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MR 8            /* rows per A panel */
+#define NR 48           /* columns per B micro-panel (3 zmm) */
+
+typedef struct ukr_args {
+    int kc;
+    const float *a;         /* first 8-row panel [kc][8]; more panels follow at +8*kc;
+                             * or, strided, row 0 of an unpacked A (rows lda apart) */
+    size_t lda;
+    const float *b;         /* [kc][16 * nv] */
+    const uint32_t *a2;     /* bf16: A panel [kc/2][8] bf16 pairs (k, k+1) */
+    const uint32_t *b2;     /* bf16: B micro-panel [kc/2][16 * nv] bf16 pairs */
+    float *c;               /* tile origin */
+    size_t ldc;
+    int mr;                 /* valid rows */
+    __mmask16 last;         /* valid lanes of the last vector */
+    int load_c;             /* accumulate onto C */
+    int finish;             /* apply the epilogue */
+    const float *bias;      /* at the tile's first row, or NULL */
+    const float *res;       /* residual at the tile origin (ld ldc), or NULL */
+    int relu;
+    const void *pf;         /* A of the next call, fetched as this one runs, or NULL */
+} ukr_args;
+
+/* Stores row `row` of a tile (NV vectors acc) to C: + C when load_c, then,
+ * when finish, + bias + residual and ReLU. */
+static inline __attribute__((always_inline)) TARGET_AVX512 void
+ukr_store_row(const ukr_args *g, int row, const __m512 *acc, const int NV)
+{
+    float *crow = g->c + (size_t)row * g->ldc;
+    const float *rrow = g->res ? g->res + (size_t)row * g->ldc : NULL;
+    const __m512 bias = g->finish && g->bias ? _mm512_set1_ps(g->bias[row])
+                                             : _mm512_setzero_ps();
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; v++) {
+        const __mmask16 m = v == NV - 1 ? g->last : (__mmask16)0xFFFF;
+        __m512 x = acc[v];
+        if (g->load_c)
+            x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, crow + 16 * v));
+        if (g->finish) {
+            x = _mm512_add_ps(x, bias);
+            if (rrow)
+                x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, rrow + 16 * v));
+            /* max(0, x) keeps NaN, as PyTorch's ReLU does */
+            if (g->relu)
+                x = _mm512_max_ps(_mm512_setzero_ps(), x);
+        }
+        _mm512_mask_storeu_ps(crow + 16 * v, m, x);
+    }
+}
+
+/* gemm.c: packs rows [k0, k0 + kc) and columns [j0, j0 + w) of B into
+ * dst (fp32): micro-panel jp at jp * 48 * kc floats, rows 48 floats apart
+ * (a last narrower panel: its width rounded up to 16, zero-filled). */
+void cnp_gemm_pack_b(float *dst, const cnp_gemm_b *src, int k0, int kc, size_t j0, int w);
+
+/* gemm_bf16.c: A (M, Kd) as bf16 pairs into a new pa->a2 (round to
+ * nearest even), same blocks and panels as cnp_gemm_a_pack() with k
+ * paired; an odd last k of a block is paired with a zero. pa's geometry
+ * (M, Kd, kc, nb) must already be set; kc is even. */
+cnp_status cnp_gemm_a_fill_bf16(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, size_t lda);
+
+/* gemm_bf16.c: the packed fp32 block src (kc rows, w columns, as
+ * cnp_gemm_pack_b() lays it out) as bf16 pairs in dst: micro-panel jp at
+ * jp * 48 * ceil(kc/2) pairs, [k/2][its width][2]; an odd last row is
+ * paired with zeros. */
+void cnp_gemm_b_to_bf16(uint32_t *dst, const float *src, int kc, int w);
+
+/* gemm_bf16.c: one 8 x (16 * nv) tile from g->a2, g->b2 (g->kc rounded up
+ * to even), stored through ukr_store_row(). */
+void cnp_gemm_bf16_tile(const ukr_args *g, int nv);
+
+#endif

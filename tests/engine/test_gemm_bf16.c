@@ -1,0 +1,181 @@
+/* test_gemm_bf16.c -- the bf16 GEMM (gemm_bf16.c, `--precision bf16`)
+ * through bf16 convolution plans, against cnp_conv2d_ref (double
+ * accumulation) on the same operands rounded to bf16 by this test: every
+ * packing path of B (dense 1x1, same-shape 3x3, strided im2col, a 7x7
+ * stem), odd inner dimensions (C*R*S = 27, 5, 261: a zero-padded last
+ * pair, in one Kd block or the last of two), partial tiles (K not a
+ * multiple of 8, columns not of 16 or 48), the row-split path (few
+ * columns), bias, residual (separate and in place) and ReLU.
+ *
+ * Tolerance: |got - want| <= 1e-6 + 2e-6 * sum|terms|. Only the order of
+ * the fp32 accumulation differs from the reference (measured at most 1e-7
+ * relative here); a dropped or misplaced term, a wrong pairing of k, or a
+ * B operand left unrounded exceeds it. The test also checks that the
+ * result is NOT within that tolerance of the unrounded fp32 convolution:
+ * a plan that silently ran fp32 fails.
+ *
+ * Exit 77 where the CPU has no AVX512_BF16 (or CANOPY_NO_BF16 is set).
+ */
+#include "engine/kernels.h"
+#include "engine/engine.h"
+#include "kernel_test.h"
+
+#include <string.h>
+
+#define ATOL 1e-6
+#define RTOL 2e-6
+
+typedef struct bf_case {
+    const char *name;
+    int N, C, H, W, K, R, S;
+    int stride, pad;
+    int residual;   /* 0 none, 1 separate buffer, 2 in place (y == residual) */
+    int relu;
+    int threads;
+    const char *path;   /* expected cnp_conv_path() */
+} bf_case;
+
+static const bf_case cases[] = {
+    {"1x1 dense, partial tiles", 2, 64, 9, 7, 20, 1, 1, 1, 0, 0, 1, 2, "gemm-bf16"},
+    {"1x1 odd Kd=5, residual", 1, 5, 12, 12, 13, 1, 1, 1, 0, 1, 1, 1, "gemm-bf16"},
+    {"3x3 same, odd Kd=27", 2, 3, 13, 11, 16, 3, 3, 1, 1, 0, 1, 2, "gemm-bf16"},
+    {"3x3 same, Kd=261 in two blocks", 1, 29, 10, 10, 24, 3, 3, 1, 1, 1, 0, 2, "gemm-bf16"},
+    {"3x3 same, in-place residual", 3, 16, 8, 9, 40, 3, 3, 1, 1, 2, 1, 2, "gemm-bf16"},
+    {"3x3 stride 2 im2col", 2, 32, 15, 14, 24, 3, 3, 2, 1, 0, 1, 2, "gemm-bf16"},
+    {"7x7 stride 2 stem", 1, 3, 38, 34, 16, 7, 7, 2, 3, 0, 1, 2, "gemm-bf16"},
+    {"1x1 stride 2 projection", 3, 24, 16, 16, 36, 1, 1, 2, 0, 0, 0, 1, "gemm-bf16"},
+    {"1x1 stride 2, few columns", 2, 24, 12, 12, 36, 1, 1, 2, 0, 0, 0, 2, "gemm-rows-bf16"},
+    {"3x3 few columns: rows split", 1, 64, 4, 4, 64, 3, 3, 1, 1, 1, 1, 2, "gemm-rows-bf16"},
+};
+
+/* fp32 -> nearest bf16 (ties to even), as a float: the operand the
+ * kernel should have multiplied. Written independently of the engine. */
+static float to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static int run_case(const bf_case *cc, kt_rng *rng)
+{
+    cnp_conv_shape s;
+    cnp_conv_plan *plan;
+    cnp_ctx ctx;
+    size_t nx, nw, ny, crs;
+    float *x, *w, *bias, *res, *y, *want, *fp32, *mag, *xb, *wb, *ax, *aw, *ab, *ar, *scratch;
+    int ok = 1;
+    const char *path;
+
+    memset(&s, 0, sizeof s);
+    s.N = cc->N, s.C = cc->C, s.H = cc->H, s.W = cc->W;
+    s.K = cc->K, s.R = cc->R, s.S = cc->S;
+    s.stride_h = s.stride_w = cc->stride;
+    s.pad_t = s.pad_l = s.pad_b = s.pad_r = cc->pad;
+    s.dil_h = s.dil_w = 1;
+    if (!cnp_conv_shape_finish(&s)) {
+        fprintf(stderr, "%s: bad shape\n", cc->name);
+        return 0;
+    }
+    crs = (size_t)s.C * s.R * s.S;
+    nx = (size_t)s.C * s.N * s.H * s.W;
+    nw = (size_t)s.K * crs;
+    ny = (size_t)s.K * s.N * s.P * s.Q;
+    {
+        /* operand, its bf16 rounding or |.|, outputs */
+        float **xs[] = {&x, &xb, &ax}, **ws[] = {&w, &wb, &aw}, **ks[] = {&bias, &ab};
+        float **ys[] = {&res, &ar, &y, &want, &fp32, &mag};
+        for (size_t i = 0; i < 3; i++) {
+            *xs[i] = kt_floats(nx);
+            *ws[i] = kt_floats(nw);
+        }
+        for (size_t i = 0; i < 2; i++)
+            *ks[i] = kt_floats((size_t)s.K);
+        for (size_t i = 0; i < 6; i++)
+            *ys[i] = kt_floats(ny);
+    }
+    kt_fill(rng, x, nx, 1.0f);
+    kt_fill(rng, w, nw, 1.0f / (float)crs);
+    kt_fill(rng, bias, (size_t)s.K, 0.5f);
+    kt_fill(rng, res, ny, 1.0f);
+    for (size_t i = 0; i < nx; i++)
+        xb[i] = to_bf16(x[i]);
+    for (size_t i = 0; i < nw; i++)
+        wb[i] = to_bf16(w[i]);
+    kt_abs(ax, xb, nx);
+    kt_abs(aw, wb, nw);
+    kt_abs(ab, bias, (size_t)s.K);
+    kt_abs(ar, res, ny);
+
+    const cnp_act act = cc->relu ? CNP_ACT_RELU : CNP_ACT_NONE;
+    const float *r = cc->residual ? res : NULL;
+    cnp_conv2d_ref(want, xb, wb, bias, r, act, &s);
+    cnp_conv2d_ref(fp32, x, w, bias, r, act, &s);
+    cnp_conv2d_ref(mag, ax, aw, ab, cc->residual ? ar : NULL, CNP_ACT_NONE, &s);
+
+    cnp_ctx_clear(&ctx);
+    plan = cnp_conv_plan_new_prec(&ctx, &s, w, bias, cc->threads, 1);
+    if (!plan) {
+        fprintf(stderr, "%s: cnp_conv_plan_new_prec failed: %s\n", cc->name, ctx.msg);
+        exit(KT_HARD_ERROR);
+    }
+    path = cnp_conv_path(plan, s.N);
+    if (strcmp(path, cc->path)) {
+        fprintf(stderr, "FAIL %s: path %s, expected %s\n", cc->name, path, cc->path);
+        ok = 0;
+    }
+    scratch = cnp_aligned_alloc(&ctx, cnp_conv_plan_scratch_floats(plan) + 16, sizeof(float),
+                                "scratch");
+    if (!scratch)
+        exit(KT_HARD_ERROR);
+    if (cc->residual == 2)
+        memcpy(y, res, ny * sizeof *y);
+    cnp_conv_run(plan, y, x, s.N, cc->residual == 2 ? y : r, act, scratch);
+    if (!kt_close(cc->name, y, want, mag, ny, ATOL, RTOL))
+        ok = 0;
+    /* The rounding must show: bf16 operands move some outputs by far more
+     * than the tolerance, relative to the exact fp32 convolution. */
+    {
+        size_t off = 0;
+        for (size_t i = 0; i < ny; i++)
+            if (fabs((double)y[i] - (double)fp32[i]) > ATOL + RTOL * fabs((double)mag[i]))
+                off++;
+        if (off == 0) {
+            fprintf(stderr, "FAIL %s: the output matches the unrounded fp32 convolution: the "
+                    "plan did not run in bf16\n", cc->name);
+            ok = 0;
+        }
+    }
+    if (ok) {
+        double worst = 0.0;
+        for (size_t i = 0; i < ny; i++) {
+            const double e = fabs((double)y[i] - (double)want[i]) / (ATOL + fabs((double)mag[i]));
+            worst = e > worst ? e : worst;
+        }
+        printf("ok   %-34s %-14s %5zu outputs, worst |got - want| / sum|terms| %.1e\n",
+               cc->name, path, ny, worst);
+    }
+    cnp_aligned_free(scratch);
+    cnp_conv_plan_free(plan);
+    free(x), free(xb), free(ax), free(w), free(wb), free(aw), free(bias), free(ab);
+    free(res), free(ar), free(y), free(want), free(fp32), free(mag);
+    return ok;
+}
+
+int main(void)
+{
+    kt_rng rng = {20261129};
+    int fails = 0;
+    if (!cnp_engine_bf16_available()) {
+        printf("SKIP: no AVX512_BF16 on this CPU (or CANOPY_NO_BF16 set)\n");
+        return KT_SKIP;
+    }
+    /* The GEMM path everywhere: Winograd stays fp32 in bf16 plans. */
+    cnp_conv_algo_force(CNP_CONV_GEMM);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (!run_case(&cases[i], &rng))
+            fails++;
+    return fails ? KT_FAIL : KT_PASS;
+}
