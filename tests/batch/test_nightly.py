@@ -13,7 +13,7 @@
   naming the holder's PID, and does nothing; the first run then completes;
 - SIGTERM while canopy runs: exit 5, canopy stopped, no output, the lock free;
 - usage errors exit 2, canopy classify refusing the options after -- exits 2,
-  a missing canopy exits 4, each with its log line;
+  a missing canopy or one that does not run exits 4, each with its log line;
 - the example crontab line is in the README.
 """
 import os
@@ -277,11 +277,20 @@ def usage(d, inbox):
     assert last_run(log)[-1].startswith("end: %s: no such program" % J(d, "no-canopy")), \
         last_run(log)
     assert "exit status 4" in p.stderr, p.stderr
+    broken = J(d, "broken-canopy")
+    with open(broken, "w") as f:
+        f.write("#!/bin/sh\necho 'canopy: error while loading shared libraries: libgdal.so.32' >&2\n"
+                "exit 127\n")
+    os.chmod(broken, 0o755)
+    p = nightly("--canopy", broken, "--keep", "-l", log, inbox, out)
+    expect(p, 4, "canopy does not run")
+    assert last_run(log)[-1].startswith("end: %s does not run: canopy: error while loading "
+                                        "shared libraries" % broken), last_run(log)
     p = nightly("--help")
     expect(p, 0, "--help")
     assert "Exit status" in p.stdout and "canopy.crontab.example" in p.stdout, p.stdout
-    print("usage errors: exit 2 (%d cases); canopy refusing its options: 2; no canopy: 4"
-          % len(cases))
+    print("usage errors: exit 2 (%d cases); canopy refusing its options: 2; no canopy, or a "
+          "broken one: 4" % len(cases))
 
 
 def crontab():

@@ -7,7 +7,8 @@
   classify (GDAL/OGR) and their manifests say 1 thread (canopy alone would
   take OMP_NUM_THREADS=2); --report and --report --failed say the same later;
 - the corrupt scene replaced by a good one, the list submitted again held
-  (--sbatch --hold): --report exits 3 (pending); released: every task exits
+  (--sbatch --hold) with -J, -p, -t, --mem and --max-running (as Slurm
+  shows them): --report exits 3 (pending); released: every task exits
   0, the good scenes' tasks found them up to date and rewrote nothing, the
   fixed scene's outputs are a direct classify's;
 - usage errors exit 2.
@@ -106,10 +107,14 @@ def check(d, env):
     os.unlink(bad)
     B.make_scene(bad, 3)
     B.direct([bad], ref)
-    p = slurm(env, "-o", out, "--sbatch", "--hold", "-J", "canopy-rerun", "@" + lst, "--",
-              *B.CHIP_OPTS)
+    p = slurm(env, "-o", out, "--sbatch", "--hold", "-J", "canopy-rerun", "-p", "batch", "-t",
+              "5:00", "--mem", "200M", "--max-running", "1", "@" + lst, "--", *B.CHIP_OPTS)
     assert p.returncode == 0 and "--report" in p.stdout, (p.returncode, p.stdout, p.stderr)
     job2 = job_of(p)
+    held = ct.run(["scontrol", "-o", "show", "job", job2], env=env).stdout
+    for field in ("JobName=canopy-rerun", "Partition=batch", "TimeLimit=00:05:00",
+                  "ArrayTaskThrottle=1", "ArrayTaskId=1-4", "mem=200M"):
+        assert field in held, (field, held)
     p = slurm(env, "--report", job2, "-o", out)
     assert p.returncode == 3 and "4 scenes: 0 done, 0 failed, 4 pending or running" in p.stdout, \
         (p.returncode, p.stdout, p.stderr)
