@@ -18,3 +18,26 @@ EXTRA_DIST += scripts/export-onnx
 EXTRA_DIST += scripts/make-demo-data scripts/demo_scenes.py scripts/train-demo-model
 # The README's main job: deps, build, demo scene, classify, compare with truth.
 EXTRA_DIST += scripts/demo
+# Batch, cron and clusters: canopy-nightly, canopy-parallel and canopy-slurm,
+# installed beside canopy (which they look for there first: cron's PATH is
+# short); the functions they share and the Slurm batch script go under
+# $(pkgdatadir), whose path `make` writes into each command's `lib_dir=`.
+cnpbatchdir = $(bindir)
+cnpbatch_SCRIPTS = canopy-nightly canopy-parallel canopy-slurm
+dist_pkgdata_DATA += scripts/canopy-batch.sh scripts/canopy-slurm.sbatch \
+	scripts/canopy.crontab.example
+cnp_batch_gen = $(AM_V_GEN)$(SED) -e "s|^lib_dir=$$|lib_dir='$(pkgdatadir)'|" \
+	$(srcdir)/scripts/$@ > $@.tmp && chmod +x $@.tmp && mv -f $@.tmp $@
+canopy-nightly: $(srcdir)/scripts/canopy-nightly Makefile
+	$(cnp_batch_gen)
+canopy-parallel: $(srcdir)/scripts/canopy-parallel Makefile
+	$(cnp_batch_gen)
+canopy-slurm: $(srcdir)/scripts/canopy-slurm Makefile
+	$(cnp_batch_gen)
+CLEANFILES += canopy-nightly canopy-parallel canopy-slurm
+EXTRA_DIST += scripts/canopy-nightly scripts/canopy-parallel scripts/canopy-slurm
+# The installed commands find what they source.
+installcheck-local:
+	for s in canopy-nightly canopy-parallel canopy-slurm; do \
+		$(bindir)/$$s --help >/dev/null || exit 1; \
+	done

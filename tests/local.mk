@@ -18,3 +18,4 @@ include tests/scene/local.mk
 include tests/eval/local.mk
 include tests/cli/local.mk
 include tests/plugin/local.mk
+include tests/batch/local.mk

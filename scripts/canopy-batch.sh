@@ -1,0 +1,135 @@
+# canopy-batch.sh -- shell functions shared by canopy-nightly, canopy-parallel
+# and canopy-slurm. Sourced, not run; POSIX sh. The caller sets `prog` (its
+# name for messages) and `self_dir` (the folder it was run from). Variables
+# of the functions start with an underscore and their name's initials.
+# shellcheck shell=sh disable=SC2034,SC2154
+
+# Exit statuses, the same in the three commands.
+CNP_OK=0        # every scene done or up to date (or nothing to do)
+CNP_FAILED=1    # one or more scenes failed; the others are done
+CNP_USAGE=2     # usage error: these commands' options, or canopy classify's
+CNP_BUSY=3      # canopy-nightly: another run holds the lock;
+                # canopy-slurm --report: the job is still running
+CNP_MISSING=4   # canopy, flock, parallel or sbatch is missing or refused to run
+CNP_ABORTED=5   # canopy-nightly: canopy was killed or the run was interrupted
+
+# usage_error MESSAGE: "PROG: MESSAGE; try 'PROG --help'", exit 2.
+usage_error() {
+    printf "%s: %s; try '%s --help'\n" "$prog" "$1" "$prog" >&2
+    exit "$CNP_USAGE"
+}
+
+# fatal STATUS MESSAGE: "PROG: MESSAGE", exit STATUS.
+fatal() {
+    printf '%s: %s\n' "$prog" "$2" >&2
+    exit "$1"
+}
+
+# need_arg OPTION ARGC: an option's value is there.
+need_arg() {
+    [ "$2" -ge 2 ] || usage_error "$1 needs a value"
+}
+
+# quote WORD: WORD in single quotes for eval, e.g. to keep a list of words.
+quote() {
+    printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
+# abspath PATH: PATH made absolute against the current folder (not resolved,
+# so that it names the same file on every host of a shared filesystem).
+# GDAL names such as /vsicurl/..., NETCDF:"f.nc":var or URLs are left alone.
+abspath() {
+    case $1 in
+    /* | *://*) printf '%s\n' "$1" ;;
+    *)
+        case ${1%%:*} in
+        "$1" | '' | *[!A-Z0-9_]*) printf '%s/%s\n' "${PWD%/}" "${1#./}" ;;
+        *) printf '%s\n' "$1" ;;  # DRIVER:...
+        esac
+        ;;
+    esac
+}
+
+# whole_number OPTION VALUE MIN: VALUE is a whole number >= MIN.
+whole_number() {
+    case $2 in
+    '' | *[!0-9]*) usage_error "$1 expects a whole number, got '$2'" ;;
+    esac
+    [ "$2" -ge "$3" ] || usage_error "$1 expects a whole number of $3 or more, got '$2'"
+}
+
+# find_canopy GIVEN: prints the absolute path of the canopy program: GIVEN
+# (--canopy), else $CANOPY, else the canopy next to this command (the
+# installed layout: cron's PATH rarely holds /usr/local/bin), else canopy on
+# PATH. Exits 4 when there is none.
+find_canopy() {
+    _fc=${1:-${CANOPY:-}}
+    if [ -z "$_fc" ]; then
+        if [ -f "$self_dir/canopy" ] && [ -x "$self_dir/canopy" ]; then
+            _fc=$self_dir/canopy
+        else
+            _fc=$(command -v canopy 2>/dev/null) ||
+                fatal "$CNP_MISSING" "canopy is not installed next to $prog ($self_dir) nor on PATH ($PATH); give --canopy PATH or set CANOPY"
+        fi
+    fi
+    case $_fc in
+    */*) _fc=$(abspath "$_fc") ;;
+    *) _fc=$(command -v "$_fc" 2>/dev/null) || fatal "$CNP_MISSING" "$1: no such program on PATH ($PATH); give --canopy with a full path" ;;
+    esac
+    [ -f "$_fc" ] && [ -x "$_fc" ] ||
+        fatal "$CNP_MISSING" "$_fc: no such program (or not executable); give --canopy PATH or set CANOPY to the canopy program"
+    printf '%s\n' "$_fc"
+}
+
+# need_program NAME PACKAGE: NAME is on PATH, else exit 4 naming the package.
+need_program() {
+    command -v "$1" >/dev/null 2>&1 ||
+        fatal "$CNP_MISSING" "$1 is not installed (Debian: apt-get install $2)"
+}
+
+# check_classify_opts ARG...: refuses, in the options passed on to canopy
+# classify, what the command decides itself.
+check_classify_opts() {
+    for _cco in "$@"; do
+        case $_cco in
+        -o | --output | --output=*)
+            usage_error "give the output folder with $prog's own -o OUTDIR, not after --" ;;
+        esac
+    done
+}
+
+# scene_list OUT ARG...: writes the scenes named by ARG... to OUT, one
+# absolute path a line, in order. ARG is a scene, @LIST (a text file of
+# scenes, one a line; blank lines and '#' comments skipped; relative paths
+# taken from the current folder, as canopy classify does) or a folder: its
+# files ending in .tif, .tiff, .vrt, .jp2, .img or .ntf (sorted; hidden files
+# and canopy's own outputs skipped). Exits 2 when none is found.
+scene_list() {
+    _sl_out=$1
+    shift
+    : >"$_sl_out"
+    for _sl_a in "$@"; do
+        case $_sl_a in
+        @*)
+            _sl_l=${_sl_a#@}
+            [ -f "$_sl_l" ] && [ -r "$_sl_l" ] ||
+                usage_error "cannot read the scene list $_sl_l (from $_sl_a); give @FILE with one scene a line"
+            sed -e 's/\r$//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e '/^$/d' -e '/^#/d' \
+                "$_sl_l" | while IFS= read -r _sl_s; do abspath "$_sl_s"; done >>"$_sl_out"
+            ;;
+        *)
+            if [ -d "$_sl_a" ]; then
+                _sl_d=$(abspath "$_sl_a")
+                _sl_d=${_sl_d%/}
+                find -L "$_sl_d" -mindepth 1 -maxdepth 1 -type f ! -name '.*' \
+                    \( -iname '*.tif' -o -iname '*.tiff' -o -iname '*.vrt' -o -iname '*.jp2' \
+                    -o -iname '*.img' -o -iname '*.ntf' \) \
+                    ! -name '*.probs.tif' ! -name '*.masks.tif' | LC_ALL=C sort >>"$_sl_out"
+            else
+                abspath "$_sl_a" >>"$_sl_out"
+            fi
+            ;;
+        esac
+    done
+    [ -s "$_sl_out" ] || usage_error "no scene to classify in: $*; give scenes, folders of rasters or @LIST files"
+}

@@ -1,0 +1,120 @@
+"""scripts/canopy-parallel, GNU Parallel over ssh, with sshd brought up on
+127.0.0.1 (a free port, temporary host and user keys) as two hosts:
+- four scenes, one corrupt, from an @list of relative paths: exit 1; the
+  summary and stderr name the corrupt scene, its exit status and host; the
+  job log has a line per scene, run on both hosts, and sshd logged the
+  logins; the three good scenes' outputs are those of a direct canopy
+  classify (GDAL/OGR), the corrupt one has none;
+- --resume: nothing runs again (job log and outputs unchanged), still exit 1;
+- the corrupt scene replaced by a good one, --resume-failed: only it runs
+  (one more job log line), exit 0, its outputs as a direct classify's, the
+  others untouched;
+- a rerun from --sshloginfile without a job log: every scene up to date,
+  nothing rewritten, exit 0;
+- usage errors exit 2.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import batchlib as B  # noqa: E402
+import canopytest as ct  # noqa: E402
+import services as S  # noqa: E402
+
+J = os.path.join
+HOSTS = ("canopy-a", "canopy-b")
+
+
+def joblog(path):
+    """[(seq, host, exitval, signal, command)] of GNU Parallel's job log."""
+    with open(path) as f:
+        rows = [x.rstrip("\n").split("\t") for x in f][1:]
+    return [(int(r[0]), r[1], int(r[6]), int(r[7]), r[8]) for r in rows]
+
+
+def parallel(*args, **kw):
+    return B.run_script("canopy-parallel", *args, **kw)
+
+
+def run():
+    S.exit_on_signals()
+    with ct.tmpdir() as d, S.Services() as svc:
+        S.program("parallel", "parallel")
+        cfg = S.start_sshd(svc, J(d, "ssh"), HOSTS)
+        ssh = ["--ssh", "ssh -F %s" % cfg]
+        scenes = B.make_scenes(J(d, "scenes"), 3)
+        bad = B.make_corrupt(J(d, "scenes", "corrupt.tif"))
+        lst = B.write_list(J(d, "scenes.txt"), scenes[:2] + [bad, scenes[2]], relative_to=d)
+        ref = J(d, "ref")
+        B.direct(scenes, ref)
+        out, log = J(d, "out"), J(d, "jobs.log")
+
+        p = parallel("-S", HOSTS[0], "-S", HOSTS[1], *ssh, "--joblog", log, "-o", "out",
+                     "@scenes.txt", "--", *B.CLASSIFY_OPTS, cwd=d)
+        assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+        assert "canopy-parallel: 4 scenes: 3 done, 1 failed (job log: %s)" % log in p.stdout, \
+            p.stdout
+        assert "canopy classify: %s: " % bad in p.stderr, p.stderr
+        failed = [x for x in p.stderr.splitlines() if x.startswith("canopy-parallel: failed: ")]
+        assert len(failed) == 1 and failed[0].startswith("canopy-parallel: failed: %s (exit 1 on "
+                                                         % bad), p.stderr
+        rows = joblog(log)
+        assert sorted(r[0] for r in rows) == [1, 2, 3, 4], rows
+        assert {r[1] for r in rows} == set(HOSTS), "not run on both hosts: %s" % rows
+        assert [r[2] for r in sorted(rows)] == [0, 0, 1, 0], rows
+        assert all(r[4].endswith(s) for r, s in zip(sorted(rows), scenes[:2] + [bad, scenes[2]]))
+        with open(J(d, "ssh", "sshd.log")) as f:
+            logins = f.read().count("Accepted publickey for ")
+        assert logins >= 1 + 4, "sshd logged %d logins for 4 jobs" % logins
+        for s in scenes:
+            B.assert_same_outputs(J(d, "out"), ref, B.name_of(s))
+        B.no_outputs(J(d, "out"), "corrupt")
+        print("over ssh: exit 1, %s; %d ssh logins; hosts %s"
+              % (failed[0], logins, sorted({r[1] for r in rows})))
+
+        state = B.files_state(J(d, "out"))
+        p = parallel("-S", ",".join(HOSTS), *ssh, "--joblog", log, "--resume", "-o", J(d, "out"),
+                     "@" + lst, "--", *B.CLASSIFY_OPTS, cwd=d)
+        assert p.returncode == 1 and "4 scenes: 3 done, 1 failed" in p.stdout, (p.stdout, p.stderr)
+        assert len(joblog(log)) == 4, "--resume ran jobs again: %s" % joblog(log)
+        assert B.files_state(J(d, "out")) == state
+
+        os.unlink(bad)
+        B.make_scene(bad, 3)
+        B.direct([bad], ref)
+        p = parallel("-S", ",".join(HOSTS), *ssh, "--joblog", log, "--resume-failed", "-o",
+                     J(d, "out"), "@" + lst, "--", *B.CLASSIFY_OPTS, cwd=d)
+        assert p.returncode == 0 and "4 scenes: 4 done, 0 failed" in p.stdout, (p.stdout, p.stderr)
+        rows = joblog(log)
+        assert len(rows) == 5 and rows[-1][0] == 3 and rows[-1][2] == 0, rows
+        after = B.files_state(J(d, "out"))
+        assert {k: v for k, v in after.items() if not k.startswith("corrupt.")} == state
+        B.assert_same_outputs(J(d, "out"), ref, "corrupt")
+        print("--resume: nothing ran; --resume-failed: only the fixed scene ran, exit 0")
+
+        hosts = J(d, "hosts.txt")
+        with open(hosts, "w") as f:
+            f.write("# the cluster\n%s\n" % HOSTS[1])
+        state = B.files_state(J(d, "out"))
+        p = parallel("--sshloginfile", hosts, *ssh, "-o", "out", "@scenes.txt", "--",
+                     *B.CLASSIFY_OPTS, cwd=d)
+        assert p.returncode == 0 and "4 scenes: 4 done, 0 failed" in p.stdout, (p.stdout, p.stderr)
+        assert p.stdout.count(": up to date (") == 4, p.stdout
+        assert B.files_state(J(d, "out")) == state, "an up-to-date rerun rewrote outputs"
+        print("rerun from --sshloginfile: 4 up to date, nothing rewritten")
+
+        for args, msg in (
+                (["-o", out, "--resume", "@" + lst], "--resume needs --joblog"),
+                (["@" + lst], "give the output folder with -o OUTDIR"),
+                (["-o", out], "give the scenes"),
+                (["-o", out, "@" + J(d, "nolist.txt")], "cannot read the scene list"),
+                (["-o", out, "-j", "0", "@" + lst], "-j expects a whole number of 1 or more"),
+                (["-o", out, "@" + lst, "--", "--output", out], "own -o OUTDIR")):
+            p = parallel(*args)
+            assert p.returncode == 2 and msg in p.stderr, (args, p.returncode, p.stderr)
+        p = parallel("--help")
+        assert p.returncode == 0 and "shared filesystem" in p.stdout, p.stdout
+        print("usage errors: exit 2")
+
+
+ct.main(run)
