@@ -1,7 +1,8 @@
 /* avx512.h -- small AVX-512 helpers shared by the engine's vector kernels
- * (gemm.c, winograd.c). Internal to classifier/engine. Functions using
- * them are compiled with TARGET_AVX512 and only called after
- * cnp_kernels_avx512() said the CPU has AVX-512F. */
+ * (gemm.c, gemm_bf16.c through gemm_tile.h, winograd.c). Internal to
+ * classifier/engine. Functions using them are compiled with TARGET_AVX512
+ * (gemm_bf16.c: its own target with AVX512_BF16) and only called after
+ * cnp_kernels_avx512() (cnp_gemm_bf16_available()) said the CPU has them. */
 #ifndef CNP_ENGINE_AVX512_H
 #define CNP_ENGINE_AVX512_H
 

@@ -337,10 +337,12 @@ const char *cnp_conv_path(const cnp_conv_plan *p, int n)
     const size_t cols = (size_t)n * p->s.P * p->s.Q;
     if (use_wino(p, n))
         return "winograd";
-    if (p->use_gemm && p->bf16)
-        return gemm_by_rows(p, cols, p->n_threads) ? "gemm-rows-bf16" : "gemm-bf16";
-    if (p->use_gemm)
-        return gemm_by_rows(p, cols, p->n_threads) ? "gemm-rows" : "gemm";
+    if (p->use_gemm) {
+        /* [by rows][bf16]; a bf16 plan always runs canopy's GEMM */
+        static const char *const names[2][2] = {{"gemm", "gemm-bf16"},
+                                                {"gemm-rows", "gemm-rows-bf16"}};
+        return names[gemm_by_rows(p, cols, p->n_threads)][p->bf16];
+    }
     return blas_by_rows(p, cols, p->n_threads) ? "openblas-rows" : "openblas";
 }
 

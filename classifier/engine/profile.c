@@ -22,7 +22,7 @@ cnp_status cnp_model_profile(cnp_ctx *ctx, cnp_model *m, int on)
 
 /* Floating-point work of node nd for one chip, in GFLOP (0 if none worth
  * counting). */
-static double node_gflop(const cnp_model *m, const cnp_node *nd)
+static double node_gflop(const cnp_node *nd)
 {
     if (nd->op == CNP_OP_CONV) {
         const cnp_conv_shape *s = &nd->u.conv.shape;
@@ -30,7 +30,6 @@ static double node_gflop(const cnp_model *m, const cnp_node *nd)
     }
     if (nd->op == CNP_OP_LINEAR)
         return 2e-9 * nd->u.lin.K * (double)nd->u.lin.M;
-    (void)m;
     return 0;
 }
 
@@ -52,7 +51,7 @@ void cnp_model_profile_print(const cnp_model *m, FILE *f)
         const cnp_value *x = &m->values[nd->in[0] >= 0 ? nd->in[0] : nd->out];
         const cnp_value *y = &m->values[nd->out];
         const double s = m->prof_s[i] / passes;
-        const double gf = node_gflop(m, nd) * n;
+        const double gf = node_gflop(nd) * n;
         char shape[64];
         const char *path = "";
         if (nd->dead || m->prof_s[i] == 0)
