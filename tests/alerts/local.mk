@@ -1,0 +1,1 @@
+# tests/alerts (see tests/local.mk).
