@@ -118,7 +118,7 @@ typedef struct regions {
 static void regions_free(regions *g)
 {
     int i;
-    for (i = 0; g->r && i <= g->n; i++)
+    for (i = 1; g->r && i <= g->n; i++)
         free(g->r[i].scenes);
     free(g->r);
     free(g->id);
@@ -440,7 +440,7 @@ static cnp_status write_geojson(cnp_ctx *ctx, const al_state *s, const al_timeli
         }
         if (path && (st = gj_add(ctx, &j, s, l, &g, path)) != CNP_OK)
             goto cleanup;
-        for (i = 0; g.r && i <= g.n; i++)
+        for (i = 1; g.r && i <= g.n; i++)
             free(g.r[i].scenes);
         free(g.r);
         g.r = NULL;
