@@ -112,6 +112,7 @@ typedef struct cnp_alerts_result {
                                 1 dismissed, 38.4 ha" */
     char *changes_path;      /* NAME.alerts.geojson written, or NULL */
     char *state_dir;         /* the state folder */
+    double seconds;          /* time the update took (lock wait included) */
 } cnp_alerts_result;
 
 /* Adds a scene's observation to the alert state in opt->dir (under its

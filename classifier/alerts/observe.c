@@ -14,6 +14,7 @@
 #include <cpl_string.h>
 #include <gdal.h>
 #include <gdalwarper.h>
+#include <ogr_srs_api.h>
 
 #define DST_NODATA (-1.0)
 
@@ -150,8 +151,63 @@ static cnp_status select_bands(cnp_ctx *ctx, const al_state *s, GDALDatasetH ds,
     return st;
 }
 
+/* The selected bands of src into dst as they are, nodata as DST_NODATA. */
+static cnp_status copy_bands(cnp_ctx *ctx, const al_state *s, GDALDatasetH src, GDALDatasetH dst,
+                             const struct sel *b, const char *probs, GDALDatasetH *out)
+{
+    size_t cells = (size_t)s->grid.cols * (size_t)s->grid.rows, c;
+    float *v = cnp_calloc(ctx, cells, sizeof(float), "a band");
+    int i, ok = v != NULL;
+    for (i = 0; ok && i < b->n; i++) {
+        GDALRasterBandH h = GDALGetRasterBand(src, b->bands[i]);
+        int has;
+        double nd = GDALGetRasterNoDataValue(h, &has);
+        ok = GDALRasterIO(h, GF_Read, 0, 0, s->grid.cols, s->grid.rows, v, s->grid.cols,
+                          s->grid.rows, GDT_Float32, 0, 0) == CE_None;
+        for (c = 0; ok && c < cells; c++)
+            if (has && (v[c] == (float)nd || (isnan(nd) && isnan(v[c]))))
+                v[c] = (float)DST_NODATA;
+        ok = ok && GDALRasterIO(GDALGetRasterBand(dst, i + 1), GF_Write, 0, 0, s->grid.cols,
+                                s->grid.rows, v, s->grid.cols, s->grid.rows, GDT_Float32, 0, 0)
+                   == CE_None;
+    }
+    free(v);
+    if (!ok) {
+        GDALClose(dst);
+        return ctx->status ? ctx->status
+                           : cnp_error(ctx, CNP_ERR_IO, "%s: reading its bands failed (%s)", probs,
+                                       gdal_msg());
+    }
+    *out = dst;
+    return CNP_OK;
+}
+
+/* 1 when src lies exactly on the grid (same size, geotransform and CRS):
+ * the common case of scenes of one footprint, read without a warp. */
+static int same_grid(GDALDatasetH src, const al_state *s)
+{
+    double gt[6];
+    const char *wkt = GDALGetProjectionRef(src);
+    OGRSpatialReferenceH a, b;
+    int i, same;
+    if (GDALGetRasterXSize(src) != s->grid.cols || GDALGetRasterYSize(src) != s->grid.rows ||
+        GDALGetGeoTransform(src, gt) != CE_None || !wkt || !*wkt)
+        return 0;
+    for (i = 0; i < 6; i++)
+        if (fabs(gt[i] - s->grid.gt[i]) > 1e-9 * (fabs(s->grid.gt[i]) + 1.0))
+            return 0;
+    if (!strcmp(wkt, s->grid.wkt))
+        return 1;
+    a = OSRNewSpatialReference(wkt);
+    b = OSRNewSpatialReference(s->grid.wkt);
+    same = a && b && OSRIsSame(a, b);
+    OSRDestroySpatialReference(a);
+    OSRDestroySpatialReference(b);
+    return same;
+}
+
 /* Warps the selected bands of src onto the grid (Float32 MEM, DST_NODATA
- * where nothing maps). */
+ * where nothing maps); on the grid already, copies them. */
 static cnp_status warp(cnp_ctx *ctx, const al_state *s, GDALDatasetH src, const sel *b,
                        const char *probs, GDALDatasetH *out)
 {
@@ -168,6 +224,8 @@ static cnp_status warp(cnp_ctx *ctx, const al_state *s, GDALDatasetH src, const 
                          gdal_msg());
     GDALSetGeoTransform(dst, (double *)s->grid.gt);
     GDALSetProjection(dst, s->grid.wkt);
+    if (same_grid(src, s))
+        return copy_bands(ctx, s, src, dst, b, probs, out);
     wo = GDALCreateWarpOptions();
     wo->nBandCount = b->n;
     wo->panSrcBands = CPLMalloc(sizeof(int) * (size_t)b->n);

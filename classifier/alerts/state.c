@@ -663,6 +663,7 @@ cnp_status cnp_alerts_update(cnp_ctx *ctx, const cnp_alerts_options *opt,
                              const cnp_alerts_scene *sc, cnp_alerts_result **out)
 {
     cnp_alerts_result *r = NULL;
+    double t0 = cnp_now();
     char sha[65];
     int exists, found, target = -1, differ;
     cnp_status st;
@@ -725,6 +726,7 @@ done:
     }
     r->n_scenes = j.s.n_scenes;
     r->summary = make_summary(r);
+    r->seconds = cnp_now() - t0;
     r->state_dir = strdup(opt->dir);
     if (!r->summary || !r->state_dir)
         st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");

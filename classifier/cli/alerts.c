@@ -9,6 +9,8 @@
 
 #include <cpl_string.h>
 
+#include <json-c/json.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,11 @@ static void print_help(FILE *f)
 "  --obscured LIST        labels that make a chip obscured at their thresholds\n"
 "                         (default cloudy,haze,partly_cloudy)\n"
 "  --no-changes           do not write NAME.alerts.geojson\n"
+"  --json                 one JSON object per scene on stdout: {\"v\":1,\"scene\",\n"
+"                         \"name\",\"date\",\"date_source\",\"alerts\":{\"new\",\"confirmed\",\n"
+"                         \"dismissed\",\"labels_new\",\"area_m2\",\"summary\",\"state\"},\n"
+"                         \"outputs\":{\"alerts\"},\"seconds\"} (the \"alerts\" object of\n"
+"                         canopy classify's scene_done event)\n"
 "  -q, --quiet            no summary lines\n"
 "  -h, --help             this help\n"
 "\n"
@@ -59,7 +66,7 @@ static void print_help(FILE *f)
 typedef struct alerts_args {
     const char *action, *dir, *scene, *date, *id;
     cnp_alerts_options opt;
-    int no_changes, quiet;
+    int no_changes, quiet, json;
     char **files;
 } alerts_args;
 
@@ -69,7 +76,7 @@ static int parse(int argc, char **argv, alerts_args *a)
     memset(a, 0, sizeof *a);
     for (i = 1; i < argc; i++) {
         const char *s = argv[i];
-        int takes = !(!strcmp(s, "--no-changes") || !strcmp(s, "-q") || !strcmp(s, "--quiet") ||
+        int takes = !(!strcmp(s, "--no-changes") || !strcmp(s, "--json") || !strcmp(s, "-q") || !strcmp(s, "--quiet") ||
                       !strcmp(s, "-h") || !strcmp(s, "--help"));
         const char *v = NULL;
         if (s[0] != '-') {
@@ -89,6 +96,8 @@ static int parse(int argc, char **argv, alerts_args *a)
         if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
             print_help(stdout);
             return -1;
+        } else if (!strcmp(s, "--json")) {
+            a->json = 1;
         } else if (!strcmp(s, "--no-changes")) {
             a->no_changes = 1;
         } else if (!strcmp(s, "-q") || !strcmp(s, "--quiet")) {
@@ -157,6 +166,43 @@ static char *scene_name(const char *path)
     return strndup(b, n);
 }
 
+/* One line of JSON for a scene added (see --help). */
+static void print_json(const char *probs, const char *id, const cnp_scene_date *d,
+                       const cnp_alerts_result *r)
+{
+    json_object *o = json_object_new_object(), *al = json_object_new_object();
+    json_object *labels = json_object_new_array(), *outputs = json_object_new_object();
+    char buf[40];
+    int i;
+
+    for (i = 0; r->labels_new && r->labels_new[i]; i++)
+        json_object_array_add(labels, json_object_new_string(r->labels_new[i]));
+    json_object_object_add(al, "new", json_object_new_int(r->n_new));
+    json_object_object_add(al, "confirmed", json_object_new_int(r->n_confirmed));
+    json_object_object_add(al, "dismissed", json_object_new_int(r->n_dismissed));
+    json_object_object_add(al, "labels_new", labels);
+    snprintf(buf, sizeof buf, "%.2f", r->area_new_m2);
+    json_object_object_add(al, "area_m2", json_object_new_double_s(r->area_new_m2, buf));
+    json_object_object_add(al, "summary", json_object_new_string(r->summary));
+    json_object_object_add(al, "state", json_object_new_string(r->state_dir));
+    json_object_object_add(al, "unchanged", json_object_new_boolean(r->unchanged));
+    json_object_object_add(o, "v", json_object_new_int(1));
+    json_object_object_add(o, "scene", json_object_new_string(probs));
+    json_object_object_add(o, "name", json_object_new_string(id));
+    json_object_object_add(o, "date", json_object_new_string(d->iso));
+    json_object_object_add(o, "date_source", json_object_new_string(cnp_date_source_name(d->source)));
+    json_object_object_add(o, "alerts", al);
+    if (r->changes_path)
+        json_object_object_add(outputs, "alerts", json_object_new_string(r->changes_path));
+    json_object_object_add(o, "outputs", outputs);
+    snprintf(buf, sizeof buf, "%.4f", r->seconds);
+    json_object_object_add(o, "seconds", json_object_new_double_s(r->seconds, buf));
+    printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                       JSON_C_TO_STRING_NOSLASHESCAPE));
+    fflush(stdout);
+    json_object_put(o);
+}
+
 static int add_one(alerts_args *a, const char *probs)
 {
     cnp_ctx ctx;
@@ -194,6 +240,8 @@ static int add_one(alerts_args *a, const char *probs)
     if (!a->quiet)
         fprintf(stderr, "%s (%s, date from %s %s): %s\n", probs, d.iso,
                 cnp_date_source_name(d.source), d.source_item, r->summary);
+    if (a->json)
+        print_json(probs, sc.scene_id, &d, r);
     rc = CNP_EXIT_OK;
 cleanup:
     if (rc != CNP_EXIT_OK)
