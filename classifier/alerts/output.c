@@ -10,15 +10,17 @@
  * sum of the region's cells' geodesic areas on WGS 84 (PROJ's
  * geod_polygonarea of each cell's corners in lon/lat).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 #include "alerts/internal.h"
 #include "scene/date.h"
-#include "writers/writers.h" /* cnp_tmp_prepare, cnp_commit_file */
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cpl_conv.h>
 #include <cpl_error.h>
@@ -453,23 +455,47 @@ cleanup:
     return st;
 }
 
+/* The changes GeoJSON goes beside the scene's outputs, in a folder others
+ * may write to: it is written inside a private temporary folder made there
+ * (mkdtemp, mode 0700, so nobody can plant a link at its name), flushed and
+ * renamed into place. */
 cnp_status al_write_changes(cnp_ctx *ctx, const al_state *s, const al_timeline *tl,
                             const double *areas, const char *path, cnp_alerts_result *r)
 {
     cnp_status st;
-    char *tmp = NULL;
+    const char *slash;
+    char *tmpdir = NULL, *tmp = NULL;
+    int fd;
 
     if (!path)
         return write_geojson(ctx, s, tl, areas, NULL, 1, r);
-    tmp = cnp_tmp_prepare(ctx, path);
-    if (!tmp)
-        return ctx->status;
+    slash = strrchr(path, '/');
+    if (asprintf(&tmpdir, "%.*s.alerts-XXXXXX", slash ? (int)(slash - path + 1) : 0, path) < 0)
+        return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    if (!mkdtemp(tmpdir)) {
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check the folder's permissions",
+                       path, strerror(errno));
+        free(tmpdir);
+        return st;
+    }
+    if (!(tmp = al_join(ctx, tmpdir, "changes.geojson"))) {
+        rmdir(tmpdir);
+        free(tmpdir);
+        return CNP_ERR_NOMEM;
+    }
     st = write_geojson(ctx, s, tl, areas, tmp, 1, r);
-    if (st == CNP_OK)
-        st = cnp_commit_file(ctx, tmp, path);
-    else
-        cnp_discard_file(tmp);
+    if (st == CNP_OK) {
+        fd = open(tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) != 0 || rename(tmp, path) != 0)
+            st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check the folder", path,
+                           strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    unlink(tmp);
+    rmdir(tmpdir);
     free(tmp);
+    free(tmpdir);
     return st;
 }
 

@@ -58,6 +58,14 @@ def test():
         p = canopy("alerts", "date", "--date", "2024-13-01", bad, check=False)
         assert p.returncode == 2 and "YYYY-MM-DD" in p.stderr, (p.returncode, p.stderr)
 
+        # Usage errors: exit 2 and a hint.
+        for argv in (["alerts"], ["alerts", "add", j("state")], ["alerts", "bogus", j("state")],
+                     ["alerts", "add", "--alerts-baseline", "0", j("state"), bad],
+                     ["alerts", "rebuild", j("state"), bad]):
+            p = canopy(*argv, check=False)
+            assert p.returncode == 2 and "canopy alerts" in p.stderr, (argv, p.returncode, p.stderr)
+        assert "Usage: canopy alerts add" in canopy("alerts", "--help").stdout
+
         # alerts add: a raster without a date is an error naming the three ways.
         probs = j("nodate.probs.tif")
         al.write_probs(probs, {lab: np.full((al.ROWS, al.COLS), 0.1) for lab in al.LABELS})
