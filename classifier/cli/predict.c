@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "config.h"
 #include "cli/cli.h"
+#include "pipeline/batcher.h"
 #include "engine/engine.h"
 #include "scene/scene.h"
 
@@ -148,26 +149,43 @@ static void put_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void print_rows(const cnp_model_meta *meta, char **names, const float *probs, int n,
-                       int want_probs)
+static void print_row(const cnp_model_meta *meta, const char *path, const float *p,
+                      int want_probs)
 {
     char nm[4096];
-    for (int i = 0; i < n; i++) {
-        const float *p = probs + (size_t)i * meta->n_labels;
-        int first = 1;
-        image_name(names[i], nm, sizeof nm);
-        put_field(stdout, nm);
-        fputc(',', stdout);
-        for (int l = 0; l < meta->n_labels; l++) {
-            if (want_probs) {
-                printf("%s%.9g", l ? "," : "", (double)p[l]);
-            } else if (p[l] >= meta->thresholds[l]) {
-                printf("%s%s", first ? "" : " ", meta->labels[l]);
-                first = 0;
-            }
+    int first = 1;
+    image_name(path, nm, sizeof nm);
+    put_field(stdout, nm);
+    fputc(',', stdout);
+    for (int l = 0; l < meta->n_labels; l++) {
+        if (want_probs) {
+            printf("%s%.9g", l ? "," : "", (double)p[l]);
+        } else if (p[l] >= meta->thresholds[l]) {
+            printf("%s%s", first ? "" : " ", meta->labels[l]);
+            first = 0;
         }
-        fputc('\n', stdout);
     }
+    fputc('\n', stdout);
+}
+
+/* What the batcher hands back, chip by chip in order. */
+typedef struct predict_sink {
+    const cnp_model_meta *meta;
+    char **paths;
+    int want_probs;
+    int failed;
+} predict_sink;
+
+static void on_chip(void *user, long i, const float *probs, const float *probs_tta,
+                    const cnp_ctx *err)
+{
+    predict_sink *ps = user;
+    if (!probs && !probs_tta) {
+        cnp_cli_report(CMD, err);
+        ps->failed++;
+        return;
+    }
+    print_row(ps->meta, ps->paths[i], probs_tta ? probs_tta : probs, ps->want_probs);
 }
 
 int cnp_cmd_predict(int argc, char **argv)
@@ -181,10 +199,9 @@ int cnp_cmd_predict(int argc, char **argv)
     const cnp_model_meta *meta;
     cnp_chip_spec spec;
     cnp_ctx ctx;
-    float *input = NULL, *probs = NULL;
-    char **names = NULL;
-    size_t chip_floats;
-    int k = 0;
+    cnp_batcher b;
+    cnp_chip_job job;
+    predict_sink sink;
 
     cnp_ctx_clear(&ctx);
     for (int i = 1; i < argc; i++) {
@@ -272,13 +289,8 @@ int cnp_cmd_predict(int argc, char **argv)
         rc = CNP_EXIT_FAILURE;
         goto cleanup;
     }
-    chip_floats = (size_t)meta->n_channels * meta->input_size * meta->input_size;
-    input = malloc((size_t)batch * chip_floats * sizeof *input);
-    probs = malloc((size_t)batch * meta->n_labels * sizeof *probs);
-    names = malloc((size_t)batch * sizeof *names);
-    if (!input || !probs || !names)
-        goto oom;
     cnp_cli_chip_spec(&spec, meta);
+    cnp_batcher_init(&b, m, batch);
 
     if (want_probs) {
         fputs("image_name", stdout);
@@ -290,31 +302,26 @@ int cnp_cmd_predict(int argc, char **argv)
     } else {
         puts("image_name,tags");
     }
-    for (size_t c = 0; c <= chips.n; c++) {
-        if (c < chips.n) {
-            cnp_ctx_clear(&ctx);
-            if (cnp_chip_read(&ctx, chips.path[c], &spec, input + (size_t)k * chip_floats) !=
-                CNP_OK) {
-                cnp_cli_report(CMD, &ctx);
-                failed++;
-                continue;
-            }
-            names[k++] = chips.path[c];
-            if (k < batch)
-                continue;
-        }
-        if (k == 0)
-            continue;
-        cnp_ctx_clear(&ctx);
-        if ((tta ? cnp_model_forward_tta(&ctx, m, input, k, probs)
-                 : cnp_model_forward(&ctx, m, input, k, probs)) != CNP_OK) {
-            cnp_cli_report(CMD, &ctx);
-            rc = CNP_EXIT_FAILURE;
-            goto cleanup;
-        }
-        print_rows(meta, names, probs, k, want_probs);
-        k = 0;
+    sink.meta = meta;
+    sink.paths = chips.path;
+    sink.want_probs = want_probs;
+    sink.failed = 0;
+    memset(&job, 0, sizeof job);
+    job.spec = &spec;
+    job.paths = (const char *const *)chips.path;
+    job.n = (long)chips.n;
+    job.threads = threads;
+    job.want_plain = !tta;
+    job.want_tta = tta;
+    job.on_chip = on_chip;
+    job.user = &sink;
+    cnp_ctx_clear(&ctx);
+    if (cnp_batcher_chips(&ctx, &b, &job) != CNP_OK) {
+        cnp_cli_report(CMD, &ctx);
+        rc = CNP_EXIT_FAILURE;
+        goto cleanup;
     }
+    failed += sink.failed;
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "canopy " CMD ": writing the CSV to stdout failed: %s\n", strerror(errno));
         rc = CNP_EXIT_FAILURE;
@@ -330,9 +337,6 @@ oom:
     fprintf(stderr, "canopy " CMD ": out of memory\n");
     rc = CNP_EXIT_FAILURE;
 cleanup:
-    free(input);
-    free(probs);
-    free(names);
     cnp_model_free(m);
     list_free(&chips);
     return rc;
