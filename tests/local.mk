@@ -20,3 +20,4 @@ include tests/cli/local.mk
 include tests/plugin/local.mk
 include tests/batch/local.mk
 include tests/alerts/local.mk
+include tests/install/local.mk
