@@ -4,7 +4,8 @@
 # dates), then the demo series end to end with the demo model.
 TESTS += tests/alerts/test_alerts_rule.py tests/alerts/test_alerts_kill.py \
 	tests/alerts/test_alerts_grid.py tests/alerts/test_alerts_date.py \
-	tests/alerts/test_alerts_series.py
+	tests/alerts/test_alerts_series.py tests/alerts/test_alerts_classify.py
 EXTRA_DIST += tests/alerts/alertslib.py tests/alerts/test_alerts_rule.py \
 	tests/alerts/test_alerts_kill.py tests/alerts/test_alerts_grid.py \
-	tests/alerts/test_alerts_date.py tests/alerts/test_alerts_series.py
+	tests/alerts/test_alerts_date.py tests/alerts/test_alerts_series.py \
+	tests/alerts/test_alerts_classify.py
