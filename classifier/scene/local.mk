@@ -1,3 +1,4 @@
-# scene: GDAL reading (chips, chip grid, masks, strips).
+# scene: GDAL reading (chips, chip grid, masks, strips), acquisition dates.
 classifier_libcanopy_la_SOURCES += classifier/scene/scene.h classifier/scene/chip.c \
-	classifier/scene/tiler.c
+	classifier/scene/tiler.c \
+	classifier/scene/date.h classifier/scene/date.c
