@@ -319,3 +319,40 @@ def planet_scene(root, w=60, h=44, seed=2, udm=None, epsg=32622, ulx=500000.0,
                 "acquired": "2023-07-04T13:34:12.561Z", "item_type": "PSScene",
                 "cloud_cover": 0.1, "sun_elevation": 55.2, "gsd": 3.9}}, f)
     return p
+
+
+def dump(product, out_dir, *args, size=16, check=True):
+    """Runs product_dump (cnp_product_open + the tiler) on a product.
+    Returns (json, chips (n, C, S, S) float32) or, with check=False and a
+    failure, (None, stderr)."""
+    import subprocess
+    exe = os.path.join(os.environ.get("CANOPY_BUILDDIR", "."), "tests", "products",
+                       "product_dump")
+    f32 = os.path.join(out_dir, "chips.f32")
+    args = ["--chip", size, "--size", size] + list(args)
+    p = subprocess.run([exe, product, f32] + [str(a) for a in args], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    if p.returncode != 0:
+        if check:
+            raise AssertionError("product_dump %s %s failed: %s" % (product, args, p.stderr))
+        return None, p.stderr
+    j = json.loads(p.stdout)
+    C = len(j["product"]["bands"])
+    a = np.fromfile(f32, np.float32)
+    return j, a.reshape(-1, C, size, size)
+
+
+def gdal_read(path):
+    """A raster read by GDAL alone (the JP2 driver, not the SENTINEL2
+    driver): the independent reference for a band file."""
+    return gdal.Open(path).ReadAsArray()
+
+
+def band_file(p, band, res):
+    """Path of a band's JP2 in a made product."""
+    import glob
+    pat = ("IMG_DATA/R%dm/*_%s_%dm.jp2" % (res, band, res) if p.level == "L2A"
+           else "IMG_DATA/*_%s.jp2" % band)
+    hits = glob.glob(os.path.join(p.path, "GRANULE", "*", pat))
+    assert len(hits) == 1, (band, res, hits)
+    return hits[0]
