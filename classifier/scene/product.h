@@ -55,6 +55,8 @@ typedef struct cnp_product_params {
                                   the default: 0, 1, 3, 8, 9, 10 */
     const char *trained_on;    /* the model's canopy.trained_on, or NULL */
     const char *model_name;    /* for messages */
+    double model_scale;        /* the model's canopy.scale (0: unknown): a scale
+                                  far below 1 (1/255) expects 8-bit values */
     int scale_range_given;     /* --scale-range A,B given */
     double scale_range_hi;     /* its B */
 } cnp_product_params;

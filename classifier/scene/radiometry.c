@@ -136,6 +136,12 @@ static void range_warnings(cnp_product *pr, const cnp_product_params *p)
                               strstr(tr, "8bit") || strstr(tr, "8-bit"));
     if (!pr->has_radiometry)
         return;
+    if (!visual_model && !p->scale_range_given && p->model_scale > 0 && p->model_scale < 0.05)
+        pr->warnings = CSLAddString(pr->warnings, CPLSPrintf(
+            "%s: the model %s scales its input by %.6g (8-bit values, 0..255) but canopy reads "
+            "this %s as reflectance (0..1, %s); give --scale-range 0,0.3 to stretch it as the "
+            "model expects", pr->path, p->model_name ? p->model_name : "", p->model_scale,
+            pr->kind_name, pr->radiometry));
     if (visual_model && !p->scale_range_given)
         pr->warnings = CSLAddString(pr->warnings, CPLSPrintf(
             "%s: the model %s was trained on %s (8-bit display images) but this scene is %s, "
