@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "scene/scene.h"
+#include "scene/product.h"
 #include "writers/writers.h"
 
 #include <cpl_conv.h>
@@ -46,6 +47,10 @@ typedef struct options {
     double gsd_m;
     int gsd_given;
     double min_valid;
+    cnp_mask_mode mask_mode;   /* --mask FILE|none */
+    const char *mask_file;
+    int have_scl;              /* --scl-unusable given */
+    unsigned char scl_unusable[CNP_SCL_CLASSES];
     char **thresholds;         /* CSL of LABEL=P */
     const char *markers;       /* comma list, "none", or NULL (the model's) */
     int tta;
@@ -105,9 +110,25 @@ static void print_help(FILE *f)
 "date\").\n"
 "\n"
 "SCENE is any raster GDAL reads (GeoTIFF, COG, VRT, JP2, /vsicurl/, /vsizip/),\n"
-"any data type, any CRS (north-up), a folder (every raster in it), or @LIST\n"
-"(a text file of scenes, one per line, '#' comments; relative paths are taken\n"
-"from the current folder).\n"
+"any data type, any CRS (north-up), a Sentinel-2 L1C/L2A product (its .SAFE\n"
+"folder, its .zip or its MTD_MSIL*.xml; NAME is the product's name), a\n"
+"PlanetScope scene file (..._AnalyticMS_SR.tif, _AnalyticMS.tif, _Visual.tif), a\n"
+"folder (every raster and .SAFE product in it; UDM2 files are masks, not\n"
+"scenes), or @LIST (a text file of scenes, one per line, '#' comments; relative\n"
+"paths are taken from the current folder).\n"
+"\n"
+"Products: the model's canopy.bands may name bands (\"red\", \"nir\", \"B04\"):\n"
+"they are found by the product's band names, GDAL's colour interpretation or\n"
+"band descriptions (Sentinel-2: the finest resolution holding them all, 10 m\n"
+"for B2/B3/B4/B8). Values become reflectance before the model's own scaling:\n"
+"Sentinel-2 (DN + BOA_ADD_OFFSET or RADIO_ADD_OFFSET) / QUANTIFICATION_VALUE\n"
+"from the product metadata (offsets from processing baseline 04.00), PlanetScope\n"
+"AnalyticMS_SR DN / 10000; --scale-range is then in reflectance (e.g. 0,0.3).\n"
+"Quality masks mark pixels as unusable: Sentinel-2 L2A SCL, L1C MSK_CLASSI,\n"
+"the PlanetScope UDM2 beside the scene (<id>_3B_udm2.tif: usable where band 1\n"
+"'clear' is 1). Chips with less than --min-valid usable pixels are \"obscured\":\n"
+"not classified (nodata in the outputs) and counted apart in the summary and\n"
+"the manifest. canopy info MODEL SCENE shows how a scene is read.\n"
 "\n"
 "Options:\n"
 "  -m, --model MODEL     ONNX model (default: $CANOPY_MODEL, else the demo model)\n"
@@ -127,7 +148,14 @@ static void print_help(FILE *f)
 "                        target counts as equal; more than 4x finer or coarser is\n"
 "                        refused.\n"
 "  --min-valid F         skip chips with less than this share of valid pixels\n"
-"                        (not nodata, alpha 0 or masked; default 0.5)\n"
+"                        (not nodata, alpha 0 or masked; default 0.5), and, as\n"
+"                        obscured, chips with less than this share of usable\n"
+"                        pixels (valid and clear in the quality mask)\n"
+"  --mask FILE|none      quality mask instead of the product's own: a UDM2 (8\n"
+"                        bands) or a 1-band raster, 0 = unusable; none: no mask\n"
+"  --scl-unusable LIST   Sentinel-2 SCL classes that are unusable (default\n"
+"                        0,1,3,8,9,10: no data, saturated, cloud shadow, cloud\n"
+"                        medium/high probability, thin cirrus)\n"
 "  --threshold LABEL=P   decision threshold for a label (repeatable)\n"
 "  --markers LIST        marker labels written to GeoJSON, comma-separated, or\n"
 "                        'none' (default: the model's)\n"
@@ -279,6 +307,24 @@ static int parse_options(int argc, char **argv, options *o)
         } else if (!strcmp(name, "--min-valid")) {
             if (!cnp_cli_parse_double(CMD, name, v, 0.0, 1.0, &o->min_valid))
                 return CNP_EXIT_USAGE;
+        } else if (!strcmp(name, "--mask")) {
+            o->mask_mode = strcasecmp(v, "none") ? CNP_MASK_FILE : CNP_MASK_NONE;
+            o->mask_file = v;
+        } else if (!strcmp(name, "--scl-unusable")) {
+            char **parts = CSLTokenizeString2(v, ",", 0);
+            int k, cls, ok = parts != NULL;
+            memset(o->scl_unusable, 0, sizeof o->scl_unusable);
+            for (k = 0; ok && parts[k]; k++) {
+                ok = cnp_cli_parse_int(CMD, name, parts[k], 0, CNP_SCL_CLASSES - 1, &cls);
+                if (ok)
+                    o->scl_unusable[cls] = 1;
+            }
+            CSLDestroy(parts);
+            if (!ok)
+                return parts ? CNP_EXIT_USAGE
+                             : cnp_cli_usage_error(CMD, "--scl-unusable expects SCL classes "
+                                                   "0 to 11, e.g. 0,1,3,8,9,10");
+            o->have_scl = 1;
         } else if (!strcmp(name, "--threshold")) {
             const char *e = strchr(v, '=');
             double p;
@@ -357,7 +403,7 @@ static int skip_in_folder(const char *name)
         ".wld", ".log", NULL
     };
     int i;
-    if (name[0] == '.')
+    if (name[0] == '.' || cnp_product_is_side_file(name))
         return 1;
     for (i = 0; skip[i]; i++)
         if (has_suffix(name, skip[i]))
@@ -380,7 +426,8 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Appends the rasters of a folder, sorted. */
+/* Appends the rasters of a folder, sorted; a Sentinel-2 .SAFE folder in it
+ * is one scene. */
 static cnp_status add_folder(cnp_ctx *ctx, const char *dir, char ***out)
 {
     DIR *d = opendir(dir);
@@ -391,19 +438,25 @@ static cnp_status add_folder(cnp_ctx *ctx, const char *dir, char ***out)
     if (!d)
         return cnp_error(ctx, CNP_ERR_IO, "cannot list the folder %s: %s", dir, strerror(errno));
     while ((e = readdir(d)) != NULL) {
-        const char *path;
+        char *path;
         struct stat sb;
         GDALDriverH drv;
+        int take = 0;
         if (skip_in_folder(e->d_name))
             continue;
-        path = CPLFormFilename(dir, e->d_name, NULL);
-        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
-            continue;
-        CPLPushErrorHandler(CPLQuietErrorHandler);
-        drv = GDALIdentifyDriverEx(path, GDAL_OF_RASTER, NULL, NULL);
-        CPLPopErrorHandler();
-        if (drv || looks_raster(e->d_name))
+        /* A copy: CPLFormFilename's buffer is reused by GDAL's identify. */
+        path = CPLStrdup(CPLFormFilename(dir, e->d_name, NULL));
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            take = cnp_product_is_safe_dir(path); /* a .SAFE is one scene */
+        } else if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+            CPLPushErrorHandler(CPLQuietErrorHandler);
+            drv = GDALIdentifyDriverEx(path, GDAL_OF_RASTER, NULL, NULL);
+            CPLPopErrorHandler();
+            take = drv || looks_raster(e->d_name);
+        }
+        if (take)
             found = CSLAddString(found, path);
+        CPLFree(path);
     }
     closedir(d);
     n = CSLCount(found);
@@ -609,14 +662,6 @@ static int exists(const char *path)
     return stat(path, &sb) == 0;
 }
 
-/* The scene's name: its base name without extension (CPLGetBasename copies
- * into a rotating buffer; the caller frees the copy). */
-static char *scene_name(cnp_ctx *ctx, const char *path)
-{
-    const char *b = CPLGetBasename(path);
-    return cnp_strdup(ctx, b && *b ? b : "scene");
-}
-
 /* GDAL's terminal progress ("0...10...20...100 - done.", a tick per 2.5 %)
  * with its state in the batch: GDALTermProgress keeps it in statics that it
  * resets only past 97.5 %, so after a scene that failed part way the next
@@ -704,6 +749,36 @@ static cnp_status classify_strips(cnp_ctx *ctx, batch *b, cnp_tiler *t, float *p
     return CNP_OK;
 }
 
+/* Opens a scene as a product (product.h) for the model and the options;
+ * prints its warnings. */
+static cnp_status open_product(cnp_ctx *ctx, const batch *b, const char *path, cnp_product **pr)
+{
+    const options *o = b->o;
+    const cnp_model_meta *meta = b->meta;
+    cnp_product_params pp;
+    cnp_status st;
+    int i;
+
+    memset(&pp, 0, sizeof pp);
+    pp.n_channels = meta->n_channels;
+    pp.bands = b->bands;
+    pp.names = (const char *const *)meta->band_names;
+    pp.bands_given = o->n_bands > 0;
+    pp.mask_mode = o->mask_mode;
+    pp.mask_file = o->mask_file;
+    pp.scl_unusable = o->have_scl ? o->scl_unusable : NULL;
+    pp.trained_on = meta->trained_on;
+    pp.model_name = meta->name;
+    pp.model_scale = b->scale;
+    pp.scale_range_given = o->have_range;
+    pp.scale_range_hi = o->range_hi;
+    if ((st = cnp_product_open(ctx, path, &pp, pr)) != CNP_OK)
+        return st;
+    for (i = 0; (*pr)->warnings && (*pr)->warnings[i]; i++)
+        fprintf(stderr, "canopy " CMD ": warning: %s\n", (*pr)->warnings[i]);
+    return CNP_OK;
+}
+
 /* Classifies one scene. *skipped = 1 when it was up to date. */
 static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *skipped)
 {
@@ -717,8 +792,9 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
     cnp_manifest *man = NULL;
     cnp_run_params rp;
     cnp_run_results rr;
+    cnp_product *pr = NULL;
     outputs w;
-    char *name = NULL, run_utc[32], **written = NULL;
+    char *name = NULL, run_utc[32], **written = NULL, *product_json = NULL;
     float *probs = NULL;
     long *positives = NULL, n_partial = 0;
     int *partial_cells = NULL, up_to_date = 0, n_features = 0, started = 0, i;
@@ -728,9 +804,13 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
     *skipped = 0;
     memset(&w, 0, sizeof w);
     utc_now(run_utc, sizeof run_utc);
-    name = scene_name(ctx, path);
-    if (!name)
+    if ((st = open_product(ctx, b, path, &pr)) != CNP_OK)
+        return st;
+    name = cnp_strdup(ctx, pr->name);
+    if (!name) {
+        cnp_product_free(pr);
         return CNP_ERR_NOMEM;
+    }
     i = CSLFindString(b->names, name);
     if (i >= 0) {
         st = cnp_error(ctx, CNP_ERR_USAGE, "%s: its outputs would replace those of %s (both are "
@@ -745,7 +825,7 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
 
     memset(&tp, 0, sizeof tp);
     tp.spec.n_channels = meta->n_channels;
-    tp.spec.bands = b->bands;
+    tp.spec.bands = pr->bands;
     tp.spec.size = meta->input_size;
     tp.spec.offset = b->offset;
     tp.spec.scale = b->scale;
@@ -758,7 +838,12 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
     tp.max_gsd_ratio = 4.0;
     tp.min_valid = o->min_valid;
     tp.strip_chips = MAX_BATCH;
-    if ((st = cnp_tiler_open(ctx, path, &tp, &t)) != CNP_OK)
+    tp.rad_add = pr->rad_add;
+    tp.rad_gain = pr->rad_gain;
+    tp.have_nodata = pr->have_nodata;
+    tp.nodata = pr->nodata;
+    tp.qmask = pr->has_qmask ? &pr->qmask : NULL;
+    if ((st = cnp_tiler_open(ctx, pr->dataset, &tp, &t)) != CNP_OK)
         goto cleanup;
     in = cnp_tiler_info_get(t);
     t_open = cnp_now();
@@ -770,7 +855,7 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
     rp.stride = o->stride;
     rp.input_size = meta->input_size;
     rp.n_channels = meta->n_channels;
-    rp.bands = b->bands;
+    rp.bands = pr->bands;
     rp.offset = b->offset;
     rp.scale = b->scale;
     rp.mean = meta->mean;
@@ -790,6 +875,13 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
     rp.format = o->format == CNP_FORMAT_COG ? "COG" : "GTiff";
     rp.creation_options = (const char *const *)o->co;
     rp.config = (const char *const *)o->config;
+    if (pr->kind != CNP_PRODUCT_RASTER || pr->has_qmask) {
+        if (!(product_json = cnp_product_json(pr))) {
+            st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+            goto cleanup;
+        }
+        rp.product_json = product_json;
+    }
     if ((st = cnp_manifest_new(ctx, in->files, &rp, &man)) != CNP_OK)
         goto cleanup;
     t_hash = cnp_now();
@@ -832,7 +924,7 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
         goto cleanup;
     }
     cnp_tiler_stats_get(t, &ts);
-    if (ts.chips == 0) {
+    if (ts.chips == 0 && ts.obscured == 0) {
         st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: no chip has %g%% or more valid pixels (the "
                        "scene is all nodata, transparent or masked: %s); nothing to classify. "
                        "Check its nodata value, or lower --min-valid", path,
@@ -917,6 +1009,7 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
     rr.classified = ts.chips;
     rr.partial = n_partial;
     rr.skipped = (long)cells - ts.chips;
+    rr.obscured = ts.obscured;
     rr.partial_cells = partial_cells;
     rr.positives = positives;
     rr.marker_features = n_features;
@@ -935,9 +1028,12 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
 
     if (!o->quiet) {
         int k, first = 1;
-        printf("%s: %ld chips (%ld partial, %ld not classified) in %.1f s, %.1f chips/s "
-               "(inference alone %.1f chips/s); %d marker region%s; positive chips:",
-               path, ts.chips, n_partial, (long)cells - ts.chips, rr.total_s,
+        printf("%s: %ld chips (%ld partial, %ld not classified", path, ts.chips, n_partial,
+               (long)cells - ts.chips);
+        if (pr->has_qmask)
+            printf(", of which %ld obscured by %s", ts.obscured, pr->qmask.kind);
+        printf(") in %.1f s, %.1f chips/s "
+               "(inference alone %.1f chips/s); %d marker region%s; positive chips:", rr.total_s,
                ts.chips / (rr.total_s > 0 ? rr.total_s : 1),
                infer_s > 0 ? ts.chips / infer_s : 0.0, n_features, n_features == 1 ? "" : "s");
         for (k = 0; k < meta->n_labels; k++) {
@@ -954,6 +1050,8 @@ cleanup:
         outputs_remove(&w, meta);
     cnp_manifest_free(man);
     cnp_tiler_close(t);
+    cnp_product_free(pr);
+    free(product_json);
     outputs_free(&w);
     CSLDestroy(written);
     free(partial_cells);
@@ -1087,7 +1185,7 @@ int cnp_cmd_classify(int argc, char **argv)
                 cnp_cli_report(CMD, &ctx);
                 failed++;
             }
-        } else if (stat(a, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        } else if (stat(a, &sb) == 0 && S_ISDIR(sb.st_mode) && !cnp_product_is_safe_dir(a)) {
             if (add_folder(&ctx, a, &scenes) != CNP_OK) {
                 cnp_cli_report(CMD, &ctx);
                 failed++;

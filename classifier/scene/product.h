@@ -68,7 +68,7 @@ typedef struct cnp_product {
     const char *kind_name;     /* static: "sentinel2-l2a", "planetscope-sr", "raster"... */
     char *path;                /* as given */
     char *dataset;             /* the GDAL dataset the tiler opens */
-    char *name;                /* output NAME (sanitised: letters, digits, . _ -) */
+    char *name;                /* output NAME (from the path, or the sanitised PRODUCT_URI) */
     char *resolution;          /* Sentinel-2: "10m", "20m" or "60m"; else NULL */
     char *baseline;            /* Sentinel-2 processing baseline ("05.09"); else NULL */
     int n_channels;

@@ -89,7 +89,7 @@ int cnp_product_is_side_file(const char *name)
            has_suffix(name, "_DN_udm.tif");
 }
 
-/* The output name: letters, digits, '.', '_' and '-' kept, anything else
+/* A name from a product's metadata: letters, digits, '.', '_' and '-' kept, anything else
  * (separators included) becomes '_'; never empty or hidden. */
 static char *sanitise(cnp_ctx *ctx, const char *s)
 {
@@ -112,6 +112,7 @@ static char *s2_name(cnp_ctx *ctx, const char *path, const char *mtd, GDALDatase
     char buf[1024];
     const char *uri = ds ? GDALGetMetadataItem(ds, "PRODUCT_URI", NULL) : NULL;
     const char *parent = CPLGetFilename(CPLGetPath(mtd));
+    int from_content = 0;
     size_t n;
 
     if (has_suffix(path, ".zip") || is_dir(path)) {
@@ -125,6 +126,7 @@ static char *s2_name(cnp_ctx *ctx, const char *path, const char *mtd, GDALDatase
         snprintf(buf, sizeof buf, "%s", parent);
     } else if (uri && *uri) {
         snprintf(buf, sizeof buf, "%s", uri);
+        from_content = 1;
     } else {
         snprintf(buf, sizeof buf, "%s", CPLGetBasename(path));
     }
@@ -132,7 +134,9 @@ static char *s2_name(cnp_ctx *ctx, const char *path, const char *mtd, GDALDatase
         buf[strlen(buf) - 4] = '\0';
     if (has_suffix(buf, ".SAFE"))
         buf[strlen(buf) - 5] = '\0';
-    return sanitise(ctx, buf);
+    /* A name from the product's content is sanitised; one from the path
+     * the user gave is kept, as for any scene. */
+    return from_content ? sanitise(ctx, buf) : cnp_strdup(ctx, buf[0] ? buf : "scene");
 }
 
 /* The kind of a scene file by its name (PlanetScope assets), else RASTER. */
@@ -326,7 +330,10 @@ static cnp_status open_file(cnp_ctx *ctx, cnp_product *pr, const cnp_product_par
                          "exists, is complete and is an image GDAL reads", pr->path,
                          CPLGetLastErrorMsg());
     pr->dataset = cnp_strdup(ctx, pr->path);
-    pr->name = sanitise(ctx, CPLGetBasename(pr->path));
+    {   /* the file's base name, as for any scene (not from its content) */
+        const char *base = CPLGetBasename(pr->path);
+        pr->name = cnp_strdup(ctx, base && *base ? base : "scene");
+    }
     if (!pr->dataset || !pr->name) {
         st = CNP_ERR_NOMEM;
         goto cleanup;
