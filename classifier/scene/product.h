@@ -13,7 +13,8 @@
  *    offsets from processing baseline 04.00 on; PlanetScope surface
  *    reflectance DN / 10000; none for other rasters;
  *  - the quality mask (qmask.c): SCL (L2A), MSK_CLASSI (L1C, baseline >=
- *    04.00), the scene's UDM2 (PlanetScope), or --mask FILE;
+ *    04.00) or MSK_CLOUDS_B00.gml (L1C before, rasterised by GDAL), the
+ *    scene's UDM2 (PlanetScope), or --mask FILE;
  *  - the output name: the product's name (S2B_MSIL2A_..._T33UUP_...), the
  *    scene file's base name otherwise.
  * canopy reads no JPEG 2000 and no band file itself: GDAL does.
@@ -84,6 +85,8 @@ typedef struct cnp_product {
     cnp_qmask_spec qmask;      /* qmask.path points into this object */
     char *qmask_path;
     char *qmask_rule;          /* the mask's rule in words ("SCL classes 0,1,3,8,9,10 unusable") */
+    char *qmask_tmp;           /* a /vsimem/ raster made for the mask (L1C GML cloud
+                                  masks rasterised), removed by cnp_product_free */
     char **warnings;           /* NULL-terminated, or NULL: things the user should know */
 } cnp_product;
 

@@ -480,6 +480,10 @@ void cnp_product_free(cnp_product *pr)
     free(pr->radiometry);
     free(pr->qmask_path);
     free(pr->qmask_rule);
+    if (pr->qmask_tmp) {
+        VSIUnlink(pr->qmask_tmp);
+        free(pr->qmask_tmp);
+    }
     CSLDestroy(pr->warnings);
     free(pr);
 }

@@ -8,7 +8,9 @@
  *  - Sentinel-2 L1C from baseline 04.00: QI_DATA/MSK_CLASSI_B00.jp2 (60 m;
  *    band 1 opaque clouds, band 2 cirrus, band 3 snow): unusable where
  *    band 1 or 2 is set. Earlier baselines deliver the cloud mask as GML
- *    (MSK_CLOUDS_B00.gml), which canopy does not read (a warning says so).
+ *    polygons (QI_DATA/MSK_CLOUDS_B00.gml, opaque and cirrus MaskFeatures):
+ *    read with OGR's GML driver and rasterised at 60 m by GDALRasterizeLayers
+ *    into a /vsimem/ raster; unusable inside any polygon.
  *  - PlanetScope: the scene's UDM2 (Planet's UDM2 specification: band 1
  *    clear, 2 snow, 3 shadow, 4 light haze, 5 heavy haze, 6 cloud, 7
  *    confidence, 8 legacy UDM), found beside the scene by name
@@ -21,6 +23,9 @@
 #include <cpl_conv.h>
 #include <cpl_string.h>
 #include <cpl_vsi.h>
+#include <gdal_alg.h>
+
+#include <math.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,21 +156,94 @@ cleanup:
     return st;
 }
 
+/* GRANULE/<g>/QI_DATA/<file> beside the granule's MTD_TL.xml (caller
+ * frees), or NULL. */
+static char *qi_file(GDALDatasetH ds, const char *file)
+{
+    char **files = GDALGetFileList(ds), *out = NULL;
+    int i;
+    for (i = 0; files && files[i] && !out; i++)
+        if (!strcmp(CPLGetFilename(files[i]), "MTD_TL.xml"))
+            out = strdup(CPLFormFilename(CPLFormFilename(CPLGetPath(files[i]), "QI_DATA", NULL),
+                                         file, NULL));
+    CSLDestroy(files);
+    return out;
+}
+
+/* L1C before baseline 04.00: the GML cloud polygons rasterised at 60 m
+ * over the dataset into a /vsimem/ GeoTIFF (1 = cloud). */
+static cnp_status use_clouds_gml(cnp_ctx *ctx, cnp_product *pr, GDALDatasetH ds)
+{
+    char *gml = qi_file(ds, "MSK_CLOUDS_B00.gml");
+    GDALDatasetH vds = NULL, mds = NULL;
+    GDALDriverH gtiff = GDALGetDriverByName("GTiff");
+    OGRLayerH layers[16];
+    double gt[6], mgt[6], burn[16];
+    int band = 1, n = 0, i, w, h;
+    cnp_status st = CNP_OK;
+
+    if (!gml || !file_exists(gml)) {
+        st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: its cloud mask (GRANULE/*/QI_DATA/"
+                       "MSK_CLOUDS_B00.gml, delivered before processing baseline 04.00) is "
+                       "missing; download the product again, or give --mask none to classify "
+                       "it without a cloud mask", pr->path);
+        goto cleanup;
+    }
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    vds = GDALOpenEx(gml, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
+    CPLPopErrorHandler();
+    if (!vds) {
+        st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: its cloud mask %s cannot be read as GML (%s); "
+                       "give --mask none to classify it without a cloud mask", pr->path, gml,
+                       CPLGetLastErrorMsg());
+        goto cleanup;
+    }
+    for (i = 0; i < GDALDatasetGetLayerCount(vds) && n < 16; i++, n++) {
+        layers[n] = GDALDatasetGetLayer(vds, i);
+        burn[n] = 1.0;
+    }
+    GDALGetGeoTransform(ds, gt);
+    w = (int)ceil(GDALGetRasterXSize(ds) * gt[1] / 60.0 - 1e-9);
+    h = (int)ceil(GDALGetRasterYSize(ds) * -gt[5] / 60.0 - 1e-9);
+    memcpy(mgt, gt, sizeof mgt);
+    mgt[1] = 60.0;
+    mgt[5] = -60.0;
+    pr->qmask_tmp = strdup(CPLSPrintf("/vsimem/canopy-msk-clouds-%p.tif", (void *)pr));
+    mds = pr->qmask_tmp && gtiff ? GDALCreate(gtiff, pr->qmask_tmp, w, h, 1, GDT_Byte, NULL)
+                                 : NULL;
+    if (!mds || GDALSetGeoTransform(mds, mgt) != CE_None ||
+        GDALSetProjection(mds, GDALGetProjectionRef(ds)) != CE_None ||
+        (n > 0 && GDALRasterizeLayers(mds, 1, &band, n, layers, NULL, NULL, burn, NULL, NULL,
+                                      NULL) != CE_None)) {
+        st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: rasterising its cloud mask %s failed (%s)",
+                       pr->path, gml, CPLGetLastErrorMsg());
+        goto cleanup;
+    }
+    GDALClose(mds);
+    mds = NULL;
+    memset(&pr->qmask, 0, sizeof pr->qmask);
+    pr->qmask.rule = CNP_QMASK_ALL;
+    pr->qmask.n_bands = 1;
+    pr->qmask.bands[0] = 1;
+    pr->qmask.usable[0][0] = 1;
+    st = set_path(ctx, pr, pr->qmask_tmp, "msk_clouds",
+                  "MSK_CLOUDS_B00.gml: unusable inside the opaque and cirrus cloud polygons "
+                  "(rasterised at 60 m)");
+cleanup:
+    if (mds)
+        GDALClose(mds);
+    if (vds)
+        GDALClose(vds);
+    free(gml);
+    return st;
+}
+
 /* L1C: QI_DATA/MSK_CLASSI_B00.jp2 beside the granule's MTD_TL.xml. */
 static cnp_status use_classi(cnp_ctx *ctx, cnp_product *pr, GDALDatasetH ds)
 {
-    char **files = GDALGetFileList(ds), *mask = NULL;
+    char *mask = qi_file(ds, "MSK_CLASSI_B00.jp2");
     cnp_status st = CNP_OK;
-    int i;
 
-    for (i = 0; files && files[i]; i++) {
-        if (!strcmp(CPLGetFilename(files[i]), "MTD_TL.xml")) {
-            mask = cnp_strdup(ctx, CPLFormFilename(CPLFormFilename(CPLGetPath(files[i]),
-                                                                   "QI_DATA", NULL),
-                                                   "MSK_CLASSI_B00", "jp2"));
-            break;
-        }
-    }
     if (!mask || !file_exists(mask)) {
         st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: its cloud mask (GRANULE/*/QI_DATA/"
                        "MSK_CLASSI_B00.jp2, delivered from processing baseline 04.00) is "
@@ -183,7 +261,6 @@ static cnp_status use_classi(cnp_ctx *ctx, cnp_product *pr, GDALDatasetH ds)
                   "MSK_CLASSI: unusable where band 1 (opaque clouds) or 2 (cirrus) is set");
 cleanup:
     free(mask);
-    CSLDestroy(files);
     return st;
 }
 
@@ -228,11 +305,7 @@ cnp_status cnp_product_find_qmask(cnp_ctx *ctx, cnp_product *pr, GDALDatasetH ds
     case CNP_PRODUCT_S2_L1C:
         if (pr->baseline && CPLAtof(pr->baseline) >= 4.0 - 1e-9)
             return use_classi(ctx, pr, ds);
-        pr->warnings = CSLAddString(pr->warnings, CPLSPrintf(
-            "%s: processing baseline %s delivers its cloud mask as GML (MSK_CLOUDS_B00.gml), "
-            "which canopy does not read; clouds are not masked: give a raster mask with --mask "
-            "FILE", pr->path, pr->baseline ? pr->baseline : "?"));
-        return CNP_OK;
+        return use_clouds_gml(ctx, pr, ds);
     case CNP_PRODUCT_PS_SR:
     case CNP_PRODUCT_PS_ANALYTIC:
     case CNP_PRODUCT_PS_VISUAL:

@@ -8,12 +8,14 @@ Sentinel-2 (s2_product): a SAFE_COMPACT product folder
       IMG_DATA/R10m/T<tile>_<start>_B02_10m.jp2 ... (L2A)
       IMG_DATA/T<tile>_<start>_B02.jp2 ...           (L1C)
       QI_DATA/MSK_CLASSI_B00.jp2                      (L1C, baseline >= 04.00)
+      QI_DATA/MSK_CLOUDS_B00.gml                      (L1C, before 04.00)
 following ESA's Sentinel-2 Products Specification Document (S2-PDGS-TAS-DI-PSD,
 V14.9: product naming, folder layout, the General_Info/Product_Info and
 Product_Image_Characteristics elements, the band_id 0..12 numbering of B1..B12
 with B8A at 8, the BOA/RADIO_ADD_OFFSET lists from baseline 04.00, the SCL
 class list, and the 3-band MSK_CLASSI cloud mask -- opaque clouds, cirrus,
-snow -- at 60 m), and the minimal set of elements GDAL's SENTINEL2 driver
+snow -- at 60 m; before 04.00 the GML cloud mask: an eop:Mask of
+eop:MaskFeature polygons with maskType OPAQUE or CIRRUS), and the minimal set of elements GDAL's SENTINEL2 driver
 page and source name as needed to open a product (PRODUCT_URI, PRODUCT_FORMAT
 = SAFE_COMPACT, one Granule/IMAGE_FILE, MTD_TL.xml Tile_Geocoding per
 resolution). Band files are lossless JPEG 2000 written by GDAL's JP2OpenJPEG
@@ -78,10 +80,11 @@ class S2:
 def s2_product(root, level="L2A", baseline="05.09", size10=48, epsg=32633,
                ulx=399960.0, uly=5500020.0, seed=1, offset=-1000, quant=10000,
                scl=None, classi=None, skip_bands=(), skip_mtd_offsets=False,
-               mission="S2B", start="20230615T100559", tile="T33UUP"):
+               mission="S2B", start="20230615T100559", tile="T33UUP", clouds=()):
     """Makes a product folder under root; returns an S2 object with .path
     (the .SAFE folder), .name, .dn {band: {res: array}}, .scl (20 m array),
-    .classi (60 m, 3 bands), .offset, .quant."""
+    .classi (60 m, 3 bands), .offset, .quant. clouds: (type, c0, r0, c1, r1)
+    boxes in 60 m pixels for the GML mask of L1C products before 04.00."""
     rng = np.random.default_rng(seed)
     old = float(baseline) < 4.0
     gen = "20230615T130000"
@@ -143,6 +146,10 @@ def s2_product(root, level="L2A", baseline="05.09", size10=48, epsg=32633,
     elif not old:
         write_jp2(os.path.join(gdir, "QI_DATA", "MSK_CLASSI_B00.jp2"), p.classi,
                   [ulx, 60, 0, uly, 0, -60], epsg)
+    else:
+        os.makedirs(os.path.join(gdir, "QI_DATA"), exist_ok=True)
+        with open(os.path.join(gdir, "QI_DATA", "MSK_CLOUDS_B00.gml"), "w") as f:
+            f.write(_clouds_gml(clouds, ulx, uly, epsg))
     image_files.sort(key=lambda s: (0 if "R10m" in s or level == "L1C" else 1, s))
 
     with open(os.path.join(safe, "MTD_MSI%s.xml" % level), "w") as f:
@@ -158,6 +165,26 @@ def s2_product(root, level="L2A", baseline="05.09", size10=48, epsg=32633,
         os.makedirs(os.path.join(safe, sub), exist_ok=True)
     os.makedirs(os.path.join(gdir, "QI_DATA"), exist_ok=True)
     return p
+
+
+def _clouds_gml(clouds, ulx, uly, epsg):
+    srs = "urn:ogc:def:crs:EPSG::%d" % epsg
+    feats = []
+    for i, (kind, c0, r0, c1, r1) in enumerate(clouds):
+        x0, x1, y0, y1 = ulx + 60 * c0, ulx + 60 * c1, uly - 60 * r0, uly - 60 * r1
+        ring = " ".join("%r %r" % xy for xy in ((x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)))
+        feats.append(
+            '<eop:MaskFeature gml:id="%s.%d"><eop:maskType codeSpace="urn:gs2:S2PDGS:maskType">'
+            '%s</eop:maskType><eop:extentOf><gml:Polygon gml:id="%s.%d.Polygon" srsName="%s">'
+            '<gml:exterior><gml:LinearRing><gml:posList srsDimension="2">%s</gml:posList>'
+            '</gml:LinearRing></gml:exterior></gml:Polygon></eop:extentOf>'
+            '<eop:maskedBand xlink:href="B00"/></eop:MaskFeature>'
+            % (kind, i, kind, kind, i, srs, ring))
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<eop:Mask xmlns:eop="http://www.opengis.net/'
+            'eop/2.0" xmlns:gml="http://www.opengis.net/gml/3.2" xmlns:xlink="http://www.w3.org/'
+            '1999/xlink" gml:id="MSK_CLOUDS_B00">\n<gml:boundedBy><gml:Null>Inapplicable'
+            '</gml:Null></gml:boundedBy>\n<eop:maskMembers>%s</eop:maskMembers>\n</eop:Mask>\n'
+            % "\n".join(feats))
 
 
 def _mtd(level, name, baseline, image_files, offset, quant, no_offsets):

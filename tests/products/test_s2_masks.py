@@ -118,10 +118,26 @@ def run():
         assert expect(j, chips, (dn - 1000) / 10000, (dn != 0).all(axis=0), use, 0.5,
                       "L1C MSK_CLASSI") == 2
 
-        # L1C before 04.00: GML masks, not read: a warning says so.
-        old = F.s2_product(d, level="L1C", baseline="02.09", start="20190616T100559", seed=10)
+        # L1C before 04.00: GML cloud polygons (MSK_CLOUDS_B00.gml), rasterised
+        # at 60 m: opaque over chip (1, 1), cirrus over most of chip (0, 2).
+        clouds = [("OPAQUE", 3, 3, 5, 5), ("CIRRUS", 5, 0, 8, 2)]
+        old = F.s2_product(d, level="L1C", baseline="02.09", start="20190616T100559", seed=10,
+                           clouds=clouds)
+        m60 = np.zeros((8, 8), bool)
+        for _, c0, r0, c1, r1 in clouds:
+            m60[r0:r1, c0:c1] = True
+        dn = np.stack([F.gdal_read(F.band_file(old, b, 10)).astype(float)
+                       for b in ("B04", "B03", "B02")])
         j, chips = F.dump(old.path, d, "--names", "red,green,blue")
-        assert j["qmask_kind"] == "" and any("GML" in w for w in j["warnings"]), j["warnings"]
+        assert j["qmask_kind"] == "msk_clouds" and j["warnings"] == [], j
+        assert [b["add"] for b in j["product"]["bands"]] == [0] * 3
+        assert expect(j, chips, dn / 10000, (dn != 0).all(axis=0), ~nearest(m60, 6, 48), 0.5,
+                      "L1C 02.09 MSK_CLOUDS GML") == 2
+        # an empty GML mask (no clouds): every chip classified
+        clear = F.s2_product(d, level="L1C", baseline="02.09", start="20190617T100559", seed=12)
+        j, chips = F.dump(clear.path, d, "--names", "red,green,blue")
+        assert j["qmask_kind"] == "msk_clouds" and j["stats"]["obscured"] == 0
+        assert j["stats"]["chips"] == 9
 
 
 ct.main(run)
