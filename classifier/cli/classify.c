@@ -312,19 +312,18 @@ static int parse_options(int argc, char **argv, options *o)
             o->mask_mode = strcasecmp(v, "none") ? CNP_MASK_FILE : CNP_MASK_NONE;
             o->mask_file = v;
         } else if (!strcmp(name, "--scl-unusable")) {
+            /* SCL classes 0..11, e.g. 0,1,3,8,9,10 (cnp_cli_parse_int names a bad one) */
             char **parts = CSLTokenizeString2(v, ",", 0);
-            int k, cls, ok = parts != NULL;
+            int k, cls, ok = 1;
             memset(o->scl_unusable, 0, sizeof o->scl_unusable);
-            for (k = 0; ok && parts[k]; k++) {
+            for (k = 0; ok && parts && parts[k]; k++) {
                 ok = cnp_cli_parse_int(CMD, name, parts[k], 0, CNP_SCL_CLASSES - 1, &cls);
                 if (ok)
                     o->scl_unusable[cls] = 1;
             }
             CSLDestroy(parts);
             if (!ok)
-                return parts ? CNP_EXIT_USAGE
-                             : cnp_cli_usage_error(CMD, "--scl-unusable expects SCL classes "
-                                                   "0 to 11, e.g. 0,1,3,8,9,10");
+                return CNP_EXIT_USAGE;
             o->have_scl = 1;
         } else if (!strcmp(name, "--threshold")) {
             const char *e = strchr(v, '=');

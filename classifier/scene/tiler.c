@@ -786,15 +786,155 @@ static cnp_status read_qmask(cnp_ctx *ctx, const cnp_tiler *t, reader *r, int bx
     return CNP_OK;
 }
 
+/* A segment's source window: the buffer covers [bx0, bx0 + bw) x [by0, by0
+ * + bh) in scene pixels (whole pixels around the chip windows), of which
+ * [ix0, ix1) x [iy0, iy1) lies inside the scene; y0 is the strip's top. */
+typedef struct window {
+    int bx0, by0, bw, bh, ix0, iy0, ix1, iy1;
+    size_t plane;
+    double y0;
+} window;
+
+/* Reads the bands read into r->raw and their validity into r->ok: inside
+ * the scene, not masked by GDAL (nodata, alpha, mask band), not the
+ * product's nodata value where the band has none, finite. */
+static cnp_status read_valid(cnp_ctx *ctx, const cnp_tiler *t, reader *r, const window *w)
+{
+    int iw = w->ix1 - w->ix0, ih = w->iy1 - w->iy0, c, m, x, y;
+    size_t off = (size_t)(w->iy0 - w->by0) * w->bw + (size_t)(w->ix0 - w->bx0), i;
+
+    memset(r->ok, 0, w->plane);
+    for (c = 0; c < t->C; c++) {
+        GDALRasterBandH b = GDALGetRasterBand(r->ds, t->bands[c]);
+        float *dst = r->raw + (size_t)c * w->plane;
+        CPLErrorReset();
+        if (GDALRasterIO(b, GF_Read, w->ix0, w->iy0, iw, ih, dst + off, iw, ih, GDT_Float32,
+                         (GSpacing)sizeof(float), (GSpacing)sizeof(float) * w->bw) != CE_None)
+            return cnp_error(ctx, CNP_ERR_IO, "%s: reading band %d, rows %d-%d failed (%s); the "
+                             "file may be truncated or corrupt: check it with gdalinfo -checksum",
+                             t->path, t->bands[c], w->iy0, w->iy1 - 1, gdal_msg());
+    }
+    for (y = w->iy0; y < w->iy1; y++)
+        memset(r->ok + (size_t)(y - w->by0) * w->bw + (w->ix0 - w->bx0), 1, (size_t)iw);
+    for (c = 0; c < t->C; c++) {
+        const float *p = r->raw + (size_t)c * w->plane;
+        const float nd = (float)t->nodata;
+        if (!t->nd_override[c])
+            continue;
+        for (y = w->iy0; y < w->iy1; y++) {
+            size_t row = (size_t)(y - w->by0) * w->bw - w->bx0;
+            for (x = w->ix0; x < w->ix1; x++)
+                if (p[row + x] == nd)
+                    r->ok[row + x] = 0;
+        }
+    }
+    for (m = 0; m < r->n_masks; m++) {
+        CPLErrorReset();
+        if (GDALRasterIO(r->masks[m], GF_Read, w->ix0, w->iy0, iw, ih, r->tmp + off, iw, ih,
+                         GDT_Byte, 1, w->bw) != CE_None)
+            return cnp_error(ctx, CNP_ERR_IO, "%s: reading the validity mask, rows %d-%d failed "
+                             "(%s); the file may be truncated or corrupt", t->path, w->iy0,
+                             w->iy1 - 1, gdal_msg());
+        for (y = w->iy0; y < w->iy1; y++) {
+            size_t row = (size_t)(y - w->by0) * w->bw - w->bx0;
+            for (x = w->ix0; x < w->ix1; x++)
+                if (!r->tmp[row + x])
+                    r->ok[row + x] = 0;
+        }
+    }
+    /* NaN and infinities (floating-point bands only) are invalid. */
+    for (c = 0; t->check_finite && c < t->C; c++) {
+        const float *p = r->raw + (size_t)c * w->plane;
+        for (i = 0; i < w->plane; i++)
+            r->ok[i] &= (unsigned char)isfinite(p[i]);
+    }
+    return CNP_OK;
+}
+
+/* Normalises usable pixels; others become 0 (the mean). v -> v * na - nb
+ * (tiler_new): branch-free float loops the compiler vectorises. */
+static void normalise(const cnp_tiler *t, reader *r, size_t plane)
+{
+    int c;
+    for (c = 0; c < t->C; c++) {
+        float *p = r->raw + (size_t)c * plane;
+        const float a = t->na[c];
+        const float b = t->nb[c];
+        const unsigned char *ok = r->use;
+        size_t i;
+        for (i = 0; i < plane; i++) {
+            float v = p[i] * a - b;
+            p[i] = ok[i] ? v : 0.0f;
+        }
+    }
+}
+
+/* Each chip of the segment: its valid and usable fractions (pixel centres
+ * under its window), nodata / obscured / classified, and the model input
+ * of those classified. */
+static cnp_status cut_chips(cnp_ctx *ctx, const cnp_tiler *t, reader *r, slot *sl,
+                            const window *w)
+{
+    const cnp_tiler_info *in = &t->info;
+    cnp_strip *s = &sl->strip;
+    size_t S2 = (size_t)t->S * (size_t)t->S;
+    cnp_status st;
+    int j, c, x, y;
+
+    for (j = 0; j < s->n_cols; j++) {
+        double cx = (s->col0 + j) * in->stride_px[0];
+        int xa = (int)ceil(cx - 0.5), xb = (int)ceil(cx + in->chip_px[0] - 0.5);
+        int ya = (int)ceil(w->y0 - 0.5), yb = (int)ceil(w->y0 + in->chip_px[1] - 0.5);
+        long total = (long)(xb - xa) * (long)(yb - ya), count = 0, usable = 0;
+        double frac, ufrac;
+        float *dst;
+        for (y = ya; y < yb; y++) {
+            const unsigned char *row = r->ok + (size_t)(y - w->by0) * w->bw;
+            const unsigned char *urow = r->use + (size_t)(y - w->by0) * w->bw;
+            for (x = xa; x < xb; x++) {
+                count += row[x - w->bx0];
+                usable += urow[x - w->bx0];
+            }
+        }
+        frac = total > 0 ? (double)count / (double)total : 0.0;
+        ufrac = total > 0 ? (double)usable / (double)total : 0.0;
+        sl->valid[j] = (float)frac;
+        sl->usable[j] = (float)ufrac;
+        sl->obscured[j] = 0;
+        if (count == 0 || frac < t->min_valid)
+            continue;
+        if (usable == 0 || ufrac < t->min_valid) {
+            sl->obscured[j] = 1;
+            continue;
+        }
+        sl->cols[s->n_chips] = s->col0 + j;
+        sl->partial[s->n_chips] = usable < total;
+        dst = sl->input + (size_t)s->n_chips * t->C * S2;
+        if (!t->resample) {
+            int ox = (int)cx - w->bx0, oy = (int)w->y0 - w->by0;
+            for (c = 0; c < t->C; c++)
+                for (y = 0; y < t->S; y++)
+                    memcpy(dst + (size_t)c * S2 + (size_t)y * t->S,
+                           r->raw + (size_t)c * w->plane + (size_t)(oy + y) * w->bw + ox,
+                           (size_t)t->S * sizeof(float));
+        } else if ((st = resize_chip(ctx, t, r->raw, s, j, cx - w->bx0, w->y0 - w->by0, w->bw,
+                                     w->plane, dst)) != CNP_OK) {
+            return st;
+        }
+        s->n_chips++;
+    }
+    return CNP_OK;
+}
+
 /* Reads strip segment k into slot sl (reader thread r). */
 static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, reader *r, int k, slot *sl)
 {
     const cnp_tiler_info *in = &t->info;
     cnp_strip *s = &sl->strip;
     cnp_status st;
-    size_t plane, S2 = (size_t)t->S * (size_t)t->S;
-    double x0, x1, y0, y1;
-    int bx0, by0, bw, bh, ix0, ix1, iy0, iy1, c, j, x, y, m;
+    double x0, x1, y1;
+    window w;
+    int j;
 
     s->index = k;
     s->row = k / t->segs_per_row;
@@ -811,23 +951,22 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, reader *r, int k, slot 
     /* The union of the segment's chip windows, in whole pixels. */
     x0 = s->col0 * in->stride_px[0];
     x1 = (s->col0 + s->n_cols - 1) * in->stride_px[0] + in->chip_px[0];
-    y0 = s->row * in->stride_px[1];
-    y1 = y0 + in->chip_px[1];
-    bx0 = (int)floor(x0);
-    by0 = (int)floor(y0);
-    bw = (int)ceil(x1) - bx0;
-    bh = (int)ceil(y1) - by0;
-    if (bw > t->buf_w || bh > t->buf_h)
+    w.y0 = s->row * in->stride_px[1];
+    y1 = w.y0 + in->chip_px[1];
+    w.bx0 = (int)floor(x0);
+    w.by0 = (int)floor(w.y0);
+    w.bw = (int)ceil(x1) - w.bx0;
+    w.bh = (int)ceil(y1) - w.by0;
+    if (w.bw > t->buf_w || w.bh > t->buf_h)
         return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: strip %d needs %d x %d pixels, more than "
-                         "planned (%d x %d)", t->path, k, bw, bh, t->buf_w, t->buf_h);
-    plane = (size_t)bw * (size_t)bh;
-    memset(r->ok, 0, plane);
-
-    ix0 = bx0 > 0 ? bx0 : 0;
-    iy0 = by0 > 0 ? by0 : 0;
-    ix1 = bx0 + bw < in->width ? bx0 + bw : in->width;
-    iy1 = by0 + bh < in->height ? by0 + bh : in->height;
-    if (ix1 <= ix0 || iy1 <= iy0 || window_empty(t, r, ix0, iy0, ix1 - ix0, iy1 - iy0)) {
+                         "planned (%d x %d)", t->path, k, w.bw, w.bh, t->buf_w, t->buf_h);
+    w.plane = (size_t)w.bw * (size_t)w.bh;
+    w.ix0 = w.bx0 > 0 ? w.bx0 : 0;
+    w.iy0 = w.by0 > 0 ? w.by0 : 0;
+    w.ix1 = w.bx0 + w.bw < in->width ? w.bx0 + w.bw : in->width;
+    w.iy1 = w.by0 + w.bh < in->height ? w.by0 + w.bh : in->height;
+    if (w.ix1 <= w.ix0 || w.iy1 <= w.iy0 ||
+        window_empty(t, r, w.ix0, w.iy0, w.ix1 - w.ix0, w.iy1 - w.iy0)) {
         /* Nothing valid under this segment: no chip to classify. */
         for (j = 0; j < s->n_cols; j++) {
             sl->valid[j] = sl->usable[j] = 0.0f;
@@ -835,122 +974,17 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, reader *r, int k, slot 
         }
         return CNP_OK;
     }
-    {
-        int iw = ix1 - ix0, ih = iy1 - iy0;
-        size_t off = (size_t)(iy0 - by0) * bw + (size_t)(ix0 - bx0);
-        for (c = 0; c < t->C; c++) {
-            GDALRasterBandH b = GDALGetRasterBand(r->ds, t->bands[c]);
-            float *dst = r->raw + (size_t)c * plane;
-            CPLErrorReset();
-            if (GDALRasterIO(b, GF_Read, ix0, iy0, iw, ih, dst + off, iw, ih, GDT_Float32,
-                             (GSpacing)sizeof(float), (GSpacing)sizeof(float) * bw) != CE_None)
-                return cnp_error(ctx, CNP_ERR_IO, "%s: reading band %d, rows %d-%d failed "
-                                 "(%s); the file may be truncated or corrupt: check it with "
-                                 "gdalinfo -checksum", t->path, t->bands[c], iy0, iy1 - 1,
-                                 gdal_msg());
-        }
-        for (y = iy0; y < iy1; y++)
-            memset(r->ok + (size_t)(y - by0) * bw + (ix0 - bx0), 1, (size_t)iw);
-        for (c = 0; c < t->C; c++) {
-            const float *p = r->raw + (size_t)c * plane;
-            const float nd = (float)t->nodata;
-            if (!t->nd_override[c])
-                continue;
-            for (y = iy0; y < iy1; y++) {
-                size_t row = (size_t)(y - by0) * bw;
-                for (x = ix0; x < ix1; x++)
-                    if (p[row + (x - bx0)] == nd)
-                        r->ok[row + (x - bx0)] = 0;
-            }
-        }
-        for (m = 0; m < r->n_masks; m++) {
-            CPLErrorReset();
-            if (GDALRasterIO(r->masks[m], GF_Read, ix0, iy0, iw, ih, r->tmp + off, iw, ih,
-                             GDT_Byte, 1, bw) != CE_None)
-                return cnp_error(ctx, CNP_ERR_IO, "%s: reading the validity mask, rows %d-%d "
-                                 "failed (%s); the file may be truncated or corrupt", t->path,
-                                 iy0, iy1 - 1, gdal_msg());
-            for (y = iy0; y < iy1; y++) {
-                size_t row = (size_t)(y - by0) * bw;
-                for (x = ix0; x < ix1; x++)
-                    if (!r->tmp[row + (x - bx0)])
-                        r->ok[row + (x - bx0)] = 0;
-            }
-        }
-    }
-
-    /* Normalise usable pixels; others become 0 (the mean). NaN and
-     * infinities (floating-point bands only) are invalid. v -> v * na - nb
-     * (tiler_new): branch-free float loops the compiler vectorises. */
-    if (t->check_finite) {
-        for (c = 0; c < t->C; c++) {
-            const float *p = r->raw + (size_t)c * plane;
-            size_t i;
-            for (i = 0; i < plane; i++)
-                r->ok[i] &= (unsigned char)isfinite(p[i]);
-        }
-    }
+    if ((st = read_valid(ctx, t, r, &w)) != CNP_OK)
+        return st;
     if (t->have_qmask) {
-        if ((st = read_qmask(ctx, t, r, bx0, by0, bw, ix0, iy0, ix1, iy1)) != CNP_OK)
+        if ((st = read_qmask(ctx, t, r, w.bx0, w.by0, w.bw, w.ix0, w.iy0, w.ix1, w.iy1)) !=
+            CNP_OK)
             return st;
     } else {
-        memcpy(r->use, r->ok, plane);
+        memcpy(r->use, r->ok, w.plane);
     }
-    for (c = 0; c < t->C; c++) {
-        float *p = r->raw + (size_t)c * plane;
-        const float a = t->na[c];
-        const float b = t->nb[c];
-        const unsigned char *ok = r->use;
-        size_t i;
-        for (i = 0; i < plane; i++) {
-            float v = p[i] * a - b;
-            p[i] = ok[i] ? v : 0.0f;
-        }
-    }
-
-    for (j = 0; j < s->n_cols; j++) {
-        double cx = (s->col0 + j) * in->stride_px[0];
-        int xa = (int)ceil(cx - 0.5), xb = (int)ceil(cx + in->chip_px[0] - 0.5);
-        int ya = (int)ceil(y0 - 0.5), yb = (int)ceil(y0 + in->chip_px[1] - 0.5);
-        long total = (long)(xb - xa) * (long)(yb - ya), count = 0, usable = 0;
-        double frac, ufrac;
-        for (y = ya; y < yb; y++) {
-            const unsigned char *row = r->ok + (size_t)(y - by0) * bw;
-            const unsigned char *urow = r->use + (size_t)(y - by0) * bw;
-            for (x = xa; x < xb; x++) {
-                count += row[x - bx0];
-                usable += urow[x - bx0];
-            }
-        }
-        frac = total > 0 ? (double)count / (double)total : 0.0;
-        ufrac = total > 0 ? (double)usable / (double)total : 0.0;
-        sl->valid[j] = (float)frac;
-        sl->usable[j] = (float)ufrac;
-        sl->obscured[j] = 0;
-        if (count == 0 || frac < t->min_valid)
-            continue;
-        if (usable == 0 || ufrac < t->min_valid) {
-            sl->obscured[j] = 1;
-            continue;
-        }
-        sl->cols[s->n_chips] = s->col0 + j;
-        sl->partial[s->n_chips] = usable < total;
-        float *dst = sl->input + (size_t)s->n_chips * t->C * S2;
-        if (!t->resample) {
-            int ox = (int)cx - bx0, oy = (int)y0 - by0;
-            for (c = 0; c < t->C; c++)
-                for (y = 0; y < t->S; y++)
-                    memcpy(dst + (size_t)c * S2 + (size_t)y * t->S,
-                           r->raw + (size_t)c * plane + (size_t)(oy + y) * bw + ox,
-                           (size_t)t->S * sizeof(float));
-        } else if ((st = resize_chip(ctx, t, r->raw, s, j, cx - bx0, y0 - by0, bw, plane,
-                                     dst)) !=
-                   CNP_OK) {
-            return st;
-        }
-        s->n_chips++;
-    }
-    return CNP_OK;
+    normalise(t, r, w.plane);
+    return cut_chips(ctx, t, r, sl, &w);
 }
 
 /* CPU seconds of the calling thread. */
