@@ -104,6 +104,12 @@ void cnp_product_free(cnp_product *pr);
  * Caller frees. NULL on allocation failure. */
 char *cnp_product_json(const cnp_product *pr);
 
+/* The output name of a scene from its path alone: X.SAFE (folder) -> X,
+ * X.zip / X.SAFE.zip -> X, X.SAFE/MTD_MSIL2A.xml -> X, any other file its
+ * base name without extension ("scene" when empty). Caller frees (free());
+ * NULL when out of memory. */
+char *cnp_product_name(const char *path);
+
 /* 1 when path is a folder that is one Sentinel-2 product (a .SAFE folder
  * holding an MTD_MSIL*.xml): folder expansion takes it as one scene. */
 int cnp_product_is_safe_dir(const char *path);

@@ -104,39 +104,52 @@ static char *sanitise(cnp_ctx *ctx, const char *s)
     return o;
 }
 
-/* A product's name from its path: X.SAFE -> X, X.zip / X.SAFE.zip -> X,
- * .../X.SAFE/MTD_MSIL2A.xml -> X; else PRODUCT_URI (without .SAFE), else
- * the file's base name. */
-static char *s2_name(cnp_ctx *ctx, const char *path, const char *mtd, GDALDatasetH ds)
+static int is_mtd_name(const char *base)
 {
-    char buf[1024];
-    const char *uri = ds ? GDALGetMetadataItem(ds, "PRODUCT_URI", NULL) : NULL;
-    const char *parent = CPLGetFilename(CPLGetPath(mtd));
-    int from_content = 0;
-    size_t n;
+    return has_suffix(base, ".xml") && (strstr(base, "MTD_MSIL") || strstr(base, "MTD_SAFL"));
+}
 
-    if (has_suffix(path, ".zip") || is_dir(path)) {
-        char *copy = CPLStrdup(path);
-        n = strlen(copy);
-        while (n > 1 && copy[n - 1] == '/')
-            copy[--n] = '\0';
-        snprintf(buf, sizeof buf, "%s", CPLGetFilename(copy));
-        CPLFree(copy);
-    } else if (has_suffix(parent, ".SAFE")) {
-        snprintf(buf, sizeof buf, "%s", parent);
-    } else if (uri && *uri) {
-        snprintf(buf, sizeof buf, "%s", uri);
-        from_content = 1;
-    } else {
-        snprintf(buf, sizeof buf, "%s", CPLGetBasename(path));
+char *cnp_product_name(const char *path)
+{
+    char *copy = CPLStrdup(path), *out;
+    char buf[1024];
+    size_t n = strlen(copy);
+
+    while (n > 1 && copy[n - 1] == '/')
+        copy[--n] = '\0';
+    snprintf(buf, sizeof buf, "%s", CPLGetFilename(copy));
+    if (is_mtd_name(buf) && has_suffix(CPLGetFilename(CPLGetPath(copy)), ".SAFE")) {
+        snprintf(buf, sizeof buf, "%s", CPLGetFilename(CPLGetPath(copy)));
+    } else if (!has_suffix(buf, ".zip") && !has_suffix(buf, ".SAFE")) {
+        snprintf(buf, sizeof buf, "%s", CPLGetBasename(copy)); /* any other scene */
     }
     if (has_suffix(buf, ".zip"))
         buf[strlen(buf) - 4] = '\0';
     if (has_suffix(buf, ".SAFE"))
         buf[strlen(buf) - 5] = '\0';
-    /* A name from the product's content is sanitised; one from the path
-     * the user gave is kept, as for any scene. */
-    return from_content ? sanitise(ctx, buf) : cnp_strdup(ctx, buf[0] ? buf : "scene");
+    out = strdup(buf[0] ? buf : "scene");
+    CPLFree(copy);
+    return out;
+}
+
+/* A Sentinel-2 product's name: from its path (cnp_product_name), or, for
+ * an MTD_MSIL*.xml outside a .SAFE folder, its PRODUCT_URI (content:
+ * sanitised). */
+static char *s2_name(cnp_ctx *ctx, const char *path, GDALDatasetH ds)
+{
+    const char *uri = ds ? GDALGetMetadataItem(ds, "PRODUCT_URI", NULL) : NULL;
+    char buf[1024], *name;
+
+    if (!is_mtd_name(CPLGetFilename(path)) ||
+        has_suffix(CPLGetFilename(CPLGetPath(path)), ".SAFE") || !uri || !*uri) {
+        if (!(name = cnp_product_name(path)))
+            cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+        return name;
+    }
+    snprintf(buf, sizeof buf, "%s", uri);
+    if (has_suffix(buf, ".SAFE"))
+        buf[strlen(buf) - 5] = '\0';
+    return sanitise(ctx, buf);
 }
 
 /* The kind of a scene file by its name (PlanetScope assets), else RASTER. */
@@ -257,7 +270,7 @@ static cnp_status open_s2(cnp_ctx *ctx, cnp_product *pr, const char *mtd,
                                                                        : CNP_PRODUCT_S2_L1C;
     bl = GDALGetMetadataItem(top, "PROCESSING_BASELINE", NULL);
     pr->baseline = cnp_strdup(ctx, bl ? bl : "");
-    pr->name = s2_name(ctx, pr->path, mtd, top);
+    pr->name = s2_name(ctx, pr->path, top);
     if (!pr->baseline || !pr->name) {
         st = CNP_ERR_NOMEM;
         goto cleanup;
@@ -330,10 +343,7 @@ static cnp_status open_file(cnp_ctx *ctx, cnp_product *pr, const cnp_product_par
                          "exists, is complete and is an image GDAL reads", pr->path,
                          CPLGetLastErrorMsg());
     pr->dataset = cnp_strdup(ctx, pr->path);
-    {   /* the file's base name, as for any scene (not from its content) */
-        const char *base = CPLGetBasename(pr->path);
-        pr->name = cnp_strdup(ctx, base && *base ? base : "scene");
-    }
+    pr->name = cnp_product_name(pr->path); /* the base name, as for any scene */
     if (!pr->dataset || !pr->name) {
         st = CNP_ERR_NOMEM;
         goto cleanup;

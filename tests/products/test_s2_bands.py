@@ -68,6 +68,12 @@ def run():
             assert j["warnings"] == [], j["warnings"]
             check_chips(j, chips, refl, ok, "L2A 05.09 roles via " + os.path.basename(path))
 
+        # An MTD_MSIL2A.xml outside a .SAFE folder: named by its PRODUCT_URI.
+        moved = os.path.join(d, "delivery-42")
+        shutil.copytree(l2a.path, moved)
+        j, _ = F.dump(os.path.join(moved, "MTD_MSIL2A.xml"), d, "--names", "red,green,blue")
+        assert j["name"] == l2a.name, j["name"]
+
         # 2. Band names, leading zero or not; numeric 1,2,3 = B4, B3, B2 (no warning).
         for args in (["--names", "B04,B03,B02"], ["--names", "b4,B3,b02"], ["--bands", "1,2,3"]):
             j, chips = F.dump(l2a.path, d, *args)
