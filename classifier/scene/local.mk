@@ -1,7 +1,7 @@
 # scene: GDAL reading (chips, chip grid, masks, strips).
-classifier_libcanopy_a_SOURCES += classifier/scene/scene.h classifier/scene/chip.c \
+classifier_libcanopy_la_SOURCES += classifier/scene/scene.h classifier/scene/chip.c \
 	classifier/scene/tiler.c
 # Products as scenes: Sentinel-2 and PlanetScope (product.h).
-classifier_libcanopy_a_SOURCES += classifier/scene/product.h classifier/scene/product_int.h \
+classifier_libcanopy_la_SOURCES += classifier/scene/product.h classifier/scene/product_int.h \
 	classifier/scene/products.c classifier/scene/bands.c classifier/scene/radiometry.c \
 	classifier/scene/qmask.c

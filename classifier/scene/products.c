@@ -10,6 +10,7 @@
  * <id>_3B_<asset>[_clip].tif (Planet's PSScene asset names). */
 #define _GNU_SOURCE
 #include "scene/product_int.h"
+#include "base/gdal.h"
 
 #include <cpl_conv.h>
 #include <cpl_string.h>
@@ -170,11 +171,10 @@ static cnp_product_kind file_kind(const char *path)
 static GDALDatasetH open_quiet(const char *name)
 {
     GDALDatasetH ds;
-    CPLErrorReset();
-    CPLPushErrorHandler(CPLQuietErrorHandler);
+    cnp_gdal_quiet_begin();
     ds = GDALOpenEx(name, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL, NULL,
                     NULL);
-    CPLPopErrorHandler();
+    cnp_gdal_quiet_end();
     return ds;
 }
 
@@ -264,7 +264,7 @@ static cnp_status open_s2(cnp_ctx *ctx, cnp_product *pr, const char *mtd,
     if (!top)
         return cnp_error(ctx, CNP_ERR_FORMAT, "%s: GDAL's SENTINEL2 driver cannot open its "
                          "metadata %s (%s); the product is incomplete or not a Sentinel-2 "
-                         "L1C/L2A product", pr->path, mtd, CPLGetLastErrorMsg());
+                         "L1C/L2A product", pr->path, mtd, cnp_gdal_msg());
     level = GDALGetMetadataItem(top, "PROCESSING_LEVEL", NULL);
     pr->kind = (level && strstr(level, "2A")) || strstr(mtd, "MSIL2A") ? CNP_PRODUCT_S2_L2A
                                                                        : CNP_PRODUCT_S2_L1C;
@@ -341,7 +341,7 @@ static cnp_status open_file(cnp_ctx *ctx, cnp_product *pr, const cnp_product_par
     if (!ds)
         return cnp_error(ctx, CNP_ERR_IO, "%s: cannot open as a raster (%s); check that the file "
                          "exists, is complete and is an image GDAL reads", pr->path,
-                         CPLGetLastErrorMsg());
+                         cnp_gdal_msg());
     pr->dataset = cnp_strdup(ctx, pr->path);
     pr->name = cnp_product_name(pr->path); /* the base name, as for any scene */
     if (!pr->dataset || !pr->name) {

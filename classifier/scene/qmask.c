@@ -19,6 +19,7 @@
  *  - --mask FILE: a UDM2 (8 bands) or a 1-band mask, 0 = unusable. */
 #define _GNU_SOURCE
 #include "scene/product_int.h"
+#include "base/gdal.h"
 
 #include <cpl_conv.h>
 #include <cpl_string.h>
@@ -70,14 +71,13 @@ static cnp_status use_file(cnp_ctx *ctx, cnp_product *pr, const char *path)
 {
     GDALDatasetH ds;
     int n;
-    CPLErrorReset();
-    CPLPushErrorHandler(CPLQuietErrorHandler);
+    cnp_gdal_quiet_begin();
     ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
-    CPLPopErrorHandler();
+    cnp_gdal_quiet_end();
     if (!ds)
         return cnp_error(ctx, CNP_ERR_IO, "%s: cannot open the mask given with --mask (%s); "
                          "give a UDM2 or a 1-band raster, 0 = unusable", path,
-                         CPLGetLastErrorMsg());
+                         cnp_gdal_msg());
     n = GDALGetRasterCount(ds);
     GDALClose(ds);
     if (n >= 8)
@@ -112,9 +112,9 @@ static cnp_status use_scl(cnp_ctx *ctx, cnp_product *pr, const cnp_product_param
         goto cleanup;
     }
     memcpy(res + 1, "20m", 3); /* "10m"/"60m" -> "20m": same length */
-    CPLPushErrorHandler(CPLQuietErrorHandler);
+    cnp_gdal_quiet_begin();
     ds = GDALOpenEx(sub, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
-    CPLPopErrorHandler();
+    cnp_gdal_quiet_end();
     n = ds ? GDALGetRasterCount(ds) : 0;
     for (b = 1; b <= n && !found; b++) {
         const char *name = GDALGetMetadataItem(GDALGetRasterBand(ds, b), "BANDNAME", NULL);
@@ -189,13 +189,13 @@ static cnp_status use_clouds_gml(cnp_ctx *ctx, cnp_product *pr, GDALDatasetH ds)
                        "it without a cloud mask", pr->path);
         goto cleanup;
     }
-    CPLPushErrorHandler(CPLQuietErrorHandler);
+    cnp_gdal_quiet_begin();
     vds = GDALOpenEx(gml, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
-    CPLPopErrorHandler();
+    cnp_gdal_quiet_end();
     if (!vds) {
         st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: its cloud mask %s cannot be read as GML (%s); "
                        "give --mask none to classify it without a cloud mask", pr->path, gml,
-                       CPLGetLastErrorMsg());
+                       cnp_gdal_msg());
         goto cleanup;
     }
     for (i = 0; i < GDALDatasetGetLayerCount(vds) && n < 16; i++, n++) {
@@ -216,7 +216,7 @@ static cnp_status use_clouds_gml(cnp_ctx *ctx, cnp_product *pr, GDALDatasetH ds)
         (n > 0 && GDALRasterizeLayers(mds, 1, &band, n, layers, NULL, NULL, burn, NULL, NULL,
                                       NULL) != CE_None)) {
         st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: rasterising its cloud mask %s failed (%s)",
-                       pr->path, gml, CPLGetLastErrorMsg());
+                       pr->path, gml, cnp_gdal_msg());
         goto cleanup;
     }
     GDALClose(mds);

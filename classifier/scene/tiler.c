@@ -3,6 +3,7 @@
  * validity and reading rules). */
 #define _POSIX_C_SOURCE 200809L
 #include "scene/scene.h"
+#include "base/gdal.h"
 
 #include <gdal.h>
 #include <cpl_conv.h>
@@ -111,12 +112,6 @@ struct cnp_tiler {
     long chips, partial, skipped, obscured;
 };
 
-static const char *gdal_msg(void)
-{
-    const char *m = CPLGetLastErrorMsg();
-    return m && *m ? m : "no further detail from GDAL";
-}
-
 /* ---------------------------------------------------------------- geometry */
 
 /* Ground size in metres of one scene pixel along x and y at the scene
@@ -157,9 +152,9 @@ static cnp_status pixel_metres(cnp_ctx *ctx, cnp_tiler *t, OGRSpatialReferenceH 
     geog = OSRCloneGeogCS(srs);
     if (geog) {
         OSRSetAxisMappingStrategy(geog, OAMS_TRADITIONAL_GIS_ORDER);
-        CPLPushErrorHandler(CPLQuietErrorHandler);
+        cnp_gdal_quiet_begin();
         ct = OCTNewCoordinateTransformation(srs, geog);
-        CPLPopErrorHandler();
+        cnp_gdal_quiet_end();
     }
     if (ct && OCTTransform(ct, 4, x, y, NULL)) {
         double s_x, s_y;
@@ -194,7 +189,7 @@ static cnp_status pixel_metres(cnp_ctx *ctx, cnp_tiler *t, OGRSpatialReferenceH 
     }
     st = cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: cannot work out the ground size of a pixel "
                    "in its CRS (%s); reproject it with gdalwarp -t_srs to a UTM zone, or read "
-                   "it at its own resolution with --gsd native", t->path, gdal_msg());
+                   "it at its own resolution with --gsd native", t->path, cnp_gdal_msg());
 cleanup:
     if (ct)
         OCTDestroyCoordinateTransformation(ct);
@@ -452,11 +447,10 @@ static cnp_status tiler_new(cnp_ctx *ctx, const char *path, const cnp_tiler_para
 static GDALDatasetH open_quiet(const char *path)
 {
     GDALDatasetH ds;
-    CPLErrorReset();
-    CPLPushErrorHandler(CPLQuietErrorHandler);
+    cnp_gdal_quiet_begin();
     ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL, NULL,
                     NULL);
-    CPLPopErrorHandler();
+    cnp_gdal_quiet_end();
     return ds;
 }
 
@@ -467,7 +461,7 @@ static cnp_status open_scene(cnp_ctx *ctx, cnp_tiler *t, OGRSpatialReferenceH *s
     t->ds = open_quiet(path);
     if (!t->ds)
         return cnp_error(ctx, CNP_ERR_IO, "%s: cannot open as a raster (%s); check that the file "
-                         "exists, is complete and is an image GDAL reads", path, gdal_msg());
+                         "exists, is complete and is an image GDAL reads", path, cnp_gdal_msg());
     t->info.width = GDALGetRasterXSize(t->ds);
     t->info.height = GDALGetRasterYSize(t->ds);
     t->info.n_bands = GDALGetRasterCount(t->ds);
@@ -542,7 +536,7 @@ static cnp_status open_qmask(cnp_ctx *ctx, cnp_tiler *t, reader *r, OGRSpatialRe
     if (!r->qds)
         return cnp_error(ctx, CNP_ERR_IO, "%s: cannot open its %s quality mask %s (%s); give "
                          "another with --mask FILE, or --mask none to classify without one",
-                         t->path, t->qmask.kind, t->qmask.path, gdal_msg());
+                         t->path, t->qmask.kind, t->qmask.path, cnp_gdal_msg());
     if (r->id != 0)
         return CNP_OK;
     t->qmask_w = GDALGetRasterXSize(r->qds);
@@ -592,7 +586,7 @@ static cnp_status open_readers(cnp_ctx *ctx, cnp_tiler *t, int n, OGRSpatialRefe
         r->ds = c == 0 ? t->ds : open_quiet(t->path);
         if (!r->ds)
             return cnp_error(ctx, CNP_ERR_IO, "%s: cannot open it a second time for reading "
-                             "(%s)", t->path, gdal_msg());
+                             "(%s)", t->path, cnp_gdal_msg());
         find_masks(t, r);
         if (t->have_qmask && (st = open_qmask(ctx, t, r, srs)) != CNP_OK)
             return st;
@@ -685,7 +679,7 @@ static cnp_status resize_chip(cnp_ctx *ctx, const cnp_tiler *t, const float *raw
     mem = drv ? GDALCreate(drv, "", w, h, 0, GDT_Float32, NULL) : NULL;
     if (!mem)
         return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot create an in-memory raster for "
-                         "resampling (%s)", t->path, gdal_msg());
+                         "resampling (%s)", t->path, cnp_gdal_msg());
     for (c = 0; c < t->C; c++) {
         char ptr[64], line[64], *opts[4];
         const float *p = raw + (size_t)c * plane + (size_t)y0 * bw + x0;
@@ -697,7 +691,7 @@ static cnp_status resize_chip(cnp_ctx *ctx, const cnp_tiler *t, const float *raw
         opts[3] = NULL;
         if (GDALAddBand(mem, GDT_Float32, opts) != CE_None) {
             st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot wrap chip (%d, %d) for "
-                           "resampling (%s)", t->path, s->row, s->col0 + j, gdal_msg());
+                           "resampling (%s)", t->path, s->row, s->col0 + j, cnp_gdal_msg());
             goto cleanup;
         }
     }
@@ -710,12 +704,12 @@ static cnp_status resize_chip(cnp_ctx *ctx, const cnp_tiler *t, const float *raw
         extra.dfXSize = in->chip_px[0];
         extra.dfYSize = in->chip_px[1];
     }
-    CPLErrorReset();
+    cnp_gdal_reset();
     if (GDALDatasetRasterIOEx(mem, GF_Read, 0, 0, w, h, dst, t->S, t->S, GDT_Float32, t->C,
                               NULL, (GSpacing)sizeof(float), (GSpacing)sizeof(float) * t->S,
                               (GSpacing)(sizeof(float) * S2), &extra) != CE_None)
         st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: resampling chip (%d, %d) failed (%s)",
-                       t->path, s->row, s->col0 + j, gdal_msg());
+                       t->path, s->row, s->col0 + j, cnp_gdal_msg());
 cleanup:
     GDALClose(mem);
     return st;
@@ -761,11 +755,11 @@ static cnp_status read_qmask(cnp_ctx *ctx, const cnp_tiler *t, reader *r, int bx
         memset(r->tmp + (size_t)(y - by0) * bw + (ix0 - bx0), 0, (size_t)iw);
     for (k = 0; k < q->n_bands; k++) {
         GDALRasterBandH b = GDALGetRasterBand(r->qds, q->bands[k]);
-        CPLErrorReset();
+        cnp_gdal_reset();
         if (GDALRasterIOEx(b, GF_Read, mx, my, mw, mh, r->qbuf, iw, ih,
                            GDT_Byte, 1, iw, &extra) != CE_None)
             return cnp_error(ctx, CNP_ERR_IO, "%s: reading its %s quality mask %s failed (%s)",
-                             t->path, q->kind, q->path, gdal_msg());
+                             t->path, q->kind, q->path, cnp_gdal_msg());
         for (y = 0; y < ih; y++) {
             unsigned char *use = r->use + off + (size_t)y * bw;
             unsigned char *vote = r->tmp + off + (size_t)y * bw;
@@ -807,12 +801,12 @@ static cnp_status read_valid(cnp_ctx *ctx, const cnp_tiler *t, reader *r, const 
     for (c = 0; c < t->C; c++) {
         GDALRasterBandH b = GDALGetRasterBand(r->ds, t->bands[c]);
         float *dst = r->raw + (size_t)c * w->plane;
-        CPLErrorReset();
+        cnp_gdal_reset();
         if (GDALRasterIO(b, GF_Read, w->ix0, w->iy0, iw, ih, dst + off, iw, ih, GDT_Float32,
                          (GSpacing)sizeof(float), (GSpacing)sizeof(float) * w->bw) != CE_None)
             return cnp_error(ctx, CNP_ERR_IO, "%s: reading band %d, rows %d-%d failed (%s); the "
                              "file may be truncated or corrupt: check it with gdalinfo -checksum",
-                             t->path, t->bands[c], w->iy0, w->iy1 - 1, gdal_msg());
+                             t->path, t->bands[c], w->iy0, w->iy1 - 1, cnp_gdal_msg());
     }
     for (y = w->iy0; y < w->iy1; y++)
         memset(r->ok + (size_t)(y - w->by0) * w->bw + (w->ix0 - w->bx0), 1, (size_t)iw);
@@ -829,12 +823,12 @@ static cnp_status read_valid(cnp_ctx *ctx, const cnp_tiler *t, reader *r, const 
         }
     }
     for (m = 0; m < r->n_masks; m++) {
-        CPLErrorReset();
+        cnp_gdal_reset();
         if (GDALRasterIO(r->masks[m], GF_Read, w->ix0, w->iy0, iw, ih, r->tmp + off, iw, ih,
                          GDT_Byte, 1, w->bw) != CE_None)
             return cnp_error(ctx, CNP_ERR_IO, "%s: reading the validity mask, rows %d-%d failed "
                              "(%s); the file may be truncated or corrupt", t->path, w->iy0,
-                             w->iy1 - 1, gdal_msg());
+                             w->iy1 - 1, cnp_gdal_msg());
         for (y = w->iy0; y < w->iy1; y++) {
             size_t row = (size_t)(y - w->by0) * w->bw - w->bx0;
             for (x = w->ix0; x < w->ix1; x++)
@@ -1002,7 +996,7 @@ static void *reader_main(void *arg)
     cnp_tiler *t = r->t;
     int k;
 
-    CPLPushErrorHandler(CPLQuietErrorHandler);
+    cnp_gdal_quiet_begin();
     for (k = r->id; k < t->info.n_strips; k += t->n_readers) {
         slot *sl = &t->slots[k % t->n_slots];
         cnp_ctx ctx;
@@ -1051,7 +1045,7 @@ static void *reader_main(void *arg)
         pthread_cond_broadcast(&t->cv);
         pthread_mutex_unlock(&t->mu);
     }
-    CPLPopErrorHandler();
+    cnp_gdal_quiet_end();
     return NULL;
 }
 

@@ -7,7 +7,7 @@ those chips; chips under clouds (SCL, UDM2) are obscured: nodata in probs
 and 255 in masks, counted in the manifest and the summary; outputs are named
 after the product; a second run is up to date and another --scl-unusable is
 not; a product missing a band fails with a message while the rest of the
-batch is done. Fixtures: fixtures.py (ESA PSD, GDAL's SENTINEL2 driver page,
+batch is done; the JSONL stream counts chips.obscured and carries warnings. Fixtures: fixtures.py (ESA PSD, GDAL's SENTINEL2 driver page,
 Planet's product documentation).
 """
 import json
@@ -121,6 +121,18 @@ def run():
         assert n_obs == 1  # chip (1, 0) under the cloud
         # 6 edge cells (a 6-row last row, a 4-column last column) are nodata
         check(tiny, out3, ps.name, ref, 1, "planetscope-sr", "PlanetScope SR + UDM2", n_nodata=6)
+
+        # The event stream: chips.obscured, and a warning event for a numeric
+        # mapping that feeds blue as red (a model without band names).
+        plain = L.Tiny(os.path.join(d, "plain.onnx"), seed=25, input_size=CHIP, scale=1.0)
+        p = L.classify("-m", plain.path, "-o", os.path.join(d, "out6"), "--gsd", "native",
+                       "--chip", CHIP, "--progress=jsonl", ps.path)
+        ev = [json.loads(x) for x in p.stdout.splitlines()]
+        done = [e for e in ev if e["event"] == "scene_done"][0]
+        assert done["chips"]["obscured"] == 1 and done["chips"]["nodata"] == 6, done["chips"]
+        warn = [e for e in ev if e["event"] == "warning"]
+        assert warn and warn[0]["index"] == 1 and "--bands 3,2,1" in warn[0]["message"], warn
+        assert done["name"] == ps.name
 
         # canopy info MODEL SCENE: the mapping as classify reads it.
         info = json.loads(ct.canopy("info", "--json", tiny.path, ps.path).stdout)
