@@ -21,3 +21,4 @@ include tests/plugin/local.mk
 include tests/batch/local.mk
 include tests/alerts/local.mk
 include tests/install/local.mk
+include tests/products/local.mk

@@ -40,6 +40,15 @@ enum {
 /* cnp_classify_options.format */
 enum { CNP_CLASSIFY_GTIFF = 0, CNP_CLASSIFY_COG = 1 };
 
+/* cnp_classify_options.mask_mode: the quality mask of a scene */
+enum {
+    CNP_CLASSIFY_MASK_AUTO = 0,  /* the product's own (Sentinel-2 SCL or cloud mask, the
+                                    PlanetScope UDM2 beside the scene) */
+    CNP_CLASSIFY_MASK_FILE = 1,  /* mask_file: a UDM2 or a 1-band raster, 0 = unusable */
+    CNP_CLASSIFY_MASK_NONE = 2   /* none */
+};
+#define CNP_CLASSIFY_SCL_CLASSES 12
+
 /* cnp_classify_options.progress (used by the canopy program only) */
 enum { CNP_PROGRESS_AUTO = 0, CNP_PROGRESS_TERM = 1, CNP_PROGRESS_JSONL = 2 };
 
@@ -73,6 +82,13 @@ typedef struct cnp_classify_options {
                                   caller applies them (CPLSetConfigOption) */
     char **inputs;             /* scenes, folders, @lists (cnp_scene_list_new) */
 
+    /* Products and quality masks: chips with less than min_valid usable
+     * pixels are obscured (chips_obscured). */
+    int mask_mode;             /* --mask FILE|none: CNP_CLASSIFY_MASK_* */
+    char *mask_file;           /* with CNP_CLASSIFY_MASK_FILE */
+    int have_scl_unusable;     /* --scl-unusable given: */
+    unsigned char scl_unusable[CNP_CLASSIFY_SCL_CLASSES]; /* 1 = SCL class unusable */
+
     /* For the canopy program (the library ignores them). */
     int quiet;                 /* -q */
     int progress;              /* --progress / --progress=jsonl: CNP_PROGRESS_* */
@@ -95,7 +111,6 @@ typedef struct cnp_classify_options {
      * default of 0/NULL meaning "off", parsed in options.c (parse_one) and
      * recorded by the step in cnp_classify_scene's flow (classify.c):
      *   quick-look + STAC:    int quicklook, int stac
-     *   products and masks:   obscured-chip masks (product opening)
      */
 } cnp_classify_options;
 
@@ -205,7 +220,8 @@ typedef struct cnp_classify_result {
     long chips_total;          /* grid cells */
     long chips_classified;
     long chips_nodata;         /* below --min-valid */
-    long chips_obscured;       /* cloud/quality masks (0 until products land) */
+    long chips_obscured;       /* enough valid pixels, too few usable ones (cloud and
+                                  quality masks): not classified, not nodata */
     long chips_partial;        /* classified from part of their pixels */
     int marker_features;       /* GeoJSON features */
     int n_labels;
@@ -213,6 +229,9 @@ typedef struct cnp_classify_result {
     long *positives;           /* (n_labels) chips with p >= threshold */
     double open_s, hash_s, read_s, wait_s, infer_s, write_s, total_s;
     char *summary;             /* one line for people, as canopy prints it */
+    char **warnings;           /* NULL-terminated, or NULL: about how the scene is read
+                                  (bands that contradict the model, no UDM2 found, a
+                                  model expecting 8-bit values fed reflectance...) */
 } cnp_classify_result;
 
 CNP_API void cnp_classify_result_free(cnp_classify_result *r);

@@ -1,10 +1,9 @@
 /* classify.c -- cnp_classify_scene(): one scene through the pipeline,
  * tiler -> model -> writers -> manifest, as a sequence of steps:
  *
- *   scene_open       name, output paths, the tiler (chip grid)
+ *   scene_open       the product (scene/product.h: dataset, bands, radiometry,
+ *                    quality mask, name), output paths, the tiler (chip grid)
  *   scene_identity   the run's identity; up to date -> skipped, stop
- *     [extension: product/mask opening -- obscured chips -- belongs in
- *      scene_open (tiler parameters) and is counted in chips_obscured]
  *   scene_classify   the old outputs removed, every strip through the model
  *   scene_write      probabilities, masks (+ split), markers GeoJSON
  *     [extension: quick-look + STAC are written after scene_write, appended
@@ -29,6 +28,7 @@
 #include "alerts/alerts.h"
 #include "scene/date.h"
 #include "scene/scene.h"
+#include "scene/product.h"
 #include "writers/writers.h"
 
 #include <cpl_conv.h>
@@ -50,6 +50,8 @@ typedef struct scene_run {
     cnp_progress_fn progress;
     void *user;
     cnp_classify_result *res;
+    cnp_product *pr;           /* what is read and how */
+    char *product_json;        /* its manifest record, NULL for a plain raster */
     char *name;
     char run_utc[32];
     cnp_scene_outputs w;
@@ -98,7 +100,7 @@ static void tiler_params(const scene_run *s, cnp_tiler_params *tp)
     const cnp_model_meta *meta = s->m->meta;
     memset(tp, 0, sizeof *tp);
     tp->spec.n_channels = meta->n_channels;
-    tp->spec.bands = s->m->bands;
+    tp->spec.bands = s->pr->bands;
     tp->spec.size = meta->input_size;
     tp->spec.offset = s->m->offset;
     tp->spec.scale = s->m->scale;
@@ -111,6 +113,43 @@ static void tiler_params(const scene_run *s, cnp_tiler_params *tp)
     tp->max_gsd_ratio = 4.0;
     tp->min_valid = s->o->min_valid;
     tp->strip_chips = CNP_CLASSIFY_MAX_BATCH;
+    tp->rad_add = s->pr->rad_add;
+    tp->rad_gain = s->pr->rad_gain;
+    tp->have_nodata = s->pr->have_nodata;
+    tp->nodata = s->pr->nodata;
+    tp->qmask = s->pr->has_qmask ? &s->pr->qmask : NULL;
+}
+
+/* Opens the scene as a product for the model and the options; its warnings
+ * go to the result. */
+static cnp_status product_open(cnp_ctx *ctx, scene_run *s)
+{
+    const cnp_classify_options *o = s->o;
+    const cnp_model_meta *meta = s->m->meta;
+    cnp_product_params pp;
+    cnp_status st;
+
+    memset(&pp, 0, sizeof pp);
+    pp.n_channels = meta->n_channels;
+    pp.bands = s->m->bands;
+    pp.names = (const char *const *)meta->band_names;
+    pp.bands_given = o->n_bands > 0;
+    pp.mask_mode = (cnp_mask_mode)o->mask_mode;
+    pp.mask_file = o->mask_file;
+    pp.scl_unusable = o->have_scl_unusable ? o->scl_unusable : NULL;
+    pp.trained_on = meta->trained_on;
+    pp.model_name = meta->name;
+    pp.model_scale = s->m->scale;
+    pp.scale_range_given = o->have_range;
+    pp.scale_range_hi = o->range_hi;
+    if ((st = cnp_product_open(ctx, s->path, &pp, &s->pr)) != CNP_OK)
+        return st;
+    if (s->pr->warnings && !(s->res->warnings = CSLDuplicate(s->pr->warnings)))
+        return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    if ((s->pr->kind != CNP_PRODUCT_RASTER || s->pr->has_qmask) &&
+        !(s->product_json = cnp_product_json(s->pr)))
+        return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    return CNP_OK;
 }
 
 /* Step 1: the scene's name (unique in the run), output paths, chip grid. */
@@ -120,7 +159,9 @@ static cnp_status scene_open(cnp_ctx *ctx, scene_run *s)
     cnp_status st;
     int i;
 
-    s->name = cnp_classify_scene_name(s->path);
+    if ((st = product_open(ctx, s)) != CNP_OK)
+        return st;
+    s->name = strdup(s->pr->name);
     if (!s->name || !(s->res->name = strdup(s->name)))
         return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
     i = CSLFindString(s->m->names, s->name);
@@ -142,7 +183,7 @@ static cnp_status scene_open(cnp_ctx *ctx, scene_run *s)
         return cnp_date_missing_error(ctx, s->path);
     }
     tiler_params(s, &tp);
-    if ((st = cnp_tiler_open(ctx, s->path, &tp, &s->t)) != CNP_OK)
+    if ((st = cnp_tiler_open(ctx, s->pr->dataset, &tp, &s->t)) != CNP_OK)
         return st;
     s->in = cnp_tiler_info_get(s->t);
     s->t_open = cnp_now();
@@ -160,7 +201,7 @@ static void run_params(const scene_run *s, cnp_run_params *rp)
     rp->stride = o->stride > 0 ? o->stride : o->chip;
     rp->input_size = meta->input_size;
     rp->n_channels = meta->n_channels;
-    rp->bands = s->m->bands;
+    rp->bands = s->pr->bands;
     rp->offset = s->m->offset;
     rp->scale = s->m->scale;
     rp->mean = meta->mean;
@@ -180,6 +221,7 @@ static void run_params(const scene_run *s, cnp_run_params *rp)
     rp->format = o->format == CNP_CLASSIFY_COG ? "COG" : "GTiff";
     rp->creation_options = (const char *const *)o->creation_options;
     rp->config = (const char *const *)o->config;
+    rp->product_json = s->product_json;
 }
 
 /* Step 2: the run's identity; *up_to_date when the manifest matches it. */
@@ -277,7 +319,7 @@ static cnp_status scene_classify(cnp_ctx *ctx, scene_run *s)
     if ((st = classify_strips(ctx, s)) != CNP_OK)
         return st;
     cnp_tiler_stats_get(s->t, &s->ts);
-    if (s->ts.chips == 0)
+    if (s->ts.chips == 0 && s->ts.obscured == 0) /* all obscured: an observation of clouds */
         return cnp_error(ctx, CNP_ERR_FORMAT, "%s: no chip has %g%% or more valid pixels (the "
                          "scene is all nodata, transparent or masked: %s); nothing to classify. "
                          "Check its nodata value, or lower --min-valid", s->path,
@@ -435,6 +477,7 @@ static cnp_status scene_manifest(cnp_ctx *ctx, scene_run *s)
     rr.classified = s->ts.chips;
     rr.partial = s->n_partial;
     rr.skipped = (long)s->cells - s->ts.chips;
+    rr.obscured = s->ts.obscured;
     rr.partial_cells = s->partial_cells;
     rr.positives = s->positives;
     rr.marker_features = s->n_features;
@@ -492,14 +535,18 @@ static cnp_status scene_summary(cnp_ctx *ctx, scene_run *s)
 
     r->chips_total = (long)s->cells;
     r->chips_classified = s->ts.chips;
-    r->chips_nodata = (long)s->cells - s->ts.chips;
+    r->chips_obscured = s->ts.obscured;
+    r->chips_nodata = (long)s->cells - s->ts.chips - s->ts.obscured;
     r->chips_partial = s->n_partial;
     r->marker_features = s->n_features;
     if (!result_outputs(s) || !result_labels(s, s->positives))
         return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
-    ok = asprintf(&line, "%s: %ld chips (%ld partial, %ld not classified) in %.1f s, %.1f "
+    ok = asprintf(&line, "%s: %ld chips (%ld partial, %ld not classified%s) in %.1f s, %.1f "
                   "chips/s (inference alone %.1f chips/s); %d marker region%s; positive chips:",
-                  s->path, s->ts.chips, s->n_partial, r->chips_nodata, r->total_s,
+                  s->path, s->ts.chips, s->n_partial, r->chips_nodata + r->chips_obscured,
+                  s->pr->has_qmask ? CPLSPrintf(", of which %ld obscured by %s",
+                                                r->chips_obscured, s->pr->qmask.kind) : "",
+                  r->total_s,
                   s->ts.chips / (r->total_s > 0 ? r->total_s : 1),
                   s->infer_s > 0 ? s->ts.chips / s->infer_s : 0.0, s->n_features,
                   s->n_features == 1 ? "" : "s") >= 0;
@@ -546,7 +593,9 @@ static cnp_status skipped_summary(cnp_ctx *ctx, scene_run *s)
             r->chips_classified = (long)json_object_get_int64(v);
         if (json_object_object_get_ex(chips, "partial", &v))
             r->chips_partial = (long)json_object_get_int64(v);
-        r->chips_nodata = r->chips_total - r->chips_classified;
+        if (json_object_object_get_ex(chips, "obscured", &v))
+            r->chips_obscured = (long)json_object_get_int64(v);
+        r->chips_nodata = r->chips_total - r->chips_classified - r->chips_obscured;
     }
     if (root && json_object_object_get_ex(root, "marker_features", &v))
         r->marker_features = json_object_get_int(v);
@@ -562,6 +611,8 @@ static void scene_run_free(scene_run *s)
 {
     cnp_manifest_free(s->man);
     cnp_tiler_close(s->t);
+    cnp_product_free(s->pr); /* after the tiler: it may own the mask the tiler read */
+    free(s->product_json);
     cnp_scene_outputs_free(&s->w);
     CSLDestroy(s->written);
     free(s->partial_cells);

@@ -153,6 +153,25 @@ static int parse_enum(cnp_ctx *ctx, cnp_classify_options *o, const char *name, c
     return 0;
 }
 
+/* --scl-unusable: SCL classes 0..11, comma-separated. */
+static int parse_scl_classes(cnp_ctx *ctx, cnp_classify_options *o, const char *name,
+                             const char *v)
+{
+    char **parts = CSLTokenizeString2(v, ",", 0);
+    int k, cls, ok = CSLCount(parts) > 0;
+    memset(o->scl_unusable, 0, sizeof o->scl_unusable);
+    for (k = 0; ok && parts[k]; k++) {
+        ok = parse_int(ctx, name, parts[k], 0, CNP_CLASSIFY_SCL_CLASSES - 1, &cls);
+        if (ok)
+            o->scl_unusable[cls] = 1;
+    }
+    CSLDestroy(parts);
+    if (!ok && ctx->status == CNP_OK)
+        cnp_error(ctx, CNP_ERR_USAGE, "%s expects SCL classes 0 to 11, e.g. 0,1,3,8,9,10", name);
+    o->have_scl_unusable = ok;
+    return ok;
+}
+
 /* One option with its value v. 1 on success, 0 with the error in ctx. */
 static int parse_one(cnp_ctx *ctx, cnp_classify_options *o, const char *name, const char *v)
 {
@@ -216,6 +235,12 @@ static int parse_one(cnp_ctx *ctx, cnp_classify_options *o, const char *name, co
             return !cnp_error(ctx, CNP_ERR_USAGE, "--date expects YYYY-MM-DD, got '%s'", v);
         return set_str(&o->date, v) || !cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
     }
+    if (!strcmp(name, "--mask")) {
+        o->mask_mode = strcasecmp(v, "none") ? CNP_CLASSIFY_MASK_FILE : CNP_CLASSIFY_MASK_NONE;
+        return set_str(&o->mask_file, v) || !cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    }
+    if (!strcmp(name, "--scl-unusable"))
+        return parse_scl_classes(ctx, o, name, v);
     /* Extension point: options of later steps go here. */
     return -1;
 }
@@ -322,6 +347,7 @@ void cnp_classify_options_free(cnp_classify_options *o)
     free(o->model);
     free(o->outdir);
     free(o->markers);
+    free(o->mask_file);
     CSLDestroy(o->thresholds);
     CSLDestroy(o->creation_options);
     CSLDestroy(o->config);

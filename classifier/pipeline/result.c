@@ -68,5 +68,6 @@ void cnp_classify_result_free(cnp_classify_result *r)
     CSLDestroy(r->labels);
     free(r->positives);
     free(r->summary);
+    CSLDestroy(r->warnings);
     free(r);
 }
