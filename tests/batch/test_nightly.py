@@ -14,12 +14,17 @@
 - SIGTERM while canopy runs: exit 5, canopy stopped, no output, the lock free;
 - usage errors exit 2, canopy classify refusing the options after -- exits 2,
   a missing canopy or one that does not run exits 4, each with its log line;
+- attacks on the lock in a shared output folder: a symbolic link planted
+  there (to a file, a folder, a FIFO, nowhere), a file, a folder writable by
+  others or of another user: exit 2 naming it, nothing run, the victim
+  untouched (content, inode, mtime), with scenes in the inbox or none;
 - the example crontab line is in the README.
 """
 import os
 import re
 import shutil
 import signal
+import stat
 import sys
 import time
 
@@ -292,6 +297,91 @@ def usage(d, inbox):
           "broken one: 4" % len(cases))
 
 
+def lock_attacks(d, scene):
+    """A lock in a shared output folder is a target: whatever is planted at
+    the lock's path, canopy-nightly exits 2 naming it, runs nothing, and
+    neither writes, truncates, creates nor opens what it points to (a FIFO
+    opened would hang the run), with scenes in the inbox or none."""
+    out, log = J(d, "out6"), J(d, "attack.log")
+    full, empty = J(d, "inbox6"), J(d, "inbox6-empty")
+    for f in (out, full, empty):
+        os.makedirs(f)
+    shutil.copy2(scene, full)
+    lock = J(out, ".canopy-nightly.lock")
+    victim = J(d, "victim.txt")
+    with open(victim, "w") as f:
+        f.write("precious\n")
+    vdir = J(d, "victim-dir")
+    os.makedirs(vdir)
+    fifo = J(d, "victim.fifo")
+    os.mkfifo(fifo)
+    before = os.stat(victim)
+
+    def plant_link(target):
+        def plant():
+            os.symlink(target, lock)
+        return plant
+
+    def plant_dir(mode, uid=None):
+        def plant():
+            os.mkdir(lock)
+            os.chmod(lock, mode)
+            if uid is not None:
+                os.chown(lock, uid, -1)
+        return plant
+
+    def plant_file():
+        with open(lock, "w") as f:
+            f.write("PID 1 on somewhere, started 2024-01-01T00:00:00+0000\n")
+
+    cases = [("a link to a file", plant_link(victim), "is a symbolic link (to %s)" % victim),
+             ("a dangling link", plant_link(J(d, "made-by-attack")), "is a symbolic link"),
+             ("a link to a folder", plant_link(vdir), "is a symbolic link"),
+             ("a link to a FIFO", plant_link(fifo), "is a symbolic link"),
+             ("a file", plant_file, "exists and is not a folder"),
+             ("a folder writable by all", plant_dir(0o777), "is writable by others (mode 777)")]
+    if os.geteuid() == 0:
+        cases.append(("a folder of another user", plant_dir(0o755, 65534),
+                      "belongs to user 65534"))
+    for what, plant, msg in cases:
+        for inbox in (full, empty):
+            plant()
+            p = nightly("-l", log, inbox, out, "--", *B.CLASSIFY_OPTS, timeout=60)
+            expect(p, 2, "lock planted as %s, inbox %s" % (what, inbox))
+            msgs = last_run(log)
+            assert msgs[-1].startswith("end: ") and msg in msgs[-1], (what, msgs)
+            assert not any(m.startswith("running") for m in msgs), (what, msgs)
+            assert msg in p.stderr, (what, p.stderr)
+            after = os.stat(victim)
+            with open(victim) as f:
+                assert f.read() == "precious\n", what
+            assert (after.st_ino, after.st_mtime_ns, after.st_size) == \
+                (before.st_ino, before.st_mtime_ns, before.st_size), what
+            assert os.listdir(vdir) == [], (what, os.listdir(vdir))
+            assert not os.path.lexists(J(d, "made-by-attack")), what
+            assert [f for f in os.listdir(out) if f != ".canopy-nightly.lock"] == [], \
+                (what, os.listdir(out))
+            assert os.listdir(full) == [os.path.basename(scene)], what
+            if os.path.isdir(lock) and not os.path.islink(lock):
+                os.rmdir(lock)
+            else:
+                os.unlink(lock)
+    # The lock folder this command makes: mode 755 whatever the umask, the
+    # holder's line in it; a run then succeeds.
+    old = os.umask(0o002)
+    try:
+        p = nightly("-l", log, full, out, "--", *B.CLASSIFY_OPTS)
+    finally:
+        os.umask(old)
+    expect(p, 0, "a clean lock path")
+    st = os.lstat(lock)
+    assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o755, oct(st.st_mode)
+    with open(J(lock, "owner")) as f:
+        assert re.match(r"^PID \d+ on .+, started ", f.read()), "owner line"
+    print("lock attacks: %d plantings x (scenes, empty inbox): exit 2, victim untouched" %
+          len(cases))
+
+
 def crontab():
     with open(B.script("canopy.crontab.example")) as f:
         lines = [x.strip() for x in f if x.strip() and not x.startswith("#") and "=" not in
@@ -315,6 +405,7 @@ def run():
         lock(d, J(inbox2, "scene_0.tif"))
         sigterm(d, J(inbox2, "scene_1.tif"))
         usage(d, inbox2)
+        lock_attacks(d, J(inbox2, "scene_0.tif"))
         crontab()
 
 

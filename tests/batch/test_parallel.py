@@ -11,9 +11,14 @@
   others untouched;
 - a rerun from --sshloginfile without a job log: every scene up to date,
   nothing rewritten, exit 0;
+- attacks: {= perl =} in -o, -m and options after -- runs nowhere, -o
+  'out_{}' is written to literally, a value with quotes, $(...) and a newline
+  reaches canopy unchanged over ssh;
 - usage errors exit 2.
 """
+import json
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -34,6 +39,50 @@ def joblog(path):
 
 def parallel(*args, **kw):
     return B.run_script("canopy-parallel", *args, **kw)
+
+
+def attacks(d, ssh, scene, ref):
+    """GNU Parallel expands {}, {= perl =} and the like in its command: none
+    of the user's strings may reach it. Perl code in an option after --, in
+    -m and in -o runs nowhere; -o 'out_{}' is written to literally; a value
+    with quotes, $(...) and a newline reaches canopy as one word, over ssh."""
+    # Relative names: code would run in d (GNU Parallel's side, the current
+    # folder) or in the home folder (the ssh side); both are checked.
+    victims = ["VICTIM-%s" % w for w in ("opt", "model", "out", "shell")]
+    model = J(d, 'models {} {=system("touch %s")=}' % victims[1], "demo.onnx")
+    os.makedirs(os.path.dirname(model))
+    shutil.copy(B.MODEL, model)
+    out = J(d, 'out_{} {=system("touch %s")=}' % victims[2])
+    odd = "$(touch %s) 'q' \"x\"\n{}" % victims[3]
+    # canopy as run on the host: its arguments, NUL-separated, then the real one.
+    argv_log = J(d, "argv.log")
+    recorder = J(d, "recording-canopy")
+    with open(recorder, "w") as f:
+        f.write("#!/bin/sh\nprintf '%%s\\0' \"$@\" >>'%s'\nexec '%s' \"$@\"\n"
+                % (argv_log, ct.CANOPY))
+    os.chmod(recorder, 0o755)
+    opts = list(B.CLASSIFY_OPTS) + ["--config", "CPL_DEBUG", '{=system("touch %s")=}' % victims[0],
+                                    "--config", "CANOPY_TEST_ODD", odd]
+    p = parallel("-S", HOSTS[0], *ssh, "--canopy", recorder, "-o", out, "-m", model, scene, "--",
+                 *opts, cwd=d)
+    assert p.returncode == 0 and "1 scenes: 1 done, 0 failed" in p.stdout, (p.stdout, p.stderr)
+    left = [J(w, v) for v in victims for w in (d, os.path.expanduser("~"))
+            if os.path.lexists(J(w, v))]
+    assert not left, "code in a user's string ran: %s" % left
+    with open(argv_log) as f:
+        argv = f.read().split("\0")[:-1]
+    assert argv[:5] == ["classify", "-o", out, "-m", model] and argv[5:-1] == opts \
+        and argv[-1] == scene, argv
+    B.assert_same_outputs(out, ref, B.name_of(scene))
+    with open(J(out, B.name_of(scene) + ".manifest.json")) as f:
+        assert json.load(f)["model"]["path"] == model, "the model is not %s" % model
+    others = [f for f in os.listdir(d) if f.startswith("out_") and f != os.path.basename(out)]
+    assert not others, "outputs elsewhere: %s" % others
+    p = parallel("-o", J(d, "out_{}"), scene, "--", *B.CLASSIFY_OPTS, cwd=d)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    B.assert_same_outputs(J(d, "out_{}"), ref, B.name_of(scene))
+    print("attacks: {= perl =} in -o, -m and after --: nothing ran; -o 'out_{}' written "
+          "literally (over ssh and here)")
 
 
 def run():
@@ -102,6 +151,8 @@ def run():
         assert p.stdout.count(": up to date (") == 4, p.stdout
         assert B.files_state(J(d, "out")) == state, "an up-to-date rerun rewrote outputs"
         print("rerun from --sshloginfile: 4 up to date, nothing rewritten")
+
+        attacks(d, ssh, scenes[0], ref)
 
         for args, msg in (
                 (["-o", out, "--resume", "@" + lst], "--resume needs --joblog"),
