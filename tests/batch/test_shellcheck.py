@@ -26,10 +26,10 @@ def run():
         for name in SCRIPTS:
             shutil.copy(B.script(name), d)
         with open(os.path.join(d, "canopy-nightly"), "a") as f:
-            f.write('rm -rf $tmp/*\n')
+            f.write('echo "$undefined_in_canopy_nightly"\n')
         p = shellcheck(d, ["canopy-nightly"])
-        assert p.returncode != 0 and "SC2086" in p.stdout, (p.returncode, p.stdout)
-    print("shellcheck: %d scripts clean; a planted unquoted variable is caught" % len(SCRIPTS))
+        assert p.returncode != 0 and "SC2154" in p.stdout, (p.returncode, p.stdout)
+    print("shellcheck: %d scripts clean; a planted undefined variable is caught" % len(SCRIPTS))
 
 
 ct.main(run)
