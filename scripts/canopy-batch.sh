@@ -172,8 +172,31 @@ check_classify_opts() {
         case $_cco in
         -o | --output | --output=*)
             usage_error "give the output folder with $prog's own -o OUTDIR, not after --" ;;
+        --alerts | --alerts=*)
+            usage_error "give the alert state folder with $prog's own --alerts DIR, not after --" ;;
+        --progress | --progress=* | --list)
+            usage_error "$_cco after --: $prog reads canopy's event stream (--progress=jsonl) itself; leave it out" ;;
         esac
     done
+}
+
+# events COMMAND ARG...: canopy-batch-events (beside canopy-batch.sh), the
+# reader of canopy's JSONL events, with Python 3: the interpreter written
+# into the command at install (python3=), else /usr/bin/python3, else
+# python3 on PATH.
+events() {
+    if [ -z "${python3:-}" ]; then
+        if [ -x /usr/bin/python3 ]; then python3=/usr/bin/python3
+        else python3=$(command -v python3 2>/dev/null) || python3=python3
+        fi
+    fi
+    "$python3" "$lib_dir/canopy-batch-events" "$@"
+}
+
+# escape: standard input as one line, control characters escaped (for a log
+# line that quotes text from elsewhere).
+escape() {
+    events escape
 }
 
 # scene_list OUT ARG...: writes the scenes named by ARG... to OUT, one
