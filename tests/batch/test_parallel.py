@@ -58,8 +58,8 @@ def attacks(d, ssh, scene, ref):
     argv_log = J(d, "argv.log")
     recorder = J(d, "recording-canopy")
     with open(recorder, "w") as f:
-        f.write("#!/bin/sh\nprintf '%%s\\0' \"$@\" >>'%s'\nexec '%s' \"$@\"\n"
-                % (argv_log, ct.CANOPY))
+        f.write("#!/bin/sh\n{ printf '%%s\\0' \"$@\"; printf '\\1\\0'; } >>'%s'\n"
+                "exec '%s' \"$@\"\n" % (argv_log, ct.CANOPY))
     os.chmod(recorder, 0o755)
     opts = list(B.CLASSIFY_OPTS) + ["--config", "CPL_DEBUG", '{=system("touch %s")=}' % victims[0],
                                     "--config", "CANOPY_TEST_ODD", odd]
@@ -70,9 +70,9 @@ def attacks(d, ssh, scene, ref):
             if os.path.lexists(J(w, v))]
     assert not left, "code in a user's string ran: %s" % left
     with open(argv_log) as f:
-        argv = f.read().split("\0")[:-1]
-    assert argv[:5] == ["classify", "-o", out, "-m", model] and argv[5:-1] == opts \
-        and argv[-1] == scene, argv
+        runs = [r.split("\0")[:-1] for r in f.read().split("\1\0")[:-1]]
+    head = ["classify", "--progress=jsonl", "-o", out, "-m", model]
+    assert runs == [head + opts + [scene, "--list"], head + opts + [scene]], runs
     B.assert_same_outputs(out, ref, B.name_of(scene))
     with open(J(out, B.name_of(scene) + ".manifest.json")) as f:
         assert json.load(f)["model"]["path"] == model, "the model is not %s" % model
