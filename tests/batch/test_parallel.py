@@ -14,6 +14,8 @@
 - attacks: {= perl =} in -o, -m and options after -- runs nowhere, -o
   'out_{}' is written to literally, a value with quotes, $(...) and a newline
   reaches canopy unchanged over ssh;
+- --alerts DIR reaches canopy (a stub canopy speaking the event stream) and
+  each scene's alert line is printed;
 - usage errors exit 2.
 """
 import json
@@ -85,6 +87,45 @@ def attacks(d, ssh, scene, ref):
           "literally (over ssh and here)")
 
 
+# A canopy that speaks the event stream of EVENTS.md for one scene (the last
+# argument), with the alerts of `--alerts DIR` as the alerts branch's canopy
+# writes them, and records its arguments (NUL-separated, a record ending
+# with \1).
+STUB = r"""#!/usr/bin/python3
+import json, os, sys
+a = sys.argv[1:]
+with open(os.environ["STUB_ARGV"], "ab") as f:
+    f.write(b"".join(os.fsencode(x) + b"\0" for x in a) + b"\1\0")
+def ev(**k):
+    print(json.dumps(dict(v=1, **k)), flush=True)
+if a[-1] == "--list":
+    ev(event="scene", scene=a[-2], name="s")
+else:
+    ev(event="scene_done", index=1, scene=a[-1], name="s", status="ok", summary=a[-1] + ": 1 chips",
+       alerts={"new": 1, "confirmed": 0, "dismissed": 0, "summary": "1 new alert (road), 0.4 ha"})
+ev(event="run_done", scenes=1, ok=1, skipped=0, failed=0, seconds=0, exit=0)
+"""
+
+
+def alerts(d, scene):
+    """--alerts DIR reaches canopy classify (absolute), each scene's alert
+    line is printed."""
+    stub = J(d, "stub-canopy")
+    with open(stub, "w") as f:
+        f.write(STUB)
+    os.chmod(stub, 0o755)
+    argv = J(d, "stub.argv")
+    p = parallel("--canopy", stub, "-o", "out-stub", "--alerts", "state", scene, "--", "--chip",
+                 "64", cwd=d, env=dict(os.environ, STUB_ARGV=argv))
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    with open(argv) as f:
+        runs = [r.split("\0")[:-1] for r in f.read().split("\1\0")[:-1]]
+    head = ["classify", "--progress=jsonl", "-o", J(d, "out-stub"), "--alerts", J(d, "state")]
+    assert [r[:6] for r in runs] == [head, head] and runs[1][-1] == scene, runs
+    assert "canopy-parallel: %s: alerts: 1 new alert (road), 0.4 ha\n" % scene in p.stdout, p.stdout
+    print("--alerts: passed on; %s" % p.stdout.splitlines()[1])
+
+
 def run():
     S.exit_on_signals()
     with ct.tmpdir() as d, S.Services() as svc:
@@ -153,6 +194,7 @@ def run():
         print("rerun from --sshloginfile: 4 up to date, nothing rewritten")
 
         attacks(d, ssh, scenes[0], ref)
+        alerts(d, scenes[0])
 
         for args, msg in (
                 (["-o", out, "--resume", "@" + lst], "--resume needs --joblog"),
