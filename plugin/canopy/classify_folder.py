@@ -7,6 +7,7 @@ from qgis.core import (QgsProcessingException, QgsProcessingOutputMultipleLayers
                        QgsProcessingParameterFile)
 
 from .algorithm import ClassifyAlgorithm
+from .i18n import tr
 
 
 class ClassifyFolder(ClassifyAlgorithm):
@@ -17,23 +18,28 @@ class ClassifyFolder(ClassifyAlgorithm):
 
     ID = "classifyfolder"
     TITLE = "Classify folder"
-    HELP = ("<p>Classifies every raster in a folder (canopy's own outputs and side files are "
-            "left alone), as a nightly batch would. A scene that cannot be classified is "
-            "reported and the others are still done.</p>")
+
+    def intro(self):
+        return "<p>" + tr("Classifies every raster in a folder (canopy's own outputs and side "
+                          "files are left alone), as a nightly batch would. A scene that "
+                          "cannot be classified is reported and the others are still "
+                          "done.") + "</p>"
 
     def add_input_parameters(self):
-        self.addParameter(QgsProcessingParameterFile(
-            self.INPUT, "Folder of scenes", behavior=QgsProcessingParameterFile.Folder))
+        p = QgsProcessingParameterFile(self.INPUT, tr("Input folder"),
+                                       behavior=QgsProcessingParameterFile.Folder)
+        p.setHelp(tr("A folder of georeferenced scenes: every raster GDAL reads in it."))
+        self.addParameter(p)
 
     def initAlgorithm(self, config=None):
         super().initAlgorithm(config)
-        self.addOutput(QgsProcessingOutputMultipleLayers(self.PROBS, "Probabilities"))
-        self.addOutput(QgsProcessingOutputMultipleLayers(self.MASKS, "Masks"))
-        self.addOutput(QgsProcessingOutputMultipleLayers(self.MARKERS_OUTPUT, "Markers"))
-        self.addOutput(QgsProcessingOutputNumber(self.CLASSIFIED, "Scenes classified"))
-        self.addOutput(QgsProcessingOutputNumber(self.UP_TO_DATE, "Scenes up to date"))
-        self.addOutput(QgsProcessingOutputNumber(self.FAILED, "Scenes failed"))
-        self.addOutput(QgsProcessingOutputString(self.ERRORS, "canopy's messages"))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.PROBS, tr("Probabilities")))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.MASKS, tr("Masks")))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.MARKERS_OUTPUT, tr("Markers")))
+        self.addOutput(QgsProcessingOutputNumber(self.CLASSIFIED, tr("Scenes classified")))
+        self.addOutput(QgsProcessingOutputNumber(self.UP_TO_DATE, tr("Scenes up to date")))
+        self.addOutput(QgsProcessingOutputNumber(self.FAILED, tr("Scenes failed")))
+        self.addOutput(QgsProcessingOutputString(self.ERRORS, tr("canopy's messages")))
 
     def processAlgorithm(self, parameters, context, feedback):
         folder = self.parameterAsFile(parameters, self.INPUT, context)
@@ -42,8 +48,8 @@ class ClassifyFolder(ClassifyAlgorithm):
             raise QgsProcessingException(run.message())
         failed = run.counts[2] if run.counts else (1 if run.returncode else 0)
         if failed:
-            feedback.reportError("%d of the scenes in %s failed (see canopy's messages above); "
-                                 "the others were classified" % (failed, folder))
+            feedback.reportError(tr("{0} of the scenes in {1} failed (see canopy's messages "
+                                    "above); the others were classified").format(failed, folder))
         for scene in run.scenes:
             self.open_outputs(scene, parameters, context)
         return {self.OUTPUT_FOLDER: self.output_folder(parameters, context),

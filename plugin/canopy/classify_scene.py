@@ -5,25 +5,37 @@ from qgis.core import (QgsProcessingException, QgsProcessingOutputFile,
                        QgsProcessingParameterRasterLayer, QgsProcessing, QgsProviderRegistry)
 
 from .algorithm import ClassifyAlgorithm
+from .i18n import tr
 
 
 class ClassifyScene(ClassifyAlgorithm):
     MANIFEST = "MANIFEST"
     ID = "classifyscene"
     TITLE = "Classify scene"
-    HELP = ("<p>Classifies a georeferenced scene chip by chip with canopy's ResNet and finds "
-            "markers of deforestation.</p>")
+
+    def intro(self):
+        return "<p>" + tr("Classifies a georeferenced scene chip by chip with canopy's ResNet "
+                          "and finds markers of deforestation.") + "</p>"
 
     def add_input_parameters(self):
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Scene"))
+        p = QgsProcessingParameterRasterLayer(self.INPUT, tr("Input raster"))
+        p.setHelp(tr("A georeferenced scene that GDAL reads (GeoTIFF, COG, VRT, JP2...), "
+                     "any data type and CRS (north-up)."))
+        self.addParameter(p)
+
+    def scene_band_count(self, parameters, context):
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        if layer is None or layer.providerType() != "gdal":
+            return None   # (processAlgorithm refuses what GDAL cannot open)
+        return layer.bandCount()
 
     def initAlgorithm(self, config=None):
         super().initAlgorithm(config)
-        self.addOutput(QgsProcessingOutputRasterLayer(self.PROBS, "Probabilities"))
-        self.addOutput(QgsProcessingOutputRasterLayer(self.MASKS, "Masks"))
-        self.addOutput(QgsProcessingOutputVectorLayer(self.MARKERS_OUTPUT, "Markers",
+        self.addOutput(QgsProcessingOutputRasterLayer(self.PROBS, tr("Probabilities")))
+        self.addOutput(QgsProcessingOutputRasterLayer(self.MASKS, tr("Masks")))
+        self.addOutput(QgsProcessingOutputVectorLayer(self.MARKERS_OUTPUT, tr("Markers"),
                                                       QgsProcessing.TypeVectorPolygon))
-        self.addOutput(QgsProcessingOutputFile(self.MANIFEST, "Manifest"))
+        self.addOutput(QgsProcessingOutputFile(self.MANIFEST, tr("Manifest")))
 
     def scene_source(self, parameters, context):
         """What canopy opens for the layer: its GDAL source."""
@@ -31,10 +43,10 @@ class ClassifyScene(ClassifyAlgorithm):
         if layer is None:
             raise QgsProcessingException(self.invalidRasterError(parameters, self.INPUT))
         if layer.providerType() != "gdal":
-            raise QgsProcessingException(
-                "%s: canopy reads scenes through GDAL, and this layer comes from the %s "
-                "provider; save it as a GeoTIFF first (Export > Save As)"
-                % (layer.name(), layer.providerType()))
+            raise QgsProcessingException(tr(
+                "{0}: canopy reads scenes through GDAL, and this layer comes from the {1} "
+                "provider; save it as a GeoTIFF first (Export > Save As)").format(
+                    layer.name(), layer.providerType()))
         source = layer.source()
         if "|" in source:   # QGIS's own options after '|' are no part of the GDAL name
             source = QgsProviderRegistry.instance().decodeUri("gdal", source)["path"]

@@ -2,6 +2,8 @@
 # (qgistest.py starts it), and its reader of canopy's stdout.
 PLUGIN_TESTS = tests/plugin/test_plugin_output.py tests/plugin/test_plugin_package.py \
 	tests/plugin/test_plugin_scene.py tests/plugin/test_plugin_folder.py \
-	tests/plugin/test_plugin_errors.py tests/plugin/test_plugin_cancel.py
+	tests/plugin/test_plugin_errors.py tests/plugin/test_plugin_cancel.py \
+	tests/plugin/test_plugin_dialog.py
 TESTS += $(PLUGIN_TESTS)
 EXTRA_DIST += $(PLUGIN_TESTS) tests/plugin/qgistest.py
+CLEANFILES += tests/plugin/dialog-*.png
