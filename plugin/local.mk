@@ -5,9 +5,9 @@
 PLUGIN_FILES = plugin/canopy/metadata.txt plugin/canopy/icon.svg plugin/canopy/__init__.py \
 	plugin/canopy/plugin.py plugin/canopy/provider.py plugin/canopy/algorithm.py \
 	plugin/canopy/classify_scene.py plugin/canopy/classify_folder.py \
-	plugin/canopy/runner.py plugin/canopy/output.py plugin/canopy/styles.py \
+	plugin/canopy/runner.py plugin/canopy/styles.py \
 	plugin/canopy/i18n.py plugin/canopy/model_info.py plugin/canopy/options.py \
-	plugin/canopy/events.py
+	plugin/canopy/events.py plugin/canopy/monitor.py plugin/canopy/widgets.py
 EXTRA_DIST += $(PLUGIN_FILES) scripts/install-plugin scripts/plugin-screenshot
 
 QGIS_PLUGINS_DIR =

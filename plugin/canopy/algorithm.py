@@ -36,13 +36,10 @@ def help_program():
 
 class CanopyAlgorithm(QgsProcessingAlgorithm):
     """Name, icon, help and the canopy program, for every canopy algorithm."""
-    ID = TITLE = ""
+    ID = ""
 
     def name(self):
         return self.ID
-
-    def displayName(self):
-        return tr(self.TITLE)
 
     def icon(self):
         return QIcon(ICON)
@@ -76,7 +73,9 @@ class CanopyAlgorithm(QgsProcessingAlgorithm):
         run = runner.run_classify(self.canopy_program(), args,
                                   feedback or QgsProcessingFeedback())
         if run.canceled and run.returncode != 0:
-            raise QgsProcessingException(tr("Cancelled: {0}").format(run.message()))
+            kept = (tr("; the {0} scenes finished before are complete and kept").format(
+                len(run.scenes)) if run.scenes else "")
+            raise QgsProcessingException(tr("Cancelled: {0}").format(run.message()) + kept)
         return run
 
 
@@ -143,17 +142,18 @@ class ClassifyAlgorithm(CanopyAlgorithm):
         return os.path.abspath(self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
 
     def open_outputs(self, scene, parameters, context, output_names=("", "", "")):
-        """Opens a scene's probabilities, masks and markers when the algorithm
-        ends, styled."""
+        """Opens a scene's probabilities, masks and markers (the paths its
+        scene_done event gives) when the algorithm ends, styled."""
         if not self.parameterAsBoolean(parameters, self.LOAD_OUTPUTS, context):
             return
-        name = os.path.basename(scene.base)
-        markers = styles.marker_style(styles.marker_labels(scene.output(".manifest.json")))
-        for (suffix, title, raster, apply), output_name in zip((
-                (".probs.tif", tr("probabilities"), True,
-                 styles.qml_style(scene.output(".probs.qml"))),
-                (".masks.tif", tr("masks"), True, styles.qml_style(scene.output(".masks.qml"))),
-                (".markers.geojson", tr("markers"), False, markers)), output_names):
-            if os.path.exists(scene.output(suffix)):
-                styles.load_on_completion(context, scene.output(suffix), "%s %s" % (name, title),
-                                          raster, apply, output_name)
+        manifest = scene.output("manifest")
+        markers = styles.marker_style(styles.marker_labels(manifest) if manifest else [])
+        for (kind, title, raster), output_name in zip((
+                ("probs", tr("probabilities"), True), ("masks", tr("masks"), True),
+                ("markers", tr("markers"), False)), output_names):
+            path = scene.output(kind)
+            if not path or not os.path.exists(path):
+                continue
+            apply = styles.qml_style(os.path.splitext(path)[0] + ".qml") if raster else markers
+            styles.load_on_completion(context, path, "%s %s" % (scene.name, title), raster,
+                                      apply, output_name)

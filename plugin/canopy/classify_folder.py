@@ -17,7 +17,9 @@ class ClassifyFolder(ClassifyAlgorithm):
     ERRORS = "ERRORS"
 
     ID = "classifyfolder"
-    TITLE = "Classify folder"
+
+    def displayName(self):
+        return tr("Classify folder")
 
     def intro(self):
         return "<p>" + tr("Classifies every raster in a folder (canopy's own outputs and side "
@@ -46,17 +48,17 @@ class ClassifyFolder(ClassifyAlgorithm):
         run = self.run_canopy(self.canopy_args(parameters, context) + ["--", folder], feedback)
         if run.returncode == 2 or not run.scenes:
             raise QgsProcessingException(run.message())
-        failed = run.counts[2] if run.counts else (1 if run.returncode else 0)
+        failed = run.counts[2]
         if failed:
             feedback.reportError(tr("{0} of the scenes in {1} failed (see canopy's messages "
                                     "above); the others were classified").format(failed, folder))
         for scene in run.scenes:
             self.open_outputs(scene, parameters, context)
         return {self.OUTPUT_FOLDER: self.output_folder(parameters, context),
-                self.PROBS: [s.output(".probs.tif") for s in run.scenes],
-                self.MASKS: [s.output(".masks.tif") for s in run.scenes],
-                self.MARKERS_OUTPUT: [s.output(".markers.geojson") for s in run.scenes],
-                self.CLASSIFIED: sum(s.status == "classified" for s in run.scenes),
-                self.UP_TO_DATE: sum(s.status == "up to date" for s in run.scenes),
+                self.PROBS: [s.output("probs") for s in run.scenes],
+                self.MASKS: [s.output("masks") for s in run.scenes],
+                self.MARKERS_OUTPUT: [s.output("markers") for s in run.scenes],
+                self.CLASSIFIED: run.counts[0],
+                self.UP_TO_DATE: run.counts[1],
                 self.FAILED: failed,
                 self.ERRORS: run.message() if run.returncode else ""}

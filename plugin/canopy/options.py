@@ -39,8 +39,7 @@ def definitions():
     Int, Double = QgsProcessingParameterNumber.Integer, QgsProcessingParameterNumber.Double
     creation = QgsProcessingParameterString(CREATION_OPTIONS, tr("Creation options"),
                                             optional=True)
-    creation.setMetadata({"widget_wrapper": {
-        "class": "processing.algs.gdal.ui.RasterOptionsWidget.RasterOptionsWidgetWrapper"}})
+    creation.setMetadata({"widget_wrapper": {"class": __package__ + ".widgets.CreationOptions"}})
     return [
         _param(QgsProcessingParameterFile(MODEL, tr("ONNX model"), extension="onnx",
                                           optional=True),

@@ -99,3 +99,31 @@ def marker_style(labels):
             categories.append(QgsRendererCategory(label, symbol, label.replace("_", " ")))
         layer.setRenderer(QgsCategorizedSymbolRenderer("label", categories))
     return apply
+
+
+# Alert confidence, weakest to strongest, in Global Forest Watch's alert
+# colours (low, high, highest).
+CONFIDENCE_COLOURS = (("unconfirmed", "237,164,195"), ("high", "220,102,153"),
+                      ("confirmed", "201,42,109"))
+
+
+def confidence_style():
+    """apply() for alerts.geojson: one category per confidence class, GFW's
+    colours, any other class the layer holds in grey after them."""
+    def apply(layer, feedback):
+        field = layer.fields().indexOf("confidence")
+        if field < 0:
+            feedback.reportError("%s: no 'confidence' field; left with the default style"
+                                 % layer.name())
+            return
+        known = [name for name, _ in CONFIDENCE_COLOURS]
+        found = sorted(str(v) for v in layer.uniqueValues(field) if v is not None)
+        categories = []
+        for name, colour in list(CONFIDENCE_COLOURS) + [(x, "128,128,128") for x in found
+                                                         if x not in known]:
+            symbol = QgsFillSymbol.createSimple({
+                "color": colour + ",170", "outline_color": colour + ",255",
+                "outline_width": "0.4"})
+            categories.append(QgsRendererCategory(name, symbol, name))
+        layer.setRenderer(QgsCategorizedSymbolRenderer("confidence", categories))
+    return apply
