@@ -10,7 +10,7 @@ PLUGIN_FILES = plugin/canopy/metadata.txt plugin/canopy/icon.svg plugin/canopy/i
 	plugin/canopy/i18n.py plugin/canopy/model_info.py plugin/canopy/options.py \
 	plugin/canopy/events.py plugin/canopy/monitor.py plugin/canopy/widgets.py
 EXTRA_DIST += $(PLUGIN_FILES) scripts/install-plugin scripts/plugin-screenshot \
-	scripts/plugin-icon
+	scripts/plugin-icon docs/qgis-classifyscene.png docs/qgis-monitorarea.png
 
 QGIS_PLUGINS_DIR =
 install-plugin:
@@ -18,5 +18,8 @@ install-plugin:
 	$(PYTHON3) $(srcdir)/scripts/install-plugin $${dest:+--dest "$$dest"}
 plugin-zip:
 	$(PYTHON3) $(srcdir)/scripts/install-plugin --zip canopy-qgis-$(VERSION).zip
-.PHONY: install-plugin plugin-zip
+# The README's pictures of the dialogs, drawn by headless QGIS.
+plugin-screenshots:
+	$(PYTHON3) $(srcdir)/scripts/plugin-screenshot $(srcdir)/docs
+.PHONY: install-plugin plugin-zip plugin-screenshots
 CLEANFILES += canopy-qgis-$(VERSION).zip
