@@ -203,8 +203,8 @@ def check_against_model(values, meta, scene_bands=None):
     used = bands or meta.get("bands") or []
     if scene_bands and used and max(used) > scene_bands:
         raise ValueError(tr("Bands: the scene's bands are 1 to {0} and band {1} is asked "
-                            "for; give the scene's bands for the model's channels under Bands (e.g. "
-                            "3,2,1)").format(scene_bands, max(used)))
+                            "for; give the scene's bands for the model's channels under Bands "
+                            "(e.g. 3,2,1)").format(scene_bands, max(used)))
 
 
 def values(alg, parameters, context):

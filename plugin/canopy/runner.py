@@ -28,22 +28,22 @@ def find_canopy(setting=""):
     """The canopy executable: the provider's setting, else $CANOPY, else canopy
     on PATH. A setting or variable that names no executable is an error, not
     a reason to run another canopy."""
-    for source, value in (("the canopy executable setting (Settings > Options > Processing "
-                           "> Providers > canopy)", setting),
-                          ("the CANOPY environment variable", os.environ.get("CANOPY", ""))):
+    for source, value in ((tr("the canopy executable setting (Settings > Options > "
+                              "Processing > Providers > canopy)"), setting),
+                          (tr("the CANOPY environment variable"), os.environ.get("CANOPY", ""))):
         if value:
             found = shutil.which(value)
             if not found:
-                raise QgsProcessingException(
-                    "%s names %s, which is not an executable file; correct it or clear it to "
-                    "use canopy from PATH" % (source, value))
+                raise QgsProcessingException(tr(
+                    "{0} names {1}, which is not an executable file; correct it or clear it "
+                    "to use canopy from PATH").format(source, value))
             return found
     found = shutil.which("canopy")
     if not found:
-        raise QgsProcessingException(
+        raise QgsProcessingException(tr(
             "canopy was not found: it is not on PATH, and neither the canopy executable setting "
             "(Settings > Options > Processing > Providers > canopy) nor the CANOPY environment "
-            "variable names it. Install canopy (make install) or set its path there.")
+            "variable names it. Install canopy (make install) or set its path there."))
     return found
 
 

@@ -14,7 +14,6 @@ date adds it. Skips (77) only when canopy has no `classify --alerts`.
 import json
 import os
 import shlex
-import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

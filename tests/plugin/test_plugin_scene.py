@@ -42,7 +42,8 @@ def run():
         assert layer.isValid()
         QgsProject.instance().addMapLayer(layer)
         out = os.path.join(d, "out")
-        params = {"INPUT": layer, "CHIP": 64, "STRIDE": 32, "THRESHOLDS": ["road", "0.9", "water", 0.5],
+        params = {"INPUT": layer, "CHIP": 64, "STRIDE": 32,
+                  "THRESHOLDS": ["road", "0.9", "water", 0.5],
                   "MARKERS": "road, habitation, agriculture", "THREADS": 1, "PROBS_TYPE": 1,
                   "MIN_VALID": 0.25, "CREATION_OPTIONS": "COMPRESS=DEFLATE|PREDICTOR=2",
                   "OUTPUT_FOLDER": out}
