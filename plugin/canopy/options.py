@@ -33,13 +33,19 @@ def _param(p, help_text, advanced=False):
     return p
 
 
+def _with_widget(p, name):
+    """p drawn with widgets.NAME in the dialogs."""
+    p.setMetadata({"widget_wrapper": {"class": "%s.widgets.%s" % (__package__, name)}})
+    return p
+
+
 def definitions():
     """The parameters of canopy classify, in dialog order (the scene, the
     output folder and what to open are each algorithm's own)."""
     Int, Double = QgsProcessingParameterNumber.Integer, QgsProcessingParameterNumber.Double
     creation = QgsProcessingParameterString(CREATION_OPTIONS, tr("Creation options"),
                                             optional=True)
-    creation.setMetadata({"widget_wrapper": {"class": __package__ + ".widgets.CreationOptions"}})
+    _with_widget(creation, "CreationOptions")
     return [
         _param(QgsProcessingParameterFile(MODEL, tr("ONNX model"), extension="onnx",
                                           optional=True),
@@ -59,7 +65,8 @@ def definitions():
                                             optional=True),
                tr("Decision thresholds per label (a label of the model and a probability "
                   "between 0 and 1). Labels not listed keep the model's threshold.")),
-        _param(QgsProcessingParameterString(MARKERS, tr("Marker labels"), optional=True),
+        _param(_with_widget(QgsProcessingParameterString(MARKERS, tr("Marker labels"),
+                                                         optional=True), "MarkerLabels"),
                tr("Labels written to the markers GeoJSON, separated by commas (e.g. "
                   "road, slash_burn), or none. Empty: the model's marker labels.")),
         _param(QgsProcessingParameterBoolean(TTA, tr("Test-time augmentation"), False),

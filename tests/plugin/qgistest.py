@@ -116,7 +116,8 @@ def dialog(alg_id, width=900, height=700, advanced=False):
     AlgorithmDialog on a QMainWindow), shown at width x height, advanced
     parameters expanded when asked; returns (window, dialog)."""
     from qgis.core import QgsApplication
-    from qgis.PyQt.QtWidgets import QApplication, QGroupBox, QMainWindow, QToolButton
+    from qgis.PyQt.QtWidgets import (QApplication, QGroupBox, QMainWindow, QToolButton,
+                                     QWidget)
     from processing.gui.AlgorithmDialog import AlgorithmDialog
     alg = QgsApplication.processingRegistry().algorithmById(alg_id).create()
     win = QMainWindow()
@@ -124,9 +125,13 @@ def dialog(alg_id, width=900, height=700, advanced=False):
     dlg = AlgorithmDialog(alg, parent=win)
     dlg.resize(width, height)
     dlg.show()
-    if advanced:
-        # (a QgsCollapsibleGroupBox that Python sees as a QGroupBox: its own button)
-        for box in dlg.findChildren(QGroupBox, "grpAdvanced"):
+    for _ in range(10):
+        QApplication.processEvents()
+    for box in dlg.findChildren(QGroupBox, "grpAdvanced"):
+        # (a QgsCollapsibleGroupBox, which Python sees as a QGroupBox, and
+        # which remembers its state in QGIS's settings: its own button)
+        contents = [w for w in box.findChildren(QWidget) if w.objectName() != "collapseButton"]
+        if advanced != any(w.isVisible() for w in contents):
             box.findChild(QToolButton, "collapseButton").click()
     for _ in range(10):
         QApplication.processEvents()
