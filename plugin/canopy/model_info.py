@@ -1,7 +1,8 @@
 """What a model holds (labels, thresholds, marker labels, bands), read
 through `canopy info --json`: canopy's own reading of the model's metadata
 with its defaults, so the plugin never re-implements it. Results are kept
-per (program, model file, size, mtime): a dialog validating twice asks once."""
+per (program, model file, size, mtime; $CANOPY_MODEL for the default model):
+a dialog validating twice asks once."""
 import json
 import os
 import subprocess
@@ -20,7 +21,8 @@ def _key(exe, model):
         st = os.stat(model) if model else None
     except OSError:
         st = None
-    return (exe, model, st.st_size if st else None, st.st_mtime_ns if st else None)
+    default = "" if model else os.environ.get("CANOPY_MODEL", "")   # canopy's default model
+    return (exe, model, default, st.st_size if st else None, st.st_mtime_ns if st else None)
 
 
 def describe(exe, model=""):
