@@ -161,11 +161,12 @@ class MonitorArea(ClassifyAlgorithm):
         counts = {"new": 0, "confirmed": 0, "dismissed": 0}
         lines, state = [], None
         for s in run.scenes:
-            if s.alerts:
+            if s.alerts is not None:
                 for k in counts:
                     value = s.alerts.get(k)
                     counts[k] += value if isinstance(value, int) else 0
-                state = s.alerts.get("state") or state
+                state = (s.alerts.get("state") or state or
+                         os.path.abspath(self.parameterAsFile(parameters, self.ALERTS, context)))
                 if s.alerts.get("summary"):
                     lines.append("%s: %s" % (s.name, s.alerts["summary"]))
         if state is None:   # no scene_done carried alerts: canopy without --alerts
