@@ -159,17 +159,19 @@ class MonitorArea(ClassifyAlgorithm):
                                     "the others were added to the alerts").format(
                                         len(run.failed)))
         counts = {"new": 0, "confirmed": 0, "dismissed": 0}
-        lines, state = [], None
+        lines = []
+        state = os.path.abspath(self.parameterAsFile(parameters, self.ALERTS, context))
         for s in run.scenes:
             if s.alerts is not None:
                 for k in counts:
                     value = s.alerts.get(k)
                     counts[k] += value if isinstance(value, int) else 0
-                state = (s.alerts.get("state") or state or
-                         os.path.abspath(self.parameterAsFile(parameters, self.ALERTS, context)))
+                state = s.alerts.get("state") or state
                 if s.alerts.get("summary"):
                     lines.append("%s: %s" % (s.name, s.alerts["summary"]))
-        if state is None:   # no scene_done carried alerts: canopy without --alerts
+        classified = [s for s in run.scenes if s.status == "ok"]
+        if classified and all(s.alerts is None for s in classified):
+            # scenes classified and none added to alerts: canopy without --alerts
             raise QgsProcessingException(tr(
                 "canopy reported no alerts for {0}: this canopy does not monitor (it needs "
                 "classify --alerts); install a canopy of the plugin's release").format(scene))

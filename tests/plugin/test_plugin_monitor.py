@@ -8,8 +8,8 @@ DIR/alerts.tif and DIR/alerts.geojson exist, open in the project as valid
 layers where GDAL/OGR say, the raster with canopy's alerts.qml (the same
 renderer QGIS builds from that file itself), the GeoJSON categorized by
 confidence with GFW's colours; the log has canopy's per-scene alert lines.
-A second run with one new scene given as a raster layer and an acquisition
-date adds it. Skips (77) only when canopy has no `classify --alerts`.
+The same scenes again change nothing (0 new, confirmed, dismissed); a run
+with one new scene given as a raster layer and an acquisition date adds it. Skips (77) only when canopy has no `classify --alerts`.
 """
 import json
 import os
@@ -99,6 +99,11 @@ def run():
         assert found <= set(cats), (found, cats)
         print("monitor: 4 scenes, %d new, %d confirmed, %d dismissed; %d alert regions; layers "
               "styled" % (res["NEW"], res["CONFIRMED"], res["DISMISSED"], n))
+
+        # The same scenes again: already in the state, nothing new.
+        res2 = processing.run("canopy:monitorarea", dict(params, LOAD_OUTPUTS=False),
+                              feedback=Q.feedback())
+        assert (res2["NEW"], res2["CONFIRMED"], res2["DISMISSED"]) == (0, 0, 0), res2
 
         # One more scene, as a layer without a date in its name: the date parameter.
         extra = Q.make_scenes(os.path.join(d), [(256, 256)], seed=77)[0]
