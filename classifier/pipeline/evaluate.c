@@ -393,13 +393,7 @@ static cnp_status run_chips(cnp_ctx *ctx, eval_run *e)
         e->probs_tta = cnp_calloc(ctx, n * (size_t)e->L, sizeof *e->probs, "results");
     if (!e->chip_row || !e->truth || !e->probs || (o->tta && !e->probs_tta))
         return CNP_ERR_NOMEM;
-    spec.n_channels = meta->n_channels;
-    spec.bands = meta->bands;
-    spec.size = meta->input_size;
-    spec.offset = 0.0;
-    spec.scale = meta->scale;
-    spec.mean = meta->mean;
-    spec.std = meta->std;
+    cnp_batcher_chip_spec(&spec, meta);
     snprintf(text, sizeof text, "scoring %ld chips with %s", e->r->listed - e->r->missing,
              o->model);
     if (e->progress && !e->progress(0.0, text, e->user))
