@@ -4,6 +4,7 @@
  *
  * status.h    cnp_status, cnp_ctx, cnp_progress_fn, cnp_version()
  * predict.h   image chips -> probabilities and tags (canopy predict)
+ * evaluate.h  labelled chips -> F2, per-label scores, thresholds (evaluate)
  * classify.h  whole scenes: options, prepared model, scene lists,
  *             cnp_classify_scene() and its result object
  */
@@ -13,5 +14,6 @@
 #include "canopy/status.h"
 #include "canopy/classify.h"
 #include "canopy/predict.h"
+#include "canopy/evaluate.h"
 
 #endif

@@ -41,10 +41,6 @@ int cnp_cli_usage_error(const char *cmd, const char *fmt, ...)
 int cnp_cli_parse_int(const char *cmd, const char *opt, const char *s, int lo, int hi, int *out);
 int cnp_cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
 
-/* The chip-reading spec a model asks for: its bands, input size, scale,
- * mean and std (borrowed from meta; valid while the model lives). */
-void cnp_cli_chip_spec(cnp_chip_spec *spec, const cnp_model_meta *meta);
-
 /* Parses a --precision value, "fp32" or "bf16", into *bf16 (0 or 1);
  * returns 0 and prints a usage error for anything else. */
 int cnp_cli_parse_precision(const char *cmd, const char *s, int *bf16);

@@ -69,17 +69,6 @@ int cnp_cli_parse_double(const char *cmd, const char *opt, const char *s, double
     return 1;
 }
 
-void cnp_cli_chip_spec(cnp_chip_spec *spec, const cnp_model_meta *meta)
-{
-    spec->n_channels = meta->n_channels;
-    spec->bands = meta->bands;
-    spec->size = meta->input_size;
-    spec->offset = 0.0;
-    spec->scale = meta->scale;
-    spec->mean = meta->mean;
-    spec->std = meta->std;
-}
-
 int cnp_cli_parse_precision(const char *cmd, const char *s, int *bf16)
 {
     if (!strcmp(s, "fp32") || !strcmp(s, "bf16")) {

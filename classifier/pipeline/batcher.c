@@ -14,6 +14,17 @@ void cnp_batcher_init(cnp_batcher *b, cnp_model *model, int max_batch)
     b->n_labels = cnp_model_meta_cget(model)->n_labels;
 }
 
+void cnp_batcher_chip_spec(cnp_chip_spec *spec, const cnp_model_meta *meta)
+{
+    spec->n_channels = meta->n_channels;
+    spec->bands = meta->bands;
+    spec->size = meta->input_size;
+    spec->offset = 0.0;
+    spec->scale = meta->scale;
+    spec->mean = meta->mean;
+    spec->std = meta->std;
+}
+
 cnp_status cnp_batcher_forward(cnp_ctx *ctx, cnp_batcher *b, const float *input, int n,
                                float *probs, int tta)
 {

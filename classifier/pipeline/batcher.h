@@ -19,6 +19,10 @@ typedef struct cnp_batcher {
 
 void cnp_batcher_init(cnp_batcher *b, cnp_model *model, int max_batch);
 
+/* The chip-reading spec a model asks for: its bands, input size, scale,
+ * mean and std (borrowed from meta; valid while the model lives). */
+void cnp_batcher_chip_spec(cnp_chip_spec *spec, const cnp_model_meta *meta);
+
 /* n chips of input (n, C, S, S), any n >= 0, in passes of at most
  * max_batch: probabilities (n, n_labels) into probs (plain, or the D4 TTA
  * mean with tta = 1). */

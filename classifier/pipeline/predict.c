@@ -222,13 +222,7 @@ static cnp_status run_chips(cnp_ctx *ctx, const cnp_predict_options *o, cnp_mode
         return CNP_ERR_NOMEM;
     r->n_labels = meta->n_labels;
     memcpy(r->thresholds, meta->thresholds, sizeof(float) * (size_t)meta->n_labels);
-    spec.n_channels = meta->n_channels;
-    spec.bands = meta->bands;
-    spec.size = meta->input_size;
-    spec.offset = 0.0;
-    spec.scale = meta->scale;
-    spec.mean = meta->mean;
-    spec.std = meta->std;
+    cnp_batcher_chip_spec(&spec, meta);
     cnp_batcher_init(&b, m, batch);
     memset(&job, 0, sizeof job);
     job.spec = &spec;

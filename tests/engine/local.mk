@@ -26,3 +26,4 @@ tests_engine_kernel_driver_LDADD = $(CNP_LIBS)
 #   tests/engine/bench_kernels [--threads N] [--batch N] [--size PX]
 tests_engine_bench_kernels_SOURCES = tests/engine/bench_kernels.c
 tests_engine_bench_kernels_LDADD = $(CNP_LIBS)
+tests_engine_bench_kernels_LDFLAGS = -static
