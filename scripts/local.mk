@@ -16,6 +16,8 @@ CLEANFILES += canopy-export-onnx
 EXTRA_DIST += scripts/export-onnx
 # Demo data and the demo model (data/canopy-demo.onnx; see data/canopy-demo.md).
 EXTRA_DIST += scripts/make-demo-data scripts/demo_scenes.py scripts/train-demo-model
+# Monitoring measured on a demo series (make-demo-data --series).
+EXTRA_DIST += scripts/alerts-eval
 # The README's main job: deps, build, demo scene, classify, compare with truth.
 EXTRA_DIST += scripts/demo
 # Batch, cron and clusters: canopy-nightly, canopy-parallel and canopy-slurm,
