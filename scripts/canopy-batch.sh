@@ -198,39 +198,3 @@ events() {
 escape() {
     events escape
 }
-
-# scene_list OUT ARG...: writes the scenes named by ARG... to OUT, one
-# absolute path a line, in order. ARG is a scene, @LIST (a text file of
-# scenes, one a line; blank lines and '#' comments skipped; relative paths
-# taken from the current folder, as canopy classify does) or a folder: its
-# files ending in .tif, .tiff, .vrt, .jp2, .img or .ntf (sorted; hidden files
-# and canopy's own outputs skipped). Exits 2 when none is found.
-scene_list() {
-    _sl_out=$1
-    shift
-    : >"$_sl_out"
-    for _sl_a in "$@"; do
-        case $_sl_a in
-        @*)
-            _sl_l=${_sl_a#@}
-            [ -f "$_sl_l" ] && [ -r "$_sl_l" ] ||
-                usage_error "cannot read the scene list $_sl_l (from $_sl_a); give @FILE with one scene a line"
-            sed -e 's/\r$//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e '/^$/d' -e '/^#/d' \
-                "$_sl_l" | while IFS= read -r _sl_s; do abspath "$_sl_s"; done >>"$_sl_out"
-            ;;
-        *)
-            if [ -d "$_sl_a" ]; then
-                _sl_d=$(abspath "$_sl_a")
-                _sl_d=${_sl_d%/}
-                find -L "$_sl_d" -mindepth 1 -maxdepth 1 -type f ! -name '.*' \
-                    \( -iname '*.tif' -o -iname '*.tiff' -o -iname '*.vrt' -o -iname '*.jp2' \
-                    -o -iname '*.img' -o -iname '*.ntf' \) \
-                    ! -name '*.probs.tif' ! -name '*.masks.tif' | LC_ALL=C sort >>"$_sl_out"
-            else
-                abspath "$_sl_a" >>"$_sl_out"
-            fi
-            ;;
-        esac
-    done
-    [ -s "$_sl_out" ] || usage_error "no scene to classify in: $*; give scenes, folders of rasters or @LIST files"
-}

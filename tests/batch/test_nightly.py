@@ -23,7 +23,8 @@
   line: only scenes whose own scene_done says done move, the log has only
   this run's lines, newlines escaped;
 - --alerts DIR and --report FILE reach canopy (a stub canopy speaking the
-  event stream): the alert summary is logged and, with -l, on stdout;
+  event stream): the alert summary is logged and, with -l, on stdout when
+  something is new, confirmed or dismissed;
   a failing report makes the status 1;
 - the example crontab line is in the README.
 """
@@ -449,8 +450,10 @@ if "--list" in a:
 d = dict(event="scene_done", index=1, scene=scene, name="s", status="ok",
          summary=scene + ": 20 chips", chips={"total": 20})
 if "--alerts" in a:
-    d["alerts"] = {"new": 2, "confirmed": 1, "dismissed": 0, "labels_new": ["road"],
-                   "summary": "2 new alerts (road), 1 confirmed, 0 dismissed, 3.1 ha\nforged"}
+    n = int(os.environ.get("STUB_NEW", "2"))
+    d["alerts"] = {"new": n, "confirmed": min(n, 1), "dismissed": 0, "labels_new": ["road"],
+                   "summary": "%d new alerts (road), %d confirmed, 0 dismissed, 3.1 ha\nforged"
+                              % (n, min(n, 1))}
 ev(**d)
 ev(event="run_done", scenes=1, ok=1, skipped=0, failed=0, seconds=0, exit=0)
 """
@@ -484,6 +487,12 @@ def alerts_report(d, scene):
     assert p.stdout == "canopy-nightly: %s\n" % line, p.stdout
     assert "report: %s" % J(d, "night.html") in last_run(log), last_run(log)
     assert os.path.exists(J(d, "night.html"))
+    p = nightly("--canopy", stub, "--keep", "-l", log, "--alerts", "state", inbox, out,
+                env=dict(env, STUB_NEW="0"), cwd=d)
+    expect(p, 0, "--alerts, nothing new")
+    assert p.stdout == "", "nothing new, yet printed for cron: %r" % p.stdout
+    assert any(m.endswith(": alerts: 0 new alerts (road), 0 confirmed, 0 dismissed, 3.1 ha\\nforged")
+               for m in last_run(log)), last_run(log)
     p = nightly("--canopy", stub, "--keep", "-l", log, "--report", "night.html", inbox, out,
                 env=dict(env, STUB_REPORT_EXIT="1"), cwd=d)
     expect(p, 1, "a report that fails")
