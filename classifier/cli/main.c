@@ -23,6 +23,7 @@ static void print_help(FILE *f)
           "  evaluate   labelled chips (train_v2.csv layout) -> F2, per-label metrics, thresholds\n"
           "  info       model summary: architecture, operators, metadata, GFLOPs, GEMM kernels\n"
           "  bench      engine throughput on random chips, and this machine's sgemm ceiling\n"
+          "  report     an output folder -> one HTML page (quick-looks, failures) + STAC\n"
           "\n"
           "'canopy COMMAND --help' describes each command's options.\n"
           "\n"
@@ -72,6 +73,8 @@ int main(int argc, char **argv)
                PACKAGE_VERSION, bi.library, bi.core, bi.selected, bi.conv, bi.bf16);
         return CNP_EXIT_OK;
     }
+    if (!strcmp(cmd, "report"))
+        return cnp_cmd_report(argc - 1, argv + 1);
     select_blas_kernels(argv);
     if (!strcmp(cmd, "info"))
         return cnp_cmd_info(argc - 1, argv + 1);

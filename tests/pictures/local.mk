@@ -1,0 +1,6 @@
+# tests/pictures (see tests/local.mk): quick-look, STAC, report.
+
+# pictures-probe: drives the pictures module alone on a finished output folder.
+check_PROGRAMS += tests/pictures/pictures-probe
+tests_pictures_pictures_probe_SOURCES = tests/pictures/pictures-probe.c
+tests_pictures_pictures_probe_LDADD = $(CNP_LIBS)
