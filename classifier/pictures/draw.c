@@ -303,8 +303,8 @@ static void draw_outlines(cairo_t *cr, cairo_t *cov, const overlay *ov, double l
                 continue;
             add_path(cr, f->g, ov->gt);
             if (pass == 0 || pass == 2) {
-                int light = l ? is_light(l->rgb) : 1;
-                cairo_set_source_rgb(cr, light ? 0 : 1, light ? 0 : 1, light ? 0 : 1);
+                int dark = l ? !is_light(l->rgb) : 1;   /* alerts: black on white */
+                cairo_set_source_rgb(cr, dark, dark, dark);
                 cairo_set_dash(cr, NULL, 0, 0);
                 cairo_set_line_width(cr, lw + (l ? 2.0 : 3.0));
                 add_path(cov, f->g, ov->gt);

@@ -4,3 +4,6 @@
 check_PROGRAMS += tests/pictures/pictures-probe
 tests_pictures_pictures_probe_SOURCES = tests/pictures/pictures-probe.c
 tests_pictures_pictures_probe_LDADD = $(CNP_LIBS)
+
+TESTS += tests/pictures/test_quicklook.py
+EXTRA_DIST += tests/pictures/pictest.py tests/pictures/test_quicklook.py
