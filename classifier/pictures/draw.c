@@ -410,7 +410,8 @@ static box legend_size(cairo_t *cr, const overlay *ov, int alerts, double fs, do
     if (n == 0)
         w = text_w(cr, "no markers found");
     b.x = b.y = 0;
-    b.w = fmax(w + fs * 3.5, text_w(cr, "Markers (positive chips)") + 0) + 2 * pad;
+    cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+    b.w = fmax(w + fs * 3.5, text_w(cr, "Markers (positive chips)") + 2) + 2 * pad;
     b.h = (n > 0 ? n : 1) * fs * 1.45 + fs * 1.6 + pad * 1.5;
     return b;
 }

@@ -7,3 +7,7 @@ tests_pictures_pictures_probe_LDADD = $(CNP_LIBS)
 
 TESTS += tests/pictures/test_quicklook.py
 EXTRA_DIST += tests/pictures/pictest.py tests/pictures/test_quicklook.py
+TESTS += tests/pictures/test_stac.py
+EXTRA_DIST += tests/pictures/test_stac.py
+TESTS += tests/pictures/test_report.py
+EXTRA_DIST += tests/pictures/test_report.py
