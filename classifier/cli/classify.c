@@ -7,6 +7,7 @@
 #include "config.h"
 #include "cli/cli.h"
 #include "engine/engine.h"
+#include "pictures/pictures.h"
 #include "scene/scene.h"
 #include "writers/writers.h"
 
@@ -58,6 +59,7 @@ typedef struct options {
     char **config;             /* CSL of KEY=VALUE */
     int quiet;
     int progress;              /* --progress: GDAL's progress even without a terminal */
+    int no_quicklook;          /* --no-quicklook: no NAME.quicklook.png / NAME.stac.json */
     char **scenes;             /* CSL of arguments: files, folders, @lists */
 } options;
 
@@ -99,6 +101,10 @@ static void print_help(FILE *f)
 "                         region of positive chips per marker label (EPSG:4326)\n"
 "  NAME.manifest.json     inputs (size, mtime, SHA-256), model hash, parameters,\n"
 "                         per-label positive chips, timings, canopy version\n"
+"  NAME.quicklook.png     the scene with the markers outlined, legend and scale\n"
+"                         bar (georeferenced: .pgw and .aux.xml beside it)\n"
+"  NAME.stac.json         STAC 1.0 Item of the scene's outputs\n"
+"  NAME.failed.json       only for a scene that failed: its error, for canopy report\n"
 "  (and .qml styles for QGIS). Every file is written under a temporary name and\n"
 "renamed when complete; a scene that fails leaves none of its outputs. A scene\n"
 "whose manifest shows the same inputs, model and parameters is skipped (\"up to\n"
@@ -141,6 +147,7 @@ static void print_help(FILE *f)
 "  -of GTiff|COG         raster format (default GTiff)\n"
 "  -co NAME=VALUE        creation option for the rasters (repeatable)\n"
 "  --config KEY VALUE    GDAL configuration option (repeatable)\n"
+"  --no-quicklook        write no quick-look and no STAC Item\n"
 "  --progress            GDAL's progress even when stdout is not a terminal (for\n"
 "                        the QGIS plugin and other programs that read it)\n"
 "  -q, --quiet           no progress and no summary lines\n"
@@ -218,7 +225,8 @@ static int parse_options(int argc, char **argv, options *o)
             return -1;
         }
         if (!strcmp(name, "-q") || !strcmp(name, "--quiet") || !strcmp(name, "--tta") ||
-            !strcmp(name, "--split-masks") || !strcmp(name, "--progress"))
+            !strcmp(name, "--split-masks") || !strcmp(name, "--progress") ||
+            !strcmp(name, "--no-quicklook"))
             takes = 0;
         if (takes && !v && !strcmp(name, "--config")) {
             if (i + 2 >= argc)
@@ -244,6 +252,8 @@ static int parse_options(int argc, char **argv, options *o)
             o->split_masks = 1;
         else if (!strcmp(name, "--progress"))
             o->progress = 1;
+        else if (!strcmp(name, "--no-quicklook"))
+            o->no_quicklook = 1;
         else if (!strcmp(name, "-m") || !strcmp(name, "--model"))
             o->model = v;
         else if (!strcmp(name, "-o") || !strcmp(name, "--output"))
@@ -353,6 +363,7 @@ static int skip_in_folder(const char *name)
 {
     static const char *const skip[] = {
         ".probs.tif", ".masks.tif", ".markers.geojson", ".manifest.json", ".qml", ".aux.xml",
+        ".quicklook.png", ".pgw",
         ".ovr", ".msk", ".json", ".geojson", ".csv", ".txt", ".md", ".xml", ".prj", ".tfw",
         ".wld", ".log", NULL
     };
@@ -525,6 +536,7 @@ static char *out_path(cnp_ctx *ctx, const char *dir, const char *name, const cha
 /* Every output a scene may have: the final files and the split folder. */
 typedef struct outputs {
     char *probs, *probs_qml, *masks, *masks_qml, *markers, *manifest, *split_dir;
+    char *quicklook, *quicklook_pgw, *quicklook_aux, *stac;
 } outputs;
 
 static void outputs_free(outputs *w)
@@ -536,6 +548,10 @@ static void outputs_free(outputs *w)
     free(w->markers);
     free(w->manifest);
     free(w->split_dir);
+    free(w->quicklook);
+    free(w->quicklook_pgw);
+    free(w->quicklook_aux);
+    free(w->stac);
 }
 
 static cnp_status outputs_init(cnp_ctx *ctx, const char *dir, const char *name, outputs *w)
@@ -548,8 +564,13 @@ static cnp_status outputs_init(cnp_ctx *ctx, const char *dir, const char *name, 
     w->markers = out_path(ctx, dir, name, ".markers.geojson");
     w->manifest = out_path(ctx, dir, name, ".manifest.json");
     w->split_dir = out_path(ctx, dir, name, ".masks");
+    w->quicklook = out_path(ctx, dir, name, ".quicklook.png");
+    w->quicklook_pgw = out_path(ctx, dir, name, ".quicklook.pgw");
+    w->quicklook_aux = out_path(ctx, dir, name, ".quicklook.png.aux.xml");
+    w->stac = out_path(ctx, dir, name, ".stac.json");
     if (!w->probs || !w->probs_qml || !w->masks || !w->masks_qml || !w->markers ||
-        !w->manifest || !w->split_dir)
+        !w->manifest || !w->split_dir || !w->quicklook || !w->quicklook_pgw ||
+        !w->quicklook_aux || !w->stac)
         return CNP_ERR_NOMEM;
     return CNP_OK;
 }
@@ -586,6 +607,10 @@ static void outputs_remove(const outputs *w, const cnp_model_meta *meta)
     unlink(w->masks);
     unlink(w->masks_qml);
     unlink(w->markers);
+    unlink(w->stac);
+    unlink(w->quicklook);
+    unlink(w->quicklook_pgw);
+    unlink(w->quicklook_aux);
     for (i = 0; meta && i < meta->n_labels; i++) {
         unlink(CPLFormFilename(w->split_dir, meta->labels[i], "tif"));
         unlink(CPLFormFilename(w->split_dir, meta->labels[i], "qml"));
@@ -704,6 +729,79 @@ static cnp_status classify_strips(cnp_ctx *ctx, batch *b, cnp_tiler *t, float *p
     return CNP_OK;
 }
 
+/* NAME.quicklook.png (+ .pgw, .aux.xml) and NAME.stac.json, appended to
+ * *written so that the manifest lists them. */
+static cnp_status write_pictures(cnp_ctx *ctx, const batch *b, const char *path,
+                                 const char *name, const outputs *w, const long *positives,
+                                 const char *run_utc, char ***written)
+{
+    const cnp_model_meta *meta = b->meta;
+    const char *labels[MAX_CHANNELS * 4];
+    long counts[MAX_CHANNELS * 4];
+    cnp_quicklook_params q;
+    cnp_stac_item_params sp;
+    char *collection = NULL;
+    cnp_status st;
+    int k, n = 0;
+
+    for (k = 0; k < meta->n_labels && n < MAX_CHANNELS * 4; k++) {
+        if (!meta->is_marker[k])
+            continue;
+        labels[n] = meta->labels[k];
+        counts[n++] = positives[k];
+    }
+    memset(&q, 0, sizeof q);
+    q.scene = path;
+    q.n_bands = meta->n_channels;
+    q.bands = b->bands;
+    q.markers = w->markers;
+    q.name = name;
+    q.model = meta->name;
+    q.n_labels = n;
+    q.labels = labels;
+    q.counts = counts;
+    if ((st = cnp_quicklook_write(ctx, w->quicklook, &q, NULL)) != CNP_OK)
+        return st;
+    *written = CSLAddString(*written, w->quicklook);
+    *written = CSLAddString(*written, w->quicklook_pgw);
+    *written = CSLAddString(*written, w->quicklook_aux);
+    if (!(collection = cnp_stac_collection_id(ctx, b->o->outdir)))
+        return CNP_ERR_NOMEM;
+    memset(&sp, 0, sizeof sp);
+    sp.scene = path;
+    sp.name = name;
+    sp.run_utc = run_utc;
+    sp.model = meta->name;
+    sp.collection = collection;
+    sp.probs = w->probs;
+    sp.masks = w->masks;
+    sp.markers = w->markers;
+    sp.quicklook = w->quicklook;
+    sp.manifest = w->manifest;
+    sp.n_labels = n;
+    sp.labels = labels;
+    sp.counts = counts;
+    st = cnp_stac_item_write(ctx, w->stac, &sp);
+    free(collection);
+    if (st == CNP_OK)
+        *written = CSLAddString(*written, w->stac);
+    return st;
+}
+
+/* A scene that failed leaves NAME.failed.json for `canopy report`; one
+ * that succeeds (or is up to date) removes it. An interrupted scene is no
+ * failure of its own. Writing the record is best effort. */
+static void record_outcome(const char *outdir, const char *name, const char *path,
+                           const cnp_ctx *ctx, cnp_status st)
+{
+    static const char *const kinds[] = {"ok", "usage", "io", "format", "unsupported", "shape",
+                                        "nomem", "cancelled", "internal"};
+    if (st == CNP_OK)
+        cnp_failure_remove(outdir, name);
+    else if (st != CNP_ERR_CANCELLED && (unsigned)st < sizeof kinds / sizeof kinds[0])
+        (void)cnp_failure_write(NULL, outdir, name, path, kinds[st], ctx->msg);
+}
+
 /* Classifies one scene. *skipped = 1 when it was up to date. */
 static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *skipped)
 {
@@ -721,7 +819,7 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
     char *name = NULL, run_utc[32], **written = NULL;
     float *probs = NULL;
     long *positives = NULL, n_partial = 0;
-    int *partial_cells = NULL, up_to_date = 0, n_features = 0, started = 0, i;
+    int *partial_cells = NULL, up_to_date = 0, n_features = 0, started = 0, i, name_taken = 0;
     size_t cells, n, c;
     double t_start = cnp_now(), t_open, t_hash, infer_s = 0, t_write0, t_write;
 
@@ -733,6 +831,7 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
         return CNP_ERR_NOMEM;
     i = CSLFindString(b->names, name);
     if (i >= 0) {
+        name_taken = 1;
         st = cnp_error(ctx, CNP_ERR_USAGE, "%s: its outputs would replace those of %s (both are "
                        "named %s); classify them into different -o folders", path,
                        b->name_paths[i], name);
@@ -900,6 +999,9 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
     written = CSLAddString(written, w.markers);
     if (o->split_masks)
         list_split(w.split_dir, &written);
+    if (!o->no_quicklook &&
+        (st = write_pictures(ctx, b, path, name, &w, positives, run_utc, &written)) != CNP_OK)
+        goto cleanup;
 
     memset(&rr, 0, sizeof rr);
     rr.scene_id = name;
@@ -952,6 +1054,8 @@ cleanup:
     fflush(stdout);
     if (st != CNP_OK && started)
         outputs_remove(&w, meta);
+    if (name && name_taken == 0)
+        record_outcome(o->outdir, name, path, ctx, st);
     cnp_manifest_free(man);
     cnp_tiler_close(t);
     outputs_free(&w);
