@@ -60,6 +60,7 @@ typedef struct options {
     int quiet;
     int progress;              /* --progress: GDAL's progress even without a terminal */
     int no_quicklook;          /* --no-quicklook: no NAME.quicklook.png / NAME.stac.json */
+    int record_failures;       /* --record-failures: NAME.failed.json for a failed scene */
     char **scenes;             /* CSL of arguments: files, folders, @lists */
 } options;
 
@@ -104,7 +105,8 @@ static void print_help(FILE *f)
 "  NAME.quicklook.png     the scene with the markers outlined, legend and scale\n"
 "                         bar (georeferenced: .pgw and .aux.xml beside it)\n"
 "  NAME.stac.json         STAC 1.0 Item of the scene's outputs\n"
-"  NAME.failed.json       only for a scene that failed: its error, for canopy report\n"
+"  NAME.failed.json       with --record-failures, for a scene that failed: its\n"
+"                         error, for canopy report (removed when it succeeds)\n"
 "  (and .qml styles for QGIS). Every file is written under a temporary name and\n"
 "renamed when complete; a scene that fails leaves none of its outputs. A scene\n"
 "whose manifest shows the same inputs, model and parameters is skipped (\"up to\n"
@@ -148,6 +150,8 @@ static void print_help(FILE *f)
 "  -co NAME=VALUE        creation option for the rasters (repeatable)\n"
 "  --config KEY VALUE    GDAL configuration option (repeatable)\n"
 "  --no-quicklook        write no quick-look and no STAC Item\n"
+"  --record-failures     a scene that fails leaves NAME.failed.json (status and\n"
+"                        message) for canopy report; without it, nothing\n"
 "  --progress            GDAL's progress even when stdout is not a terminal (for\n"
 "                        the QGIS plugin and other programs that read it)\n"
 "  -q, --quiet           no progress and no summary lines\n"
@@ -226,7 +230,7 @@ static int parse_options(int argc, char **argv, options *o)
         }
         if (!strcmp(name, "-q") || !strcmp(name, "--quiet") || !strcmp(name, "--tta") ||
             !strcmp(name, "--split-masks") || !strcmp(name, "--progress") ||
-            !strcmp(name, "--no-quicklook"))
+            !strcmp(name, "--no-quicklook") || !strcmp(name, "--record-failures"))
             takes = 0;
         if (takes && !v && !strcmp(name, "--config")) {
             if (i + 2 >= argc)
@@ -254,6 +258,8 @@ static int parse_options(int argc, char **argv, options *o)
             o->progress = 1;
         else if (!strcmp(name, "--no-quicklook"))
             o->no_quicklook = 1;
+        else if (!strcmp(name, "--record-failures"))
+            o->record_failures = 1;
         else if (!strcmp(name, "-m") || !strcmp(name, "--model"))
             o->model = v;
         else if (!strcmp(name, "-o") || !strcmp(name, "--output"))
@@ -788,17 +794,18 @@ static cnp_status write_pictures(cnp_ctx *ctx, const batch *b, const char *path,
     return st;
 }
 
-/* A scene that failed leaves NAME.failed.json for `canopy report`; one
- * that succeeds (or is up to date) removes it. An interrupted scene is no
- * failure of its own. Writing the record is best effort. */
+/* With --record-failures, a scene that failed leaves NAME.failed.json for
+ * `canopy report`; one that succeeds (or is up to date) removes it (with or
+ * without the option: only a file that is such a record). An interrupted
+ * scene is no failure of its own. Writing the record is best effort. */
 static void record_outcome(const char *outdir, const char *name, const char *path,
-                           const cnp_ctx *ctx, cnp_status st)
+                           const cnp_ctx *ctx, cnp_status st, int record)
 {
     static const char *const kinds[] = {"ok", "usage", "io", "format", "unsupported", "shape",
                                         "nomem", "cancelled", "internal"};
     if (st == CNP_OK)
         cnp_failure_remove(outdir, name);
-    else if (st != CNP_ERR_CANCELLED && (unsigned)st < sizeof kinds / sizeof kinds[0])
+    else if (record && st != CNP_ERR_CANCELLED && (unsigned)st < sizeof kinds / sizeof kinds[0])
         (void)cnp_failure_write(NULL, outdir, name, path, kinds[st], ctx->msg);
 }
 
@@ -1055,7 +1062,7 @@ cleanup:
     if (st != CNP_OK && started)
         outputs_remove(&w, meta);
     if (name && name_taken == 0)
-        record_outcome(o->outdir, name, path, ctx, st);
+        record_outcome(o->outdir, name, path, ctx, st, o->record_failures);
     cnp_manifest_free(man);
     cnp_tiler_close(t);
     outputs_free(&w);

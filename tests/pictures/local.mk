@@ -11,3 +11,5 @@ TESTS += tests/pictures/test_stac.py
 EXTRA_DIST += tests/pictures/test_stac.py
 TESTS += tests/pictures/test_report.py
 EXTRA_DIST += tests/pictures/test_report.py
+TESTS += tests/pictures/test_classify_pictures.py
+EXTRA_DIST += tests/pictures/test_classify_pictures.py
