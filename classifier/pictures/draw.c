@@ -88,34 +88,30 @@ static char *safe_text(const char *s, size_t max)
     return out;
 }
 
-/* Shows text at (x, y baseline), shortened with "..." to fit max_w. */
+/* Shows text at (x, y baseline), shortened at a character boundary with
+ * "..." to fit max_w. Returns the width drawn. */
 static double show_fit(cairo_t *cr, const char *text, double x, double y, double max_w)
 {
     cairo_text_extents_t e;
-    char *t = safe_text(text, 400);
+    char *t = safe_text(text, 400), *c = NULL;
     size_t n;
     if (!t)
         return 0;
     cairo_text_extents(cr, t, &e);
     n = strlen(t);
-    while (e.x_advance > max_w && n > 1) {
-        n--;
-        while (n > 0 && ((unsigned char)t[n] & 0xC0) == 0x80)
-            n--;
-        t[n] = '\0';
-        if (n > 3) {
-            char keep[4];
-            memcpy(keep, t + n - 3, 4);
-            memcpy(t + n - 3, "...", 4);
-            cairo_text_extents(cr, t, &e);
-            memcpy(t + n - 3, keep, 4);
-            if (e.x_advance <= max_w) {
-                memcpy(t + n - 3, "...", 4);
+    if (e.x_advance > max_w && (c = malloc(n + 4)) != NULL) {
+        while (n > 0) {
+            do
+                n--;
+            while (n > 0 && ((unsigned char)t[n] & 0xC0) == 0x80);
+            memcpy(c, t, n);
+            memcpy(c + n, "...", 4);
+            cairo_text_extents(cr, c, &e);
+            if (e.x_advance <= max_w)
                 break;
-            }
-        } else {
-            cairo_text_extents(cr, t, &e);
         }
+        free(t);
+        t = c;
     }
     cairo_move_to(cr, x, y);
     cairo_show_text(cr, t);

@@ -121,7 +121,7 @@ def write_manifest(outdir, name, scene, counts, model="test-model", date=None, b
 
 
 def probe(*args, check=True):
-    return ct.run([PROBE] + [str(a) for a in args], check=check)
+    return ct.run([PROBE] + [str(a) for a in args], check=check, errors="surrogateescape")
 
 
 def kv(stdout):

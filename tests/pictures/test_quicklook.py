@@ -88,6 +88,16 @@ def main():
         assert mag > 0.8, "the scene's box is not drawn where it is (%.2f magenta)" % mag
         pt.no_temporaries(out)
 
+        # Hostile names: long, multibyte, invalid UTF-8, control characters:
+        # the title is shortened and drawn, never a failure.
+        for name in ("\u03a9sc\u00e8ne-" * 18 + '"<&>', "bad\udcff\udcfe\nname\t" * 8):
+            pt.write_manifest(out, name, scene, {"road": 12})
+            os.link(os.path.join(out, "s1.markers.geojson"),
+                    os.path.join(out, name + ".markers.geojson"))
+            r = pt.kv(pt.probe("quicklook", out, name).stdout)
+            assert r["regions"] == "3", r
+            os.remove(os.path.join(out, name + ".manifest.json"))
+
         # Another size; a portrait scene; a new-alerts overlay.
         scene2 = pt.make_scene(os.path.join(d, "s2.tif"), 600, 900, epsg=32633,
                                origin=(400000.0, 5000000.0), pixel=10.0)
