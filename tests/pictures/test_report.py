@@ -156,6 +156,19 @@ def main():
             if os.environ.get("CANOPY_KEEP_SHOTS"):
                 shutil.copy(os.path.join(shots, "w%d.png" % width),
                             os.path.join(os.environ["CANOPY_KEEP_SHOTS"], "w%d.png" % width))
+        # Printed (print style sheet): a PDF with pages and the quick-looks in it.
+        pdf = os.path.join(shots, "report.pdf")
+        cmd = [chromium(), "--headless", "--disable-gpu", "--no-first-run",
+               "--user-data-dir=" + shots + "/chrome-profile", "--no-pdf-header-footer",
+               "--print-to-pdf=" + pdf, "file://" + os.path.abspath(page)]
+        if os.geteuid() == 0:
+            cmd.insert(1, "--no-sandbox")
+        subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        data = open(pdf, "rb").read()
+        assert data.startswith(b"%PDF"), data[:20]
+        pages = data.count(b"/Type /Page") - data.count(b"/Type /Pages")
+        assert pages >= 1 and b"/Subtype /Image" in data, (pages, len(data))
+
         # No scene at all: exit 1 with a message naming the folder.
         empty = os.path.join(d, "empty")
         os.mkdir(empty)
