@@ -97,7 +97,7 @@ static void summary(cnp_buf *b, const cnp_report_summary *s, cnp_scene_record *c
     snprintf(t, sizeof t, "scene%s, %d classified", s->scenes == 1 ? "" : "s", s->ok);
     stat_box(b, "", v, t);
     snprintf(v, sizeof v, "%d", s->failed);
-    stat_box(b, s->failed ? "bad" : "", v, s->failed == 1 ? "failed" : "failed");
+    stat_box(b, s->failed ? "bad" : "", v, "failed");
     snprintf(v, sizeof v, "%ld", s->chips);
     stat_box(b, "", v, "chips classified");
     duration(v, sizeof v, s->seconds);

@@ -44,9 +44,24 @@ static int quicklook(cnp_ctx *ctx, int argc, char **argv)
 
 static int stac(cnp_ctx *ctx, char **argv)
 {
-    (void)ctx;
-    (void)argv;
-    return 1;
+    cnp_scene_record *r = NULL;
+    cnp_stac_item_params p;
+    char out[4096], *id = NULL;
+    int rc = 1;
+
+    if (cnp_scene_record_read(ctx, argv[2], argv[3], &r) != CNP_OK ||
+        !(id = cnp_stac_collection_id(ctx, argv[2])))
+        goto cleanup;
+    cnp_scene_record_stac(r, id, &p);
+    snprintf(out, sizeof out, "%s/%s.stac.json", argv[2], argv[3]);
+    if (cnp_stac_item_write(ctx, out, &p) == CNP_OK) {
+        printf("path=%s\ncollection=%s\n", out, id);
+        rc = 0;
+    }
+cleanup:
+    free(id);
+    cnp_scene_record_free(r);
+    return rc;
 }
 
 int main(int argc, char **argv)
