@@ -164,7 +164,7 @@ int cnp_html_data_uri(cnp_buf *b, const char *path, const char *type)
     GByte *bytes = NULL;
     vsi_l_offset n = 0;
     char *enc;
-    if (!VSIIngestFile(NULL, path, &bytes, &n, (GIntBig)256 << 20) || n > INT32_MAX / 2) {
+    if (!VSIIngestFile(NULL, path, &bytes, &n, (GIntBig)32 << 20) || n > INT32_MAX / 2) {
         VSIFree(bytes);
         return 0;
     }
