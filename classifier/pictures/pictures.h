@@ -10,9 +10,8 @@
  * calls cnp_report_write(). Each also works alone from a finished output
  * folder: cnp_scene_record_read() rebuilds what they need from a manifest.
  *
- * Every file is written under a hidden temporary name created with
- * O_EXCL|O_NOFOLLOW in the destination folder and renamed into place when
- * complete; strings read from files (scene names, labels, messages) are
+ * Every file goes through base's atomic writer (cnp_atomic_*: a private
+ * temporary folder beside it, renamed into place when complete); strings read from files (scene names, labels, messages) are
  * never used to build a path other than NAME.<suffix> in the output folder.
  */
 #ifndef CNP_PICTURES_H
@@ -186,20 +185,5 @@ typedef struct cnp_report_summary {
  * warnings (files made, files skipped) go to warn(msg, user) when given. */
 cnp_status cnp_report_write(cnp_ctx *ctx, const cnp_report_options *o, cnp_report_summary *sum,
                             void (*warn)(const char *msg, void *user), void *user);
-
-/* ----------------------------------------------- shared helpers (files.c) */
-
-/* Atomic output: a hidden temporary beside `final` created with
- * O_CREAT|O_EXCL|O_NOFOLLOW (mode 0644), returned open in *fd with its path
- * in *tmp (caller frees, and calls cnp_atomic_commit or unlinks it). */
-cnp_status cnp_atomic_open(cnp_ctx *ctx, const char *final, char **tmp, int *fd);
-/* Writes all of buf to a file made by cnp_atomic_open, fsyncs and closes
- * fd; on error the temporary is removed. */
-cnp_status cnp_atomic_write_all(cnp_ctx *ctx, const char *final, const char *tmp, int fd,
-                                const void *buf, size_t n);
-/* Renames tmp onto final (the temporary is removed on failure). */
-cnp_status cnp_atomic_commit(cnp_ctx *ctx, const char *tmp, const char *final);
-/* A whole small file in one step (temporary, write, rename). */
-cnp_status cnp_atomic_write_file(cnp_ctx *ctx, const char *final, const void *buf, size_t n);
 
 #endif

@@ -243,8 +243,8 @@ static char *side_path(const char *path, const char *ext, int replace)
     return p;
 }
 
-/* Writes the PNG, the world file and the .aux.xml under temporaries, then
- * renames them: side files first, the PNG last. */
+/* Writes the PNG, the world file and the .aux.xml through the atomic
+ * writer: side files first, the PNG last. */
 static cnp_status write_outputs(cnp_ctx *ctx, const char *path, cairo_surface_t *s,
                                 OGRSpatialReferenceH srs, const double gt[6],
                                 const char *panels, const char *name)
@@ -258,33 +258,38 @@ static cnp_status write_outputs(cnp_ctx *ctx, const char *path, cairo_surface_t 
         st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory writing %s", path);
         goto cleanup;
     }
-    if ((st = cnp_atomic_open(ctx, path, &tmp, &fd)) != CNP_OK)
+    if (!(tmp = cnp_atomic_begin(ctx, path)) || (fd = cnp_atomic_open(ctx, tmp, path)) < 0) {
+        st = ctx->status ? ctx->status : CNP_ERR_IO;
         goto cleanup;
-    if (cairo_surface_write_to_png_stream(s, png_write_fd, &fd) != CAIRO_STATUS_SUCCESS) {
-        close(fd);
-        unlink(tmp);
+    }
+    {
+        cairo_status_t cs = cairo_surface_write_to_png_stream(s, png_write_fd, &fd);
+        fd = close(fd);
+        if (cs != CAIRO_STATUS_SUCCESS)
+            fd = -1;
+    }
+    if (fd != 0) {
         st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: the PNG could not be written; check "
                        "free space in its folder", path);
         goto cleanup;
     }
-    if ((st = cnp_atomic_write_all(ctx, path, tmp, fd, "", 0)) != CNP_OK)
-        goto cleanup;
     /* World file: x size, rotations, y size, centre of the top-left pixel. */
     snprintf(world, sizeof world, "%.17g\n%.17g\n%.17g\n%.17g\n%.17g\n%.17g\n", gt[1], gt[4],
              gt[2], gt[5], gt[0] + 0.5 * gt[1] + 0.5 * gt[2], gt[3] + 0.5 * gt[4] + 0.5 * gt[5]);
     xml = aux_xml(srs, gt, panels, name);
     if (!xml) {
-        unlink(tmp);
         st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory writing %s", aux);
         goto cleanup;
     }
-    if ((st = cnp_atomic_write_file(ctx, pgw, world, strlen(world))) != CNP_OK ||
-        (st = cnp_atomic_write_file(ctx, aux, xml, strlen(xml))) != CNP_OK ||
-        (st = cnp_atomic_commit(ctx, tmp, path)) != CNP_OK) {
-        unlink(tmp);
+    if ((st = cnp_atomic_write(ctx, pgw, world, strlen(world))) != CNP_OK ||
+        (st = cnp_atomic_write(ctx, aux, xml, strlen(xml))) != CNP_OK)
         goto cleanup;
-    }
+    st = cnp_atomic_commit(ctx, tmp, path);
+    free(tmp);
+    tmp = NULL;
 cleanup:
+    if (tmp)
+        cnp_atomic_discard(tmp);
     CPLFree(xml);
     free(tmp);
     free(pgw);

@@ -101,7 +101,7 @@ cnp_status cnp_json_write_file(cnp_ctx *ctx, const char *path, json_object *obj)
         return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory writing %s", path);
     memcpy(text, s, n);
     text[n] = '\n';
-    st = cnp_atomic_write_file(ctx, path, text, n + 1);
+    st = cnp_atomic_write(ctx, path, text, n + 1);
     free(text);
     return st;
 }

@@ -264,7 +264,7 @@ static cnp_status write_html(cnp_ctx *ctx, report *r, const char *html,
     if (b.failed)
         st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory writing %s", html);
     else
-        st = cnp_atomic_write_file(ctx, html, b.data, b.len);
+        st = cnp_atomic_write(ctx, html, b.data, b.len);
     cnp_buf_free(&b);
     free(rel);
     free(dir);

@@ -144,7 +144,7 @@ def panels(png):
 
 
 def no_temporaries(folder):
-    left = [n for n in os.listdir(folder) if ".tmp-" in n]
+    left = [n for n in os.listdir(folder) if ".tmp-" in n or n.startswith(".canopy-")]
     assert not left, "temporary files left in %s: %s" % (folder, left)
 
 
