@@ -94,7 +94,8 @@ export_onnx(model, path, input_size, in_channels, meta, opset=13,
     fold_bn=False keeps every BatchNormalization node. Writes canopy's
     metadata into metadata_props (all strings; JSON where structured):
     canopy.labels, canopy.thresholds, canopy.markers (JSON arrays),
-    canopy.input_size, canopy.bands (JSON array of 1-based source bands),
+    canopy.input_size, canopy.bands (JSON array of 1-based source bands, or of
+    band roles/names such as "red" or "B04"), canopy.trained_on (when given),
     canopy.scale, canopy.mean, canopy.std (JSON arrays), canopy.gsd_m (when
     given), canopy.name, canopy.version. meta is a dict with any of the keys
     labels, thresholds (a number or one per label), markers, bands, scale,
@@ -105,6 +106,7 @@ export_onnx(model, path, input_size, in_channels, meta, opset=13,
 """
 import json
 import math
+import re
 import os
 import tempfile
 import warnings
@@ -581,6 +583,7 @@ def default_meta(n_classes, in_channels):
         "gsd_m": None,
         "name": "canopy-model",
         "version": "",
+        "trained_on": None,
     }
 
 
@@ -629,11 +632,23 @@ def complete_meta(meta, n_classes, in_channels):
         raise ValueError("markers: %s %s not among the labels" % (", ".join(bad),
                                                                   "is" if len(bad) == 1 else "are"))
     out["markers"] = [x for x in labels if x in markers]  # label order, no duplicates
-    bands = out["bands"]
-    if len(bands) != c or any(int(b) != b or int(b) < 1 for b in bands):
-        raise ValueError("bands: %d positive 1-based band numbers are needed for %d input "
-                         "channels, not %r" % (c, c, list(bands)))
-    out["bands"] = [int(b) for b in bands]
+    bands = list(out["bands"])
+    if bands and all(isinstance(b, str) for b in bands):
+        # band roles or names ("red", "B04"), resolved by canopy on each scene
+        if len(bands) != c or any(not re.fullmatch(r"[A-Za-z0-9_-]{1,31}", b) for b in bands):
+            raise ValueError("bands: %d band names (letters, digits, '_', '-') are needed for "
+                             "%d input channels, not %r" % (c, c, bands))
+    elif len(bands) != c or any(isinstance(b, str) or int(b) != b or int(b) < 1 for b in bands):
+        raise ValueError("bands: %d positive 1-based band numbers or band names are needed for "
+                         "%d input channels, not %r" % (c, c, bands))
+    else:
+        out["bands"] = [int(b) for b in bands]
+    if out["trained_on"] is not None:
+        out["trained_on"] = str(out["trained_on"])
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", out["trained_on"]):
+            raise ValueError("trained_on: a product name such as planet-visual-jpeg or "
+                             "sentinel2-l2a (letters, digits, '.', '_', '-'), not %r"
+                             % out["trained_on"])
     out["scale"] = _finite(out["scale"], "scale")
     if out["scale"] <= 0:
         raise ValueError("scale must be positive")
@@ -720,6 +735,8 @@ def export_onnx(model, path, input_size, in_channels, meta, opset=13, fold_bn=Tr
         if m["gsd_m"] is not None:
             props.append(("canopy.gsd_m", repr(float(m["gsd_m"]))))
         props += [("canopy.name", m["name"]), ("canopy.version", m["version"])]
+        if m["trained_on"] is not None:
+            props.append(("canopy.trained_on", m["trained_on"]))
         del proto.metadata_props[:]
         for k, v in props:
             entry = proto.metadata_props.add()

@@ -40,6 +40,15 @@ enum {
 /* cnp_classify_options.format */
 enum { CNP_CLASSIFY_GTIFF = 0, CNP_CLASSIFY_COG = 1 };
 
+/* cnp_classify_options.mask_mode: the quality mask of a scene */
+enum {
+    CNP_CLASSIFY_MASK_AUTO = 0,  /* the product's own (Sentinel-2 SCL or cloud mask, the
+                                    PlanetScope UDM2 beside the scene) */
+    CNP_CLASSIFY_MASK_FILE = 1,  /* mask_file: a UDM2 or a 1-band raster, 0 = unusable */
+    CNP_CLASSIFY_MASK_NONE = 2   /* none */
+};
+#define CNP_CLASSIFY_SCL_CLASSES 12
+
 /* cnp_classify_options.progress (used by the canopy program only) */
 enum { CNP_PROGRESS_AUTO = 0, CNP_PROGRESS_TERM = 1, CNP_PROGRESS_JSONL = 2 };
 
@@ -75,18 +84,35 @@ typedef struct cnp_classify_options {
     int no_quicklook;          /* --no-quicklook: no NAME.quicklook.png, NAME.stac.json */
     int record_failures;       /* --record-failures: NAME.failed.json for a failed scene */
 
+    /* Products and quality masks: chips with less than min_valid usable
+     * pixels are obscured (chips_obscured). */
+    int mask_mode;             /* --mask FILE|none: CNP_CLASSIFY_MASK_* */
+    char *mask_file;           /* with CNP_CLASSIFY_MASK_FILE */
+    int have_scl_unusable;     /* --scl-unusable given: */
+    unsigned char scl_unusable[CNP_CLASSIFY_SCL_CLASSES]; /* 1 = SCL class unusable */
+
     /* For the canopy program (the library ignores them). */
     int quiet;                 /* -q */
     int progress;              /* --progress / --progress=jsonl: CNP_PROGRESS_* */
     int list_only;             /* --list: expand the inputs, classify nothing */
     int help;                  /* -h / --help was given: nothing else was parsed */
 
+    /* Monitoring (alerts over time; off while alerts_dir is NULL): after
+     * its outputs, each scene is added to the alert state folder at its
+     * acquisition date (see README, "Monitoring"). Parameters 0 keep the
+     * state's values (defaults for a new state: 2, 0.9, 2). */
+    char *alerts_dir;          /* --alerts DIR */
+    char *alerts_grid;         /* --alerts-grid REF.tif: grid of a new state */
+    int alerts_baseline;       /* --alerts-baseline N */
+    double alerts_high;        /* --alerts-high P */
+    int alerts_dismiss;        /* --alerts-dismiss M */
+    char *date;                /* --date YYYY-MM-DD: for scenes whose metadata and
+                                  file name give no acquisition date */
+
     /* Extension points: steps to come add their options here, each with a
      * default of 0/NULL meaning "off", parsed in options.c (parse_one) and
      * recorded by the step in cnp_classify_scene's flow (classify.c):
-     *   alerts update:        char *alerts_dir (--alerts DIR)
      *   quick-look + STAC:    int quicklook, int stac
-     *   products and masks:   obscured-chip masks (product opening)
      */
 } cnp_classify_options;
 
@@ -181,12 +207,23 @@ typedef struct cnp_classify_result {
     char *scene;               /* the path as given */
     char *name;                /* output name */
     char *date;                /* acquisition date YYYY-MM-DD, NULL when unknown */
+    const char *date_source;   /* "metadata", "planet-metadata", "filename", "given"
+                                  (static), NULL when unknown */
+    /* With monitoring on (options alerts_dir): what this scene changed in
+     * the alert state (alerts = 1). */
+    int alerts;
+    int alerts_new, alerts_confirmed, alerts_dismissed;  /* alert regions */
+    char **alerts_labels_new;  /* NULL-terminated labels of the new alerts */
+    double alerts_area_m2;     /* geodesic area of the new alerts */
+    char *alerts_summary;      /* "2 new alerts (road, slash_burn), 1 confirmed, ..." */
+    char *alerts_state;        /* the state folder */
     int n_outputs;
     cnp_output *outputs;       /* (n_outputs): written, or of the up-to-date run */
     long chips_total;          /* grid cells */
     long chips_classified;
     long chips_nodata;         /* below --min-valid */
-    long chips_obscured;       /* cloud/quality masks (0 until products land) */
+    long chips_obscured;       /* enough valid pixels, too few usable ones (cloud and
+                                  quality masks): not classified, not nodata */
     long chips_partial;        /* classified from part of their pixels */
     int marker_features;       /* GeoJSON features */
     int n_labels;
@@ -194,6 +231,9 @@ typedef struct cnp_classify_result {
     long *positives;           /* (n_labels) chips with p >= threshold */
     double open_s, hash_s, read_s, wait_s, infer_s, write_s, total_s;
     char *summary;             /* one line for people, as canopy prints it */
+    char **warnings;           /* NULL-terminated, or NULL: about how the scene is read
+                                  (bands that contradict the model, no UDM2 found, a
+                                  model expecting 8-bit values fed reflectance...) */
 } cnp_classify_result;
 
 CNP_API void cnp_classify_result_free(cnp_classify_result *r);

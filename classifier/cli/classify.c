@@ -71,9 +71,27 @@ static void print_help(FILE *f)
 "date\").\n"
 "\n"
 "SCENE is any raster GDAL reads (GeoTIFF, COG, VRT, JP2, /vsicurl/, /vsizip/),\n"
-"any data type, any CRS (north-up), a folder (every raster in it), or @LIST\n"
-"(a text file of scenes, one per line, '#' comments; relative paths are taken\n"
-"from the current folder).\n"
+"any data type, any CRS (north-up), a Sentinel-2 L1C/L2A product (its .SAFE\n"
+"folder, its .zip or its MTD_MSIL*.xml; NAME is the product's name), a\n"
+"PlanetScope scene file (..._AnalyticMS_SR.tif, _AnalyticMS.tif, _Visual.tif), a\n"
+"folder (every raster and .SAFE product in it; UDM2 files are masks, not\n"
+"scenes), or @LIST (a text file of scenes, one per line, '#' comments; relative\n"
+"paths are taken from the current folder).\n"
+"\n"
+"Products: the model's canopy.bands may name bands (\"red\", \"nir\", \"B04\"):\n"
+"they are found by the product's band names, GDAL's colour interpretation or\n"
+"band descriptions (Sentinel-2: the finest resolution holding them all, 10 m\n"
+"for B2/B3/B4/B8). Values become reflectance before the model's own scaling:\n"
+"Sentinel-2 (DN + BOA_ADD_OFFSET or RADIO_ADD_OFFSET) / QUANTIFICATION_VALUE\n"
+"from the product metadata (offsets from processing baseline 04.00), PlanetScope\n"
+"AnalyticMS_SR DN / 10000; --scale-range is then in reflectance (e.g. 0,0.3).\n"
+"Quality masks mark pixels as unusable: Sentinel-2 L2A SCL, L1C MSK_CLASSI\n"
+"(or, before baseline 04.00, the MSK_CLOUDS_B00.gml polygons rasterised),\n"
+"the PlanetScope UDM2 beside the scene (<id>_3B_udm2.tif: usable where band 1\n"
+"'clear' is 1). Chips with less than --min-valid usable pixels are \"obscured\":\n"
+"not classified (nodata in the outputs) and counted apart in the summary, the\n"
+"manifest and the event stream. canopy info MODEL SCENE shows how a scene is\n"
+"read.\n"
 "\n"
 "Options:\n"
 "  -m, --model MODEL     ONNX model (default: $CANOPY_MODEL, else the demo model)\n"
@@ -84,16 +102,23 @@ static void print_help(FILE *f)
 "                        overlaps). The output grid has one cell per step.\n"
 "  --bands LIST          scene bands fed to the model, e.g. 3,2,1 (default: the\n"
 "                        model's canopy.bands)\n"
-"  --scale-range A,B     raw value v -> (v - A) / (B - A) before the model's\n"
-"                        mean/std (e.g. 0,3000 for Sentinel-2 L2A reflectance;\n"
-"                        default: the model's canopy.scale)\n"
+"  --scale-range A,B     value v -> (v - A) / (B - A) before the model's\n"
+"                        mean/std (default: the model's canopy.scale); on a\n"
+"                        product, v is reflectance (e.g. 0,0.3)\n"
 "  --gsd M|native        read chips at M metres per pixel (default: the model's\n"
 "                        canopy.gsd_m; without one, the scene's own resolution);\n"
 "                        native reads at the scene's resolution. Within 1% of the\n"
 "                        target counts as equal; more than 4x finer or coarser is\n"
 "                        refused.\n"
 "  --min-valid F         skip chips with less than this share of valid pixels\n"
-"                        (not nodata, alpha 0 or masked; default 0.5)\n"
+"                        (not nodata, alpha 0 or masked; default 0.5), and, as\n"
+"                        obscured, chips with less than this share of usable\n"
+"                        pixels (valid and clear in the quality mask)\n"
+"  --mask FILE|none      quality mask instead of the product's own: a UDM2 (8\n"
+"                        bands) or a 1-band raster, 0 = unusable; none: no mask\n"
+"  --scl-unusable LIST   Sentinel-2 SCL classes that are unusable (default\n"
+"                        0,1,3,8,9,10: no data, saturated, cloud shadow, cloud\n"
+"                        medium/high probability, thin cirrus)\n"
 "  --threshold LABEL=P   decision threshold for a label (repeatable)\n"
 "  --markers LIST        marker labels written to GeoJSON, comma-separated, or\n"
 "                        'none' (default: the model's)\n"
@@ -116,6 +141,16 @@ static void print_help(FILE *f)
 "                        message) for canopy report; without it, nothing\n"
 "  --list                classify nothing: list the scenes the inputs expand to\n"
 "                        (with --progress=jsonl as \"scene\" events)\n"
+"  --alerts DIR          monitoring: add each scene to the alert state folder DIR\n"
+"                        at its acquisition date (alerts of new markers over time,\n"
+"                        see 'canopy alerts --help'); writes NAME.alerts.geojson\n"
+"                        and prints one alerts line per scene on stderr\n"
+"  --alerts-grid REF.tif grid of a new alert state (default: the first scene's)\n"
+"  --alerts-baseline N   clear observations without a label before an alert (2)\n"
+"  --alerts-high P       a new alert at probability >= P is high at once (0.9)\n"
+"  --alerts-dismiss M    clear disagreements that dismiss an unconfirmed alert (2)\n"
+"  --date YYYY-MM-DD     acquisition date of scenes whose metadata and file name\n"
+"                        have none\n"
 "  -q, --quiet           no progress and no summary lines\n"
 "  -h, --help            this help\n"
 "\n"
@@ -252,12 +287,20 @@ static int run_scene(report *r, const cnp_classify_options *o, cnp_classify_mode
     st = cnp_classify_scene(o, m, l->paths[i], progress_cb, r, &res);
     if (r->line_open)
         printf("\n");
+    for (int k = 0; res && res->warnings && res->warnings[k]; k++) {
+        fprintf(stderr, "canopy %s: warning: %s\n", CMD, res->warnings[k]);
+        if (r->jsonl)
+            cnp_ev_warning(r->index, r->path, res->warnings[k]);
+    }
     if (st != CNP_OK) {
         report_error(r, r->index, r->path, st, res ? res->message : NULL);
         outcome = 0;
     } else {
         if (!r->quiet && res->summary)
             fprintf(r->human, "%s\n", res->summary);
+        if (!r->quiet && res->alerts && res->alerts_summary)
+            fprintf(stderr, "%s (%s): alerts: %s\n", r->path, res->date ? res->date : "",
+                    res->alerts_summary);
         if (r->jsonl)
             cnp_ev_scene_done(r->index, res, cnp_now() - t0);
         outcome = res->skipped ? 2 : 1;

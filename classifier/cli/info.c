@@ -6,7 +6,9 @@
 #include "config.h"
 #include "cli/cli.h"
 #include "engine/engine.h"
+#include "scene/product.h"
 
+#include <cpl_string.h>
 #include <json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +19,7 @@
 static void print_help(FILE *f)
 {
     fprintf(f,
-            "Usage: canopy info [--json] [-m] [MODEL]\n"
+            "Usage: canopy info [--json] [-m] [MODEL] [SCENE]\n"
             "\n"
             "Describes an ONNX model as canopy loads it: the architecture (ResNet depth and\n"
             "block type guessed from the graph, head type), the ONNX operators with their\n"
@@ -32,6 +34,12 @@ static void print_help(FILE *f)
             "among the model's labels; input size the export's fixed size, else 224; bands\n"
             "1..C; scale 1/255; mean/std ImageNet's for the first three channels and\n"
             "0.449/0.226 for further channels (e.g. near-infrared).\n"
+            "\n"
+            "With a SCENE (a raster, a Sentinel-2 .SAFE folder, .zip or MTD_MSIL*.xml, a\n"
+            "PlanetScope scene file), also how canopy classify would read it for this model:\n"
+            "the product, the dataset opened, which band feeds each channel, the\n"
+            "radiometry applied, the quality mask, and any warning (with --json: that\n"
+            "alone, as one JSON object).\n"
             "\n"
             "Options:\n"
             "  -m, --model MODEL  the model (default: $CANOPY_MODEL, else %s)\n"
@@ -106,9 +114,15 @@ static void print_text(const cnp_model *m, const cnp_model_info *in, const cnp_b
     }
     printf("  input_size   %d%s\n", meta->input_size, def(meta, CNP_META_DEF_INPUT_SIZE));
     printf("  bands        ");
-    for (int c = 0; c < meta->n_channels; c++)
-        printf("%s%d", c ? ", " : "[", meta->bands[c]);
+    for (int c = 0; c < meta->n_channels; c++) {
+        if (meta->band_names)
+            printf("%s\"%s\"", c ? ", " : "[", meta->band_names[c]);
+        else
+            printf("%s%d", c ? ", " : "[", meta->bands[c]);
+    }
     printf("]%s\n", def(meta, CNP_META_DEF_BANDS));
+    if (meta->trained_on)
+        printf("  trained_on   %s\n", meta->trained_on);
     printf("  scale        %.9g%s\n", meta->scale, def(meta, CNP_META_DEF_SCALE));
     printf("  mean         ");
     print_floats(meta->mean, meta->n_channels);
@@ -128,6 +142,55 @@ static json_object *floats_json(const float *v, int n)
     for (int i = 0; i < n && a; i++)
         json_object_array_add(a, json_object_new_double((double)v[i]));
     return a;
+}
+
+/* How canopy classify would read `scene` for this model (text or JSON). */
+static int print_scene(cnp_ctx *ctx, const cnp_model *m, const char *scene, int json)
+{
+    const cnp_model_meta *meta = cnp_model_meta_cget(m);
+    cnp_product_params pp;
+    cnp_product *pr = NULL;
+    char *pj;
+    int c;
+
+    memset(&pp, 0, sizeof pp);
+    pp.n_channels = meta->n_channels;
+    pp.bands = meta->bands;
+    pp.names = (const char *const *)meta->band_names;
+    pp.trained_on = meta->trained_on;
+    pp.model_name = meta->name;
+    pp.model_scale = meta->scale;
+    if (cnp_product_open(ctx, scene, &pp, &pr) != CNP_OK)
+        return 0;
+    if (json) {
+        pj = cnp_product_json(pr);
+        printf("{\"scene\": %s, \"name\": ", pj ? pj : "null");
+        {
+            json_object *n = json_object_new_string(pr->name), *w = json_object_new_array();
+            for (c = 0; pr->warnings && pr->warnings[c]; c++)
+                json_object_array_add(w, json_object_new_string(pr->warnings[c]));
+            printf("%s, \"warnings\": %s}\n", json_object_to_json_string(n),
+                   json_object_to_json_string(w));
+            json_object_put(n);
+            json_object_put(w);
+        }
+        free(pj);
+    } else {
+        printf("\nScene:         %s\n", scene);
+        printf("  product      %s, outputs named %s\n", pr->kind_name, pr->name);
+        printf("  dataset      %s\n", pr->dataset);
+        for (c = 0; c < pr->n_channels; c++)
+            printf("  channel %-4d band %d (%s)\n", c + 1, pr->bands[c],
+                   pr->band_names && c < CSLCount(pr->band_names) ? pr->band_names[c] : "?");
+        printf("  radiometry   %s\n", pr->radiometry);
+        printf("  mask         %s\n", pr->has_qmask ? pr->qmask_rule : "none");
+        if (pr->has_qmask)
+            printf("               %s\n", pr->qmask_path);
+        for (c = 0; pr->warnings && pr->warnings[c]; c++)
+            fprintf(stderr, "canopy " CMD ": warning: %s\n", pr->warnings[c]);
+    }
+    cnp_product_free(pr);
+    return 1;
 }
 
 static int print_json(const cnp_model *m, const cnp_model_info *in, const cnp_blas_info *bi)
@@ -184,7 +247,9 @@ static int print_json(const cnp_model *m, const cnp_model_info *in, const cnp_bl
     json_object_object_add(md, "n_channels", json_object_new_int(meta->n_channels));
     bands = json_object_new_array();
     for (int c = 0; c < meta->n_channels; c++)
-        json_object_array_add(bands, json_object_new_int(meta->bands[c]));
+        json_object_array_add(bands, meta->band_names
+                                         ? json_object_new_string(meta->band_names[c])
+                                         : json_object_new_int(meta->bands[c]));
     json_object_object_add(md, "bands", bands);
     json_object_object_add(md, "scale", json_object_new_double(meta->scale));
     json_object_object_add(md, "mean", floats_json(meta->mean, meta->n_channels));
@@ -193,6 +258,8 @@ static int print_json(const cnp_model *m, const cnp_model_info *in, const cnp_bl
                                                         : NULL);
     json_object_object_add(md, "name", json_object_new_string(meta->name));
     json_object_object_add(md, "version", json_object_new_string(meta->version));
+    if (meta->trained_on)
+        json_object_object_add(md, "trained_on", json_object_new_string(meta->trained_on));
     defs = json_object_new_array();
     for (size_t i = 0; i < sizeof bits / sizeof *bits; i++)
         if (meta->defaulted & bits[i].bit)
@@ -210,7 +277,7 @@ static int print_json(const cnp_model *m, const cnp_model_info *in, const cnp_bl
 
 int cnp_cmd_info(int argc, char **argv)
 {
-    const char *model_path = NULL;
+    const char *model_path = NULL, *scene = NULL;
     int json = 0, rc = CNP_EXIT_OK;
     cnp_model *m = NULL;
     cnp_model_info in;
@@ -233,10 +300,12 @@ int cnp_cmd_info(int argc, char **argv)
             model_path = argv[i];
         } else if (a[0] == '-' && a[1]) {
             return cnp_cli_usage_error(CMD, "unknown option '%s'", a);
-        } else {
-            if (model_path)
-                return cnp_cli_usage_error(CMD, "more than one model given");
+        } else if (!model_path) {
             model_path = a;
+        } else if (!scene) {
+            scene = a;
+        } else {
+            return cnp_cli_usage_error(CMD, "give one model and at most one scene");
         }
     }
     if (!model_path)
@@ -247,7 +316,15 @@ int cnp_cmd_info(int argc, char **argv)
     }
     cnp_model_info_get(m, &in);
     cnp_blas_info_get(&bi);
-    if (json) {
+    if (scene) {
+        if (!json)
+            print_text(m, &in, &bi);
+        fflush(stdout);
+        if (!print_scene(&ctx, m, scene, json)) {
+            cnp_cli_report(CMD, &ctx);
+            rc = CNP_EXIT_FAILURE;
+        }
+    } else if (json) {
         if (!print_json(m, &in, &bi)) {
             fprintf(stderr, "canopy " CMD ": out of memory\n");
             rc = CNP_EXIT_FAILURE;

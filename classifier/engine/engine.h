@@ -46,12 +46,16 @@ typedef struct cnp_model_meta {
     int input_size;           /* square side in pixels the model expects */
     int n_channels;           /* input channels C */
     int *bands;               /* (n_channels) 1-based source band per channel */
+    char **band_names;        /* (n_channels) NULL-terminated band roles/names
+                                 ("red", "B04") when canopy.bands names them
+                                 (bands is then 1..C), else NULL */
     double scale;             /* raw pixel value -> [0,1], default 1/255 */
     float *mean;              /* (n_channels) subtracted after scale */
     float *std;               /* (n_channels) divided after mean */
     double gsd_m;             /* training ground sampling distance, 0 = unknown */
     char *name;               /* canopy.name or the file's base name */
     char *version;            /* canopy.version or "" */
+    char *trained_on;         /* canopy.trained_on or NULL */
     unsigned defaulted;       /* CNP_META_DEF_* bits */
 } cnp_model_meta;
 

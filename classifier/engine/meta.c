@@ -11,7 +11,11 @@
  *                      intersected with the labels)
  *   canopy.input_size  integer >= 32 (fallback tile_size; default the fixed
  *                      size of the export, else 224)
- *   canopy.bands       JSON array of 1-based source bands ([1, 2, .., C])
+ *   canopy.bands       JSON array of 1-based source bands ([1, 2, .., C]), or
+ *                      of band roles/names (["red", "green", "blue"],
+ *                      ["B04", "B03", "B02"]) resolved against each scene
+ *   canopy.trained_on  the product the model was trained on, a plain string
+ *                      (e.g. "planet-visual-jpeg", "sentinel2-l2a")
  *   canopy.scale       number > 0 (1/255)
  *   canopy.mean/std    JSON arrays, one per channel (fallback
  *                      standardization_mean/std; default ImageNet for the
@@ -21,6 +25,7 @@
  */
 #include "engine/graph.h"
 
+#include <ctype.h>
 #include <json.h>
 #include <limits.h>
 #include <math.h>
@@ -203,6 +208,54 @@ static cnp_status set_label(mp *p, const char *key, cnp_model_meta *meta, int i,
             return bad(p, key, "label '%.60s' appears twice", s);
     meta->labels[i] = cnp_arena_strdup(p->ctx, p->arena, s);
     return meta->labels[i] ? CNP_OK : CNP_ERR_NOMEM;
+}
+
+/* canopy.bands as names: 1 when s is a JSON array of strings (then
+ * meta->band_names is set, or ctx holds the error), 0 when it is not (a
+ * list of numbers, parsed by the caller). A name is 1 to 31 letters,
+ * digits, '_' or '-'. */
+static int get_band_names(mp *p, const char *key, const char *s, cnp_model_meta *meta)
+{
+    json_object *o = NULL;
+    const char *q = s;
+    int C = meta->n_channels, c;
+
+    while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+        q++;
+    if (*q != '[' || !strchr(q, '"'))
+        return 0;
+    if (parse_json(p, key, s, &o) != CNP_OK)
+        return 1;
+    if (!json_object_is_type(o, json_type_array) ||
+        json_object_array_length(o) != (size_t)C) {
+        bad(p, key, "expected %d band names or numbers, one per input channel", C);
+        goto cleanup;
+    }
+    meta->band_names = cnp_arena_alloc(p->ctx, p->arena, (size_t)C + 1,
+                                       sizeof *meta->band_names, "band names");
+    if (!meta->band_names)
+        goto cleanup;
+    for (c = 0; c < C; c++) {
+        json_object *e = json_object_array_get_idx(o, (size_t)c);
+        const char *v = json_object_is_type(e, json_type_string) ? json_object_get_string(e)
+                                                                 : NULL;
+        size_t len = v ? strlen(v) : 0, i;
+        for (i = 0; i < len; i++)
+            if (!(isalnum((unsigned char)v[i]) || v[i] == '_' || v[i] == '-'))
+                break;
+        if (!v || len < 1 || len > 31 || i < len) {
+            bad(p, key, "channel %d: expected a band name such as \"red\" or \"B04\" (letters, "
+                "digits, '_', '-'; all names or all numbers)", c + 1);
+            goto cleanup;
+        }
+        if (!(meta->band_names[c] = cnp_arena_strdup(p->ctx, p->arena, v)))
+            goto cleanup;
+        meta->bands[c] = c + 1;
+    }
+    meta->band_names[C] = NULL;
+cleanup:
+    json_object_put(o);
+    return 1;
 }
 
 static cnp_status get_labels(mp *p, const char *key, const char *s, cnp_model_meta *meta)
@@ -398,8 +451,11 @@ cnp_status cnp_meta_parse(cnp_ctx *ctx, cnp_arena *arena, const char *file,
         meta->input_size = CNP_META_DEFAULT_SIZE;
     }
 
-    /* bands */
-    if ((s = find(keys, vals, n, key = "canopy.bands"))) {
+    /* bands: numbers, or names */
+    if ((s = find(keys, vals, n, key = "canopy.bands")) && get_band_names(&p, key, s, meta)) {
+        if (ctx->status != CNP_OK)
+            return ctx->status;
+    } else if (s) {
         if (get_numbers(&p, key, s, C, "input channel", 1, MAX_BAND, 0, NULL, meta->bands) !=
             CNP_OK)
             return ctx->status;
@@ -466,6 +522,9 @@ cnp_status cnp_meta_parse(cnp_ctx *ctx, cnp_arena *arena, const char *file,
         return CNP_ERR_NOMEM;
     s = find(keys, vals, n, "canopy.version");
     if (!(meta->version = cnp_arena_strdup(ctx, arena, s ? s : "")))
+        return CNP_ERR_NOMEM;
+    s = find(keys, vals, n, "canopy.trained_on");
+    if (s && s[0] && !(meta->trained_on = cnp_arena_strdup(ctx, arena, s)))
         return CNP_ERR_NOMEM;
     return CNP_OK;
 }

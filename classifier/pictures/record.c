@@ -5,6 +5,9 @@
 #include "config.h"
 #include "pictures/internal.h"
 
+#include <gdal.h>
+#include <ogr_api.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -220,14 +223,41 @@ static int read_labels(cnp_scene_record *r, json_object *m)
     return 1;
 }
 
+/* New alerts: the features of NAME.alerts.geojson whose "change" is "new"
+ * (read with OGR); -1 when the file cannot be read. */
+static long count_new_alerts(const char *path)
+{
+    const char *drivers[] = {"GeoJSON", NULL};
+    GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, drivers, NULL, NULL);
+    OGRLayerH layer = ds && GDALDatasetGetLayerCount(ds) > 0 ? GDALDatasetGetLayer(ds, 0) : NULL;
+    OGRFeatureH f;
+    long n = layer ? 0 : -1;
+    while (layer && (f = OGR_L_GetNextFeature(layer)) != NULL) {
+        int k = OGR_F_GetFieldIndex(f, "change");
+        if (k >= 0 && OGR_F_IsFieldSetAndNotNull(f, k) &&
+            !strcmp(OGR_F_GetFieldAsString(f, k), "new"))
+            n++;
+        OGR_F_Destroy(f);
+    }
+    if (ds)
+        GDALClose(ds);
+    return n;
+}
+
+/* Monitoring: the manifest's "alerts" object (its summary line; "new" when
+ * given), else the count from NAME.alerts.geojson. -1 without monitoring. */
 static void read_alerts(cnp_scene_record *r, json_object *m)
 {
     json_object *a = jget(m, "alerts");
     r->alerts_new = -1;
-    if (a && json_object_is_type(a, json_type_object)) {
-        r->alerts_new = jlong(a, "new", 0);
-        r->alerts_summary = dup_or_null(jstr(a, "summary"));
-    }
+    if (!a || !json_object_is_type(a, json_type_object))
+        return;
+    r->alerts_summary = dup_or_null(jstr(a, "summary"));
+    r->alerts_new = jlong(a, "new", -1);
+    if (r->alerts_new < 0)
+        r->alerts_new = r->alerts ? count_new_alerts(r->alerts) : 0;
+    if (r->alerts_new < 0)
+        r->alerts_new = 0;
 }
 
 static void read_bands(cnp_scene_record *r, json_object *m)
@@ -268,9 +298,9 @@ cnp_status cnp_scene_record_read(cnp_ctx *ctx, const char *outdir, const char *n
         goto cleanup;
     }
     r->scene = dup_or_null(jstr(json_object_array_get_idx(inputs, 0), "path"));
-    r->date = date_of(jstr(m, "date"));
+    r->date = date_of(jstr(jget(m, "acquisition"), "date"));
     if (!r->date)
-        r->date = date_of(jstr(m, "acquisition_date"));
+        r->date = date_of(jstr(m, "date"));
     r->run_utc = dup_or_null(jstr(m, "run_utc"));
     r->model = dup_or_null(jstr(jget(m, "model"), "name"));
     t = jget(m, "chips");
@@ -282,12 +312,12 @@ cnp_status cnp_scene_record_read(cnp_ctx *ctx, const char *outdir, const char *n
     r->seconds = t ? json_object_get_double(t) : 0;
     r->marker_features = (int)jlong(m, "marker_features", 0);
     read_bands(r, m);
+    find_outputs(r, outdir);
     read_alerts(r, m);
     if (!read_labels(r, m)) {
         st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory reading %s", path);
         goto cleanup;
     }
-    find_outputs(r, outdir);
     *out = r;
     r = NULL;
 cleanup:

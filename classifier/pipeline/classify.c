@@ -1,18 +1,23 @@
 /* classify.c -- cnp_classify_scene(): one scene through the pipeline,
  * tiler -> model -> writers -> manifest, as a sequence of steps:
  *
- *   scene_open       name, output paths, the tiler (chip grid)
+ *   scene_open       the product (scene/product.h: dataset, bands, radiometry,
+ *                    quality mask, name), output paths, the tiler (chip grid)
  *   scene_identity   the run's identity; up to date -> skipped, stop
- *     [extension: product/mask opening -- obscured chips -- belongs in
- *      scene_open (tiler parameters) and is counted in chips_obscured]
  *   scene_classify   the old outputs removed, every strip through the model
  *   scene_write      probabilities, masks (+ split), markers GeoJSON
- *   scene_pictures   quick-look (+ world file, .aux.xml) and STAC Item,
- *                    listed in the manifest (not with --no-quicklook)
+ *   scene_pictures   (after scene_alerts, below) quick-look (+ world file,
+ *                    .aux.xml) with the new alerts outlined, and the STAC
+ *                    Item; listed in the manifest (not with --no-quicklook)
  *   scene_manifest   NAME.manifest.json, written last: it makes the scene
  *                    "up to date"
- *     [extension: the alerts update (--alerts DIR) runs after the manifest,
- *      output "alerts"; a failure there fails the scene]
+ *   scene_alerts     with --alerts DIR: the scene added to the alert state at
+ *                    its acquisition date (scene_open resolves the date; a
+ *                    scene without one fails there, before any work), its
+ *                    NAME.alerts.geojson (output "alerts"); before the
+ *                    manifest, which records the date and the alerts line;
+ *                    also for a scene skipped as up to date (the update is
+ *                    idempotent), so that a state made later gets it
  *   scene_summary    the result's counts and its line for people
  *
  * Any failure or cancellation after scene_identity removes every output of
@@ -21,7 +26,10 @@
 #include "config.h"
 #include "pictures/pictures.h"
 #include "pipeline/pipeline.h"
+#include "alerts/alerts.h"
+#include "scene/date.h"
 #include "scene/scene.h"
+#include "scene/product.h"
 #include "writers/writers.h"
 
 #include <cpl_conv.h>
@@ -43,6 +51,8 @@ typedef struct scene_run {
     cnp_progress_fn progress;
     void *user;
     cnp_classify_result *res;
+    cnp_product *pr;           /* what is read and how */
+    char *product_json;        /* its manifest record, NULL for a plain raster */
     char *name;
     char run_utc[32];
     cnp_scene_outputs w;
@@ -59,6 +69,7 @@ typedef struct scene_run {
     char **written;            /* CSL: files written, for the manifest */
     int started;               /* old outputs removed: remove ours on failure */
     double t_start, t_open, t_hash, t_write0, t_write, infer_s;
+    cnp_scene_date date;       /* acquisition date (source NONE: unknown) */
 } scene_run;
 
 static void utc_now(char *buf, size_t n)
@@ -90,7 +101,7 @@ static void tiler_params(const scene_run *s, cnp_tiler_params *tp)
     const cnp_model_meta *meta = s->m->meta;
     memset(tp, 0, sizeof *tp);
     tp->spec.n_channels = meta->n_channels;
-    tp->spec.bands = s->m->bands;
+    tp->spec.bands = s->pr->bands;
     tp->spec.size = meta->input_size;
     tp->spec.offset = s->m->offset;
     tp->spec.scale = s->m->scale;
@@ -103,6 +114,43 @@ static void tiler_params(const scene_run *s, cnp_tiler_params *tp)
     tp->max_gsd_ratio = 4.0;
     tp->min_valid = s->o->min_valid;
     tp->strip_chips = CNP_CLASSIFY_MAX_BATCH;
+    tp->rad_add = s->pr->rad_add;
+    tp->rad_gain = s->pr->rad_gain;
+    tp->have_nodata = s->pr->have_nodata;
+    tp->nodata = s->pr->nodata;
+    tp->qmask = s->pr->has_qmask ? &s->pr->qmask : NULL;
+}
+
+/* Opens the scene as a product for the model and the options; its warnings
+ * go to the result. */
+static cnp_status product_open(cnp_ctx *ctx, scene_run *s)
+{
+    const cnp_classify_options *o = s->o;
+    const cnp_model_meta *meta = s->m->meta;
+    cnp_product_params pp;
+    cnp_status st;
+
+    memset(&pp, 0, sizeof pp);
+    pp.n_channels = meta->n_channels;
+    pp.bands = s->m->bands;
+    pp.names = (const char *const *)meta->band_names;
+    pp.bands_given = o->n_bands > 0;
+    pp.mask_mode = (cnp_mask_mode)o->mask_mode;
+    pp.mask_file = o->mask_file;
+    pp.scl_unusable = o->have_scl_unusable ? o->scl_unusable : NULL;
+    pp.trained_on = meta->trained_on;
+    pp.model_name = meta->name;
+    pp.model_scale = s->m->scale;
+    pp.scale_range_given = o->have_range;
+    pp.scale_range_hi = o->range_hi;
+    if ((st = cnp_product_open(ctx, s->path, &pp, &s->pr)) != CNP_OK)
+        return st;
+    if (s->pr->warnings && !(s->res->warnings = CSLDuplicate(s->pr->warnings)))
+        return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    if ((s->pr->kind != CNP_PRODUCT_RASTER || s->pr->has_qmask) &&
+        !(s->product_json = cnp_product_json(s->pr)))
+        return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    return CNP_OK;
 }
 
 /* Step 1: the scene's name (unique in the run), output paths, chip grid. */
@@ -112,7 +160,9 @@ static cnp_status scene_open(cnp_ctx *ctx, scene_run *s)
     cnp_status st;
     int i;
 
-    s->name = cnp_classify_scene_name(s->path);
+    if ((st = product_open(ctx, s)) != CNP_OK)
+        return st;
+    s->name = strdup(s->pr->name);
     if (!s->name || !(s->res->name = strdup(s->name)))
         return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
     i = CSLFindString(s->m->names, s->name);
@@ -124,8 +174,17 @@ static cnp_status scene_open(cnp_ctx *ctx, scene_run *s)
     s->m->name_paths = CSLAddString(s->m->name_paths, s->path);
     if ((st = cnp_scene_outputs_init(ctx, s->o->outdir, s->name, &s->w)) != CNP_OK)
         return st;
+    if ((st = cnp_scene_date_get(ctx, s->path, s->o->date, &s->date)) != CNP_OK)
+        return st;
+    if (s->date.source) {
+        if (!(s->res->date = strdup(s->date.iso)))
+            return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+        s->res->date_source = cnp_date_source_name(s->date.source);
+    } else if (s->o->alerts_dir) {
+        return cnp_date_missing_error(ctx, s->path);
+    }
     tiler_params(s, &tp);
-    if ((st = cnp_tiler_open(ctx, s->path, &tp, &s->t)) != CNP_OK)
+    if ((st = cnp_tiler_open(ctx, s->pr->dataset, &tp, &s->t)) != CNP_OK)
         return st;
     s->in = cnp_tiler_info_get(s->t);
     s->t_open = cnp_now();
@@ -143,7 +202,7 @@ static void run_params(const scene_run *s, cnp_run_params *rp)
     rp->stride = o->stride > 0 ? o->stride : o->chip;
     rp->input_size = meta->input_size;
     rp->n_channels = meta->n_channels;
-    rp->bands = s->m->bands;
+    rp->bands = s->pr->bands;
     rp->offset = s->m->offset;
     rp->scale = s->m->scale;
     rp->mean = meta->mean;
@@ -163,6 +222,7 @@ static void run_params(const scene_run *s, cnp_run_params *rp)
     rp->format = o->format == CNP_CLASSIFY_COG ? "COG" : "GTiff";
     rp->creation_options = (const char *const *)o->creation_options;
     rp->config = (const char *const *)o->config;
+    rp->product_json = s->product_json;
 }
 
 /* Step 2: the run's identity; *up_to_date when the manifest matches it. */
@@ -260,7 +320,7 @@ static cnp_status scene_classify(cnp_ctx *ctx, scene_run *s)
     if ((st = classify_strips(ctx, s)) != CNP_OK)
         return st;
     cnp_tiler_stats_get(s->t, &s->ts);
-    if (s->ts.chips == 0)
+    if (s->ts.chips == 0 && s->ts.obscured == 0) /* all obscured: an observation of clouds */
         return cnp_error(ctx, CNP_ERR_FORMAT, "%s: no chip has %g%% or more valid pixels (the "
                          "scene is all nodata, transparent or masked: %s); nothing to classify. "
                          "Check its nodata value, or lower --min-valid", s->path,
@@ -381,6 +441,7 @@ static cnp_status scene_pictures(cnp_ctx *ctx, scene_run *s)
     q.n_bands = meta->n_channels;
     q.bands = s->m->bands;
     q.markers = s->w.markers;
+    q.alerts = cnp_classify_result_output(s->res, "alerts");
     q.name = s->name;
     q.date = s->res->date;
     q.model = meta->name;
@@ -404,6 +465,7 @@ static cnp_status scene_pictures(cnp_ctx *ctx, scene_run *s)
     sp.markers = s->w.markers;
     sp.quicklook = s->w.quicklook;
     sp.manifest = s->w.manifest;
+    sp.alerts = cnp_classify_result_output(s->res, "alerts");
     sp.n_labels = n;
     sp.labels = labels;
     sp.counts = counts;
@@ -426,16 +488,80 @@ static void scene_record_outcome(const scene_run *s, const cnp_ctx *ctx, cnp_sta
 {
     static const char *const kinds[] = {"ok", "usage", "io", "format", "unsupported", "shape",
                                         "nomem", "cancelled", "internal"};
-    if (!s->name || !s->o->outdir)
+    char *name = NULL;
+
+    if (!s->o->outdir)
         return;
-    if (st == CNP_OK)
-        cnp_failure_remove(s->o->outdir, s->name);
-    else if (s->o->record_failures && s->w.manifest && st != CNP_ERR_CANCELLED &&
-             (unsigned)st < sizeof kinds / sizeof kinds[0])
-        (void)cnp_failure_write(NULL, s->o->outdir, s->name, s->path, kinds[st], ctx->msg);
+    if (st == CNP_OK) {
+        if (s->name)
+            cnp_failure_remove(s->o->outdir, s->name);
+        return;
+    }
+    if (!s->o->record_failures || st == CNP_ERR_CANCELLED ||
+        (unsigned)st >= sizeof kinds / sizeof kinds[0])
+        return;
+    /* Named and its outputs known: that name. Not yet named (the product
+     * could not be opened): the file's name. Named but no outputs: the name
+     * is another scene's, whose record this must not replace. */
+    if (s->name && s->w.manifest)
+        name = strdup(s->name);
+    else if (!s->name)
+        name = cnp_classify_scene_name(s->path);
+    if (name)
+        (void)cnp_failure_write(NULL, s->o->outdir, name, s->path, kinds[st], ctx->msg);
+    free(name);
 }
 
 /* Step 5: the manifest, last. */
+/* Step: with --alerts DIR, the scene's probabilities added to the alert
+ * state (canopy/alerts: lock, atomic, idempotent); its changes beside the
+ * outputs as NAME.alerts.geojson. */
+static cnp_status scene_alerts(cnp_ctx *ctx, scene_run *s)
+{
+    cnp_alerts_options ao;
+    cnp_alerts_scene sc;
+    cnp_alerts_result *ar = NULL;
+    cnp_classify_result *r = s->res;
+    char *changes = NULL;
+    cnp_status st;
+
+    if (!s->o->alerts_dir)
+        return CNP_OK;
+    memset(&ao, 0, sizeof ao);
+    ao.dir = s->o->alerts_dir;
+    ao.grid_ref = s->o->alerts_grid;
+    ao.baseline = s->o->alerts_baseline;
+    ao.high = s->o->alerts_high;
+    ao.dismiss = s->o->alerts_dismiss;
+    if (asprintf(&changes, "%s/%s.alerts.geojson", s->o->outdir, s->name) < 0)
+        return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    memset(&sc, 0, sizeof sc);
+    sc.probs_path = s->w.probs;
+    sc.scene_id = s->name;
+    sc.day = s->date.day;
+    sc.changes_path = changes;
+    st = cnp_alerts_update(ctx, &ao, &sc, &ar);
+    if (st == CNP_OK) {
+        r->alerts = 1;
+        r->alerts_new = ar->n_new;
+        r->alerts_confirmed = ar->n_confirmed;
+        r->alerts_dismissed = ar->n_dismissed;
+        r->alerts_area_m2 = ar->area_new_m2;
+        r->alerts_labels_new = ar->labels_new;
+        ar->labels_new = NULL;
+        r->alerts_summary = ar->summary;
+        ar->summary = NULL;
+        r->alerts_state = ar->state_dir;
+        ar->state_dir = NULL;
+        if (ar->changes_path && (!cnp_classify_result_add_output(r, "alerts", ar->changes_path) ||
+                                 !(s->written = CSLAddString(s->written, ar->changes_path))))
+            st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    }
+    cnp_alerts_result_free(ar);
+    free(changes);
+    return st;
+}
+
 static cnp_status scene_manifest(cnp_ctx *ctx, scene_run *s)
 {
     const cnp_model_meta *meta = s->m->meta;
@@ -458,10 +584,15 @@ static cnp_status scene_manifest(cnp_ctx *ctx, scene_run *s)
     rr.classified = s->ts.chips;
     rr.partial = s->n_partial;
     rr.skipped = (long)s->cells - s->ts.chips;
+    rr.obscured = s->ts.obscured;
     rr.partial_cells = s->partial_cells;
     rr.positives = s->positives;
     rr.marker_features = s->n_features;
     rr.outputs = (const char *const *)s->written;
+    rr.date = s->res->date;
+    rr.date_source = s->res->date_source;
+    rr.alerts_summary = s->res->alerts_summary;
+    rr.alerts_state = s->res->alerts_state;
     rr.threads = s->m->threads;
     rr.open_s = s->res->open_s = s->t_open - s->t_start;
     rr.hash_s = s->res->hash_s = s->t_hash - s->t_open;
@@ -515,14 +646,18 @@ static cnp_status scene_summary(cnp_ctx *ctx, scene_run *s)
 
     r->chips_total = (long)s->cells;
     r->chips_classified = s->ts.chips;
-    r->chips_nodata = (long)s->cells - s->ts.chips;
+    r->chips_obscured = s->ts.obscured;
+    r->chips_nodata = (long)s->cells - s->ts.chips - s->ts.obscured;
     r->chips_partial = s->n_partial;
     r->marker_features = s->n_features;
     if (!result_outputs(s) || !result_labels(s, s->positives))
         return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
-    ok = asprintf(&line, "%s: %ld chips (%ld partial, %ld not classified) in %.1f s, %.1f "
+    ok = asprintf(&line, "%s: %ld chips (%ld partial, %ld not classified%s) in %.1f s, %.1f "
                   "chips/s (inference alone %.1f chips/s); %d marker region%s; positive chips:",
-                  s->path, s->ts.chips, s->n_partial, r->chips_nodata, r->total_s,
+                  s->path, s->ts.chips, s->n_partial, r->chips_nodata + r->chips_obscured,
+                  s->pr->has_qmask ? CPLSPrintf(", of which %ld obscured by %s",
+                                                r->chips_obscured, s->pr->qmask.kind) : "",
+                  r->total_s,
                   s->ts.chips / (r->total_s > 0 ? r->total_s : 1),
                   s->infer_s > 0 ? s->ts.chips / s->infer_s : 0.0, s->n_features,
                   s->n_features == 1 ? "" : "s") >= 0;
@@ -569,7 +704,9 @@ static cnp_status skipped_summary(cnp_ctx *ctx, scene_run *s)
             r->chips_classified = (long)json_object_get_int64(v);
         if (json_object_object_get_ex(chips, "partial", &v))
             r->chips_partial = (long)json_object_get_int64(v);
-        r->chips_nodata = r->chips_total - r->chips_classified;
+        if (json_object_object_get_ex(chips, "obscured", &v))
+            r->chips_obscured = (long)json_object_get_int64(v);
+        r->chips_nodata = r->chips_total - r->chips_classified - r->chips_obscured;
     }
     if (root && json_object_object_get_ex(root, "marker_features", &v))
         r->marker_features = json_object_get_int(v);
@@ -585,6 +722,8 @@ static void scene_run_free(scene_run *s)
 {
     cnp_manifest_free(s->man);
     cnp_tiler_close(s->t);
+    cnp_product_free(s->pr); /* after the tiler: it may own the mask the tiler read */
+    free(s->product_json);
     cnp_scene_outputs_free(&s->w);
     CSLDestroy(s->written);
     free(s->partial_cells);
@@ -618,12 +757,13 @@ cnp_status cnp_classify_scene(const cnp_classify_options *o, cnp_classify_model 
         (st = scene_identity(&ctx, &s, &up_to_date)) != CNP_OK)
         goto cleanup;
     if (up_to_date) {
-        st = skipped_summary(&ctx, &s);
+        if ((st = skipped_summary(&ctx, &s)) == CNP_OK)
+            st = scene_alerts(&ctx, &s);
         goto cleanup;
     }
     /* From here on, the scene's old outputs are stale. */
     if ((st = scene_classify(&ctx, &s)) != CNP_OK || (st = scene_write(&ctx, &s)) != CNP_OK ||
-        (st = scene_pictures(&ctx, &s)) != CNP_OK ||
+        (st = scene_alerts(&ctx, &s)) != CNP_OK || (st = scene_pictures(&ctx, &s)) != CNP_OK ||
         (st = scene_manifest(&ctx, &s)) != CNP_OK)
         goto cleanup;
     st = scene_summary(&ctx, &s);

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "config.h"
 #include "pipeline/pipeline.h"
+#include "scene/date.h"
 
 #include <cpl_string.h>
 
@@ -156,6 +157,25 @@ static int parse_enum(cnp_ctx *ctx, cnp_classify_options *o, const char *name, c
     return 0;
 }
 
+/* --scl-unusable: SCL classes 0..11, comma-separated. */
+static int parse_scl_classes(cnp_ctx *ctx, cnp_classify_options *o, const char *name,
+                             const char *v)
+{
+    char **parts = CSLTokenizeString2(v, ",", 0);
+    int k, cls, ok = CSLCount(parts) > 0;
+    memset(o->scl_unusable, 0, sizeof o->scl_unusable);
+    for (k = 0; ok && parts[k]; k++) {
+        ok = parse_int(ctx, name, parts[k], 0, CNP_CLASSIFY_SCL_CLASSES - 1, &cls);
+        if (ok)
+            o->scl_unusable[cls] = 1;
+    }
+    CSLDestroy(parts);
+    if (!ok && ctx->status == CNP_OK)
+        cnp_error(ctx, CNP_ERR_USAGE, "%s expects SCL classes 0 to 11, e.g. 0,1,3,8,9,10", name);
+    o->have_scl_unusable = ok;
+    return ok;
+}
+
 /* One option with its value v. 1 on success, 0 with the error in ctx. */
 static int parse_one(cnp_ctx *ctx, cnp_classify_options *o, const char *name, const char *v)
 {
@@ -203,7 +223,29 @@ static int parse_one(cnp_ctx *ctx, cnp_classify_options *o, const char *name, co
         o->creation_options = CSLAddString(o->creation_options, v);
         return 1;
     }
-    /* Extension point: options of later steps (--alerts DIR, ...) go here. */
+    if (!strcmp(name, "--alerts"))
+        return set_str(&o->alerts_dir, v) || !cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    if (!strcmp(name, "--alerts-grid"))
+        return set_str(&o->alerts_grid, v) || !cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    if (!strcmp(name, "--alerts-baseline"))
+        return parse_int(ctx, name, v, 1, 1000, &o->alerts_baseline);
+    if (!strcmp(name, "--alerts-dismiss"))
+        return parse_int(ctx, name, v, 1, 1000, &o->alerts_dismiss);
+    if (!strcmp(name, "--alerts-high"))
+        return parse_double(ctx, name, v, 1e-6, 1.0, &o->alerts_high);
+    if (!strcmp(name, "--date")) {
+        int day;
+        if (!cnp_date_parse(v, &day))
+            return !cnp_error(ctx, CNP_ERR_USAGE, "--date expects YYYY-MM-DD, got '%s'", v);
+        return set_str(&o->date, v) || !cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    }
+    if (!strcmp(name, "--mask")) {
+        o->mask_mode = strcasecmp(v, "none") ? CNP_CLASSIFY_MASK_FILE : CNP_CLASSIFY_MASK_NONE;
+        return set_str(&o->mask_file, v) || !cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    }
+    if (!strcmp(name, "--scl-unusable"))
+        return parse_scl_classes(ctx, o, name, v);
+    /* Extension point: options of later steps go here. */
     return -1;
 }
 
@@ -219,6 +261,10 @@ static int check_all(cnp_ctx *ctx, cnp_classify_options *o)
     if (o->stride > o->chip)
         return !cnp_error(ctx, CNP_ERR_USAGE, "--stride %d is larger than --chip %d and would "
                           "leave gaps between chips", o->stride, o->chip);
+    if (!o->alerts_dir && (o->alerts_grid || o->alerts_baseline || o->alerts_high ||
+                           o->alerts_dismiss))
+        return !cnp_error(ctx, CNP_ERR_USAGE, "--alerts-grid, --alerts-baseline, --alerts-high "
+                          "and --alerts-dismiss need --alerts DIR");
     return 1;
 }
 
@@ -305,10 +351,14 @@ void cnp_classify_options_free(cnp_classify_options *o)
     free(o->model);
     free(o->outdir);
     free(o->markers);
+    free(o->mask_file);
     CSLDestroy(o->thresholds);
     CSLDestroy(o->creation_options);
     CSLDestroy(o->config);
     CSLDestroy(o->inputs);
+    free(o->alerts_dir);
+    free(o->alerts_grid);
+    free(o->date);
     free(o);
 }
 

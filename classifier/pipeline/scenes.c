@@ -4,6 +4,7 @@
 #include "config.h"
 #include "pipeline/pipeline.h"
 #include "base/gdal.h"
+#include "scene/product.h"
 
 #include <cpl_conv.h>
 #include <cpl_string.h>
@@ -36,7 +37,7 @@ static int skip_in_folder(const char *name)
         ".wld", ".log", NULL
     };
     int i;
-    if (name[0] == '.')
+    if (name[0] == '.' || cnp_product_is_side_file(name))
         return 1;
     for (i = 0; skip[i]; i++)
         if (has_suffix(name, skip[i]))
@@ -59,7 +60,8 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Appends the rasters of a folder, sorted. */
+/* Appends the rasters of a folder, sorted; a Sentinel-2 .SAFE folder in it
+ * is one scene. */
 static cnp_status add_folder(cnp_ctx *ctx, const char *dir, char ***out)
 {
     DIR *d = opendir(dir);
@@ -70,19 +72,25 @@ static cnp_status add_folder(cnp_ctx *ctx, const char *dir, char ***out)
     if (!d)
         return cnp_error(ctx, CNP_ERR_IO, "cannot list the folder %s: %s", dir, strerror(errno));
     while ((e = readdir(d)) != NULL) {
-        const char *path;
+        char *path;
         struct stat sb;
         GDALDriverH drv;
+        int take = 0;
         if (skip_in_folder(e->d_name))
             continue;
-        path = CPLFormFilename(dir, e->d_name, NULL);
-        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
-            continue;
-        cnp_gdal_quiet_begin();
-        drv = GDALIdentifyDriverEx(path, GDAL_OF_RASTER, NULL, NULL);
-        cnp_gdal_quiet_end();
-        if (drv || looks_raster(e->d_name))
+        /* A copy: CPLFormFilename's buffer is reused by GDAL's identify. */
+        path = CPLStrdup(CPLFormFilename(dir, e->d_name, NULL));
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            take = cnp_product_is_safe_dir(path); /* a .SAFE is one scene */
+        } else if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+            cnp_gdal_quiet_begin();
+            drv = GDALIdentifyDriverEx(path, GDAL_OF_RASTER, NULL, NULL);
+            cnp_gdal_quiet_end();
+            take = drv || looks_raster(e->d_name);
+        }
+        if (take)
             found = CSLAddString(found, path);
+        CPLFree(path);
     }
     closedir(d);
     n = CSLCount(found);
@@ -134,9 +142,8 @@ static cnp_status add_list(cnp_ctx *ctx, const char *list, char ***out)
 
 char *cnp_classify_scene_name(const char *path)
 {
-    /* CPLGetBasename copies into a rotating buffer: copy it out. */
-    const char *b = CPLGetBasename(path);
-    return strdup(b && *b ? b : "scene");
+    /* X.SAFE, X.zip, X.SAFE/MTD_MSIL2A.xml -> X; other files: base name */
+    return cnp_product_name(path);
 }
 
 static int add_error(cnp_scene_list *l, const char *input, const cnp_ctx *c)
@@ -167,7 +174,7 @@ cnp_status cnp_scene_list_new(cnp_ctx *ctx, const char *const *inputs, cnp_scene
         cnp_ctx_clear(&one);
         if (a[0] == '@')
             add_list(&one, a + 1, &l->paths);
-        else if (stat(a, &sb) == 0 && S_ISDIR(sb.st_mode))
+        else if (stat(a, &sb) == 0 && S_ISDIR(sb.st_mode) && !cnp_product_is_safe_dir(a))
             add_folder(&one, a, &l->paths);
         else
             l->paths = CSLAddString(l->paths, a);

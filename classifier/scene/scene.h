@@ -76,6 +76,26 @@ typedef enum {
     CNP_GSD_NATIVE = 2  /* read at the scene's own resolution (--gsd native) */
 } cnp_gsd_mode;
 
+/* A quality mask read beside the scene's bands (products.c finds it: the
+ * SCL layer of a Sentinel-2 L2A product, the MSK_CLASSI cloud mask of an
+ * L1C, a PlanetScope UDM2, or --mask FILE). The mask is a raster in the
+ * scene's CRS covering the scene, at its own resolution: each scene pixel
+ * takes the mask pixel under its centre (nearest neighbour, never
+ * averaged, so class values stay classes). A pixel is usable when
+ *   rule ALL: for every listed band b, usable[b][value] is 1;
+ *   rule ANY: for at least one listed band b, usable[b][value] is 1.
+ * Values above 255 read as 255. */
+#define CNP_QMASK_MAX_BANDS 8
+enum { CNP_QMASK_ALL = 0, CNP_QMASK_ANY = 1 };
+typedef struct cnp_qmask_spec {
+    const char *path;                  /* GDAL dataset name (file, subdataset) */
+    const char *kind;                  /* "scl", "msk_classi", "udm2", "mask" */
+    int rule;                          /* CNP_QMASK_ALL or CNP_QMASK_ANY */
+    int n_bands;
+    int bands[CNP_QMASK_MAX_BANDS];    /* 1-based bands of the mask */
+    unsigned char usable[CNP_QMASK_MAX_BANDS][256];
+} cnp_qmask_spec;
+
 /* Tiling parameters. Borrowed: the tiler copies what it keeps. */
 typedef struct cnp_tiler_params {
     cnp_chip_spec spec;   /* bands, model input size, offset/scale, mean/std */
@@ -88,6 +108,17 @@ typedef struct cnp_tiler_params {
     int strip_chips;      /* most chips per strip segment (<= 0: 32) */
     int readers;          /* reader threads (<= 0: 2), each with its own dataset
                              handle, reading alternate segments */
+    /* Product radiometry, applied before spec's offset/scale/mean/std:
+     * v -> (v + rad_add[c]) * rad_gain[c] (e.g. Sentinel-2 L2A reflectance
+     * (DN + BOA_ADD_OFFSET) / QUANTIFICATION_VALUE). NULL: none. */
+    const double *rad_add;   /* (n_channels) or NULL */
+    const double *rad_gain;  /* (n_channels) or NULL */
+    /* A nodata value for bands that declare none (Sentinel-2's 0 through
+     * GDAL's SENTINEL2 driver, which sets no nodata). */
+    int have_nodata;
+    double nodata;
+    /* A quality mask: usable pixels; NULL: none. */
+    const cnp_qmask_spec *qmask;
 } cnp_tiler_params;
 
 /* The georeferenced chip grid and what the tiler decided. Owned by the
@@ -110,6 +141,7 @@ typedef struct cnp_tiler_info {
     int rows, cols;            /* grid size */
     double grid_gt[6];         /* the grid's geotransform */
     int n_strips;              /* strip segments to be read (progress) */
+    const char *qmask_kind;    /* the quality mask's kind, NULL without one */
 } cnp_tiler_info;
 
 /* One strip segment: chips of grid row `row`, columns col0 .. col0+n_cols-1.
@@ -119,6 +151,10 @@ typedef struct cnp_strip {
     int index;                 /* 0 .. n_strips-1, in reading order */
     int row, col0, n_cols;
     const float *valid;        /* (n_cols) valid fraction of each chip */
+    const float *usable;       /* (n_cols) usable fraction: valid and not masked
+                                  by the quality mask (= valid without one) */
+    const unsigned char *obscured; /* (n_cols) 1: enough valid pixels, too few
+                                  usable ones (clouds, shadow...): not classified */
     int n_chips;               /* chips to classify in this segment */
     const int *cols;           /* (n_chips) grid column of each chip */
     const unsigned char *partial; /* (n_chips) 1 when the valid fraction < 1 */
@@ -136,9 +172,17 @@ typedef struct cnp_tiler_stats {
     long chips;                /* chips handed out for classification */
     long partial;              /* of which partial */
     long skipped;              /* grid cells not classified (min_valid) */
+    long obscured;             /* of which obscured (the quality mask) */
 } cnp_tiler_stats;
 
 typedef struct cnp_tiler cnp_tiler;
+
+/* Validity with a quality mask: a pixel is valid as above, and usable when
+ * valid and usable in the mask. A chip whose valid fraction is below
+ * min_valid (or 0) is "nodata"; one with enough valid pixels but a usable
+ * fraction below min_valid (or no usable pixel) is "obscured"; neither is
+ * classified. In classified chips, pixels that are not usable are set to
+ * the channel mean, like invalid ones, and the chip is partial. */
 
 /* Opens a scene and lays out its chip grid. Checks, each with a message
  * naming the file and what to do: the scene opens as a raster, has a

@@ -40,6 +40,8 @@ typedef struct slot {
     int state;
     int next;
     float *valid;            /* (seg_cols) */
+    float *usable;           /* (seg_cols) */
+    unsigned char *obscured; /* (seg_cols) */
     int *cols;               /* (seg_cols) */
     unsigned char *partial;  /* (seg_cols) */
     float *input;            /* (seg_cols, C, S, S) */
@@ -59,6 +61,9 @@ typedef struct reader {
     float *raw;              /* (C, buf_h, buf_w) normalised source pixels */
     unsigned char *ok;       /* (buf_h, buf_w) 1 = valid pixel */
     unsigned char *tmp;      /* (buf_h, buf_w) a mask band's values */
+    unsigned char *use;      /* (buf_h, buf_w) 1 = valid and usable (quality mask) */
+    unsigned char *qbuf;     /* (buf_h, buf_w) a quality mask band's values */
+    GDALDatasetH qds;        /* the quality mask, own handle; NULL without one */
     pthread_t thread;
     int running;
 } reader;
@@ -70,13 +75,21 @@ struct cnp_tiler {
     char **files;
     GDALDatasetH ds;
 
-    /* What is read: channel c is band bands[c]; v -> ((v - offset) * scale
-     * - mean[c]) / std[c]. */
+    /* What is read: channel c is band bands[c]; v -> (((v + rad_add[c]) *
+     * rad_gain[c] - offset) * scale - mean[c]) / std[c] = v * na[c] - nb[c]. */
     int C, S;
     int *bands;              /* (C) */
     float *mean, *std;       /* (C) */
-    double offset, scale;
+    float *na, *nb;          /* (C) */
+    int have_nodata;         /* nodata for bands that declare none */
+    double nodata;
+    unsigned char *nd_override; /* (C) 1: the band has no nodata of its own */
     double min_valid;
+    int have_qmask;
+    cnp_qmask_spec qmask;
+    char *qmask_path;
+    double qmask_gt[6];
+    int qmask_w, qmask_h;
     GDALRIOResampleAlg alg;
     int resample;            /* 0: chips are copied pixel for pixel */
     int seg_cols, segs_per_row;
@@ -96,7 +109,7 @@ struct cnp_tiler {
     int failed, failed_at;   /* the first strip a reader failed on */
     cnp_ctx rctx;            /* and its error */
     double read_s, read_cpu_s, wait_s;
-    long chips, partial, skipped;
+    long chips, partial, skipped, obscured;
 };
 
 /* ---------------------------------------------------------------- geometry */
@@ -292,17 +305,22 @@ static cnp_status plan_buffers(cnp_ctx *ctx, cnp_tiler *t, int strip_chips)
         r->raw = cnp_aligned_alloc(ctx, n, sizeof(float), "the strip buffer");
         r->ok = cnp_calloc(ctx, plane, 1, "the strip mask");
         r->tmp = cnp_calloc(ctx, plane, 1, "the strip mask");
-        if (!r->raw || !r->ok || !r->tmp)
+        r->use = cnp_calloc(ctx, plane, 1, "the strip mask");
+        r->qbuf = t->have_qmask ? cnp_calloc(ctx, plane, 1, "the quality mask") : NULL;
+        if (!r->raw || !r->ok || !r->tmp || !r->use || (t->have_qmask && !r->qbuf))
             return CNP_ERR_NOMEM;
     }
     for (s = 0; s < t->n_slots; s++) {
         slot *sl = &t->slots[s];
         sl->next = s;
         sl->valid = cnp_calloc(ctx, (size_t)seg, sizeof(float), "chip fractions");
+        sl->usable = cnp_calloc(ctx, (size_t)seg, sizeof(float), "chip fractions");
+        sl->obscured = cnp_calloc(ctx, (size_t)seg, 1, "chip flags");
         sl->cols = cnp_calloc(ctx, (size_t)seg, sizeof(int), "chip columns");
         sl->partial = cnp_calloc(ctx, (size_t)seg, 1, "chip flags");
         sl->input = cnp_aligned_alloc(ctx, (size_t)seg, chip_bytes, "model input chips");
-        if (!sl->valid || !sl->cols || !sl->partial || !sl->input)
+        if (!sl->valid || !sl->usable || !sl->obscured || !sl->cols || !sl->partial ||
+            !sl->input)
             return CNP_ERR_NOMEM;
     }
     return CNP_OK;
@@ -347,16 +365,10 @@ static void find_masks(cnp_tiler *t, reader *r)
     t->info.mask_kind = cnp_strdup(NULL, kind[0] ? kind : "none");
 }
 
-cnp_status cnp_tiler_open(cnp_ctx *ctx, const char *path, const cnp_tiler_params *p,
-                          cnp_tiler **out)
+/* Checks the caller's parameters (a usage error otherwise). */
+static cnp_status check_params(cnp_ctx *ctx, const char *path, const cnp_tiler_params *p)
 {
-    cnp_status st = CNP_OK;
-    cnp_tiler *t = NULL;
-    OGRSpatialReferenceH srs;
-    const char *wkt;
-    int c, nb;
-
-    *out = NULL;
+    int c;
     if (!p || p->spec.n_channels < 1 || p->spec.size < 1 || p->chip < 1 || p->stride < 1 ||
         p->stride > p->chip || !(p->min_valid >= 0 && p->min_valid <= 1) ||
         !(p->spec.scale != 0 && isfinite(p->spec.scale)))
@@ -365,117 +377,205 @@ cnp_status cnp_tiler_open(cnp_ctx *ctx, const char *path, const cnp_tiler_params
     if (p->spec.n_channels > MAX_MASKS)
         return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: the model reads %d channels; canopy "
                          "classify handles up to %d", path, p->spec.n_channels, MAX_MASKS);
-    cnp_gdal_init();
-    /* GDAL sizes its block cache lazily on first use; do it here, before
-     * the reader threads race to it. */
-    (void)GDALGetCacheMax64();
-    t = cnp_calloc(ctx, 1, sizeof *t, "the tiler");
+    for (c = 0; c < p->spec.n_channels; c++) {
+        if (!(p->spec.std[c] != 0.0f) || !isfinite(p->spec.std[c]))
+            return cnp_error(ctx, CNP_ERR_USAGE, "%s: the standard deviation of channel %d is "
+                             "%g; check the model's canopy.std", path, c + 1,
+                             (double)p->spec.std[c]);
+        if ((p->rad_gain && !(isfinite(p->rad_gain[c]) && p->rad_gain[c] != 0)) ||
+            (p->rad_add && !isfinite(p->rad_add[c])))
+            return cnp_error(ctx, CNP_ERR_USAGE, "%s: invalid radiometry for channel %d", path,
+                             c + 1);
+    }
+    if (p->qmask && (!p->qmask->path || p->qmask->n_bands < 1 ||
+                     p->qmask->n_bands > CNP_QMASK_MAX_BANDS))
+        return cnp_error(ctx, CNP_ERR_USAGE, "%s: invalid quality mask parameters", path);
+    return CNP_OK;
+}
+
+/* A new tiler holding copies of the parameters it keeps, with each
+ * channel's normalisation v -> v * na[c] - nb[c] folded from the product's
+ * radiometry, the offset/scale and the model's mean/std. */
+static cnp_status tiler_new(cnp_ctx *ctx, const char *path, const cnp_tiler_params *p,
+                            cnp_tiler **out)
+{
+    cnp_tiler *t = cnp_calloc(ctx, 1, sizeof *t, "the tiler");
+    size_t C = (size_t)p->spec.n_channels;
+    int c;
+
+    *out = t;
     if (!t)
         return CNP_ERR_NOMEM;
     t->held = -1;
     t->C = p->spec.n_channels;
     t->S = p->spec.size;
-    t->offset = p->spec.offset;
-    t->scale = p->spec.scale;
     t->min_valid = p->min_valid;
+    t->have_nodata = p->have_nodata;
+    t->nodata = p->nodata;
     t->path = cnp_strdup(ctx, path);
-    t->bands = cnp_calloc(ctx, (size_t)t->C, sizeof(int), "band list");
-    t->mean = cnp_calloc(ctx, (size_t)t->C, sizeof(float), "channel means");
-    t->std = cnp_calloc(ctx, (size_t)t->C, sizeof(float), "channel deviations");
-    if (!t->path || !t->bands || !t->mean || !t->std) {
-        st = CNP_ERR_NOMEM;
-        goto cleanup;
-    }
+    t->bands = cnp_calloc(ctx, C, sizeof(int), "band list");
+    t->mean = cnp_calloc(ctx, C, sizeof(float), "channel means");
+    t->std = cnp_calloc(ctx, C, sizeof(float), "channel deviations");
+    t->na = cnp_calloc(ctx, C, sizeof(float), "channel scaling");
+    t->nb = cnp_calloc(ctx, C, sizeof(float), "channel scaling");
+    t->nd_override = cnp_calloc(ctx, C, 1, "channel flags");
+    if (!t->path || !t->bands || !t->mean || !t->std || !t->na || !t->nb || !t->nd_override)
+        return CNP_ERR_NOMEM;
     for (c = 0; c < t->C; c++) {
+        double gain = p->rad_gain ? p->rad_gain[c] : 1.0, add = p->rad_add ? p->rad_add[c] : 0.0;
+        double sc = p->spec.scale, off = p->spec.offset;
         t->bands[c] = p->spec.bands[c];
         t->mean[c] = p->spec.mean[c];
         t->std[c] = p->spec.std[c];
-        if (!(t->std[c] != 0.0f) || !isfinite(t->std[c])) {
-            st = cnp_error(ctx, CNP_ERR_USAGE, "%s: the standard deviation of channel %d is %g; "
-                           "check the model's canopy.std", path, c + 1, (double)t->std[c]);
-            goto cleanup;
-        }
+        t->na[c] = (float)(gain * sc / t->std[c]);
+        t->nb[c] = (float)(((off - add * gain) * sc + t->mean[c]) / t->std[c]);
+    }
+    if (p->qmask) {
+        t->have_qmask = 1;
+        t->qmask = *p->qmask;
+        t->qmask_path = cnp_strdup(ctx, p->qmask->path);
+        if (!t->qmask_path)
+            return CNP_ERR_NOMEM;
+        t->qmask.path = t->qmask_path;
+        t->info.qmask_kind = t->qmask.kind;
     }
     t->info.path = t->path;
     t->info.input_size = t->S;
+    return CNP_OK;
+}
 
+static GDALDatasetH open_quiet(const char *path)
+{
+    GDALDatasetH ds;
     cnp_gdal_quiet_begin();
-    t->ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL,
-                       NULL, NULL);
+    ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL, NULL,
+                    NULL);
     cnp_gdal_quiet_end();
-    if (!t->ds) {
-        st = cnp_error(ctx, CNP_ERR_IO, "%s: cannot open as a raster (%s); check that the file "
-                       "exists, is complete and is an image GDAL reads", path, cnp_gdal_msg());
-        goto cleanup;
-    }
+    return ds;
+}
+
+/* Opens the scene; its size, geotransform (north-up) and CRS. */
+static cnp_status open_scene(cnp_ctx *ctx, cnp_tiler *t, OGRSpatialReferenceH *srs)
+{
+    const char *path = t->path, *wkt;
+    t->ds = open_quiet(path);
+    if (!t->ds)
+        return cnp_error(ctx, CNP_ERR_IO, "%s: cannot open as a raster (%s); check that the file "
+                         "exists, is complete and is an image GDAL reads", path, cnp_gdal_msg());
     t->info.width = GDALGetRasterXSize(t->ds);
     t->info.height = GDALGetRasterYSize(t->ds);
-    nb = t->info.n_bands = GDALGetRasterCount(t->ds);
-    if (nb < 1 || t->info.width < 1 || t->info.height < 1) {
-        st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: no raster bands to read; is it a vector or "
-                       "a container of subdatasets? (gdalinfo lists them)", path);
-        goto cleanup;
-    }
-    if (GDALGetGeoTransform(t->ds, t->info.scene_gt) != CE_None) {
-        st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: no georeferencing (no geotransform); canopy "
-                       "classify needs a georeferenced scene: assign one with gdal_translate "
-                       "-a_srs/-a_ullr, or use canopy predict for plain image chips", path);
-        goto cleanup;
-    }
-    if (t->info.scene_gt[2] != 0.0 || t->info.scene_gt[4] != 0.0) {
-        st = cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: rotated or sheared geotransform "
-                       "(%g, %g) is not supported; warp it to a north-up grid first, e.g. "
-                       "gdalwarp %s north-up.tif", path, t->info.scene_gt[2],
-                       t->info.scene_gt[4], path);
-        goto cleanup;
-    }
-    if (!(t->info.scene_gt[1] != 0.0 && t->info.scene_gt[5] != 0.0)) {
-        st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: the geotransform has a zero pixel size; fix "
-                       "its georeferencing (gdal_edit.py -a_ullr)", path);
-        goto cleanup;
-    }
-    srs = GDALGetSpatialRef(t->ds);
+    t->info.n_bands = GDALGetRasterCount(t->ds);
+    if (t->info.n_bands < 1 || t->info.width < 1 || t->info.height < 1)
+        return cnp_error(ctx, CNP_ERR_FORMAT, "%s: no raster bands to read; is it a vector or "
+                         "a container of subdatasets? (gdalinfo lists them)", path);
+    if (GDALGetGeoTransform(t->ds, t->info.scene_gt) != CE_None)
+        return cnp_error(ctx, CNP_ERR_FORMAT, "%s: no georeferencing (no geotransform); canopy "
+                         "classify needs a georeferenced scene: assign one with gdal_translate "
+                         "-a_srs/-a_ullr, or use canopy predict for plain image chips", path);
+    if (t->info.scene_gt[2] != 0.0 || t->info.scene_gt[4] != 0.0)
+        return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: rotated or sheared geotransform "
+                         "(%g, %g) is not supported; warp it to a north-up grid first, e.g. "
+                         "gdalwarp %s north-up.tif", path, t->info.scene_gt[2],
+                         t->info.scene_gt[4], path);
+    if (!(t->info.scene_gt[1] != 0.0 && t->info.scene_gt[5] != 0.0))
+        return cnp_error(ctx, CNP_ERR_FORMAT, "%s: the geotransform has a zero pixel size; fix "
+                         "its georeferencing (gdal_edit.py -a_ullr)", path);
+    *srs = GDALGetSpatialRef(t->ds);
     wkt = GDALGetProjectionRef(t->ds);
-    if (!srs || !wkt || !*wkt) {
-        st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: no coordinate reference system; assign the "
-                       "right one with gdal_edit.py -a_srs EPSG:XXXX %s", path, path);
-        goto cleanup;
-    }
+    if (!*srs || !wkt || !*wkt)
+        return cnp_error(ctx, CNP_ERR_FORMAT, "%s: no coordinate reference system; assign the "
+                         "right one with gdal_edit.py -a_srs EPSG:XXXX %s", path, path);
     t->wkt = cnp_strdup(ctx, wkt);
-    if (!t->wkt) {
-        st = CNP_ERR_NOMEM;
-        goto cleanup;
-    }
+    if (!t->wkt)
+        return CNP_ERR_NOMEM;
     t->info.crs_wkt = t->wkt;
-    for (c = 0; c < t->C; c++) {
-        if (t->bands[c] < 1 || t->bands[c] > nb) {
-            st = cnp_error(ctx, CNP_ERR_SHAPE, "%s: channel %d reads band %d but the scene has "
-                           "%d band%s; choose its bands with --bands (e.g. --bands %s)", path,
-                           c + 1, t->bands[c], nb, nb == 1 ? "" : "s",
-                           nb >= 3 ? "3,2,1" : "1,1,1");
-            goto cleanup;
-        }
-        if (GDALDataTypeIsFloating(GDALGetRasterDataType(GDALGetRasterBand(t->ds, t->bands[c]))))
-            t->check_finite = 1;
-        if (GDALDataTypeIsComplex(GDALGetRasterDataType(GDALGetRasterBand(t->ds, t->bands[c])))) {
-            st = cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: band %d holds complex numbers; convert "
-                           "it to amplitude first (gdal_translate -ot Float32 with a VRT "
-                           "pixel function)", path, t->bands[c]);
-            goto cleanup;
-        }
-    }
     t->files = GDALGetFileList(t->ds);
-    if (!t->files) {
-        /* /vsicurl/ and in-memory scenes may list nothing: record the path. */
+    if (!t->files) /* /vsicurl/ and in-memory scenes may list nothing: record the path. */
         t->files = CSLAddString(NULL, path);
-    }
     t->info.files = (const char *const *)t->files;
+    return CNP_OK;
+}
 
-    if ((st = pixel_metres(ctx, t, srs)) != CNP_OK)
-        goto cleanup;
-    if ((st = lay_out_grid(ctx, t, p)) != CNP_OK)
-        goto cleanup;
-    t->n_readers = p->readers > 0 ? p->readers : DEFAULT_READERS;
+/* The bands read exist and hold real numbers; which declare no nodata. */
+static cnp_status check_bands(cnp_ctx *ctx, cnp_tiler *t)
+{
+    int c, nb = t->info.n_bands;
+    for (c = 0; c < t->C; c++) {
+        GDALRasterBandH b;
+        GDALDataType dt;
+        int has_nd = 0;
+        if (t->bands[c] < 1 || t->bands[c] > nb)
+            return cnp_error(ctx, CNP_ERR_SHAPE, "%s: channel %d reads band %d but the scene has "
+                             "%d band%s; choose its bands with --bands (e.g. --bands %s)", t->path,
+                             c + 1, t->bands[c], nb, nb == 1 ? "" : "s",
+                             nb >= 3 ? "3,2,1" : "1,1,1");
+        b = GDALGetRasterBand(t->ds, t->bands[c]);
+        dt = GDALGetRasterDataType(b);
+        if (GDALDataTypeIsFloating(dt))
+            t->check_finite = 1;
+        if (GDALDataTypeIsComplex(dt))
+            return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: band %d holds complex numbers; "
+                             "convert it to amplitude first (gdal_translate -ot Float32 with a "
+                             "VRT pixel function)", t->path, t->bands[c]);
+        (void)GDALGetRasterNoDataValue(b, &has_nd);
+        t->nd_override[c] = t->have_nodata && !has_nd;
+    }
+    return CNP_OK;
+}
+
+/* Opens the quality mask for reader r; for reader 0 also checks that it is
+ * in the scene's CRS and covers the scene. */
+static cnp_status open_qmask(cnp_ctx *ctx, cnp_tiler *t, reader *r, OGRSpatialReferenceH srs)
+{
+    const cnp_tiler_info *in = &t->info;
+    OGRSpatialReferenceH msrs;
+    double *g = t->qmask_gt, x0, x1, y0, y1, tol;
+    int k;
+
+    r->qds = open_quiet(t->qmask.path);
+    if (!r->qds)
+        return cnp_error(ctx, CNP_ERR_IO, "%s: cannot open its %s quality mask %s (%s); give "
+                         "another with --mask FILE, or --mask none to classify without one",
+                         t->path, t->qmask.kind, t->qmask.path, cnp_gdal_msg());
+    if (r->id != 0)
+        return CNP_OK;
+    t->qmask_w = GDALGetRasterXSize(r->qds);
+    t->qmask_h = GDALGetRasterYSize(r->qds);
+    for (k = 0; k < t->qmask.n_bands; k++)
+        if (t->qmask.bands[k] < 1 || t->qmask.bands[k] > GDALGetRasterCount(r->qds))
+            return cnp_error(ctx, CNP_ERR_FORMAT, "%s: the quality mask %s has %d band%s, not "
+                             "the %d canopy reads as %s", t->path, t->qmask.path,
+                             GDALGetRasterCount(r->qds),
+                             GDALGetRasterCount(r->qds) == 1 ? "" : "s", t->qmask.bands[k],
+                             t->qmask.kind);
+    msrs = GDALGetSpatialRef(r->qds);
+    if (GDALGetGeoTransform(r->qds, g) != CE_None || g[2] != 0 || g[4] != 0 || g[1] == 0 ||
+        g[5] == 0 || !msrs || !OSRIsSame(msrs, srs))
+        return cnp_error(ctx, CNP_ERR_FORMAT, "%s: its quality mask %s is not georeferenced in "
+                         "the scene's CRS (north-up); give a matching one with --mask FILE, or "
+                         "--mask none", t->path, t->qmask.path);
+    /* The scene's extent in mask pixels must lie inside the mask (half a
+     * scene pixel of tolerance). */
+    x0 = (in->scene_gt[0] - g[0]) / g[1];
+    x1 = (in->scene_gt[0] + in->width * in->scene_gt[1] - g[0]) / g[1];
+    y0 = (in->scene_gt[3] - g[3]) / g[5];
+    y1 = (in->scene_gt[3] + in->height * in->scene_gt[5] - g[3]) / g[5];
+    tol = 0.5 * fabs(in->scene_gt[1] / g[1]);
+    if (fmin(x0, x1) < -tol || fmax(x0, x1) > t->qmask_w + tol || fmin(y0, y1) < -tol ||
+        fmax(y0, y1) > t->qmask_h + tol)
+        return cnp_error(ctx, CNP_ERR_FORMAT, "%s: its quality mask %s does not cover the "
+                         "scene; give the matching mask with --mask FILE, or --mask none",
+                         t->path, t->qmask.path);
+    return CNP_OK;
+}
+
+/* Reader handles on the scene (reader 0 borrows the tiler's), their
+ * validity mask bands and quality mask handles. */
+static cnp_status open_readers(cnp_ctx *ctx, cnp_tiler *t, int n, OGRSpatialReferenceH srs)
+{
+    cnp_status st;
+    int c;
+    t->n_readers = n > 0 ? n : DEFAULT_READERS;
     if (t->n_readers > MAX_READERS)
         t->n_readers = MAX_READERS;
     t->n_slots = t->n_readers + 1;
@@ -483,26 +583,38 @@ cnp_status cnp_tiler_open(cnp_ctx *ctx, const char *path, const cnp_tiler_params
         reader *r = &t->readers[c];
         r->t = t;
         r->id = c;
-        if (c == 0) {
-            r->ds = t->ds;
-        } else {
-            cnp_gdal_quiet_begin();
-            r->ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
-                               NULL, NULL, NULL);
-            cnp_gdal_quiet_end();
-            if (!r->ds) {
-                st = cnp_error(ctx, CNP_ERR_IO, "%s: cannot open it a second time for reading "
-                               "(%s)", path, cnp_gdal_msg());
-                goto cleanup;
-            }
-        }
+        r->ds = c == 0 ? t->ds : open_quiet(t->path);
+        if (!r->ds)
+            return cnp_error(ctx, CNP_ERR_IO, "%s: cannot open it a second time for reading "
+                             "(%s)", t->path, cnp_gdal_msg());
         find_masks(t, r);
+        if (t->have_qmask && (st = open_qmask(ctx, t, r, srs)) != CNP_OK)
+            return st;
     }
-    if (!t->info.mask_kind) {
-        st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
-        goto cleanup;
-    }
-    if ((st = plan_buffers(ctx, t, p->strip_chips)) != CNP_OK)
+    if (!t->info.mask_kind)
+        return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    return CNP_OK;
+}
+
+cnp_status cnp_tiler_open(cnp_ctx *ctx, const char *path, const cnp_tiler_params *p,
+                          cnp_tiler **out)
+{
+    cnp_status st;
+    cnp_tiler *t = NULL;
+    OGRSpatialReferenceH srs = NULL;
+
+    *out = NULL;
+    if ((st = check_params(ctx, path, p)) != CNP_OK)
+        return st;
+    cnp_gdal_init();
+    /* GDAL sizes its block cache lazily on first use; do it here, before
+     * the reader threads race to it. */
+    (void)GDALGetCacheMax64();
+    if ((st = tiler_new(ctx, path, p, &t)) != CNP_OK ||
+        (st = open_scene(ctx, t, &srs)) != CNP_OK || (st = check_bands(ctx, t)) != CNP_OK ||
+        (st = pixel_metres(ctx, t, srs)) != CNP_OK || (st = lay_out_grid(ctx, t, p)) != CNP_OK ||
+        (st = open_readers(ctx, t, p->readers, srs)) != CNP_OK ||
+        (st = plan_buffers(ctx, t, p->strip_chips)) != CNP_OK)
         goto cleanup;
     if (pthread_mutex_init(&t->mu, NULL) != 0 || pthread_cond_init(&t->cv, NULL) != 0) {
         st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot create the reader's lock", path);
@@ -603,15 +715,220 @@ cleanup:
     return st;
 }
 
+/* r->use = r->ok and the quality mask over the scene window [ix0, ix1) x
+ * [iy0, iy1) of a segment buffer whose origin is (bx0, by0) and width bw:
+ * each mask band read with nearest-neighbour sampling onto the scene's
+ * pixels (a fractional window in mask pixels), then the usable table. */
+static cnp_status read_qmask(cnp_ctx *ctx, const cnp_tiler *t, reader *r, int bx0, int by0,
+                             int bw, int ix0, int iy0, int ix1, int iy1)
+{
+    const double *sg = t->info.scene_gt, *g = t->qmask_gt;
+    const cnp_qmask_spec *q = &t->qmask;
+    int iw = ix1 - ix0, ih = iy1 - iy0, k, x, y, mx, my, mw, mh;
+    size_t off = (size_t)(iy0 - by0) * bw + (size_t)(ix0 - bx0);
+    GDALRasterIOExtraArg extra;
+    double fx0 = (sg[0] + ix0 * sg[1] - g[0]) / g[1], fx1 = (sg[0] + ix1 * sg[1] - g[0]) / g[1];
+    double fy0 = (sg[3] + iy0 * sg[5] - g[3]) / g[5], fy1 = (sg[3] + iy1 * sg[5] - g[3]) / g[5];
+
+    /* Clamp to the mask (open_qmask checked coverage within half a pixel). */
+    fx0 = fmax(0.0, fmin(fx0, t->qmask_w));
+    fx1 = fmax(0.0, fmin(fx1, t->qmask_w));
+    fy0 = fmax(0.0, fmin(fy0, t->qmask_h));
+    fy1 = fmax(0.0, fmin(fy1, t->qmask_h));
+    mx = (int)floor(fx0);
+    my = (int)floor(fy0);
+    mw = (int)ceil(fx1) - mx;
+    mh = (int)ceil(fy1) - my;
+    if (mw < 1 || mh < 1 || fx1 <= fx0 || fy1 <= fy0) {
+        memset(r->use, 0, (size_t)t->buf_w * (size_t)t->buf_h);
+        return CNP_OK;
+    }
+    INIT_RASTERIO_EXTRA_ARG(extra);
+    extra.eResampleAlg = GRIORA_NearestNeighbour;
+    extra.bFloatingPointWindowValidity = TRUE;
+    extra.dfXOff = fx0;
+    extra.dfYOff = fy0;
+    extra.dfXSize = fx1 - fx0;
+    extra.dfYSize = fy1 - fy0;
+    memcpy(r->use, r->ok, (size_t)t->buf_w * (size_t)t->buf_h);
+    for (y = iy0; y < iy1; y++) /* rule ANY: collect votes in tmp */
+        memset(r->tmp + (size_t)(y - by0) * bw + (ix0 - bx0), 0, (size_t)iw);
+    for (k = 0; k < q->n_bands; k++) {
+        GDALRasterBandH b = GDALGetRasterBand(r->qds, q->bands[k]);
+        cnp_gdal_reset();
+        if (GDALRasterIOEx(b, GF_Read, mx, my, mw, mh, r->qbuf, iw, ih,
+                           GDT_Byte, 1, iw, &extra) != CE_None)
+            return cnp_error(ctx, CNP_ERR_IO, "%s: reading its %s quality mask %s failed (%s)",
+                             t->path, q->kind, q->path, cnp_gdal_msg());
+        for (y = 0; y < ih; y++) {
+            unsigned char *use = r->use + off + (size_t)y * bw;
+            unsigned char *vote = r->tmp + off + (size_t)y * bw;
+            const unsigned char *v = r->qbuf + (size_t)y * iw;
+            for (x = 0; x < iw; x++) {
+                unsigned char u = q->usable[k][v[x]];
+                if (q->rule == CNP_QMASK_ALL)
+                    use[x] &= u;
+                else
+                    vote[x] |= u;
+            }
+        }
+    }
+    if (q->rule == CNP_QMASK_ANY)
+        for (y = 0; y < ih; y++)
+            for (x = 0; x < iw; x++)
+                r->use[off + (size_t)y * bw + x] &= r->tmp[off + (size_t)y * bw + x];
+    return CNP_OK;
+}
+
+/* A segment's source window: the buffer covers [bx0, bx0 + bw) x [by0, by0
+ * + bh) in scene pixels (whole pixels around the chip windows), of which
+ * [ix0, ix1) x [iy0, iy1) lies inside the scene; y0 is the strip's top. */
+typedef struct window {
+    int bx0, by0, bw, bh, ix0, iy0, ix1, iy1;
+    size_t plane;
+    double y0;
+} window;
+
+/* Reads the bands read into r->raw and their validity into r->ok: inside
+ * the scene, not masked by GDAL (nodata, alpha, mask band), not the
+ * product's nodata value where the band has none, finite. */
+static cnp_status read_valid(cnp_ctx *ctx, const cnp_tiler *t, reader *r, const window *w)
+{
+    int iw = w->ix1 - w->ix0, ih = w->iy1 - w->iy0, c, m, x, y;
+    size_t off = (size_t)(w->iy0 - w->by0) * w->bw + (size_t)(w->ix0 - w->bx0), i;
+
+    memset(r->ok, 0, w->plane);
+    for (c = 0; c < t->C; c++) {
+        GDALRasterBandH b = GDALGetRasterBand(r->ds, t->bands[c]);
+        float *dst = r->raw + (size_t)c * w->plane;
+        cnp_gdal_reset();
+        if (GDALRasterIO(b, GF_Read, w->ix0, w->iy0, iw, ih, dst + off, iw, ih, GDT_Float32,
+                         (GSpacing)sizeof(float), (GSpacing)sizeof(float) * w->bw) != CE_None)
+            return cnp_error(ctx, CNP_ERR_IO, "%s: reading band %d, rows %d-%d failed (%s); the "
+                             "file may be truncated or corrupt: check it with gdalinfo -checksum",
+                             t->path, t->bands[c], w->iy0, w->iy1 - 1, cnp_gdal_msg());
+    }
+    for (y = w->iy0; y < w->iy1; y++)
+        memset(r->ok + (size_t)(y - w->by0) * w->bw + (w->ix0 - w->bx0), 1, (size_t)iw);
+    for (c = 0; c < t->C; c++) {
+        const float *p = r->raw + (size_t)c * w->plane;
+        const float nd = (float)t->nodata;
+        if (!t->nd_override[c])
+            continue;
+        for (y = w->iy0; y < w->iy1; y++) {
+            size_t row = (size_t)(y - w->by0) * w->bw - w->bx0;
+            for (x = w->ix0; x < w->ix1; x++)
+                if (p[row + x] == nd)
+                    r->ok[row + x] = 0;
+        }
+    }
+    for (m = 0; m < r->n_masks; m++) {
+        cnp_gdal_reset();
+        if (GDALRasterIO(r->masks[m], GF_Read, w->ix0, w->iy0, iw, ih, r->tmp + off, iw, ih,
+                         GDT_Byte, 1, w->bw) != CE_None)
+            return cnp_error(ctx, CNP_ERR_IO, "%s: reading the validity mask, rows %d-%d failed "
+                             "(%s); the file may be truncated or corrupt", t->path, w->iy0,
+                             w->iy1 - 1, cnp_gdal_msg());
+        for (y = w->iy0; y < w->iy1; y++) {
+            size_t row = (size_t)(y - w->by0) * w->bw - w->bx0;
+            for (x = w->ix0; x < w->ix1; x++)
+                if (!r->tmp[row + x])
+                    r->ok[row + x] = 0;
+        }
+    }
+    /* NaN and infinities (floating-point bands only) are invalid. */
+    for (c = 0; t->check_finite && c < t->C; c++) {
+        const float *p = r->raw + (size_t)c * w->plane;
+        for (i = 0; i < w->plane; i++)
+            r->ok[i] &= (unsigned char)isfinite(p[i]);
+    }
+    return CNP_OK;
+}
+
+/* Normalises usable pixels; others become 0 (the mean). v -> v * na - nb
+ * (tiler_new): branch-free float loops the compiler vectorises. */
+static void normalise(const cnp_tiler *t, reader *r, size_t plane)
+{
+    int c;
+    for (c = 0; c < t->C; c++) {
+        float *p = r->raw + (size_t)c * plane;
+        const float a = t->na[c];
+        const float b = t->nb[c];
+        const unsigned char *ok = r->use;
+        size_t i;
+        for (i = 0; i < plane; i++) {
+            float v = p[i] * a - b;
+            p[i] = ok[i] ? v : 0.0f;
+        }
+    }
+}
+
+/* Each chip of the segment: its valid and usable fractions (pixel centres
+ * under its window), nodata / obscured / classified, and the model input
+ * of those classified. */
+static cnp_status cut_chips(cnp_ctx *ctx, const cnp_tiler *t, reader *r, slot *sl,
+                            const window *w)
+{
+    const cnp_tiler_info *in = &t->info;
+    cnp_strip *s = &sl->strip;
+    size_t S2 = (size_t)t->S * (size_t)t->S;
+    cnp_status st;
+    int j, c, x, y;
+
+    for (j = 0; j < s->n_cols; j++) {
+        double cx = (s->col0 + j) * in->stride_px[0];
+        int xa = (int)ceil(cx - 0.5), xb = (int)ceil(cx + in->chip_px[0] - 0.5);
+        int ya = (int)ceil(w->y0 - 0.5), yb = (int)ceil(w->y0 + in->chip_px[1] - 0.5);
+        long total = (long)(xb - xa) * (long)(yb - ya), count = 0, usable = 0;
+        double frac, ufrac;
+        float *dst;
+        for (y = ya; y < yb; y++) {
+            const unsigned char *row = r->ok + (size_t)(y - w->by0) * w->bw;
+            const unsigned char *urow = r->use + (size_t)(y - w->by0) * w->bw;
+            for (x = xa; x < xb; x++) {
+                count += row[x - w->bx0];
+                usable += urow[x - w->bx0];
+            }
+        }
+        frac = total > 0 ? (double)count / (double)total : 0.0;
+        ufrac = total > 0 ? (double)usable / (double)total : 0.0;
+        sl->valid[j] = (float)frac;
+        sl->usable[j] = (float)ufrac;
+        sl->obscured[j] = 0;
+        if (count == 0 || frac < t->min_valid)
+            continue;
+        if (usable == 0 || ufrac < t->min_valid) {
+            sl->obscured[j] = 1;
+            continue;
+        }
+        sl->cols[s->n_chips] = s->col0 + j;
+        sl->partial[s->n_chips] = usable < total;
+        dst = sl->input + (size_t)s->n_chips * t->C * S2;
+        if (!t->resample) {
+            int ox = (int)cx - w->bx0, oy = (int)w->y0 - w->by0;
+            for (c = 0; c < t->C; c++)
+                for (y = 0; y < t->S; y++)
+                    memcpy(dst + (size_t)c * S2 + (size_t)y * t->S,
+                           r->raw + (size_t)c * w->plane + (size_t)(oy + y) * w->bw + ox,
+                           (size_t)t->S * sizeof(float));
+        } else if ((st = resize_chip(ctx, t, r->raw, s, j, cx - w->bx0, w->y0 - w->by0, w->bw,
+                                     w->plane, dst)) != CNP_OK) {
+            return st;
+        }
+        s->n_chips++;
+    }
+    return CNP_OK;
+}
+
 /* Reads strip segment k into slot sl (reader thread r). */
 static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, reader *r, int k, slot *sl)
 {
     const cnp_tiler_info *in = &t->info;
     cnp_strip *s = &sl->strip;
     cnp_status st;
-    size_t plane, S2 = (size_t)t->S * (size_t)t->S;
-    double x0, x1, y0, y1;
-    int bx0, by0, bw, bh, ix0, ix1, iy0, iy1, c, j, x, y, m;
+    double x0, x1, y1;
+    window w;
+    int j;
 
     s->index = k;
     s->row = k / t->segs_per_row;
@@ -619,6 +936,8 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, reader *r, int k, slot 
     s->n_cols = in->cols - s->col0 < t->seg_cols ? in->cols - s->col0 : t->seg_cols;
     s->n_chips = 0;
     s->valid = sl->valid;
+    s->usable = sl->usable;
+    s->obscured = sl->obscured;
     s->cols = sl->cols;
     s->partial = sl->partial;
     s->input = sl->input;
@@ -626,117 +945,40 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, reader *r, int k, slot 
     /* The union of the segment's chip windows, in whole pixels. */
     x0 = s->col0 * in->stride_px[0];
     x1 = (s->col0 + s->n_cols - 1) * in->stride_px[0] + in->chip_px[0];
-    y0 = s->row * in->stride_px[1];
-    y1 = y0 + in->chip_px[1];
-    bx0 = (int)floor(x0);
-    by0 = (int)floor(y0);
-    bw = (int)ceil(x1) - bx0;
-    bh = (int)ceil(y1) - by0;
-    if (bw > t->buf_w || bh > t->buf_h)
+    w.y0 = s->row * in->stride_px[1];
+    y1 = w.y0 + in->chip_px[1];
+    w.bx0 = (int)floor(x0);
+    w.by0 = (int)floor(w.y0);
+    w.bw = (int)ceil(x1) - w.bx0;
+    w.bh = (int)ceil(y1) - w.by0;
+    if (w.bw > t->buf_w || w.bh > t->buf_h)
         return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: strip %d needs %d x %d pixels, more than "
-                         "planned (%d x %d)", t->path, k, bw, bh, t->buf_w, t->buf_h);
-    plane = (size_t)bw * (size_t)bh;
-    memset(r->ok, 0, plane);
-
-    ix0 = bx0 > 0 ? bx0 : 0;
-    iy0 = by0 > 0 ? by0 : 0;
-    ix1 = bx0 + bw < in->width ? bx0 + bw : in->width;
-    iy1 = by0 + bh < in->height ? by0 + bh : in->height;
-    if (ix1 <= ix0 || iy1 <= iy0 || window_empty(t, r, ix0, iy0, ix1 - ix0, iy1 - iy0)) {
+                         "planned (%d x %d)", t->path, k, w.bw, w.bh, t->buf_w, t->buf_h);
+    w.plane = (size_t)w.bw * (size_t)w.bh;
+    w.ix0 = w.bx0 > 0 ? w.bx0 : 0;
+    w.iy0 = w.by0 > 0 ? w.by0 : 0;
+    w.ix1 = w.bx0 + w.bw < in->width ? w.bx0 + w.bw : in->width;
+    w.iy1 = w.by0 + w.bh < in->height ? w.by0 + w.bh : in->height;
+    if (w.ix1 <= w.ix0 || w.iy1 <= w.iy0 ||
+        window_empty(t, r, w.ix0, w.iy0, w.ix1 - w.ix0, w.iy1 - w.iy0)) {
         /* Nothing valid under this segment: no chip to classify. */
-        for (j = 0; j < s->n_cols; j++)
-            sl->valid[j] = 0.0f;
+        for (j = 0; j < s->n_cols; j++) {
+            sl->valid[j] = sl->usable[j] = 0.0f;
+            sl->obscured[j] = 0;
+        }
         return CNP_OK;
     }
-    {
-        int iw = ix1 - ix0, ih = iy1 - iy0;
-        size_t off = (size_t)(iy0 - by0) * bw + (size_t)(ix0 - bx0);
-        for (c = 0; c < t->C; c++) {
-            GDALRasterBandH b = GDALGetRasterBand(r->ds, t->bands[c]);
-            float *dst = r->raw + (size_t)c * plane;
-            cnp_gdal_reset();
-            if (GDALRasterIO(b, GF_Read, ix0, iy0, iw, ih, dst + off, iw, ih, GDT_Float32,
-                             (GSpacing)sizeof(float), (GSpacing)sizeof(float) * bw) != CE_None)
-                return cnp_error(ctx, CNP_ERR_IO, "%s: reading band %d, rows %d-%d failed "
-                                 "(%s); the file may be truncated or corrupt: check it with "
-                                 "gdalinfo -checksum", t->path, t->bands[c], iy0, iy1 - 1,
-                                 cnp_gdal_msg());
-        }
-        for (y = iy0; y < iy1; y++)
-            memset(r->ok + (size_t)(y - by0) * bw + (ix0 - bx0), 1, (size_t)iw);
-        for (m = 0; m < r->n_masks; m++) {
-            cnp_gdal_reset();
-            if (GDALRasterIO(r->masks[m], GF_Read, ix0, iy0, iw, ih, r->tmp + off, iw, ih,
-                             GDT_Byte, 1, bw) != CE_None)
-                return cnp_error(ctx, CNP_ERR_IO, "%s: reading the validity mask, rows %d-%d "
-                                 "failed (%s); the file may be truncated or corrupt", t->path,
-                                 iy0, iy1 - 1, cnp_gdal_msg());
-            for (y = iy0; y < iy1; y++) {
-                size_t row = (size_t)(y - by0) * bw;
-                for (x = ix0; x < ix1; x++)
-                    if (!r->tmp[row + (x - bx0)])
-                        r->ok[row + (x - bx0)] = 0;
-            }
-        }
-    }
-
-    /* Normalise valid pixels; invalid and outside pixels become 0 (the
-     * mean). NaN and infinities (floating-point bands only) are invalid.
-     * v -> v * a - b with a = scale / std, b = (offset * scale + mean) / std:
-     * branch-free float loops the compiler vectorises. */
-    if (t->check_finite) {
-        for (c = 0; c < t->C; c++) {
-            const float *p = r->raw + (size_t)c * plane;
-            size_t i;
-            for (i = 0; i < plane; i++)
-                r->ok[i] &= (unsigned char)isfinite(p[i]);
-        }
-    }
-    for (c = 0; c < t->C; c++) {
-        float *p = r->raw + (size_t)c * plane;
-        const float a = (float)(t->scale / t->std[c]);
-        const float b = (float)((t->offset * t->scale + t->mean[c]) / t->std[c]);
-        const unsigned char *ok = r->ok;
-        size_t i;
-        for (i = 0; i < plane; i++) {
-            float v = p[i] * a - b;
-            p[i] = ok[i] ? v : 0.0f;
-        }
-    }
-
-    for (j = 0; j < s->n_cols; j++) {
-        double cx = (s->col0 + j) * in->stride_px[0];
-        int xa = (int)ceil(cx - 0.5), xb = (int)ceil(cx + in->chip_px[0] - 0.5);
-        int ya = (int)ceil(y0 - 0.5), yb = (int)ceil(y0 + in->chip_px[1] - 0.5);
-        long total = (long)(xb - xa) * (long)(yb - ya), count = 0;
-        double frac;
-        for (y = ya; y < yb; y++) {
-            const unsigned char *row = r->ok + (size_t)(y - by0) * bw;
-            for (x = xa; x < xb; x++)
-                count += row[x - bx0];
-        }
-        frac = total > 0 ? (double)count / (double)total : 0.0;
-        sl->valid[j] = (float)frac;
-        if (count == 0 || frac < t->min_valid)
-            continue;
-        sl->cols[s->n_chips] = s->col0 + j;
-        sl->partial[s->n_chips] = count < total;
-        float *dst = sl->input + (size_t)s->n_chips * t->C * S2;
-        if (!t->resample) {
-            int ox = (int)cx - bx0, oy = (int)y0 - by0;
-            for (c = 0; c < t->C; c++)
-                for (y = 0; y < t->S; y++)
-                    memcpy(dst + (size_t)c * S2 + (size_t)y * t->S,
-                           r->raw + (size_t)c * plane + (size_t)(oy + y) * bw + ox,
-                           (size_t)t->S * sizeof(float));
-        } else if ((st = resize_chip(ctx, t, r->raw, s, j, cx - bx0, y0 - by0, bw, plane,
-                                     dst)) !=
-                   CNP_OK) {
+    if ((st = read_valid(ctx, t, r, &w)) != CNP_OK)
+        return st;
+    if (t->have_qmask) {
+        if ((st = read_qmask(ctx, t, r, w.bx0, w.by0, w.bw, w.ix0, w.iy0, w.ix1, w.iy1)) !=
+            CNP_OK)
             return st;
-        }
-        s->n_chips++;
+    } else {
+        memcpy(r->use, r->ok, w.plane);
     }
-    return CNP_OK;
+    normalise(t, r, w.plane);
+    return cut_chips(ctx, t, r, sl, &w);
 }
 
 /* CPU seconds of the calling thread. */
@@ -760,7 +1002,7 @@ static void *reader_main(void *arg)
         cnp_ctx ctx;
         cnp_status st;
         double t0, c0;
-        int i, partial = 0;
+        int i, partial = 0, obscured = 0;
 
         pthread_mutex_lock(&t->mu);
         while (!(sl->state == SLOT_FREE && sl->next == k) && !t->cancel)
@@ -778,6 +1020,8 @@ static void *reader_main(void *arg)
         st = fill_strip(&ctx, t, r, k, sl);
         for (i = 0; st == CNP_OK && i < sl->strip.n_chips; i++)
             partial += sl->partial[i];
+        for (i = 0; st == CNP_OK && i < sl->strip.n_cols; i++)
+            obscured += sl->obscured[i];
 
         pthread_mutex_lock(&t->mu);
         t->read_s += cnp_now() - t0;
@@ -796,6 +1040,7 @@ static void *reader_main(void *arg)
         t->chips += sl->strip.n_chips;
         t->partial += partial;
         t->skipped += sl->strip.n_cols - sl->strip.n_chips;
+        t->obscured += obscured;
         sl->state = SLOT_READY;
         pthread_cond_broadcast(&t->cv);
         pthread_mutex_unlock(&t->mu);
@@ -883,6 +1128,7 @@ void cnp_tiler_stats_get(const cnp_tiler *t, cnp_tiler_stats *stats)
     stats->chips = t->chips;
     stats->partial = t->partial;
     stats->skipped = t->skipped;
+    stats->obscured = t->obscured;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -900,14 +1146,20 @@ void cnp_tiler_close(cnp_tiler *t)
         reader *r = &t->readers[s];
         if (r->ds && r->ds != t->ds)
             GDALClose(r->ds);
+        if (r->qds)
+            GDALClose(r->qds);
         cnp_aligned_free(r->raw);
         free(r->ok);
         free(r->tmp);
+        free(r->use);
+        free(r->qbuf);
     }
     if (t->ds)
         GDALClose(t->ds);
     for (s = 0; s < MAX_READERS + 1; s++) {
         free(t->slots[s].valid);
+        free(t->slots[s].usable);
+        free(t->slots[s].obscured);
         free(t->slots[s].cols);
         free(t->slots[s].partial);
         cnp_aligned_free(t->slots[s].input);
@@ -918,6 +1170,10 @@ void cnp_tiler_close(cnp_tiler *t)
     free(t->bands);
     free(t->mean);
     free(t->std);
+    free(t->na);
+    free(t->nb);
+    free(t->nd_override);
+    free(t->qmask_path);
     free(t->path);
     free(t);
 }

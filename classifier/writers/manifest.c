@@ -187,6 +187,11 @@ static json_object *params_json(const cnp_run_params *p)
     for (i = 0; ok && p->config && p->config[i]; i++)
         ok = push(a, str(p->config[i]));
     ok = ok && add(o, "config", a);
+    if (ok && p->product_json) {
+        /* the product's bands, radiometry and quality mask (product.h) */
+        json_object *pr = json_tokener_parse(p->product_json);
+        ok = pr && add(o, "product", pr);
+    }
     if (!ok) {
         json_object_put(o);
         return NULL;
@@ -436,6 +441,16 @@ static json_object *results_json(cnp_ctx *ctx, const cnp_manifest *m, const cnp_
     ok = ok && add(o, "gdal_version", str(GDALVersionInfo("RELEASE_NAME")));
     ok = ok && add(o, "scene", str(r->scene_id));
     ok = ok && add(o, "run_utc", str(r->run_utc));
+    if (ok && r->date) {
+        json_object *acq = json_object_new_object();
+        ok = add(acq, "date", str(r->date)) && add(acq, "source", str(r->date_source)) &&
+             add(o, "acquisition", acq);
+    }
+    if (ok && r->alerts_summary) {
+        json_object *al = json_object_new_object();
+        ok = add(al, "summary", str(r->alerts_summary)) && add(al, "state", str(r->alerts_state)) &&
+             add(o, "alerts", al);
+    }
     {
         json_object *md = NULL;
         if (ok && json_object_object_get_ex(o, "model", &md)) {
@@ -468,7 +483,9 @@ static json_object *results_json(cnp_ctx *ctx, const cnp_manifest *m, const cnp_
     ok = ok && add(c, "cells", json_object_new_int64((int64_t)r->rows * r->cols)) &&
          add(c, "classified", json_object_new_int64(r->classified)) &&
          add(c, "partial", json_object_new_int64(r->partial)) &&
-         add(c, "skipped", json_object_new_int64(r->skipped)) && add(c, "partial_cells", a);
+         add(c, "skipped", json_object_new_int64(r->skipped)) &&
+         add(c, "nodata", json_object_new_int64(r->skipped - r->obscured)) &&
+         add(c, "obscured", json_object_new_int64(r->obscured)) && add(c, "partial_cells", a);
     if (!ok) {
         json_object_put(a);
         json_object_put(c);

@@ -144,6 +144,8 @@ typedef struct cnp_run_params {
     const char *format;                  /* "GTiff" or "COG" */
     const char *const *creation_options; /* NULL-terminated NAME=VALUE, or NULL */
     const char *const *config;           /* NULL-terminated KEY=VALUE, or NULL */
+    const char *product_json;  /* the product read (cnp_product_json), or NULL for a
+                                  plain raster: recorded as parameters.product */
 } cnp_run_params;
 
 /* What a run produced. All borrowed. */
@@ -159,10 +161,16 @@ typedef struct cnp_run_results {
     const char *resampling;    /* "none" or "bilinear" */
     const char *mask_kind;     /* "none", "nodata", "alpha", "mask", ... */
     long classified, partial, skipped;
+    long obscured;             /* of the skipped: obscured (quality mask); the rest
+                                  are nodata */
     const int *partial_cells;  /* (partial, 2) row, col of each partial chip */
     const long *positives;     /* (n_labels) chips with p >= threshold */
     int marker_features;
     const char *const *outputs; /* NULL-terminated paths of the files written */
+    const char *date;          /* acquisition date YYYY-MM-DD, or NULL */
+    const char *date_source;   /* where it came from ("metadata", "filename", ...), or NULL */
+    const char *alerts_summary;/* monitoring: the scene's alerts line, or NULL */
+    const char *alerts_state;  /* monitoring: the alert state folder, or NULL */
     int threads;
     double open_s, hash_s, read_s, read_cpu_s, wait_s, infer_s, write_s, total_s;
 } cnp_run_results;

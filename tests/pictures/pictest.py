@@ -87,13 +87,18 @@ def scene_rect_lonlat(scene, fx0, fy0, fx1, fy1):
     return pts
 
 
-def write_markers(path, scene, regions):
-    """regions: [(label, (fx0, fy0, fx1, fy1)), ...] -> a markers GeoJSON."""
+def write_markers(path, scene, regions, change=None):
+    """regions: [(label, (fx0, fy0, fx1, fy1)), ...] -> a markers GeoJSON;
+    with change (a list, one per region), NAME.alerts.geojson's "change"."""
     feats = []
-    for label, rect in regions:
+    for i, (label, rect) in enumerate(regions):
+        props = {"label": label, "chips": 4, "max_prob": 0.9, "mean_prob": 0.8, "scene": "x",
+                 "model": "m"}
+        if change:
+            props = {"label": label, "first_detected": "2024-05-01", "confidence": "low",
+                     "change": change[i]}
         feats.append({"type": "Feature",
-                      "properties": {"label": label, "chips": 4, "max_prob": 0.9,
-                                     "mean_prob": 0.8, "scene": "x", "model": "m"},
+                      "properties": props,
                       "geometry": {"type": "Polygon",
                                    "coordinates": [scene_rect_lonlat(scene, *rect)]}})
     with open(path, "w") as f:
@@ -113,7 +118,7 @@ def write_manifest(outdir, name, scene, counts, model="test-model", date=None, b
          "positive_chips": dict(counts), "marker_features": 0,
          "timings_s": {"total": seconds}}
     if date:
-        m["date"] = date
+        m["acquisition"] = {"date": date, "source": "filename"}
     if alerts is not None:
         m["alerts"] = alerts
     with open(os.path.join(outdir, name + ".manifest.json"), "w") as f:

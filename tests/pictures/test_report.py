@@ -109,13 +109,20 @@ def main():
     with ct.tmpdir() as d:
         out = os.path.join(d, "out")
         os.mkdir(out)
-        for name, counts, alerts in [("quiet", {"road": 2}, {"new": 0, "summary": "no change"}),
-                                     ("busy", {"road": 9, "slash_burn": 4},
-                                      {"new": 3, "summary": "3 new alerts (road)"})]:
+        # Monitoring: the manifest has the alerts line, NAME.alerts.geojson
+        # the changes ("change": "new" | "confirmed" | "dismissed").
+        boxes = [(0.1 * i, 0.6, 0.1 * i + 0.08, 0.7) for i in range(5)]
+        for name, counts, changes in [("quiet", {"road": 2}, ["confirmed"]),
+                                      ("busy", {"road": 9, "slash_burn": 4},
+                                       ["new", "new", "confirmed", "new", "dismissed"])]:
             scene = pt.make_scene(os.path.join(d, name + ".tif"), 900, 600)
             pt.write_markers(os.path.join(out, name + ".markers.geojson"), scene,
                              [("road", (0.1, 0.1, 0.4, 0.5))])
-            pt.write_manifest(out, name, scene, counts, alerts=alerts, date="2024-05-01")
+            pt.write_markers(os.path.join(out, name + ".alerts.geojson"), scene,
+                             [("road", b) for b in boxes[:len(changes)]], change=changes)
+            pt.write_manifest(out, name, scene, counts, date="2024-05-01",
+                              alerts={"summary": "%d new alerts (road)" % changes.count("new"),
+                                      "state": "/state"})
         # A failed scene with a hostile name, and one known from a JSONL log only.
         pt.probe("failure", out, HOSTILE, "/in/" + HOSTILE + ".tif", "format",
                  "bad <b>tiff</b>\nline 2")
@@ -132,6 +139,10 @@ def main():
         raw = open(page, encoding="utf-8").read()
         assert "<script>" not in raw and "bad <b>" not in raw and "<img src=x" not in raw
         assert "cannot open /in/gone.tif" in text and "line 2" in text
+        # New alerts counted from busy.alerts.geojson: 3 in the summary.
+        assert "3 new alerts (road)" in text
+        stats = text[:text.index("Failures")]
+        assert "3new alerts" in stats, stats
         # Order: failures, then new alerts, then the rest.
         order = [n for n in (HOSTILE, "gone", "busy", "quiet") if n in text]
         pos = [text.index(n) for n in order]
