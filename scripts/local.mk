@@ -46,3 +46,8 @@ installcheck-local:
 	for s in canopy-nightly canopy-parallel canopy-slurm; do \
 		$(bindir)/$$s --help >/dev/null || exit 1; \
 	done
+# The README's pictures (quick-look and report of the demo), regenerated on demand.
+EXTRA_DIST += scripts/docs-images docs/demo-quicklook.png docs/demo-report.png
+docs-images:
+	sh $(srcdir)/scripts/docs-images --skip-deps
+.PHONY: docs-images

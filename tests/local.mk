@@ -22,3 +22,4 @@ include tests/batch/local.mk
 include tests/alerts/local.mk
 include tests/install/local.mk
 include tests/products/local.mk
+include tests/pictures/local.mk

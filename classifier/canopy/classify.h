@@ -81,6 +81,8 @@ typedef struct cnp_classify_options {
     char **config;             /* --config KEY=VALUE: recorded in the manifest; the
                                   caller applies them (CPLSetConfigOption) */
     char **inputs;             /* scenes, folders, @lists (cnp_scene_list_new) */
+    int no_quicklook;          /* --no-quicklook: no NAME.quicklook.png, NAME.stac.json */
+    int record_failures;       /* --record-failures: NAME.failed.json for a failed scene */
 
     /* Products and quality masks: chips with less than min_valid usable
      * pixels are obscured (chips_obscured). */

@@ -24,6 +24,7 @@ static void print_help(FILE *f)
           "  info       model summary: architecture, operators, metadata, GFLOPs, GEMM kernels\n"
           "  alerts     monitoring: alerts of new markers over time from classified scenes\n"
           "  bench      engine throughput on random chips, and this machine's sgemm ceiling\n"
+          "  report     an output folder -> one HTML page (quick-looks, failures) + STAC\n"
           "\n"
           "'canopy COMMAND --help' describes each command's options.\n"
           "\n"
@@ -73,6 +74,8 @@ int main(int argc, char **argv)
                PACKAGE_VERSION, bi.library, bi.core, bi.selected, bi.conv, bi.bf16);
         return CNP_EXIT_OK;
     }
+    if (!strcmp(cmd, "report"))
+        return cnp_cmd_report(argc - 1, argv + 1);
     select_blas_kernels(argv);
     if (!strcmp(cmd, "info"))
         return cnp_cmd_info(argc - 1, argv + 1);

@@ -6,9 +6,9 @@
  *   scene_identity   the run's identity; up to date -> skipped, stop
  *   scene_classify   the old outputs removed, every strip through the model
  *   scene_write      probabilities, masks (+ split), markers GeoJSON
- *     [extension: quick-look + STAC are written after scene_write, appended
- *      to s->written (so that the manifest lists them) and to the result's
- *      outputs ("quicklook", "stac")]
+ *   scene_pictures   (after scene_alerts, below) quick-look (+ world file,
+ *                    .aux.xml) with the new alerts outlined, and the STAC
+ *                    Item; listed in the manifest (not with --no-quicklook)
  *   scene_manifest   NAME.manifest.json, written last: it makes the scene
  *                    "up to date"
  *   scene_alerts     with --alerts DIR: the scene added to the alert state at
@@ -24,6 +24,7 @@
  * the scene. */
 #define _GNU_SOURCE
 #include "config.h"
+#include "pictures/pictures.h"
 #include "pipeline/pipeline.h"
 #include "alerts/alerts.h"
 #include "scene/date.h"
@@ -405,6 +406,112 @@ static cnp_status scene_write(cnp_ctx *ctx, scene_run *s)
     return CNP_OK;
 }
 
+/* Step 4b: NAME.quicklook.png (+ .pgw, .aux.xml) and NAME.stac.json,
+ * appended to s->written so that the manifest lists them. */
+static cnp_status scene_pictures(cnp_ctx *ctx, scene_run *s)
+{
+    const cnp_model_meta *meta = s->m->meta;
+    const char **labels = NULL;
+    long *counts = NULL;
+    cnp_quicklook_params q;
+    cnp_stac_item_params sp;
+    char *collection = NULL;
+    cnp_status st = CNP_OK;
+    int k, n = 0;
+
+    if (s->o->no_quicklook)
+        return CNP_OK;
+    if (!keep_going(s, 1.0, "writing the quick-look"))
+        return cancelled(ctx, s);
+    labels = calloc((size_t)meta->n_labels + 1, sizeof *labels);
+    counts = calloc((size_t)meta->n_labels + 1, sizeof *counts);
+    collection = cnp_stac_collection_id(ctx, s->o->outdir);
+    if (!labels || !counts || !collection) {
+        st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    for (k = 0; k < meta->n_labels; k++) {
+        if (!meta->is_marker[k])
+            continue;
+        labels[n] = meta->labels[k];
+        counts[n++] = s->positives[k];
+    }
+    memset(&q, 0, sizeof q);
+    q.scene = s->path;
+    q.n_bands = meta->n_channels;
+    q.bands = s->m->bands;
+    q.markers = s->w.markers;
+    q.alerts = cnp_classify_result_output(s->res, "alerts");
+    q.name = s->name;
+    q.date = s->res->date;
+    q.model = meta->name;
+    q.n_labels = n;
+    q.labels = labels;
+    q.counts = counts;
+    if ((st = cnp_quicklook_write(ctx, s->w.quicklook, &q, NULL)) != CNP_OK)
+        goto cleanup;
+    s->written = CSLAddString(s->written, s->w.quicklook);
+    s->written = CSLAddString(s->written, s->w.quicklook_pgw);
+    s->written = CSLAddString(s->written, s->w.quicklook_aux);
+    memset(&sp, 0, sizeof sp);
+    sp.scene = s->path;
+    sp.name = s->name;
+    sp.date = s->res->date;
+    sp.run_utc = s->run_utc;
+    sp.model = meta->name;
+    sp.collection = collection;
+    sp.probs = s->w.probs;
+    sp.masks = s->w.masks;
+    sp.markers = s->w.markers;
+    sp.quicklook = s->w.quicklook;
+    sp.manifest = s->w.manifest;
+    sp.alerts = cnp_classify_result_output(s->res, "alerts");
+    sp.n_labels = n;
+    sp.labels = labels;
+    sp.counts = counts;
+    if ((st = cnp_stac_item_write(ctx, s->w.stac, &sp)) != CNP_OK)
+        goto cleanup;
+    s->written = CSLAddString(s->written, s->w.stac);
+cleanup:
+    free(collection);
+    free(labels);
+    free(counts);
+    return st;
+}
+
+/* With --record-failures, a scene that failed leaves NAME.failed.json for
+ * `canopy report`; one that succeeds (or is up to date) removes it (only a
+ * file that is such a record). An interrupted scene, or one whose name is
+ * another scene's, records nothing. Best effort: the scene's own error is
+ * what counts. */
+static void scene_record_outcome(const scene_run *s, const cnp_ctx *ctx, cnp_status st)
+{
+    static const char *const kinds[] = {"ok", "usage", "io", "format", "unsupported", "shape",
+                                        "nomem", "cancelled", "internal"};
+    char *name = NULL;
+
+    if (!s->o->outdir)
+        return;
+    if (st == CNP_OK) {
+        if (s->name)
+            cnp_failure_remove(s->o->outdir, s->name);
+        return;
+    }
+    if (!s->o->record_failures || st == CNP_ERR_CANCELLED ||
+        (unsigned)st >= sizeof kinds / sizeof kinds[0])
+        return;
+    /* Named and its outputs known: that name. Not yet named (the product
+     * could not be opened): the file's name. Named but no outputs: the name
+     * is another scene's, whose record this must not replace. */
+    if (s->name && s->w.manifest)
+        name = strdup(s->name);
+    else if (!s->name)
+        name = cnp_classify_scene_name(s->path);
+    if (name)
+        (void)cnp_failure_write(NULL, s->o->outdir, name, s->path, kinds[st], ctx->msg);
+    free(name);
+}
+
 /* Step 5: the manifest, last. */
 /* Step: with --alerts DIR, the scene's probabilities added to the alert
  * state (canopy/alerts: lock, atomic, idempotent); its changes beside the
@@ -507,6 +614,10 @@ static int result_outputs(scene_run *s)
              cnp_classify_result_add_output(r, "manifest", s->w.manifest);
     if (ok && s->o->split_masks)
         ok = cnp_classify_result_add_output(r, "split_masks", s->w.split_dir);
+    if (ok && !s->o->no_quicklook && exists(s->w.quicklook))
+        ok = cnp_classify_result_add_output(r, "quicklook", s->w.quicklook);
+    if (ok && !s->o->no_quicklook && exists(s->w.stac))
+        ok = cnp_classify_result_add_output(r, "stac", s->w.stac);
     return ok;
 }
 
@@ -652,12 +763,14 @@ cnp_status cnp_classify_scene(const cnp_classify_options *o, cnp_classify_model 
     }
     /* From here on, the scene's old outputs are stale. */
     if ((st = scene_classify(&ctx, &s)) != CNP_OK || (st = scene_write(&ctx, &s)) != CNP_OK ||
-        (st = scene_alerts(&ctx, &s)) != CNP_OK || (st = scene_manifest(&ctx, &s)) != CNP_OK)
+        (st = scene_alerts(&ctx, &s)) != CNP_OK || (st = scene_pictures(&ctx, &s)) != CNP_OK ||
+        (st = scene_manifest(&ctx, &s)) != CNP_OK)
         goto cleanup;
     st = scene_summary(&ctx, &s);
 cleanup:
     if (st != CNP_OK && s.started)
         cnp_scene_outputs_remove(&s.w, m->meta);
+    scene_record_outcome(&s, &ctx, st);
     s.res->status = st;
     if (st != CNP_OK) {
         char *msg = strdup(ctx.msg[0] ? ctx.msg : cnp_status_name(st));

@@ -84,7 +84,7 @@ cnp_classify_options *cnp_classify_options_defaults(cnp_ctx *ctx)
 static int is_flag(const char *name)
 {
     static const char *const flags[] = {"-q", "--quiet", "--tta", "--split-masks", "--progress",
-                                        "--list", NULL};
+                                        "--list", "--no-quicklook", "--record-failures", NULL};
     int i;
     for (i = 0; flags[i]; i++)
         if (!strcmp(name, flags[i]))
@@ -104,6 +104,10 @@ static int parse_flag(cnp_classify_options *o, const char *name)
         o->progress = CNP_PROGRESS_TERM;
     else if (!strcmp(name, "--list"))
         o->list_only = 1;
+    else if (!strcmp(name, "--no-quicklook"))
+        o->no_quicklook = 1;
+    else if (!strcmp(name, "--record-failures"))
+        o->record_failures = 1;
     else
         return 0;
     return 1;

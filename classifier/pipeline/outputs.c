@@ -32,6 +32,10 @@ void cnp_scene_outputs_free(cnp_scene_outputs *w)
     free(w->markers);
     free(w->manifest);
     free(w->split_dir);
+    free(w->quicklook);
+    free(w->quicklook_pgw);
+    free(w->quicklook_aux);
+    free(w->stac);
     memset(w, 0, sizeof *w);
 }
 
@@ -46,8 +50,13 @@ cnp_status cnp_scene_outputs_init(cnp_ctx *ctx, const char *dir, const char *nam
     w->markers = out_path(ctx, dir, name, ".markers.geojson");
     w->manifest = out_path(ctx, dir, name, ".manifest.json");
     w->split_dir = out_path(ctx, dir, name, ".masks");
+    w->quicklook = out_path(ctx, dir, name, ".quicklook.png");
+    w->quicklook_pgw = out_path(ctx, dir, name, ".quicklook.pgw");
+    w->quicklook_aux = out_path(ctx, dir, name, ".quicklook.png.aux.xml");
+    w->stac = out_path(ctx, dir, name, ".stac.json");
     if (!w->probs || !w->probs_qml || !w->masks || !w->masks_qml || !w->markers ||
-        !w->manifest || !w->split_dir)
+        !w->manifest || !w->split_dir || !w->quicklook || !w->quicklook_pgw ||
+        !w->quicklook_aux || !w->stac)
         return CNP_ERR_NOMEM;
     return CNP_OK;
 }
@@ -86,6 +95,10 @@ void cnp_scene_outputs_remove(const cnp_scene_outputs *w, const cnp_model_meta *
     unlink(w->masks);
     unlink(w->masks_qml);
     unlink(w->markers);
+    unlink(w->stac);
+    unlink(w->quicklook);
+    unlink(w->quicklook_pgw);
+    unlink(w->quicklook_aux);
     for (i = 0; meta && i < meta->n_labels; i++) {
         unlink(CPLFormFilename(w->split_dir, meta->labels[i], "tif"));
         unlink(CPLFormFilename(w->split_dir, meta->labels[i], "qml"));

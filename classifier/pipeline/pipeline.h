@@ -32,6 +32,7 @@ struct cnp_classify_model {
 /* Every output a scene may have: the final files and the split folder. */
 typedef struct cnp_scene_outputs {
     char *probs, *probs_qml, *masks, *masks_qml, *markers, *manifest, *split_dir;
+    char *quicklook, *quicklook_pgw, *quicklook_aux, *stac;
 } cnp_scene_outputs;
 
 cnp_status cnp_scene_outputs_init(cnp_ctx *ctx, const char *dir, const char *name,

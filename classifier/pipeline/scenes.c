@@ -32,6 +32,7 @@ static int skip_in_folder(const char *name)
 {
     static const char *const skip[] = {
         ".probs.tif", ".masks.tif", ".markers.geojson", ".manifest.json", ".qml", ".aux.xml",
+        ".quicklook.png", ".pgw",
         ".ovr", ".msk", ".json", ".geojson", ".csv", ".txt", ".md", ".xml", ".prj", ".tfw",
         ".wld", ".log", NULL
     };
