@@ -134,7 +134,10 @@ class MonitorArea(ClassifyAlgorithm):
         args = ["--alerts", os.path.abspath(self.parameterAsFile(parameters, self.ALERTS,
                                                                  context))]
         if parameters.get(self.DATE) not in (None, ""):
-            date = self.parameterAsDate(parameters, self.DATE, context)
+            date = self.parameterAsDateTime(parameters, self.DATE, context).date()
+            if not date.isValid():
+                raise QgsProcessingException(tr("Acquisition date: {0!r} is not a date "
+                                                "(YYYY-MM-DD)").format(parameters[self.DATE]))
             args += ["--date", date.toString("yyyy-MM-dd")]
         for name, option, get in ((self.BASELINE, "--alerts-baseline", self.parameterAsInt),
                                   (self.HIGH, "--alerts-high", self.parameterAsDouble),

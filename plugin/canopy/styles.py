@@ -115,12 +115,15 @@ def confidence_style():
     colours, any other class the layer holds in grey after them."""
     def apply(layer, feedback):
         field = layer.fields().indexOf("confidence")
-        if field < 0:
+        if field < 0 and layer.featureCount() == 0:
+            found = []   # no alert yet: an empty collection has no fields at all
+        elif field < 0:
             feedback.reportError(tr("{0}: no 'confidence' field; left with the default "
                                     "style").format(layer.name()))
             return
+        else:
+            found = sorted(str(v) for v in layer.uniqueValues(field) if v is not None)
         known = [name for name, _ in CONFIDENCE_COLOURS]
-        found = sorted(str(v) for v in layer.uniqueValues(field) if v is not None)
         categories = []
         for name, colour in list(CONFIDENCE_COLOURS) + [(x, "128,128,128") for x in found
                                                          if x not in known]:

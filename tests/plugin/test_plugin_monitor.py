@@ -1,5 +1,6 @@
-"""QGIS plugin, "Monitor area" in real headless QGIS: a time series of one
-area (four scenes whose file names carry their dates) added through
+"""QGIS plugin, "Monitor area" in real headless QGIS: the monitoring demo
+series (make-demo-data --series: clearings, roads and a burn scar appearing
+at known dates; dates in the file names) but its last date added through
 processing.runAndLoadResults; canopy ran `classify --alerts DIR`; the new,
 confirmed and dismissed counts in the results equal the sums of the
 "alerts" objects of canopy's own scene_done events for the same command run
@@ -8,12 +9,15 @@ DIR/alerts.tif and DIR/alerts.geojson exist, open in the project as valid
 layers where GDAL/OGR say, the raster with canopy's alerts.qml (the same
 renderer QGIS builds from that file itself), the GeoJSON categorized by
 confidence with GFW's colours; the log has canopy's per-scene alert lines.
-The same scenes again change nothing (0 new, confirmed, dismissed); a run
-with one new scene given as a raster layer and an acquisition date adds it. Skips (77) only when canopy has no `classify --alerts`.
+The same scenes again change nothing (0 new, confirmed, dismissed); the last
+date, as a raster layer whose name and metadata carry no date, with the
+acquisition date parameter, adds it, with the counts canopy's events give
+for the same command on a copy of the state. Skips (77) only when canopy has no `classify --alerts`.
 """
 import json
 import os
 import shlex
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,7 +35,6 @@ from osgeo import gdal, ogr  # noqa: E402
 from qgis.core import (QgsCategorizedSymbolRenderer, QgsProject,  # noqa: E402
                        QgsRasterLayer)
 
-DATES = ("20260105", "20260121", "20260206", "20260222")
 
 
 def events_of(command):
@@ -52,15 +55,20 @@ def alert_sums(events):
 
 def run():
     with ct.tmpdir() as d:
-        inbox = os.path.join(d, "inbox")
-        os.makedirs(inbox)
-        for i, (path, date) in enumerate(zip(Q.make_scenes(inbox, [(256, 256)] * 4, seed=41),
-                                              DATES)):
-            os.rename(path, os.path.join(inbox, "area_%s.tif" % date))
+        series = os.path.join(d, "series")
+        ct.run([ct.PYTHON3, ct.script("make-demo-data"), "--series", series, "--size", "2048",
+                "--seed", "1"])
+        inbox = os.path.join(series, "scenes")
+        dates = sorted(os.listdir(inbox))
+        assert len(dates) == 7, dates
+        last = os.path.join(d, "latest.tif")   # the last date, its date removed
+        os.rename(os.path.join(inbox, dates[-1]), last)
+        ds = gdal.Open(last, gdal.GA_Update)
+        ds.SetMetadata({})
+        ds = None
         state = os.path.join(d, "alerts")
         out = os.path.join(d, "out")
-        params = {"FOLDER": inbox, "ALERTS": state, "CHIP": 64, "THREADS": 1,
-                  "OUTPUT_FOLDER": out}
+        params = {"FOLDER": inbox, "ALERTS": state, "OUTPUT_FOLDER": out}
         fb = Q.feedback()
         res = processing.runAndLoadResults("canopy:monitorarea", dict(params), feedback=fb)
         assert not fb.errors, fb.errors
@@ -97,7 +105,8 @@ def run():
         assert cats["unconfirmed"] == "#eda4c3" and cats["confirmed"] == "#c92a6d", cats
         found = {f["confidence"] for f in vector.getFeatures()}
         assert found <= set(cats), (found, cats)
-        print("monitor: 4 scenes, %d new, %d confirmed, %d dismissed; %d alert regions; layers "
+        assert res["NEW"] > 0 and n > 0, (res, n)   # the series' events: alerts
+        print("monitor: 6 dates, %d new, %d confirmed, %d dismissed; %d alert regions; layers "
               "styled" % (res["NEW"], res["CONFIRMED"], res["DISMISSED"], n))
 
         # The same scenes again: already in the state, nothing new.
@@ -105,16 +114,21 @@ def run():
                               feedback=Q.feedback())
         assert (res2["NEW"], res2["CONFIRMED"], res2["DISMISSED"]) == (0, 0, 0), res2
 
-        # One more scene, as a layer without a date in its name: the date parameter.
-        extra = Q.make_scenes(os.path.join(d), [(256, 256)], seed=77)[0]
-        layer = QgsRasterLayer(extra, "new scene")
+        # The last date, as a layer without a date: the date parameter.
+        before = os.path.join(d, "state-before")
+        shutil.copytree(state, before, symlinks=True)
+        layer = QgsRasterLayer(last, "latest")
+        assert layer.isValid()
         fb = Q.feedback()
         res = processing.run("canopy:monitorarea", {
-            "INPUT": layer, "DATE": "2026-03-10", "ALERTS": state, "CHIP": 64, "THREADS": 1,
-            "OUTPUT_FOLDER": out, "LOAD_OUTPUTS": False}, feedback=fb)
-        assert " --date 2026-03-10 " in fb.commands[-1], fb.commands
-        assert isinstance(res["NEW"], int), res
-        print("monitor: a fifth scene with its date given: %s" % res["SUMMARY"])
-
+            "INPUT": layer, "DATE": "2026-05-11", "ALERTS": state, "OUTPUT_FOLDER": out,
+            "LOAD_OUTPUTS": False}, feedback=fb)
+        command = fb.commands[-1]
+        assert " --date 2026-05-11 " in command, command
+        sums = alert_sums(events_of(command.replace(state, before).replace(
+            out, os.path.join(d, "o3"))))
+        assert (res["NEW"], res["CONFIRMED"], res["DISMISSED"]) == (
+            sums["new"], sums["confirmed"], sums["dismissed"]), (res, sums)
+        print("monitor: the last date, its date given: %s" % res["SUMMARY"])
 
 Q.main(run)
