@@ -16,17 +16,22 @@ CLEANFILES += canopy-export-onnx
 EXTRA_DIST += scripts/export-onnx
 # Demo data and the demo model (data/canopy-demo.onnx; see data/canopy-demo.md).
 EXTRA_DIST += scripts/make-demo-data scripts/demo_scenes.py scripts/train-demo-model
+# Monitoring measured on a demo series (make-demo-data --series).
+EXTRA_DIST += scripts/alerts-eval
 # The README's main job: deps, build, demo scene, classify, compare with truth.
 EXTRA_DIST += scripts/demo
 # Batch, cron and clusters: canopy-nightly, canopy-parallel and canopy-slurm,
 # installed beside canopy (which they look for there first: cron's PATH is
-# short); the functions they share and the Slurm batch script go under
-# $(pkgdatadir), whose path `make` writes into each command's `lib_dir=`.
+# short); the functions they share, the reader of canopy's JSONL events
+# (canopy-batch-events, run with configure's PYTHON3) and the Slurm batch
+# script go under $(pkgdatadir), whose path `make` writes into each command's
+# `lib_dir=` (and PYTHON3 into `python3=`).
 cnpbatchdir = $(bindir)
 cnpbatch_SCRIPTS = canopy-nightly canopy-parallel canopy-slurm
-dist_pkgdata_DATA += scripts/canopy-batch.sh scripts/canopy-slurm.sbatch \
-	scripts/canopy.crontab.example
+dist_pkgdata_DATA += scripts/canopy-batch.sh scripts/canopy-batch-events \
+	scripts/canopy-slurm.sbatch scripts/canopy.crontab.example
 cnp_batch_gen = $(AM_V_GEN)$(SED) -e "s|^lib_dir=$$|lib_dir='$(pkgdatadir)'|" \
+	-e "s|^python3=$$|python3='$(PYTHON3)'|" \
 	$(srcdir)/scripts/$@ > $@.tmp && chmod +x $@.tmp && mv -f $@.tmp $@
 canopy-nightly: $(srcdir)/scripts/canopy-nightly Makefile
 	$(cnp_batch_gen)

@@ -19,5 +19,6 @@ include tests/eval/local.mk
 include tests/cli/local.mk
 include tests/plugin/local.mk
 include tests/batch/local.mk
+include tests/alerts/local.mk
 include tests/install/local.mk
 include tests/products/local.mk

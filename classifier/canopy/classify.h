@@ -95,10 +95,21 @@ typedef struct cnp_classify_options {
     int list_only;             /* --list: expand the inputs, classify nothing */
     int help;                  /* -h / --help was given: nothing else was parsed */
 
+    /* Monitoring (alerts over time; off while alerts_dir is NULL): after
+     * its outputs, each scene is added to the alert state folder at its
+     * acquisition date (see README, "Monitoring"). Parameters 0 keep the
+     * state's values (defaults for a new state: 2, 0.9, 2). */
+    char *alerts_dir;          /* --alerts DIR */
+    char *alerts_grid;         /* --alerts-grid REF.tif: grid of a new state */
+    int alerts_baseline;       /* --alerts-baseline N */
+    double alerts_high;        /* --alerts-high P */
+    int alerts_dismiss;        /* --alerts-dismiss M */
+    char *date;                /* --date YYYY-MM-DD: for scenes whose metadata and
+                                  file name give no acquisition date */
+
     /* Extension points: steps to come add their options here, each with a
      * default of 0/NULL meaning "off", parsed in options.c (parse_one) and
      * recorded by the step in cnp_classify_scene's flow (classify.c):
-     *   alerts update:        char *alerts_dir (--alerts DIR)
      *   quick-look + STAC:    int quicklook, int stac
      */
 } cnp_classify_options;
@@ -194,6 +205,16 @@ typedef struct cnp_classify_result {
     char *scene;               /* the path as given */
     char *name;                /* output name */
     char *date;                /* acquisition date YYYY-MM-DD, NULL when unknown */
+    const char *date_source;   /* "metadata", "planet-metadata", "filename", "given"
+                                  (static), NULL when unknown */
+    /* With monitoring on (options alerts_dir): what this scene changed in
+     * the alert state (alerts = 1). */
+    int alerts;
+    int alerts_new, alerts_confirmed, alerts_dismissed;  /* alert regions */
+    char **alerts_labels_new;  /* NULL-terminated labels of the new alerts */
+    double alerts_area_m2;     /* geodesic area of the new alerts */
+    char *alerts_summary;      /* "2 new alerts (road, slash_burn), 1 confirmed, ..." */
+    char *alerts_state;        /* the state folder */
     int n_outputs;
     cnp_output *outputs;       /* (n_outputs): written, or of the up-to-date run */
     long chips_total;          /* grid cells */

@@ -133,6 +133,16 @@ static void print_help(FILE *f)
 "                        for programs; messages for people stay on stderr\n"
 "  --list                classify nothing: list the scenes the inputs expand to\n"
 "                        (with --progress=jsonl as \"scene\" events)\n"
+"  --alerts DIR          monitoring: add each scene to the alert state folder DIR\n"
+"                        at its acquisition date (alerts of new markers over time,\n"
+"                        see 'canopy alerts --help'); writes NAME.alerts.geojson\n"
+"                        and prints one alerts line per scene on stderr\n"
+"  --alerts-grid REF.tif grid of a new alert state (default: the first scene's)\n"
+"  --alerts-baseline N   clear observations without a label before an alert (2)\n"
+"  --alerts-high P       a new alert at probability >= P is high at once (0.9)\n"
+"  --alerts-dismiss M    clear disagreements that dismiss an unconfirmed alert (2)\n"
+"  --date YYYY-MM-DD     acquisition date of scenes whose metadata and file name\n"
+"                        have none\n"
 "  -q, --quiet           no progress and no summary lines\n"
 "  -h, --help            this help\n"
 "\n"
@@ -280,6 +290,9 @@ static int run_scene(report *r, const cnp_classify_options *o, cnp_classify_mode
     } else {
         if (!r->quiet && res->summary)
             fprintf(r->human, "%s\n", res->summary);
+        if (!r->quiet && res->alerts && res->alerts_summary)
+            fprintf(stderr, "%s (%s): alerts: %s\n", r->path, res->date ? res->date : "",
+                    res->alerts_summary);
         if (r->jsonl)
             cnp_ev_scene_done(r->index, res, cnp_now() - t0);
         outcome = res->skipped ? 2 : 1;

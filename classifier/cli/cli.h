@@ -22,6 +22,7 @@ int cnp_cmd_predict(int argc, char **argv);
 int cnp_cmd_classify(int argc, char **argv);
 int cnp_cmd_evaluate(int argc, char **argv);
 int cnp_cmd_bench(int argc, char **argv);
+int cnp_cmd_alerts(int argc, char **argv);
 
 /* Path of the default model: $CANOPY_MODEL if set, else the demo model
  * installed under pkgdatadir. Static or environment string: do not free. */

@@ -136,6 +136,21 @@ void cnp_ev_scene_done(int index, const cnp_classify_result *r, double secs)
         put_str(outs, r->outputs[i].kind, r->outputs[i].path);
     json_object_object_add(o, "outputs", outs);
     put_str(o, "date", r->date);
+    if (r->alerts) {
+        json_object *al = json_object_new_object(), *ln = json_object_new_array();
+        char buf[32];
+        for (i = 0; r->alerts_labels_new && r->alerts_labels_new[i]; i++)
+            json_object_array_add(ln, json_object_new_string(r->alerts_labels_new[i]));
+        json_object_object_add(al, "new", json_object_new_int(r->alerts_new));
+        json_object_object_add(al, "confirmed", json_object_new_int(r->alerts_confirmed));
+        json_object_object_add(al, "dismissed", json_object_new_int(r->alerts_dismissed));
+        json_object_object_add(al, "labels_new", ln);
+        snprintf(buf, sizeof buf, "%.2f", r->alerts_area_m2);
+        json_object_object_add(al, "area_m2", json_object_new_double_s(r->alerts_area_m2, buf));
+        put_str(al, "summary", r->alerts_summary);
+        put_str(al, "state", r->alerts_state);
+        json_object_object_add(o, "alerts", al);
+    }
     json_object_object_add(o, "seconds", seconds(secs));
     put_str(o, "summary", r->summary);
     emit(o);

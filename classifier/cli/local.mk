@@ -4,5 +4,5 @@ canopy_SOURCES = classifier/cli/cli.h classifier/cli/main.c classifier/cli/commo
 	classifier/cli/events.h classifier/cli/events.c \
 	classifier/cli/info.c classifier/cli/predict.c \
 	classifier/cli/classify.c classifier/cli/evaluate.c \
-	classifier/cli/bench.c
+	classifier/cli/bench.c classifier/cli/alerts.c
 canopy_LDADD = $(CNP_LIBS)

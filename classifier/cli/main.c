@@ -22,6 +22,7 @@ static void print_help(FILE *f)
           "  predict    image chips -> Kaggle submission CSV (image_name,tags) or probabilities\n"
           "  evaluate   labelled chips (train_v2.csv layout) -> F2, per-label metrics, thresholds\n"
           "  info       model summary: architecture, operators, metadata, GFLOPs, GEMM kernels\n"
+          "  alerts     monitoring: alerts of new markers over time from classified scenes\n"
           "  bench      engine throughput on random chips, and this machine's sgemm ceiling\n"
           "\n"
           "'canopy COMMAND --help' describes each command's options.\n"
@@ -81,6 +82,8 @@ int main(int argc, char **argv)
         return cnp_cmd_classify(argc - 1, argv + 1);
     if (!strcmp(cmd, "evaluate"))
         return cnp_cmd_evaluate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "alerts"))
+        return cnp_cmd_alerts(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench"))
         return cnp_cmd_bench(argc - 1, argv + 1);
     fprintf(stderr, "canopy: unknown command '%s'; try 'canopy --help'\n", cmd);

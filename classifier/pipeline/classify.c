@@ -11,8 +11,13 @@
  *      outputs ("quicklook", "stac")]
  *   scene_manifest   NAME.manifest.json, written last: it makes the scene
  *                    "up to date"
- *     [extension: the alerts update (--alerts DIR) runs after the manifest,
- *      output "alerts"; a failure there fails the scene]
+ *   scene_alerts     with --alerts DIR: the scene added to the alert state at
+ *                    its acquisition date (scene_open resolves the date; a
+ *                    scene without one fails there, before any work), its
+ *                    NAME.alerts.geojson (output "alerts"); before the
+ *                    manifest, which records the date and the alerts line;
+ *                    also for a scene skipped as up to date (the update is
+ *                    idempotent), so that a state made later gets it
  *   scene_summary    the result's counts and its line for people
  *
  * Any failure or cancellation after scene_identity removes every output of
@@ -20,6 +25,8 @@
 #define _GNU_SOURCE
 #include "config.h"
 #include "pipeline/pipeline.h"
+#include "alerts/alerts.h"
+#include "scene/date.h"
 #include "scene/scene.h"
 #include "scene/product.h"
 #include "writers/writers.h"
@@ -61,6 +68,7 @@ typedef struct scene_run {
     char **written;            /* CSL: files written, for the manifest */
     int started;               /* old outputs removed: remove ours on failure */
     double t_start, t_open, t_hash, t_write0, t_write, infer_s;
+    cnp_scene_date date;       /* acquisition date (source NONE: unknown) */
 } scene_run;
 
 static void utc_now(char *buf, size_t n)
@@ -165,6 +173,15 @@ static cnp_status scene_open(cnp_ctx *ctx, scene_run *s)
     s->m->name_paths = CSLAddString(s->m->name_paths, s->path);
     if ((st = cnp_scene_outputs_init(ctx, s->o->outdir, s->name, &s->w)) != CNP_OK)
         return st;
+    if ((st = cnp_scene_date_get(ctx, s->path, s->o->date, &s->date)) != CNP_OK)
+        return st;
+    if (s->date.source) {
+        if (!(s->res->date = strdup(s->date.iso)))
+            return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+        s->res->date_source = cnp_date_source_name(s->date.source);
+    } else if (s->o->alerts_dir) {
+        return cnp_date_missing_error(ctx, s->path);
+    }
     tiler_params(s, &tp);
     if ((st = cnp_tiler_open(ctx, s->pr->dataset, &tp, &s->t)) != CNP_OK)
         return st;
@@ -389,6 +406,55 @@ static cnp_status scene_write(cnp_ctx *ctx, scene_run *s)
 }
 
 /* Step 5: the manifest, last. */
+/* Step: with --alerts DIR, the scene's probabilities added to the alert
+ * state (canopy/alerts: lock, atomic, idempotent); its changes beside the
+ * outputs as NAME.alerts.geojson. */
+static cnp_status scene_alerts(cnp_ctx *ctx, scene_run *s)
+{
+    cnp_alerts_options ao;
+    cnp_alerts_scene sc;
+    cnp_alerts_result *ar = NULL;
+    cnp_classify_result *r = s->res;
+    char *changes = NULL;
+    cnp_status st;
+
+    if (!s->o->alerts_dir)
+        return CNP_OK;
+    memset(&ao, 0, sizeof ao);
+    ao.dir = s->o->alerts_dir;
+    ao.grid_ref = s->o->alerts_grid;
+    ao.baseline = s->o->alerts_baseline;
+    ao.high = s->o->alerts_high;
+    ao.dismiss = s->o->alerts_dismiss;
+    if (asprintf(&changes, "%s/%s.alerts.geojson", s->o->outdir, s->name) < 0)
+        return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    memset(&sc, 0, sizeof sc);
+    sc.probs_path = s->w.probs;
+    sc.scene_id = s->name;
+    sc.day = s->date.day;
+    sc.changes_path = changes;
+    st = cnp_alerts_update(ctx, &ao, &sc, &ar);
+    if (st == CNP_OK) {
+        r->alerts = 1;
+        r->alerts_new = ar->n_new;
+        r->alerts_confirmed = ar->n_confirmed;
+        r->alerts_dismissed = ar->n_dismissed;
+        r->alerts_area_m2 = ar->area_new_m2;
+        r->alerts_labels_new = ar->labels_new;
+        ar->labels_new = NULL;
+        r->alerts_summary = ar->summary;
+        ar->summary = NULL;
+        r->alerts_state = ar->state_dir;
+        ar->state_dir = NULL;
+        if (ar->changes_path && (!cnp_classify_result_add_output(r, "alerts", ar->changes_path) ||
+                                 !(s->written = CSLAddString(s->written, ar->changes_path))))
+            st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    }
+    cnp_alerts_result_free(ar);
+    free(changes);
+    return st;
+}
+
 static cnp_status scene_manifest(cnp_ctx *ctx, scene_run *s)
 {
     const cnp_model_meta *meta = s->m->meta;
@@ -416,6 +482,10 @@ static cnp_status scene_manifest(cnp_ctx *ctx, scene_run *s)
     rr.positives = s->positives;
     rr.marker_features = s->n_features;
     rr.outputs = (const char *const *)s->written;
+    rr.date = s->res->date;
+    rr.date_source = s->res->date_source;
+    rr.alerts_summary = s->res->alerts_summary;
+    rr.alerts_state = s->res->alerts_state;
     rr.threads = s->m->threads;
     rr.open_s = s->res->open_s = s->t_open - s->t_start;
     rr.hash_s = s->res->hash_s = s->t_hash - s->t_open;
@@ -576,12 +646,13 @@ cnp_status cnp_classify_scene(const cnp_classify_options *o, cnp_classify_model 
         (st = scene_identity(&ctx, &s, &up_to_date)) != CNP_OK)
         goto cleanup;
     if (up_to_date) {
-        st = skipped_summary(&ctx, &s);
+        if ((st = skipped_summary(&ctx, &s)) == CNP_OK)
+            st = scene_alerts(&ctx, &s);
         goto cleanup;
     }
     /* From here on, the scene's old outputs are stale. */
     if ((st = scene_classify(&ctx, &s)) != CNP_OK || (st = scene_write(&ctx, &s)) != CNP_OK ||
-        (st = scene_manifest(&ctx, &s)) != CNP_OK)
+        (st = scene_alerts(&ctx, &s)) != CNP_OK || (st = scene_manifest(&ctx, &s)) != CNP_OK)
         goto cleanup;
     st = scene_summary(&ctx, &s);
 cleanup:

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "config.h"
 #include "pipeline/pipeline.h"
+#include "scene/date.h"
 
 #include <cpl_string.h>
 
@@ -218,13 +219,29 @@ static int parse_one(cnp_ctx *ctx, cnp_classify_options *o, const char *name, co
         o->creation_options = CSLAddString(o->creation_options, v);
         return 1;
     }
+    if (!strcmp(name, "--alerts"))
+        return set_str(&o->alerts_dir, v) || !cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    if (!strcmp(name, "--alerts-grid"))
+        return set_str(&o->alerts_grid, v) || !cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    if (!strcmp(name, "--alerts-baseline"))
+        return parse_int(ctx, name, v, 1, 1000, &o->alerts_baseline);
+    if (!strcmp(name, "--alerts-dismiss"))
+        return parse_int(ctx, name, v, 1, 1000, &o->alerts_dismiss);
+    if (!strcmp(name, "--alerts-high"))
+        return parse_double(ctx, name, v, 1e-6, 1.0, &o->alerts_high);
+    if (!strcmp(name, "--date")) {
+        int day;
+        if (!cnp_date_parse(v, &day))
+            return !cnp_error(ctx, CNP_ERR_USAGE, "--date expects YYYY-MM-DD, got '%s'", v);
+        return set_str(&o->date, v) || !cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    }
     if (!strcmp(name, "--mask")) {
         o->mask_mode = strcasecmp(v, "none") ? CNP_CLASSIFY_MASK_FILE : CNP_CLASSIFY_MASK_NONE;
         return set_str(&o->mask_file, v) || !cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
     }
     if (!strcmp(name, "--scl-unusable"))
         return parse_scl_classes(ctx, o, name, v);
-    /* Extension point: options of later steps (--alerts DIR, ...) go here. */
+    /* Extension point: options of later steps go here. */
     return -1;
 }
 
@@ -240,6 +257,10 @@ static int check_all(cnp_ctx *ctx, cnp_classify_options *o)
     if (o->stride > o->chip)
         return !cnp_error(ctx, CNP_ERR_USAGE, "--stride %d is larger than --chip %d and would "
                           "leave gaps between chips", o->stride, o->chip);
+    if (!o->alerts_dir && (o->alerts_grid || o->alerts_baseline || o->alerts_high ||
+                           o->alerts_dismiss))
+        return !cnp_error(ctx, CNP_ERR_USAGE, "--alerts-grid, --alerts-baseline, --alerts-high "
+                          "and --alerts-dismiss need --alerts DIR");
     return 1;
 }
 
@@ -331,6 +352,9 @@ void cnp_classify_options_free(cnp_classify_options *o)
     CSLDestroy(o->creation_options);
     CSLDestroy(o->config);
     CSLDestroy(o->inputs);
+    free(o->alerts_dir);
+    free(o->alerts_grid);
+    free(o->date);
     free(o);
 }
 

@@ -62,6 +62,9 @@ void cnp_classify_result_free(cnp_classify_result *r)
     free(r->scene);
     free(r->name);
     free(r->date);
+    CSLDestroy(r->alerts_labels_new);
+    free(r->alerts_summary);
+    free(r->alerts_state);
     CSLDestroy(r->labels);
     free(r->positives);
     free(r->summary);

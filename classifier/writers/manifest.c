@@ -441,6 +441,16 @@ static json_object *results_json(cnp_ctx *ctx, const cnp_manifest *m, const cnp_
     ok = ok && add(o, "gdal_version", str(GDALVersionInfo("RELEASE_NAME")));
     ok = ok && add(o, "scene", str(r->scene_id));
     ok = ok && add(o, "run_utc", str(r->run_utc));
+    if (ok && r->date) {
+        json_object *acq = json_object_new_object();
+        ok = add(acq, "date", str(r->date)) && add(acq, "source", str(r->date_source)) &&
+             add(o, "acquisition", acq);
+    }
+    if (ok && r->alerts_summary) {
+        json_object *al = json_object_new_object();
+        ok = add(al, "summary", str(r->alerts_summary)) && add(al, "state", str(r->alerts_state)) &&
+             add(o, "alerts", al);
+    }
     {
         json_object *md = NULL;
         if (ok && json_object_object_get_ex(o, "model", &md)) {

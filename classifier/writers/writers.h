@@ -167,6 +167,10 @@ typedef struct cnp_run_results {
     const long *positives;     /* (n_labels) chips with p >= threshold */
     int marker_features;
     const char *const *outputs; /* NULL-terminated paths of the files written */
+    const char *date;          /* acquisition date YYYY-MM-DD, or NULL */
+    const char *date_source;   /* where it came from ("metadata", "filename", ...), or NULL */
+    const char *alerts_summary;/* monitoring: the scene's alerts line, or NULL */
+    const char *alerts_state;  /* monitoring: the alert state folder, or NULL */
     int threads;
     double open_s, hash_s, read_s, read_cpu_s, wait_s, infer_s, write_s, total_s;
 } cnp_run_results;

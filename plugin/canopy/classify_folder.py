@@ -7,6 +7,7 @@ from qgis.core import (QgsProcessingException, QgsProcessingOutputMultipleLayers
                        QgsProcessingParameterFile)
 
 from .algorithm import ClassifyAlgorithm
+from .i18n import tr
 
 
 class ClassifyFolder(ClassifyAlgorithm):
@@ -16,41 +17,48 @@ class ClassifyFolder(ClassifyAlgorithm):
     ERRORS = "ERRORS"
 
     ID = "classifyfolder"
-    TITLE = "Classify folder"
-    HELP = ("<p>Classifies every raster in a folder (canopy's own outputs and side files are "
-            "left alone), as a nightly batch would. A scene that cannot be classified is "
-            "reported and the others are still done.</p>")
+
+    def displayName(self):
+        return tr("Classify folder")
+
+    def intro(self):
+        return "<p>" + tr("Classifies every raster in a folder (canopy's own outputs and side "
+                          "files are left alone), as a nightly batch would. A scene that "
+                          "cannot be classified is reported and the others are still "
+                          "done.") + "</p>"
 
     def add_input_parameters(self):
-        self.addParameter(QgsProcessingParameterFile(
-            self.INPUT, "Folder of scenes", behavior=QgsProcessingParameterFile.Folder))
+        p = QgsProcessingParameterFile(self.INPUT, tr("Input folder"),
+                                       behavior=QgsProcessingParameterFile.Folder)
+        p.setHelp(tr("A folder of georeferenced scenes: every raster GDAL reads in it."))
+        self.addParameter(p)
 
     def initAlgorithm(self, config=None):
         super().initAlgorithm(config)
-        self.addOutput(QgsProcessingOutputMultipleLayers(self.PROBS, "Probabilities"))
-        self.addOutput(QgsProcessingOutputMultipleLayers(self.MASKS, "Masks"))
-        self.addOutput(QgsProcessingOutputMultipleLayers(self.MARKERS_OUTPUT, "Markers"))
-        self.addOutput(QgsProcessingOutputNumber(self.CLASSIFIED, "Scenes classified"))
-        self.addOutput(QgsProcessingOutputNumber(self.UP_TO_DATE, "Scenes up to date"))
-        self.addOutput(QgsProcessingOutputNumber(self.FAILED, "Scenes failed"))
-        self.addOutput(QgsProcessingOutputString(self.ERRORS, "canopy's messages"))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.PROBS, tr("Probabilities")))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.MASKS, tr("Masks")))
+        self.addOutput(QgsProcessingOutputMultipleLayers(self.MARKERS_OUTPUT, tr("Markers")))
+        self.addOutput(QgsProcessingOutputNumber(self.CLASSIFIED, tr("Scenes classified")))
+        self.addOutput(QgsProcessingOutputNumber(self.UP_TO_DATE, tr("Scenes up to date")))
+        self.addOutput(QgsProcessingOutputNumber(self.FAILED, tr("Scenes failed")))
+        self.addOutput(QgsProcessingOutputString(self.ERRORS, tr("canopy's messages")))
 
     def processAlgorithm(self, parameters, context, feedback):
         folder = self.parameterAsFile(parameters, self.INPUT, context)
         run = self.run_canopy(self.canopy_args(parameters, context) + ["--", folder], feedback)
         if run.returncode == 2 or not run.scenes:
             raise QgsProcessingException(run.message())
-        failed = run.counts[2] if run.counts else (1 if run.returncode else 0)
+        failed = run.counts[2]
         if failed:
-            feedback.reportError("%d of the scenes in %s failed (see canopy's messages above); "
-                                 "the others were classified" % (failed, folder))
+            feedback.reportError(tr("{0} of the scenes in {1} failed (see canopy's messages "
+                                    "above); the others were classified").format(failed, folder))
         for scene in run.scenes:
             self.open_outputs(scene, parameters, context)
         return {self.OUTPUT_FOLDER: self.output_folder(parameters, context),
-                self.PROBS: [s.output(".probs.tif") for s in run.scenes],
-                self.MASKS: [s.output(".masks.tif") for s in run.scenes],
-                self.MARKERS_OUTPUT: [s.output(".markers.geojson") for s in run.scenes],
-                self.CLASSIFIED: sum(s.status == "classified" for s in run.scenes),
-                self.UP_TO_DATE: sum(s.status == "up to date" for s in run.scenes),
+                self.PROBS: [s.output("probs") for s in run.scenes],
+                self.MASKS: [s.output("masks") for s in run.scenes],
+                self.MARKERS_OUTPUT: [s.output("markers") for s in run.scenes],
+                self.CLASSIFIED: run.counts[0],
+                self.UP_TO_DATE: run.counts[1],
                 self.FAILED: failed,
                 self.ERRORS: run.message() if run.returncode else ""}

@@ -1,4 +1,4 @@
-"""The "canopy" Processing provider: its two algorithms, its icon and the
+"""The "canopy" Processing provider: its algorithms, its icon and the
 setting that names the canopy executable (Settings > Options > Processing >
 Providers > canopy, beside the paths of GDAL, GRASS and SAGA)."""
 from qgis.core import QgsProcessingProvider
@@ -10,6 +10,8 @@ from . import runner
 from .algorithm import ICON
 from .classify_folder import ClassifyFolder
 from .classify_scene import ClassifyScene
+from .i18n import tr
+from .monitor import MonitorArea
 
 
 class CanopyProvider(QgsProcessingProvider):
@@ -20,7 +22,7 @@ class CanopyProvider(QgsProcessingProvider):
         return "canopy"
 
     def longName(self):
-        return "canopy: deforestation markers in satellite scenes"
+        return tr("canopy: deforestation markers and alerts in satellite scenes")
 
     def icon(self):
         return QIcon(ICON)
@@ -32,7 +34,8 @@ class CanopyProvider(QgsProcessingProvider):
         ProcessingConfig.settingIcons[self.name()] = self.icon()
         ProcessingConfig.addSetting(Setting(
             self.name(), runner.SETTING,
-            "canopy executable (empty: the CANOPY environment variable, else canopy on PATH)",
+            tr("canopy executable (empty: the CANOPY environment variable, else canopy on "
+               "PATH)"),
             "", valuetype=Setting.FILE))
         ProcessingConfig.readSettings()
         self.refreshAlgorithms()
@@ -44,3 +47,4 @@ class CanopyProvider(QgsProcessingProvider):
     def loadAlgorithms(self):
         self.addAlgorithm(ClassifyScene())
         self.addAlgorithm(ClassifyFolder())
+        self.addAlgorithm(MonitorArea())

@@ -12,6 +12,8 @@ from qgis.core import (QgsCategorizedSymbolRenderer, QgsFillSymbol, QgsProcessin
                        QgsProcessingLayerPostProcessorInterface, QgsProcessingUtils,
                        QgsRendererCategory)
 
+from .i18n import tr
+
 # Marker colours for the Kaggle labels (fill; the outline is the same colour,
 # opaque). Other labels get a colour from their name.
 MARKER_COLOURS = {
@@ -59,7 +61,8 @@ def qml_style(qml):
     def apply(layer, feedback):
         message, ok = layer.loadNamedStyle(qml)
         if not ok:
-            feedback.reportError("%s: the style %s did not load: %s" % (layer.name(), qml, message))
+            feedback.reportError(tr("{0}: the style {1} did not load: {2}").format(
+                layer.name(), qml, message))
     return apply
 
 
@@ -86,8 +89,8 @@ def marker_style(labels):
     def apply(layer, feedback):
         field = layer.fields().indexOf("label")
         if field < 0:
-            feedback.reportError("%s: no 'label' field; left with the default style"
-                                 % layer.name())
+            feedback.reportError(tr("{0}: no 'label' field; left with the default style")
+                                 .format(layer.name()))
             return
         found = sorted(str(v) for v in layer.uniqueValues(field) if v is not None)
         categories = []
@@ -98,4 +101,32 @@ def marker_style(labels):
                 "outline_width": "0.5"})
             categories.append(QgsRendererCategory(label, symbol, label.replace("_", " ")))
         layer.setRenderer(QgsCategorizedSymbolRenderer("label", categories))
+    return apply
+
+
+# Alert confidence, weakest to strongest, in Global Forest Watch's alert
+# colours (low, high, highest).
+CONFIDENCE_COLOURS = (("unconfirmed", "237,164,195"), ("high", "220,102,153"),
+                      ("confirmed", "201,42,109"))
+
+
+def confidence_style():
+    """apply() for alerts.geojson: one category per confidence class, GFW's
+    colours, any other class the layer holds in grey after them."""
+    def apply(layer, feedback):
+        field = layer.fields().indexOf("confidence")
+        if field < 0:
+            feedback.reportError(tr("{0}: no 'confidence' field; left with the default "
+                                    "style").format(layer.name()))
+            return
+        known = [name for name, _ in CONFIDENCE_COLOURS]
+        found = sorted(str(v) for v in layer.uniqueValues(field) if v is not None)
+        categories = []
+        for name, colour in list(CONFIDENCE_COLOURS) + [(x, "128,128,128") for x in found
+                                                         if x not in known]:
+            symbol = QgsFillSymbol.createSimple({
+                "color": colour + ",170", "outline_color": colour + ",255",
+                "outline_width": "0.4"})
+            categories.append(QgsRendererCategory(name, symbol, name))
+        layer.setRenderer(QgsCategorizedSymbolRenderer("confidence", categories))
     return apply

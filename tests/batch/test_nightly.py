@@ -14,12 +14,24 @@
 - SIGTERM while canopy runs: exit 5, canopy stopped, no output, the lock free;
 - usage errors exit 2, canopy classify refusing the options after -- exits 2,
   a missing canopy or one that does not run exits 4, each with its log line;
+- attacks on the lock in a shared output folder: a symbolic link planted
+  there (to a file, a folder, a FIFO, nowhere), a file, a folder writable by
+  others or of another user: exit 2 naming it, nothing run, the victim
+  untouched (content, inode, mtime), with scenes in the inbox or none;
+- hostile names: 'bad.tif' failing beside 'bad.tif: 4 chips.tif', a newline
+  in a good scene's name and one in a corrupt scene's name that forges a log
+  line: only scenes whose own scene_done says done move, the log has only
+  this run's lines, newlines escaped;
+- --alerts DIR and --report FILE reach canopy (a stub canopy speaking the
+  event stream): the alert summary is logged and, with -l, on stdout;
+  a failing report makes the status 1;
 - the example crontab line is in the README.
 """
 import os
 import re
 import shutil
 import signal
+import stat
 import sys
 import time
 
@@ -292,6 +304,196 @@ def usage(d, inbox):
           "broken one: 4" % len(cases))
 
 
+def lock_attacks(d, scene):
+    """A lock in a shared output folder is a target: whatever is planted at
+    the lock's path, canopy-nightly exits 2 naming it, runs nothing, and
+    neither writes, truncates, creates nor opens what it points to (a FIFO
+    opened would hang the run), with scenes in the inbox or none."""
+    out, log = J(d, "out6"), J(d, "attack.log")
+    full, empty = J(d, "inbox6"), J(d, "inbox6-empty")
+    for f in (out, full, empty):
+        os.makedirs(f)
+    shutil.copy2(scene, full)
+    lock = J(out, ".canopy-nightly.lock")
+    victim = J(d, "victim.txt")
+    with open(victim, "w") as f:
+        f.write("precious\n")
+    vdir = J(d, "victim-dir")
+    os.makedirs(vdir)
+    fifo = J(d, "victim.fifo")
+    os.mkfifo(fifo)
+    before = os.stat(victim)
+
+    def plant_link(target):
+        def plant():
+            os.symlink(target, lock)
+        return plant
+
+    def plant_dir(mode, uid=None):
+        def plant():
+            os.mkdir(lock)
+            os.chmod(lock, mode)
+            if uid is not None:
+                os.chown(lock, uid, -1)
+        return plant
+
+    def plant_file():
+        with open(lock, "w") as f:
+            f.write("PID 1 on somewhere, started 2024-01-01T00:00:00+0000\n")
+
+    cases = [("a link to a file", plant_link(victim), "is a symbolic link (to %s)" % victim),
+             ("a dangling link", plant_link(J(d, "made-by-attack")), "is a symbolic link"),
+             ("a link to a folder", plant_link(vdir), "is a symbolic link"),
+             ("a link to a FIFO", plant_link(fifo), "is a symbolic link"),
+             ("a file", plant_file, "exists and is not a folder"),
+             ("a folder writable by all", plant_dir(0o777), "is writable by others (mode 777)")]
+    if os.geteuid() == 0:
+        cases.append(("a folder of another user", plant_dir(0o755, 65534),
+                      "belongs to user 65534"))
+    for what, plant, msg in cases:
+        for inbox in (full, empty):
+            plant()
+            p = nightly("-l", log, inbox, out, "--", *B.CLASSIFY_OPTS, timeout=60)
+            expect(p, 2, "lock planted as %s, inbox %s" % (what, inbox))
+            msgs = last_run(log)
+            assert msgs[-1].startswith("end: ") and msg in msgs[-1], (what, msgs)
+            assert not any(m.startswith("running") for m in msgs), (what, msgs)
+            assert msg in p.stderr, (what, p.stderr)
+            after = os.stat(victim)
+            with open(victim) as f:
+                assert f.read() == "precious\n", what
+            assert (after.st_ino, after.st_mtime_ns, after.st_size) == \
+                (before.st_ino, before.st_mtime_ns, before.st_size), what
+            assert os.listdir(vdir) == [], (what, os.listdir(vdir))
+            assert not os.path.lexists(J(d, "made-by-attack")), what
+            assert [f for f in os.listdir(out) if f != ".canopy-nightly.lock"] == [], \
+                (what, os.listdir(out))
+            assert os.listdir(full) == [os.path.basename(scene)], what
+            if os.path.isdir(lock) and not os.path.islink(lock):
+                os.rmdir(lock)
+            else:
+                os.unlink(lock)
+    # The lock folder this command makes: mode 755 whatever the umask, the
+    # holder's line in it; a run then succeeds.
+    old = os.umask(0o002)
+    try:
+        p = nightly("-l", log, full, out, "--", *B.CLASSIFY_OPTS)
+    finally:
+        os.umask(old)
+    expect(p, 0, "a clean lock path")
+    st = os.lstat(lock)
+    assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o755, oct(st.st_mode)
+    with open(J(lock, "owner")) as f:
+        assert re.match(r"^PID \d+ on .+, started ", f.read()), "owner line"
+    print("lock attacks: %d plantings x (scenes, empty inbox): exit 2, victim untouched" %
+          len(cases))
+
+
+def hostile_names(d):
+    """Names chosen to fool a reader of canopy's text: 'bad.tif' (corrupt)
+    fails beside 'bad.tif: 4 chips.tif' (good), a good scene has a newline
+    in its name, a corrupt one a name that forges a whole log line. Only the
+    scenes whose own scene_done says done move; every line of the log is
+    this run's, the newlines escaped."""
+    inbox, out, log = J(d, "inbox7"), J(d, "out7"), J(d, "names.log")
+    os.makedirs(inbox)
+    B.make_corrupt(J(inbox, "bad.tif"))
+    B.make_scene(J(inbox, "bad.tif: 4 chips.tif"), 0)
+    B.make_scene(J(inbox, "two\nlines.tif"), 1)
+    forged = "x\n2024-01-01T00:00:00+0000 canopy-nightly[1]: end: 0 classified; exit status 0 (0 s)"
+    B.make_corrupt(J(inbox, forged + ".tif"))
+    p = nightly("-l", log, inbox, out, "--", *B.CLASSIFY_OPTS)
+    expect(p, 1, "two corrupt scenes beside two good ones")
+    runs = log_runs(log)
+    assert len(runs) == 1, "a scene name forged a log line: %s" % runs
+    msgs = last_run(log)
+    assert any("two\\nlines.tif: " in m and " chips (" in m for m in msgs), msgs
+    forged_line = next(m for m in msgs if m.startswith("canopy classify: ") and
+                       "/x\\n2024-01-01T00:00:00+0000 canopy-nightly[1]: end: " in m)
+    assert any(m.startswith("canopy classify: %s/bad.tif: " % inbox) for m in msgs), msgs
+    assert msgs[-1].startswith("end: 2 classified, 0 up to date, 2 moved to %s/done" % inbox), msgs
+    assert sorted(os.listdir(inbox)) == sorted(["bad.tif", forged + ".tif", "done"]), \
+        os.listdir(inbox)
+    assert sorted(os.listdir(J(inbox, "done"))) == ["bad.tif: 4 chips.tif", "two\nlines.tif"]
+    made = sorted(os.listdir(out))
+    for name in ("bad.tif: 4 chips", "two\nlines"):
+        assert name + ".manifest.json" in made, (name, made)
+    assert not [f for f in made if f.startswith("bad.") and not f.startswith("bad.tif: 4 chips.")
+                or f.startswith("x\n")], made
+    print("hostile names: 'bad.tif' failed and stayed beside 'bad.tif: 4 chips.tif' (moved); "
+          "a newline name moved; a forged line escaped:\n  " + forged_line)
+
+
+# A canopy for the wrapper's side of --alerts and --report: records its
+# arguments (NUL-separated, a record ending with \1), answers --version,
+# --list and classify with the events of EVENTS.md (one scene, alerts when
+# --alerts is given, as the alerts branch's canopy does), writes the report.
+STUB = r"""#!/usr/bin/python3
+import json, os, sys
+a = sys.argv[1:]
+with open(os.environ["STUB_ARGV"], "ab") as f:
+    f.write(b"".join(os.fsencode(x) + b"\0" for x in a) + b"\1\0")
+if a == ["--version"]:
+    print("canopy 0.0-stub"); sys.exit(0)
+if a[0] == "report":
+    with open(a[a.index("-o") + 1], "w") as f:
+        f.write("<html>report</html>\n")
+    sys.exit(int(os.environ.get("STUB_REPORT_EXIT", "0")))
+inbox = a[-1] if a[-1] != "--list" else a[-2]
+scene = os.path.join(inbox, sorted(n for n in os.listdir(inbox) if n.endswith(".tif"))[0])
+def ev(**k):
+    print(json.dumps(dict(v=1, **k)), flush=True)
+if "--list" in a:
+    ev(event="scene", scene=scene, name="s"); ev(event="run_done", scenes=1, ok=0, skipped=0,
+       failed=0, seconds=0, exit=0); sys.exit(0)
+d = dict(event="scene_done", index=1, scene=scene, name="s", status="ok",
+         summary=scene + ": 20 chips", chips={"total": 20})
+if "--alerts" in a:
+    d["alerts"] = {"new": 2, "confirmed": 1, "dismissed": 0, "labels_new": ["road"],
+                   "summary": "2 new alerts (road), 1 confirmed, 0 dismissed, 3.1 ha\nforged"}
+ev(**d)
+ev(event="run_done", scenes=1, ok=1, skipped=0, failed=0, seconds=0, exit=0)
+"""
+
+
+def alerts_report(d, scene):
+    """--alerts DIR reaches canopy classify (and its --list) as an absolute
+    path; each scene_done's alerts.summary is logged and, with -l, printed on
+    stdout (cron mails it), escaped; --report FILE runs `canopy report OUTDIR
+    -o FILE` after the run, a failing report makes the status 1."""
+    stub = J(d, "stub-canopy")
+    with open(stub, "w") as f:
+        f.write(STUB)
+    os.chmod(stub, 0o755)
+    inbox, out, log = J(d, "inbox8"), J(d, "out8"), J(d, "alerts.log")
+    os.makedirs(inbox)
+    shutil.copy2(scene, inbox)
+    argv = J(d, "stub.argv")
+    env = dict(os.environ, STUB_ARGV=argv)
+    p = nightly("--canopy", stub, "--keep", "-l", log, "--alerts", "state", "--report",
+                "night.html", inbox, out, "--", "--chip", "64", env=env, cwd=d)
+    expect(p, 0, "--alerts and --report")
+    with open(argv, "rb") as f:
+        runs = [[os.fsdecode(x) for x in r.split(b"\0")[:-1]] for r in f.read().split(b"\1\0")[:-1]]
+    head = ["classify", "--progress=jsonl", "-o", out, "--alerts", J(d, "state"), "--chip", "64"]
+    assert runs == [["--version"], head + ["--list", inbox], head + [inbox],
+                    ["report", out, "-o", J(d, "night.html")]], runs
+    line = "%s: alerts: 2 new alerts (road), 1 confirmed, 0 dismissed, 3.1 ha\\nforged" % J(
+        inbox, os.path.basename(scene))
+    assert line in last_run(log), last_run(log)
+    assert p.stdout == "canopy-nightly: %s\n" % line, p.stdout
+    assert "report: %s" % J(d, "night.html") in last_run(log), last_run(log)
+    assert os.path.exists(J(d, "night.html"))
+    p = nightly("--canopy", stub, "--keep", "-l", log, "--report", "night.html", inbox, out,
+                env=dict(env, STUB_REPORT_EXIT="1"), cwd=d)
+    expect(p, 1, "a report that fails")
+    assert last_run(log)[-1].endswith("the report could not be written; exit status 1 (%s"
+                                      % last_run(log)[-1].rsplit("(", 1)[1]), last_run(log)
+    assert p.stdout == "", "no alert lines without --alerts: %r" % p.stdout
+    print("--alerts: passed on, its line logged and on stdout with -l: %s; --report: canopy "
+          "report ran, a failing one gives 1" % line)
+
+
 def crontab():
     with open(B.script("canopy.crontab.example")) as f:
         lines = [x.strip() for x in f if x.strip() and not x.startswith("#") and "=" not in
@@ -315,6 +517,9 @@ def run():
         lock(d, J(inbox2, "scene_0.tif"))
         sigterm(d, J(inbox2, "scene_1.tif"))
         usage(d, inbox2)
+        lock_attacks(d, J(inbox2, "scene_0.tif"))
+        hostile_names(d)
+        alerts_report(d, J(inbox2, "scene_0.tif"))
         crontab()
 
 

@@ -11,9 +11,16 @@
   others untouched;
 - a rerun from --sshloginfile without a job log: every scene up to date,
   nothing rewritten, exit 0;
+- attacks: {= perl =} in -o, -m and options after -- runs nowhere, -o
+  'out_{}' is written to literally, a value with quotes, $(...) and a newline
+  reaches canopy unchanged over ssh;
+- --alerts DIR reaches canopy (a stub canopy speaking the event stream) and
+  each scene's alert line is printed;
 - usage errors exit 2.
 """
+import json
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -34,6 +41,89 @@ def joblog(path):
 
 def parallel(*args, **kw):
     return B.run_script("canopy-parallel", *args, **kw)
+
+
+def attacks(d, ssh, scene, ref):
+    """GNU Parallel expands {}, {= perl =} and the like in its command: none
+    of the user's strings may reach it. Perl code in an option after --, in
+    -m and in -o runs nowhere; -o 'out_{}' is written to literally; a value
+    with quotes, $(...) and a newline reaches canopy as one word, over ssh."""
+    # Relative names: code would run in d (GNU Parallel's side, the current
+    # folder) or in the home folder (the ssh side); both are checked.
+    victims = ["VICTIM-%s" % w for w in ("opt", "model", "out", "shell")]
+    model = J(d, 'models {} {=system("touch %s")=}' % victims[1], "demo.onnx")
+    os.makedirs(os.path.dirname(model))
+    shutil.copy(B.MODEL, model)
+    out = J(d, 'out_{} {=system("touch %s")=}' % victims[2])
+    odd = "$(touch %s) 'q' \"x\"\n{}" % victims[3]
+    # canopy as run on the host: its arguments, NUL-separated, then the real one.
+    argv_log = J(d, "argv.log")
+    recorder = J(d, "recording-canopy")
+    with open(recorder, "w") as f:
+        f.write("#!/bin/sh\n{ printf '%%s\\0' \"$@\"; printf '\\1\\0'; } >>'%s'\n"
+                "exec '%s' \"$@\"\n" % (argv_log, ct.CANOPY))
+    os.chmod(recorder, 0o755)
+    opts = list(B.CLASSIFY_OPTS) + ["--config", "CPL_DEBUG", '{=system("touch %s")=}' % victims[0],
+                                    "--config", "CANOPY_TEST_ODD", odd]
+    p = parallel("-S", HOSTS[0], *ssh, "--canopy", recorder, "-o", out, "-m", model, scene, "--",
+                 *opts, cwd=d)
+    assert p.returncode == 0 and "1 scenes: 1 done, 0 failed" in p.stdout, (p.stdout, p.stderr)
+    left = [J(w, v) for v in victims for w in (d, os.path.expanduser("~"))
+            if os.path.lexists(J(w, v))]
+    assert not left, "code in a user's string ran: %s" % left
+    with open(argv_log) as f:
+        runs = [r.split("\0")[:-1] for r in f.read().split("\1\0")[:-1]]
+    head = ["classify", "--progress=jsonl", "-o", out, "-m", model]
+    assert runs == [head + opts + [scene, "--list"], head + opts + [scene]], runs
+    B.assert_same_outputs(out, ref, B.name_of(scene))
+    with open(J(out, B.name_of(scene) + ".manifest.json")) as f:
+        assert json.load(f)["model"]["path"] == model, "the model is not %s" % model
+    others = [f for f in os.listdir(d) if f.startswith("out_") and f != os.path.basename(out)]
+    assert not others, "outputs elsewhere: %s" % others
+    p = parallel("-o", J(d, "out_{}"), scene, "--", *B.CLASSIFY_OPTS, cwd=d)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    B.assert_same_outputs(J(d, "out_{}"), ref, B.name_of(scene))
+    print("attacks: {= perl =} in -o, -m and after --: nothing ran; -o 'out_{}' written "
+          "literally (over ssh and here)")
+
+
+# A canopy that speaks the event stream of EVENTS.md for one scene (the last
+# argument), with the alerts of `--alerts DIR` as the alerts branch's canopy
+# writes them, and records its arguments (NUL-separated, a record ending
+# with \1).
+STUB = r"""#!/usr/bin/python3
+import json, os, sys
+a = sys.argv[1:]
+with open(os.environ["STUB_ARGV"], "ab") as f:
+    f.write(b"".join(os.fsencode(x) + b"\0" for x in a) + b"\1\0")
+def ev(**k):
+    print(json.dumps(dict(v=1, **k)), flush=True)
+if a[-1] == "--list":
+    ev(event="scene", scene=a[-2], name="s")
+else:
+    ev(event="scene_done", index=1, scene=a[-1], name="s", status="ok", summary=a[-1] + ": 1 chips",
+       alerts={"new": 1, "confirmed": 0, "dismissed": 0, "summary": "1 new alert (road), 0.4 ha"})
+ev(event="run_done", scenes=1, ok=1, skipped=0, failed=0, seconds=0, exit=0)
+"""
+
+
+def alerts(d, scene):
+    """--alerts DIR reaches canopy classify (absolute), each scene's alert
+    line is printed."""
+    stub = J(d, "stub-canopy")
+    with open(stub, "w") as f:
+        f.write(STUB)
+    os.chmod(stub, 0o755)
+    argv = J(d, "stub.argv")
+    p = parallel("--canopy", stub, "-o", "out-stub", "--alerts", "state", scene, "--", "--chip",
+                 "64", cwd=d, env=dict(os.environ, STUB_ARGV=argv))
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    with open(argv) as f:
+        runs = [r.split("\0")[:-1] for r in f.read().split("\1\0")[:-1]]
+    head = ["classify", "--progress=jsonl", "-o", J(d, "out-stub"), "--alerts", J(d, "state")]
+    assert [r[:6] for r in runs] == [head, head] and runs[1][-1] == scene, runs
+    assert "canopy-parallel: %s: alerts: 1 new alert (road), 0.4 ha\n" % scene in p.stdout, p.stdout
+    print("--alerts: passed on; %s" % p.stdout.splitlines()[1])
 
 
 def run():
@@ -102,6 +192,9 @@ def run():
         assert p.stdout.count(": up to date (") == 4, p.stdout
         assert B.files_state(J(d, "out")) == state, "an up-to-date rerun rewrote outputs"
         print("rerun from --sshloginfile: 4 up to date, nothing rewritten")
+
+        attacks(d, ssh, scenes[0], ref)
+        alerts(d, scenes[0])
 
         for args, msg in (
                 (["-o", out, "--resume", "@" + lst], "--resume needs --joblog"),

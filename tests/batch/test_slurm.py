@@ -11,6 +11,9 @@
   shows them): --report exits 3 (pending); released: every task exits
   0, the good scenes' tasks found them up to date and rewrote nothing, the
   fixed scene's outputs are a direct classify's;
+- attacks: an OUTDIR with Slurm's '%x' and GNU Parallel's '{}' is written to
+  literally; a results folder writable by others or of another user is
+  refused;
 - usage errors exit 2.
 Needs root (slurmd starts the jobs as their user): skipped otherwise.
 """
@@ -45,6 +48,33 @@ def task_states(env, job):
         f = dict(x.split("=", 1) for x in line.split() if "=" in x)
         out[int(f["ArrayTaskId"])] = (f["JobState"], f["ExitCode"])
     return out
+
+
+def attacks(d, env, scene):
+    """Slurm expands %-patterns in --output: an OUTDIR with '%x' and '{}' gets
+    its task logs and results at its literal name; a results folder of
+    another user or writable by others is refused before anything is
+    submitted."""
+    out = J(d, "out%x_{}")
+    p = slurm(env, "-o", out, "-c", "1", "--wait", scene, "--", *B.CHIP_OPTS)
+    job = job_of(p)
+    assert p.returncode == 0 and "1 scenes: 1 done" in p.stdout, (p.stdout, p.stderr)
+    made = sorted(os.listdir(J(out, "slurm")))
+    assert "canopy-%s_1.out" % job in made and "canopy-%s_1.events" % job in made, made
+    assert not [f for f in os.listdir(d) if f.startswith("out") and f not in ("out", "out%x_{}")], \
+        os.listdir(d)
+    shared = J(d, "shared-results")
+    os.makedirs(shared)
+    os.chmod(shared, 0o777)
+    p = slurm(env, "-o", J(d, "out-x"), "--results", shared, scene)
+    assert p.returncode == 2 and "is writable by others (mode 777)" in p.stderr, (p.returncode, p.stderr)
+    os.chmod(shared, 0o755)
+    os.chown(shared, 65534, -1)
+    p = slurm(env, "-o", J(d, "out-x"), "--results", shared, scene)
+    assert p.returncode == 2 and "belongs to user 65534" in p.stderr, (p.returncode, p.stderr)
+    assert os.listdir(shared) == [], os.listdir(shared)
+    print("attacks: -o 'out%%x_{}' written literally (%s); a results folder writable by others "
+          "or of another user refused" % ", ".join(made))
 
 
 def run():
@@ -137,7 +167,10 @@ def check(d, env):
     print("rerun (held, then released): --report 3 while pending, then 0; 3 up to date, "
           "nothing rewritten, the fixed scene done")
 
+    attacks(d, env, scenes[0])
+
     for args, msg in ((["-o", out, "@" + lst, "--", "--threads", "2"], "-c N (--cpus-per-task)"),
+                      (["-o", out, "@" + lst, "--", "--alerts", out], "own --alerts DIR"),
                       (["--report", "999999", "-o", out], "no record of job 999999"),
                       (["-o", out, "-c", "x", "@" + lst], "-c expects a whole number"),
                       (["@" + lst], "give the output folder"),

@@ -109,3 +109,50 @@ def feedback():
 def files(folder):
     """Every name in folder, hidden ones too, sorted."""
     return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+def dialog(alg_id, width=900, height=700, advanced=False):
+    """The algorithm's dialog as QGIS opens it from the toolbox (processing's
+    AlgorithmDialog on a QMainWindow), shown at width x height, advanced
+    parameters expanded when asked; returns (window, dialog)."""
+    from qgis.core import QgsApplication
+    from qgis.PyQt.QtWidgets import (QApplication, QGroupBox, QMainWindow, QToolButton,
+                                     QWidget)
+    from processing.gui.AlgorithmDialog import AlgorithmDialog
+    alg = QgsApplication.processingRegistry().algorithmById(alg_id).create()
+    win = QMainWindow()
+    win.resize(width, height)
+    dlg = AlgorithmDialog(alg, parent=win)
+    dlg.resize(width, height)
+    dlg.show()
+    for _ in range(10):
+        QApplication.processEvents()
+    for box in dlg.findChildren(QGroupBox, "grpAdvanced"):
+        # (a QgsCollapsibleGroupBox, which Python sees as a QGroupBox, and
+        # which remembers its state in QGIS's settings: its own button)
+        contents = [w for w in box.findChildren(QWidget) if w.objectName() != "collapseButton"]
+        if advanced != any(w.isVisible() for w in contents):
+            box.findChild(QToolButton, "collapseButton").click()
+    for _ in range(10):
+        QApplication.processEvents()
+    return win, dlg
+
+
+def parameters_panel(dlg):
+    """The scroll area that holds the parameters' widgets."""
+    from qgis.PyQt.QtWidgets import QScrollArea
+    areas = [a for a in dlg.mainWidget().findChildren(QScrollArea) if a.isVisible()]
+    assert areas, "no parameters panel in the dialog"
+    return areas[0]
+
+
+def browse_buttons(panel):
+    """The visible "..." buttons of the parameters' widgets."""
+    from qgis.PyQt.QtWidgets import QToolButton
+    return [b for b in panel.widget().findChildren(QToolButton)
+            if b.isVisible() and b.objectName() != "collapseButton"]
+
+
+def save_png(widget, path):
+    """widget as it is drawn, to a PNG file."""
+    assert widget.grab().save(path, "PNG"), path

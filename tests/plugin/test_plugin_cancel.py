@@ -91,7 +91,7 @@ def run():
         out = os.path.join(d, "batch")
         params = {"INPUT": inbox, "CHIP": 32, "STRIDE": 16, "THREADS": 1, "OUTPUT_FOLDER": out}
         msg, stopped, at = cancelled_run("canopy:classifyfolder", params, 100.0 * 2 / 3)
-        assert "after 2 scenes" in msg, msg
+        assert "the 2 scenes finished before are complete" in msg, msg
         left = Q.files(out)
         assert not [f for f in left if f.startswith("scene_2") or f.startswith(".")], left
         for p in small:

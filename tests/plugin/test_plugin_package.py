@@ -81,19 +81,25 @@ def install(d):
 
 def check_algorithms(provider):
     algs = {a.id(): a for a in provider.algorithms()}
-    assert sorted(algs) == ["canopy:classifyfolder", "canopy:classifyscene"], sorted(algs)
+    assert sorted(algs) == ["canopy:classifyfolder", "canopy:classifyscene",
+                            "canopy:monitorarea"], sorted(algs)
     assert algs["canopy:classifyscene"].displayName() == "Classify scene"
     assert algs["canopy:classifyfolder"].displayName() == "Classify folder"
+    assert algs["canopy:monitorarea"].displayName() == "Monitor area"
     for alg in algs.values():
         p = {d.name(): d for d in alg.parameterDefinitions()}
         assert p["CHIP"].defaultValue() == 256 and p["STRIDE"].defaultValue() == 0
         assert p["MODEL"].flags() & QgsProcessingParameterDefinition.FlagOptional
         assert p["LOAD_OUTPUTS"].defaultValue() is True and p["TTA"].defaultValue() is False
         assert p["OUTPUT_FOLDER"].isDestination()
-        for name in ("THREADS", "BANDS", "SCALE_RANGE", "GSD", "EXTRA_ARGS"):
+        assert "EXTRA_ARGS" not in p   # every option typed: the modeler and batch check them
+        for name in ("THREADS", "BANDS", "SCALE_RANGE", "GSD", "NATIVE_GSD", "MIN_VALID",
+                     "PRECISION", "PROBS_TYPE", "SPLIT_MASKS", "FORMAT", "CREATION_OPTIONS"):
             assert p[name].flags() & QgsProcessingParameterDefinition.FlagAdvanced, name
         outputs = {o.name() for o in alg.outputDefinitions()}
-        assert {"PROBS", "MASKS", "MARKERS_OUTPUT", "OUTPUT_FOLDER"} <= outputs, outputs
+        want = ({"ALERTS_RASTER", "ALERTS_VECTOR", "NEW", "CONFIRMED", "DISMISSED"}
+                if alg.id() == "canopy:monitorarea" else {"PROBS", "MASKS", "MARKERS_OUTPUT"})
+        assert want | {"OUTPUT_FOLDER"} <= outputs, outputs
         assert not alg.icon().isNull() and "canopy" in alg.shortHelpString()
 
 
@@ -128,9 +134,10 @@ def check_lookup(d, runner):
                                                   "OUTPUT_FOLDER": os.path.join(d, "out")},
                          feedback=fb)
     ProcessingConfig.setSettingValue(runner.SETTING, "")
-    assert fb.commands[0].startswith(wrapper + " classify --progress "), fb.commands
-    with open(calls) as f:
-        assert f.read() == wrapper + "\n"
+    assert fb.commands[0].startswith(wrapper + " classify --progress=jsonl "), fb.commands
+    with open(calls) as f:   # canopy info (the model's labels) and canopy classify
+        lines = f.read().splitlines()
+    assert len(lines) == 2 and set(lines) == {wrapper}, lines
     assert os.path.isfile(res["PROBS"])
 
 

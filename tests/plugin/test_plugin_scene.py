@@ -1,6 +1,7 @@
 """QGIS plugin, "Classify scene" in real headless QGIS: a raster layer in the
 project through processing.runAndLoadResults with the default model,
-thresholds, markers, stride and other options; the outputs it returns exist
+thresholds (a matrix), markers, stride, data type, minimum valid share
+and creation options; the outputs it returns exist
 and are what canopy wrote for those parameters (read back with GDAL); they
 open as valid layers, styled (the rasters with canopy's .qml, the markers
 categorized by label); progress climbs through intermediate values to 100;
@@ -41,9 +42,11 @@ def run():
         assert layer.isValid()
         QgsProject.instance().addMapLayer(layer)
         out = os.path.join(d, "out")
-        params = {"INPUT": layer, "CHIP": 64, "STRIDE": 32, "THRESHOLDS": "road=0.9, water = 0.5",
-                  "MARKERS": "road, habitation, agriculture", "THREADS": 1,
-                  "EXTRA_ARGS": "--probs-type Float32", "OUTPUT_FOLDER": out}
+        params = {"INPUT": layer, "CHIP": 64, "STRIDE": 32,
+                  "THRESHOLDS": ["road", "0.9", "water", 0.5],
+                  "MARKERS": "road, habitation, agriculture", "THREADS": 1, "PROBS_TYPE": 1,
+                  "MIN_VALID": 0.25, "CREATION_OPTIONS": "COMPRESS=DEFLATE|PREDICTOR=2",
+                  "OUTPUT_FOLDER": out}
         fb = Q.feedback()
         res = processing.runAndLoadResults("canopy:classifyscene", dict(params), feedback=fb)
         base = os.path.join(out, "scene_0")
@@ -67,8 +70,11 @@ def run():
         assert abs(p["thresholds"]["primary"] - 0.2) < 1e-6, p["thresholds"]
         assert p["markers"] == ["agriculture", "habitation", "road"], p["markers"]
         assert p["probs_type"] == "Float32", p
+        assert abs(p["min_valid"] - 0.25) < 1e-6, p
         probs = gdal.Open(want["PROBS"])
         assert probs.GetRasterBand(1).DataType == gdal.GDT_Float32
+        assert probs.GetMetadataItem("COMPRESSION", "IMAGE_STRUCTURE") == "DEFLATE"
+        assert probs.GetMetadataItem("PREDICTOR", "IMAGE_STRUCTURE") == "2"
         labels = [probs.GetRasterBand(b + 1).GetDescription() for b in range(probs.RasterCount)]
         assert labels == p["labels"], labels
 
