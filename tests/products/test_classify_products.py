@@ -134,6 +134,21 @@ def run():
         assert warn and warn[0]["index"] == 1 and "--bands 3,2,1" in warn[0]["message"], warn
         assert done["name"] == ps.name
 
+        # Folder expansion (--list): a .SAFE is one scene, the UDM2 is not one.
+        inbox = os.path.join(d, "inbox")
+        os.mkdir(inbox)
+        F.s2_product(inbox, level="L2A", start="20230701T100559", size10=48, seed=26)
+        F.planet_scene(inbox, seed=27)
+        p = L.classify("--list", "--progress=jsonl", "-o", os.path.join(d, "out7"), inbox)
+        listed = [json.loads(x) for x in p.stdout.splitlines()]
+        listed = [(os.path.basename(e["scene"]), e["name"]) for e in listed
+                  if e["event"] == "scene"]
+        assert listed == [
+            ("20230704_133412_56_24b2_3B_AnalyticMS_SR.tif",
+             "20230704_133412_56_24b2_3B_AnalyticMS_SR"),
+            ("S2B_MSIL2A_20230701T100559_N0509_R022_T33UUP_20230615T130000.SAFE",
+             "S2B_MSIL2A_20230701T100559_N0509_R022_T33UUP_20230615T130000")], listed
+
         # canopy info MODEL SCENE: the mapping as classify reads it.
         info = json.loads(ct.canopy("info", "--json", tiny.path, ps.path).stdout)
         assert [b["band"] for b in info["scene"]["bands"]] == [3, 2, 1], info
