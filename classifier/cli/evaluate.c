@@ -522,7 +522,7 @@ int cnp_cmd_evaluate(int argc, char **argv)
         if (o.write_model) {
             thr_json = cnp_thresholds_json(&ctx, thr, L);
             if (!thr_json || cnp_onnx_set_metadata(&ctx, o.model, o.write_model,
-                                                   "canopy.thresholds", thr_json) != CNP_OK)
+                                                   CNP_META_KEY_THRESHOLDS, thr_json) != CNP_OK)
                 goto fail;
         }
     }

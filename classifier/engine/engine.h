@@ -20,40 +20,13 @@
 #include <stddef.h>
 #include <stdio.h>
 #include "base/base.h"
+#include "onnx/onnx.h"
 
 typedef struct cnp_model cnp_model;
 
-/* Bits of cnp_model_meta.defaulted: which fields the file did not give. */
-enum {
-    CNP_META_DEF_LABELS = 1u << 0,
-    CNP_META_DEF_THRESHOLDS = 1u << 1,
-    CNP_META_DEF_MARKERS = 1u << 2,
-    CNP_META_DEF_INPUT_SIZE = 1u << 3,
-    CNP_META_DEF_BANDS = 1u << 4,
-    CNP_META_DEF_SCALE = 1u << 5,
-    CNP_META_DEF_MEAN = 1u << 6,
-    CNP_META_DEF_STD = 1u << 7
-};
-
-/* What the model file says about itself (ONNX metadata_props "canopy.*",
- * Deepness-style keys as a fallback, documented defaults otherwise).
- * Owned by the model; valid until cnp_model_free(). */
-typedef struct cnp_model_meta {
-    int n_labels;             /* = number of model outputs */
-    char **labels;            /* (n_labels) label names */
-    float *thresholds;        /* (n_labels) decision thresholds, default 0.2 */
-    unsigned char *is_marker; /* (n_labels) 1 for deforestation-marker labels */
-    int input_size;           /* square side in pixels the model expects */
-    int n_channels;           /* input channels C */
-    int *bands;               /* (n_channels) 1-based source band per channel */
-    double scale;             /* raw pixel value -> [0,1], default 1/255 */
-    float *mean;              /* (n_channels) subtracted after scale */
-    float *std;               /* (n_channels) divided after mean */
-    double gsd_m;             /* training ground sampling distance, 0 = unknown */
-    char *name;               /* canopy.name or the file's base name */
-    char *version;            /* canopy.version or "" */
-    unsigned defaulted;       /* CNP_META_DEF_* bits */
-} cnp_model_meta;
+/* cnp_model_meta (what the model file says about itself: labels,
+ * thresholds, markers, input size, bands, scaling) is defined by the
+ * metadata schema in onnx/onnx.h. */
 
 /* Loads an ONNX model. On success *out is a new model the caller frees with
  * cnp_model_free(). On failure *out is NULL and ctx names the file, the

@@ -1,10 +1,12 @@
 /* graph.h -- internal to classifier/engine: the model between the ONNX
- * loader (onnx_load.c), the metadata parser (meta.c), the fusion and shape
+ * loader (onnx_load.c, onnx_parser.c), the fusion and shape
  * passes (graph.c), the planner (plan.c), the executor (forward.c, tta.c)
  * and the summary (info.c).
  *
  * onnx_lower.c lowers the ONNX operators (onnx_parse.h holds the parser
  * state the two ONNX files share).
+ *
+ * The metadata schema lives in onnx/ (onnx.h).
  *
  * A model is a list of values (tensors) and a list of nodes in ONNX's
  * topological order. Nodes are lowered from ONNX operators at load time;
@@ -208,7 +210,7 @@ struct cnp_model {
     int ends_in_sigmoid;    /* the file's graph ends in Sigmoid */
     int apply_sigmoid;      /* the executor applies the sigmoid to the output */
 
-    cnp_model_meta meta;    /* arrays in the arena */
+    cnp_model_meta meta;    /* owned; cnp_meta_clear() */
 
     /* statistics of the graph (load time) */
     int n_conv, n_fused_bn, n_fused_add, n_linear;
@@ -243,28 +245,9 @@ struct cnp_model {
     int prof_batch;         /* batch of the profiled passes (last seen) */
 };
 
-/* onnx_load.c: adds a value named `name` (copied into the arena) and
+/* onnx_parser.c: adds a value named `name` (copied into the arena) and
  * returns its index, or -1 with ctx set. */
 int cnp_value_add(cnp_ctx *ctx, cnp_model *m, const char *name);
-
-/* meta.c: canopy's metadata from metadata_props key/value strings. `file`
- * is used in messages; n_outputs and n_channels come from the graph;
- * fixed_size is the export's fixed input side or 0. Arrays are allocated in
- * `arena` (owned by it); on failure `out` is left partly filled and ctx names
- * the file and the key. */
-cnp_status cnp_meta_parse(cnp_ctx *ctx, cnp_arena *arena, const char *file,
-                          const char *const *keys, const char *const *vals, size_t n,
-                          int n_outputs, int n_channels, int fixed_size,
-                          cnp_model_meta *out);
-/* The input size the metadata asks for (canopy.input_size or tile_size), 0
- * when none or unreadable (cnp_meta_parse reports that). */
-int cnp_meta_peek_input_size(const char *const *keys, const char *const *vals, size_t n);
-/* Defaults for channels without metadata: ImageNet for the first three,
- * CNP_META_EXTRA_MEAN / _STD for the others (e.g. near-infrared). */
-#define CNP_META_EXTRA_MEAN 0.449f
-#define CNP_META_EXTRA_STD 0.226f
-#define CNP_META_DEFAULT_SIZE 224
-#define CNP_META_DEFAULT_THRESHOLD 0.2f
 
 /* graph.c */
 cnp_status cnp_graph_fuse(cnp_ctx *ctx, cnp_model *m);

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "base/arith.h"
 #include "base/base.h"
 
 typedef enum { CNP_ACT_NONE = 0, CNP_ACT_RELU = 1 } cnp_act;

@@ -14,6 +14,18 @@
 
 typedef cnp_onnx_parser parser;
 
+/* One row of the operator table (at the end of the file): the ONNX
+ * operator, the function that lowers it, and what that function is told. */
+typedef struct lowering lowering;
+typedef cnp_status (*lower_fn)(parser *ps, const lowering *e);
+struct lowering {
+    const char *op;     /* ONNX op_type (static: nodes keep it) */
+    lower_fn fn;
+    cnp_op kind;        /* node made, for functions that serve several (else unused) */
+    int arg;            /* function-specific variant (see each function) */
+    int aside;          /* listed apart in the message (folded cases only) */
+};
+
 static cnp_status node_error(parser *ps, cnp_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static cnp_status node_error(parser *ps, cnp_status st, const char *fmt, ...)
@@ -284,8 +296,9 @@ static int dim_ok(int64_t d)
     return d >= 1 && d <= CNP_ONNX_MAX_DIM;
 }
 
-static cnp_status lower_conv(parser *ps)
+static cnp_status lower_conv(parser *ps, const lowering *e)
 {
+    (void)e;
     cnp_model *m = ps->m;
     int x, w, b, found, valid, v2[2], v4[4];
     int64_t group;
@@ -351,8 +364,10 @@ static cnp_status lower_conv(parser *ps)
     return act_output(ps, nd);
 }
 
-static cnp_status lower_pool(parser *ps, cnp_op op, const char *onnx_op)
+static cnp_status lower_pool(parser *ps, const lowering *e)
 {
+    const cnp_op op = e->kind;
+    const char *onnx_op = e->op;
     int x, found, valid, v2[2], v4[4];
     int64_t ceil_mode, cip, storage;
     cnp_node *nd;
@@ -403,8 +418,11 @@ static cnp_status lower_pool(parser *ps, cnp_op op, const char *onnx_op)
     return CNP_OK;
 }
 
-static cnp_status lower_global_pool(parser *ps, cnp_op op, const char *onnx_op, int reduce)
+static cnp_status lower_global_pool(parser *ps, const lowering *e)
 {
+    const cnp_op op = e->kind;
+    const char *onnx_op = e->op;
+    const int reduce = e->arg; /* ReduceMean/ReduceMax: axes checked */
     int x;
     int64_t keep = 1, noop = 0;
     cnp_node *nd;
@@ -430,8 +448,9 @@ static cnp_status lower_global_pool(parser *ps, cnp_op op, const char *onnx_op, 
     return act_output(ps, nd);
 }
 
-static cnp_status lower_batchnorm(parser *ps)
+static cnp_status lower_batchnorm(parser *ps, const lowering *e)
 {
+    (void)e;
     cnp_model *m = ps->m;
     int x, sc, bi, mu, var;
     int64_t training;
@@ -479,8 +498,9 @@ static cnp_status lower_batchnorm(parser *ps)
     return define_unused_outputs(ps, 1);
 }
 
-static cnp_status lower_add(parser *ps)
+static cnp_status lower_add(parser *ps, const lowering *e)
 {
+    (void)e;
     cnp_model *m = ps->m;
     int a, b;
     cnp_node *nd;
@@ -522,8 +542,9 @@ static cnp_status lower_add(parser *ps)
 }
 
 /* Gemm (transA = 0) and MatMul by a constant: weights to (M, K). */
-static cnp_status lower_linear(parser *ps, int gemm)
+static cnp_status lower_linear(parser *ps, const lowering *e)
 {
+    const int gemm = e->arg; /* Gemm (1) or MatMul (0) */
     cnp_model *m = ps->m;
     int a, bw, bc;
     int64_t trans_a = 0, trans_b = 0;
@@ -586,8 +607,9 @@ static cnp_status lower_linear(parser *ps, int gemm)
     return act_output(ps, nd);
 }
 
-static cnp_status lower_concat(parser *ps)
+static cnp_status lower_concat(parser *ps, const lowering *e)
 {
+    (void)e;
     cnp_model *m = ps->m;
     int64_t axis;
     int n = (int)ps->node->n_input, acts = 0, ints = 0;
@@ -620,8 +642,9 @@ static cnp_status lower_concat(parser *ps)
                       "is not supported");
 }
 
-static cnp_status lower_flatten(parser *ps, int reshape)
+static cnp_status lower_flatten(parser *ps, const lowering *e)
 {
+    const int reshape = e->arg; /* Reshape (1) or Flatten (0) */
     int x, shape;
     int64_t axis, allowzero;
     cnp_node *nd;
@@ -651,8 +674,10 @@ static cnp_status lower_flatten(parser *ps, int reshape)
 }
 
 /* Shape, Gather, Unsqueeze, Squeeze on shape tensors. */
-static cnp_status lower_shape_op(parser *ps, cnp_op op, const char *onnx_op)
+static cnp_status lower_shape_op(parser *ps, const lowering *e)
 {
+    const cnp_op op = e->kind;
+    const char *onnx_op = e->op;
     cnp_model *m = ps->m;
     int x, idx;
     int64_t v;
@@ -704,8 +729,9 @@ static cnp_status lower_shape_op(parser *ps, cnp_op op, const char *onnx_op)
 }
 
 /* Constant: the value becomes a constant tensor, no node. */
-static cnp_status lower_constant(parser *ps)
+static cnp_status lower_constant(parser *ps, const lowering *e)
 {
+    (void)e;
     cnp_model *m = ps->m;
     const Onnx__NodeProto *n = ps->node;
     const Onnx__AttributeProto *a;
@@ -764,8 +790,9 @@ static cnp_status lower_constant(parser *ps)
 
 /* Transpose of a 2-D float constant (weights of a Linear without bias in an
  * export without constant folding): folded at load. */
-static cnp_status lower_transpose(parser *ps)
+static cnp_status lower_transpose(parser *ps, const lowering *e)
 {
+    (void)e;
     cnp_model *m = ps->m;
     const Onnx__AttributeProto *perm = attr_find(ps->node, "perm");
     const cnp_value *x;
@@ -818,17 +845,91 @@ static cnp_status count_op(parser *ps, const char *op)
     return CNP_OK;
 }
 
-static const char SUPPORTED[] =
-    "Conv, BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, "
-    "ReduceMean, ReduceMax, Add, Concat, Flatten, Reshape, Gemm, MatMul, Sigmoid, Dropout, "
-    "Identity, Constant, Shape, Gather, Unsqueeze, Squeeze (Transpose of constant weights)";
+/* Relu, Sigmoid: elementwise on an activation. */
+static cnp_status lower_unary(parser *ps, const lowering *e)
+{
+    int x;
+    cnp_node *nd;
+    if (input_of(ps, 0, &x) || need_act(ps, x, "the input"))
+        return ps->ctx->status;
+    if (!(nd = new_node(ps, e->kind, e->op, 1)))
+        return ps->ctx->status;
+    nd->in[0] = x;
+    return act_output(ps, nd);
+}
+
+/* Identity, Dropout (inference): the output is another name of the input. */
+static cnp_status lower_alias(parser *ps, const lowering *e)
+{
+    int x;
+    (void)e;
+    if (input_of(ps, 0, &x))
+        return ps->ctx->status;
+    if (x < 0)
+        return node_error(ps, CNP_ERR_FORMAT, "the input is missing");
+    ps->m->values[x].n_refs--; /* the alias's readers count instead */
+    return alias_output(ps, x);
+}
+
+/* The operators canopy runs, in the order the error message lists them. */
+static const lowering LOWERINGS[] = {
+    {"Conv", lower_conv, CNP_OP_CONV, 0, 0},
+    {"BatchNormalization", lower_batchnorm, CNP_OP_AFFINE, 0, 0},
+    {"Relu", lower_unary, CNP_OP_RELU, 0, 0},
+    {"MaxPool", lower_pool, CNP_OP_MAXPOOL, 0, 0},
+    {"AveragePool", lower_pool, CNP_OP_AVGPOOL, 0, 0},
+    {"GlobalAveragePool", lower_global_pool, CNP_OP_GAVGPOOL, 0, 0},
+    {"GlobalMaxPool", lower_global_pool, CNP_OP_GMAXPOOL, 0, 0},
+    {"ReduceMean", lower_global_pool, CNP_OP_GAVGPOOL, 1, 0},
+    {"ReduceMax", lower_global_pool, CNP_OP_GMAXPOOL, 1, 0},
+    {"Add", lower_add, CNP_OP_ADD, 0, 0},
+    {"Concat", lower_concat, CNP_OP_CONCAT, 0, 0},
+    {"Flatten", lower_flatten, CNP_OP_FLATTEN, 0, 0},
+    {"Reshape", lower_flatten, CNP_OP_FLATTEN, 1, 0},
+    {"Gemm", lower_linear, CNP_OP_LINEAR, 1, 0},
+    {"MatMul", lower_linear, CNP_OP_LINEAR, 0, 0},
+    {"Sigmoid", lower_unary, CNP_OP_SIGMOID, 0, 0},
+    {"Dropout", lower_alias, CNP_OP_FLATTEN, 0, 0},
+    {"Identity", lower_alias, CNP_OP_FLATTEN, 0, 0},
+    {"Constant", lower_constant, CNP_OP_SHAPE, 0, 0},
+    {"Shape", lower_shape_op, CNP_OP_SHAPE, 0, 0},
+    {"Gather", lower_shape_op, CNP_OP_GATHER, 0, 0},
+    {"Unsqueeze", lower_shape_op, CNP_OP_UNSQUEEZE, 0, 0},
+    {"Squeeze", lower_shape_op, CNP_OP_SQUEEZE, 0, 0},
+    {"Transpose", lower_transpose, CNP_OP_SHAPE, 0, 1},
+};
+#define N_LOWERINGS (sizeof LOWERINGS / sizeof LOWERINGS[0])
+
+/* "Conv, BatchNormalization, ..., Squeeze (Transpose of constant weights)"
+ * from the table, into buf. Returns buf. */
+static const char *supported_ops(char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int aside = 0; aside <= 1; aside++)
+        for (size_t i = 0; i < N_LOWERINGS; i++) {
+            const lowering *e = &LOWERINGS[i];
+            int w;
+            if (e->aside != aside)
+                continue;
+            w = snprintf(buf + len, size - len, "%s%s%s", !aside && len ? ", " : "",
+                         aside ? " (" : "", e->op);
+            if (w < 0 || (size_t)w >= size - len)
+                return buf;
+            len += (size_t)w;
+            if (aside)
+                len += (size_t)snprintf(buf + len, size - len, " of constant weights)");
+            if (len >= size)
+                return buf;
+        }
+    return buf;
+}
 
 cnp_status cnp_onnx_lower_node(cnp_onnx_parser *ps)
 {
     const Onnx__NodeProto *n = ps->node;
     const char *op = n->op_type;
-    int x;
-    cnp_node *nd;
+    char supported[512];
 
     if (!op || !op[0])
         return node_error(ps, CNP_ERR_FORMAT, "the node has no operator type");
@@ -836,64 +937,12 @@ cnp_status cnp_onnx_lower_node(cnp_onnx_parser *ps)
         return ps->ctx->status;
     if (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx"))
         return node_error(ps, CNP_ERR_UNSUPPORTED, "operator %s of domain '%s' is not supported "
-                          "(canopy runs standard ONNX operators: %s)", op, n->domain, SUPPORTED);
-    if (!strcmp(op, "Conv"))
-        return lower_conv(ps);
-    if (!strcmp(op, "BatchNormalization"))
-        return lower_batchnorm(ps);
-    if (!strcmp(op, "Relu") || !strcmp(op, "Sigmoid")) {
-        int relu = op[0] == 'R';
-        if (input_of(ps, 0, &x) || need_act(ps, x, "the input"))
-            return ps->ctx->status;
-        if (!(nd = new_node(ps, relu ? CNP_OP_RELU : CNP_OP_SIGMOID, relu ? "Relu" : "Sigmoid", 1)))
-            return ps->ctx->status;
-        nd->in[0] = x;
-        return act_output(ps, nd);
-    }
-    if (!strcmp(op, "MaxPool"))
-        return lower_pool(ps, CNP_OP_MAXPOOL, "MaxPool");
-    if (!strcmp(op, "AveragePool"))
-        return lower_pool(ps, CNP_OP_AVGPOOL, "AveragePool");
-    if (!strcmp(op, "GlobalAveragePool"))
-        return lower_global_pool(ps, CNP_OP_GAVGPOOL, "GlobalAveragePool", 0);
-    if (!strcmp(op, "GlobalMaxPool"))
-        return lower_global_pool(ps, CNP_OP_GMAXPOOL, "GlobalMaxPool", 0);
-    if (!strcmp(op, "ReduceMean"))
-        return lower_global_pool(ps, CNP_OP_GAVGPOOL, "ReduceMean", 1);
-    if (!strcmp(op, "ReduceMax"))
-        return lower_global_pool(ps, CNP_OP_GMAXPOOL, "ReduceMax", 1);
-    if (!strcmp(op, "Add"))
-        return lower_add(ps);
-    if (!strcmp(op, "Concat"))
-        return lower_concat(ps);
-    if (!strcmp(op, "Flatten"))
-        return lower_flatten(ps, 0);
-    if (!strcmp(op, "Reshape"))
-        return lower_flatten(ps, 1);
-    if (!strcmp(op, "Gemm"))
-        return lower_linear(ps, 1);
-    if (!strcmp(op, "MatMul"))
-        return lower_linear(ps, 0);
-    if (!strcmp(op, "Identity") || !strcmp(op, "Dropout")) {
-        if (input_of(ps, 0, &x))
-            return ps->ctx->status;
-        if (x < 0)
-            return node_error(ps, CNP_ERR_FORMAT, "the input is missing");
-        ps->m->values[x].n_refs--; /* the alias's readers count instead */
-        return alias_output(ps, x);
-    }
-    if (!strcmp(op, "Constant"))
-        return lower_constant(ps);
-    if (!strcmp(op, "Transpose"))
-        return lower_transpose(ps);
-    if (!strcmp(op, "Shape"))
-        return lower_shape_op(ps, CNP_OP_SHAPE, "Shape");
-    if (!strcmp(op, "Gather"))
-        return lower_shape_op(ps, CNP_OP_GATHER, "Gather");
-    if (!strcmp(op, "Unsqueeze"))
-        return lower_shape_op(ps, CNP_OP_UNSQUEEZE, "Unsqueeze");
-    if (!strcmp(op, "Squeeze"))
-        return lower_shape_op(ps, CNP_OP_SQUEEZE, "Squeeze");
+                          "(canopy runs standard ONNX operators: %s)", op, n->domain,
+                          supported_ops(supported, sizeof supported));
+    for (size_t i = 0; i < N_LOWERINGS; i++)
+        if (!strcmp(op, LOWERINGS[i].op))
+            return LOWERINGS[i].fn(ps, &LOWERINGS[i]);
     return node_error(ps, CNP_ERR_UNSUPPORTED, "operator %s is not supported; canopy runs "
-                      "ResNet-family classifiers made of %s", op, SUPPORTED);
+                      "ResNet-family classifiers made of %s", op,
+                      supported_ops(supported, sizeof supported));
 }

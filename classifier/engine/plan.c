@@ -229,7 +229,7 @@ cleanup:
 
 static size_t round_floats(size_t n)
 {
-    return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+    return cnp_round_up(n, ALIGN_FLOATS);
 }
 
 cnp_status cnp_model_prepare(cnp_ctx *ctx, cnp_model *m, int max_batch, int height, int width,

@@ -155,20 +155,8 @@ char *cnp_float_text(char *buf, size_t size, float v);
  * ("[0.2,0.15,0.07]"). New string, caller frees with free(). */
 char *cnp_thresholds_json(cnp_ctx *ctx, const float *thresholds, int n);
 
-/* Rewrites one metadata_props entry of an ONNX ModelProto held in memory,
- * without decoding the model: every top-level field is copied byte for byte,
- * except the metadata_props entries (field 14) whose key is `key`: the first
- * one is re-encoded (protobuf-c) with `value` in its place, later ones are
- * dropped; when there is none, a new entry is appended at the end. On
- * success *out (caller frees with free()) holds *out_size bytes.
- * CNP_ERR_FORMAT names `name` and the byte offset when the input is not a
- * well-formed protobuf message. */
-cnp_status cnp_onnx_set_metadata_buffer(cnp_ctx *ctx, const void *data, size_t size,
-                                        const char *name, const char *key, const char *value,
-                                        void **out, size_t *out_size);
-
-/* The same from the file in_path to the file out_path (which may be the
- * same path): written to a temporary file beside out_path, flushed to disk
+/* cnp_onnx_set_metadata_buffer() (onnx/onnx.h) from the file in_path to
+ * the file out_path (which may be the same path): written to a temporary file beside out_path, flushed to disk
  * and renamed into place, so out_path is either untouched or complete. */
 cnp_status cnp_onnx_set_metadata(cnp_ctx *ctx, const char *in_path, const char *out_path,
                                  const char *key, const char *value);
