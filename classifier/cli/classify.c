@@ -1054,10 +1054,11 @@ int cnp_cmd_classify(int argc, char **argv)
     b.meta = cnp_model_meta_get(b.model);
     if ((rc = apply_overrides(&b, &o)) != CNP_EXIT_OK)
         goto cleanup;
-    if (cnp_model_prepare(&ctx, b.model, MAX_BATCH, b.meta->input_size, b.meta->input_size,
-                          o.threads,
-                          (o.tta ? CNP_PREPARE_TTA : 0) | cnp_cli_precision_flags(o.bf16)) !=
-            CNP_OK ||
+    if (cnp_model_prepare(&ctx, b.model, &(cnp_prepare_options){
+                              .max_batch = MAX_BATCH, .height = b.meta->input_size,
+                              .width = b.meta->input_size, .n_threads = o.threads,
+                              .flags = (o.tta ? CNP_PREPARE_TTA : 0) |
+                                       cnp_cli_precision_flags(o.bf16)}) != CNP_OK ||
         cnp_sha256_file(&ctx, o.model, b.model_sha) != CNP_OK) {
         cnp_cli_report(CMD, &ctx);
         rc = CNP_EXIT_FAILURE;

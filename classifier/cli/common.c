@@ -92,9 +92,10 @@ int cnp_cli_parse_precision(const char *cmd, const char *s, int *bf16)
 
 unsigned cnp_cli_precision_flags(int bf16)
 {
+    const char *off = getenv("CANOPY_NO_BF16"); /* tests: the fallback on any CPU */
     if (!bf16)
         return 0;
-    if (cnp_engine_bf16_available())
+    if (cnp_engine_bf16_available() && !(off && *off && strcmp(off, "0")))
         return CNP_PREPARE_BF16;
     fputs("canopy: --precision bf16: this CPU has no AVX512_BF16; running in fp32\n", stderr);
     return 0;

@@ -406,9 +406,11 @@ int cnp_cmd_evaluate(int argc, char **argv)
                 n_listed - n_missing);
 
     /* Model and buffers. */
-    if (cnp_model_prepare(&ctx, model, o.batch, meta->input_size, meta->input_size, o.threads,
-                          (o.tta ? CNP_PREPARE_TTA : 0) | cnp_cli_precision_flags(o.bf16)) !=
-        CNP_OK)
+    if (cnp_model_prepare(&ctx, model, &(cnp_prepare_options){
+                              .max_batch = o.batch, .height = meta->input_size,
+                              .width = meta->input_size, .n_threads = o.threads,
+                              .flags = (o.tta ? CNP_PREPARE_TTA : 0) |
+                                       cnp_cli_precision_flags(o.bf16)}) != CNP_OK)
         goto fail;
     cnp_cli_chip_spec(&spec, meta);
     if (!cnp_mul_size((size_t)meta->n_channels, (size_t)meta->input_size, &chip_elems) ||

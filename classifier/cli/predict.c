@@ -266,8 +266,11 @@ int cnp_cmd_predict(int argc, char **argv)
     meta = cnp_model_meta_cget(m);
     if ((size_t)batch > chips.n)
         batch = chips.n ? (int)chips.n : 1;
-    if (cnp_model_prepare(&ctx, m, batch, meta->input_size, meta->input_size, threads,
-                          (tta ? CNP_PREPARE_TTA : 0) | cnp_cli_precision_flags(bf16)) != CNP_OK) {
+    if (cnp_model_prepare(&ctx, m, &(cnp_prepare_options){
+                              .max_batch = batch, .height = meta->input_size,
+                              .width = meta->input_size, .n_threads = threads,
+                              .flags = (tta ? CNP_PREPARE_TTA : 0) |
+                                       cnp_cli_precision_flags(bf16)}) != CNP_OK) {
         cnp_cli_report(CMD, &ctx);
         rc = CNP_EXIT_FAILURE;
         goto cleanup;

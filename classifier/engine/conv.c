@@ -90,16 +90,18 @@ void cnp_conv_plan_free(cnp_conv_plan *p)
 cnp_conv_plan *cnp_conv_plan_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w,
                                  const float *bias, int n_threads)
 {
-    return cnp_conv_plan_new_prec(ctx, s, w, bias, n_threads, 0);
+    cnp_conv_opts o = {n_threads, 0, CNP_CONV_AUTO};
+    return cnp_conv_plan_new_opts(ctx, s, w, bias, &o);
 }
 
-cnp_conv_plan *cnp_conv_plan_new_prec(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w,
-                                      const float *bias, int n_threads, int bf16)
+cnp_conv_plan *cnp_conv_plan_new_opts(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w,
+                                      const float *bias, const cnp_conv_opts *o)
 {
     cnp_conv_plan *p = NULL;
     cnp_conv_shape chk = *s;
     size_t crs, kcrs, cols, panel, shared;
-    cnp_conv_algo algo;
+    const cnp_conv_algo algo = o->algo;
+    const int n_threads = o->n_threads;
 
     if (s->N < 1 || s->C < 1 || s->H < 1 || s->W < 1 || s->K < 1 || !cnp_conv_shape_finish(&chk) ||
         chk.P != s->P || chk.Q != s->Q) {
@@ -116,8 +118,7 @@ cnp_conv_plan *cnp_conv_plan_new_prec(cnp_ctx *ctx, const cnp_conv_shape *s, con
                   "too large", s->R, s->S, s->C, s->K, s->N, s->H, s->W);
         goto fail;
     }
-    if (cnp_blas_init(ctx) != CNP_OK)
-        goto fail;
+    cnp_blas_single_thread();
     p = cnp_calloc(ctx, 1, sizeof *p, "a convolution plan");
     if (!p)
         goto fail;
@@ -134,9 +135,8 @@ cnp_conv_plan *cnp_conv_plan_new_prec(cnp_ctx *ctx, const cnp_conv_shape *s, con
     if (bias)
         memcpy(p->bias, bias, (size_t)s->K * sizeof *p->bias);
 
-    algo = cnp_conv_algo_forced();
     p->use_gemm = cnp_gemm_available() && algo != CNP_CONV_OPENBLAS;
-    p->bf16 = bf16 && p->use_gemm && cnp_gemm_bf16_available();
+    p->bf16 = o->bf16 && p->use_gemm && cnp_gemm_bf16_available();
     if (p->use_gemm) {
         if ((p->bf16 ? cnp_gemm_a_pack_bf16 : cnp_gemm_a_pack)(ctx, &p->pa, p->w, s->K, (int)crs,
                                                                 crs) != CNP_OK)

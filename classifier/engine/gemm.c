@@ -36,27 +36,18 @@
 #define GEMM_L2 (640u * 1024u)
 
 
-static cnp_conv_algo forced_algo;   /* set by tests and benchmarks */
-
 int cnp_gemm_available(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") ? 1 : 0;
 }
 
-void cnp_conv_algo_force(cnp_conv_algo a)
+cnp_exec cnp_exec_make(int n_threads, cnp_conv_algo algo)
 {
-    forced_algo = a;
-}
-
-cnp_conv_algo cnp_conv_algo_forced(void)
-{
-    return forced_algo;
-}
-
-int cnp_kernels_avx512(void)
-{
-    return forced_algo != CNP_CONV_OPENBLAS && cnp_gemm_available();
+    cnp_exec ex;
+    ex.n_threads = n_threads;
+    ex.avx512 = algo != CNP_CONV_OPENBLAS && cnp_gemm_available();
+    return ex;
 }
 
 

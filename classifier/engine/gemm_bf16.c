@@ -29,9 +29,6 @@
 
 int cnp_gemm_bf16_available(void)
 {
-    const char *off = getenv("CANOPY_NO_BF16");
-    if (off && *off && strcmp(off, "0"))
-        return 0;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512bf16");

@@ -150,7 +150,7 @@ static cnp_status shape_error(cnp_ctx *ctx, const cnp_model *m, const cnp_node *
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return cnp_error(ctx, st, "%s: %s: %s", m->path, cnp_node_desc(nd, nb, sizeof nb), what);
+    return cnp_error(ctx, st, "%s: %s: %s", m->g.path, cnp_node_desc(nd, nb, sizeof nb), what);
 }
 
 /* ------------------------------------------------------------------ */
@@ -158,18 +158,18 @@ static cnp_status shape_error(cnp_ctx *ctx, const cnp_model *m, const cnp_node *
 
 static void count_uses(cnp_model *m)
 {
-    for (int v = 0; v < m->n_values; v++)
-        m->values[v].n_uses = 0;
-    for (int i = 0; i < m->n_nodes; i++) {
-        const cnp_node *nd = &m->nodes[i];
+    for (int v = 0; v < m->g.n_values; v++)
+        m->g.values[v].n_uses = 0;
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        const cnp_node *nd = &m->g.nodes[i];
         if (nd->dead)
             continue;
         for (int k = 0; k < nd->n_in; k++)
             if (nd->in[k] >= 0)
-                m->values[nd->in[k]].n_uses++;
+                m->g.values[nd->in[k]].n_uses++;
     }
-    if (m->output >= 0)
-        m->values[m->output].n_uses++;
+    if (m->g.output >= 0)
+        m->g.values[m->g.output].n_uses++;
 }
 
 /* The live node producing v, when v is read only once (by the caller's
@@ -180,17 +180,17 @@ static cnp_node *sole_producer(cnp_model *m, int v, cnp_op op)
     cnp_node *p;
     if (v < 0)
         return NULL;
-    val = &m->values[v];
-    if (val->kind != CNP_VAL_ACT || val->producer < 0 || val->n_uses != 1 || v == m->output)
+    val = &m->g.values[v];
+    if (val->kind != CNP_VAL_ACT || val->producer < 0 || val->n_uses != 1 || v == m->g.output)
         return NULL;
-    p = &m->nodes[val->producer];
+    p = &m->g.nodes[val->producer];
     return !p->dead && p->op == op && p->out == v ? p : NULL;
 }
 
 /* Moves node p's output to value v (the output of the node fused away). */
 static void take_output(cnp_model *m, cnp_node *p, int v)
 {
-    m->values[v].producer = (int)(p - m->nodes);
+    m->g.values[v].producer = (int)(p - m->g.nodes);
     p->out = v;
 }
 
@@ -203,17 +203,17 @@ static cnp_status fold_bn_conv(cnp_ctx *ctx, cnp_model *m, cnp_node *c, const cn
 
     if (a->F != cv->K)
         return CNP_OK; /* the shape pass reports the mismatch */
-    if (!cv->w_own && m->values[cv->wval].n_refs == 1) {
+    if (!cv->w_own && m->g.values[cv->wval].n_refs == 1) {
         cv->w_own = 1; /* read by this conv only: fold in place */
     } else if (!cv->w_own) {
-        w = cnp_arena_alloc(ctx, &m->arena, (size_t)cv->K * crs, sizeof *w, "folded weights");
+        w = cnp_arena_alloc(ctx, &m->g.arena, (size_t)cv->K * crs, sizeof *w, "folded weights");
         if (!w)
             return CNP_ERR_NOMEM;
         memcpy(w, cv->w, (size_t)cv->K * crs * sizeof *w);
         cv->w = w;
         cv->w_own = 1;
     }
-    b = cnp_arena_alloc(ctx, &m->arena, (size_t)cv->K, sizeof *b, "folded bias");
+    b = cnp_arena_alloc(ctx, &m->g.arena, (size_t)cv->K, sizeof *b, "folded bias");
     if (!b)
         return CNP_ERR_NOMEM;
     for (int k = 0; k < cv->K; k++) {
@@ -224,7 +224,7 @@ static cnp_status fold_bn_conv(cnp_ctx *ctx, cnp_model *m, cnp_node *c, const cn
     }
     cv->bias = b;
     cv->n_bn++;
-    m->n_fused_bn++;
+    m->g.n_fused_bn++;
     return CNP_OK;
 }
 
@@ -235,7 +235,7 @@ static cnp_status fold_bn_linear(cnp_ctx *ctx, cnp_model *m, cnp_node *g, const 
     float *b;
     if (a->F != l->K)
         return CNP_OK;
-    b = cnp_arena_alloc(ctx, &m->arena, (size_t)l->M, sizeof *b, "folded bias");
+    b = cnp_arena_alloc(ctx, &m->g.arena, (size_t)l->M, sizeof *b, "folded bias");
     if (!b)
         return CNP_ERR_NOMEM;
     for (int i = 0; i < l->M; i++) {
@@ -249,7 +249,7 @@ static cnp_status fold_bn_linear(cnp_ctx *ctx, cnp_model *m, cnp_node *g, const 
     }
     l->bias = b;
     l->n_bn++;
-    m->n_fused_bn++;
+    m->g.n_fused_bn++;
     return CNP_OK;
 }
 
@@ -266,7 +266,7 @@ static int bias_fits(const cnp_value *c, int M)
 static cnp_status fold_add_linear(cnp_ctx *ctx, cnp_model *m, cnp_node *g, const cnp_value *c)
 {
     cnp_linear_op *l = &g->u.lin;
-    float *b = cnp_arena_alloc(ctx, &m->arena, (size_t)l->M, sizeof *b, "bias");
+    float *b = cnp_arena_alloc(ctx, &m->g.arena, (size_t)l->M, sizeof *b, "bias");
     if (!b)
         return CNP_ERR_NOMEM;
     for (int i = 0; i < l->M; i++)
@@ -287,8 +287,8 @@ cnp_status cnp_graph_fuse(cnp_ctx *ctx, cnp_model *m)
     cnp_status st = CNP_OK;
 
     count_uses(m);
-    for (int i = 0; i < m->n_nodes; i++) {
-        cnp_node *nd = &m->nodes[i];
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        cnp_node *nd = &m->g.nodes[i];
         if (nd->dead)
             continue;
         if (is_bn(nd) && (p = sole_producer(m, nd->in[0], CNP_OP_CONV)) &&
@@ -307,8 +307,8 @@ cnp_status cnp_graph_fuse(cnp_ctx *ctx, cnp_model *m)
                 if (!p || p->u.conv.residual >= 0 || p->act != CNP_ACT_NONE ||
                     nd->in[0] == nd->in[1])
                     continue;
-                op_prod = m->values[o].producer;
-                if (op_prod >= (int)(p - m->nodes))
+                op_prod = m->g.values[o].producer;
+                if (op_prod >= (int)(p - m->g.nodes))
                     continue;
                 if (!best || p > best) {
                     best = p;
@@ -320,7 +320,7 @@ cnp_status cnp_graph_fuse(cnp_ctx *ctx, cnp_model *m)
                 best->in[1] = other;
                 take_output(m, best, nd->out);
                 nd->dead = 1;
-                m->n_fused_add++;
+                m->g.n_fused_add++;
             }
         } else if (nd->op == CNP_OP_RELU) {
             int x = nd->in[0];
@@ -345,8 +345,8 @@ cnp_status cnp_graph_fuse(cnp_ctx *ctx, cnp_model *m)
             }
         } else if (nd->op == CNP_OP_AFFINE && !is_bn(nd)) {
             p = sole_producer(m, nd->in[0], CNP_OP_LINEAR);
-            if (p && p->act == CNP_ACT_NONE && bias_fits(&m->values[nd->in[1]], p->u.lin.M)) {
-                if ((st = fold_add_linear(ctx, m, p, &m->values[nd->in[1]])) != CNP_OK)
+            if (p && p->act == CNP_ACT_NONE && bias_fits(&m->g.values[nd->in[1]], p->u.lin.M)) {
+                if ((st = fold_add_linear(ctx, m, p, &m->g.values[nd->in[1]])) != CNP_OK)
                     goto cleanup;
                 take_output(m, p, nd->out);
                 nd->dead = 1;
@@ -355,29 +355,29 @@ cnp_status cnp_graph_fuse(cnp_ctx *ctx, cnp_model *m)
     }
 
     /* a final Sigmoid: the executor applies it to the logits */
-    p = m->values[m->output].producer >= 0 ? &m->nodes[m->values[m->output].producer] : NULL;
+    p = m->g.values[m->g.output].producer >= 0 ? &m->g.nodes[m->g.values[m->g.output].producer] : NULL;
     if (p && !p->dead && p->op == CNP_OP_SIGMOID) {
-        m->ends_in_sigmoid = 1;
+        m->g.ends_in_sigmoid = 1;
         count_uses(m);
-        if (m->values[p->in[0]].n_uses == 1 && m->values[p->in[0]].kind == CNP_VAL_ACT &&
-            p->in[0] != m->input) {
-            m->output = p->in[0];
+        if (m->g.values[p->in[0]].n_uses == 1 && m->g.values[p->in[0]].kind == CNP_VAL_ACT &&
+            p->in[0] != m->g.input) {
+            m->g.output = p->in[0];
             p->dead = 1;
         }
     }
-    if (m->output == m->input)
+    if (m->g.output == m->g.input)
         return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: the model computes nothing from its input",
-                         m->path);
-    p = m->values[m->output].producer >= 0 ? &m->nodes[m->values[m->output].producer] : NULL;
-    m->apply_sigmoid = !(p && !p->dead && p->op == CNP_OP_SIGMOID);
+                         m->g.path);
+    p = m->g.values[m->g.output].producer >= 0 ? &m->g.nodes[m->g.values[m->g.output].producer] : NULL;
+    m->g.apply_sigmoid = !(p && !p->dead && p->op == CNP_OP_SIGMOID);
 
     /* drop what the output does not need */
-    needed = cnp_calloc(ctx, (size_t)m->n_values, 1, "liveness");
+    needed = cnp_calloc(ctx, (size_t)m->g.n_values, 1, "liveness");
     if (!needed)
         return CNP_ERR_NOMEM;
-    needed[m->output] = 1;
-    for (int i = m->n_nodes - 1; i >= 0; i--) {
-        cnp_node *nd = &m->nodes[i];
+    needed[m->g.output] = 1;
+    for (int i = m->g.n_nodes - 1; i >= 0; i--) {
+        cnp_node *nd = &m->g.nodes[i];
         if (nd->dead)
             continue;
         if (nd->out < 0 || !needed[nd->out]) {
@@ -390,28 +390,28 @@ cnp_status cnp_graph_fuse(cnp_ctx *ctx, cnp_model *m)
     }
     count_uses(m);
 
-    m->n_conv = m->n_linear = 0;
-    m->n_params = 0;
-    for (int i = 0; i < m->n_nodes; i++) {
-        const cnp_node *nd = &m->nodes[i];
+    m->g.n_conv = m->g.n_linear = 0;
+    m->g.n_params = 0;
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        const cnp_node *nd = &m->g.nodes[i];
         if (nd->dead)
             continue;
         if (nd->op == CNP_OP_CONV) {
             const cnp_conv_op *c = &nd->u.conv;
-            m->n_conv++;
-            m->n_params += (size_t)c->K * c->C * c->R * c->S + (c->bias ? (size_t)c->K : 0);
+            m->g.n_conv++;
+            m->g.n_params += (size_t)c->K * c->C * c->R * c->S + (c->bias ? (size_t)c->K : 0);
         } else if (nd->op == CNP_OP_LINEAR) {
-            m->n_linear++;
-            m->n_params += (size_t)nd->u.lin.M * nd->u.lin.K + (nd->u.lin.bias ? nd->u.lin.M : 0);
+            m->g.n_linear++;
+            m->g.n_params += (size_t)nd->u.lin.M * nd->u.lin.K + (nd->u.lin.bias ? nd->u.lin.M : 0);
         } else if (nd->op == CNP_OP_AFFINE) {
-            m->n_params += 2 * (size_t)nd->u.aff.F;
+            m->g.n_params += 2 * (size_t)nd->u.aff.F;
         }
         if (nd->op == CNP_OP_GMAXPOOL)
-            m->has_gmp = 1;
+            m->g.has_gmp = 1;
         if (nd->op == CNP_OP_GAVGPOOL)
-            m->has_gap = 1;
+            m->g.has_gap = 1;
         if (nd->op == CNP_OP_CONCAT)
-            m->has_concat = 1;
+            m->g.has_concat = 1;
     }
 cleanup:
     free(needed);
@@ -481,7 +481,7 @@ static int pool_out(int in, int pad0, int pad1, int k, int s, int ceil_mode)
 static cnp_status shape_conv(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 {
     cnp_conv_op *c = &nd->u.conv;
-    const cnp_value *x = &m->values[nd->in[0]];
+    const cnp_value *x = &m->g.values[nd->in[0]];
     cnp_conv_shape *s = &c->shape;
     char db[96];
 
@@ -489,7 +489,7 @@ static cnp_status shape_conv(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
         return shape_error(ctx, m, nd, CNP_ERR_UNSUPPORTED, "a convolution on %s features after "
                            "pooling is not supported", dims_str(x, db, sizeof db));
     if (x->C != c->C) {
-        if (nd->in[0] == m->input)
+        if (nd->in[0] == m->g.input)
             return shape_error(ctx, m, nd, CNP_ERR_SHAPE, "the model's input declares %d channels "
                                "but its first convolution expects %d; export the model again",
                                x->C, c->C);
@@ -515,23 +515,23 @@ static cnp_status shape_conv(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
     if (!cnp_conv_shape_finish(s))
         return shape_error(ctx, m, nd, CNP_ERR_SHAPE, "its input of %dx%d pixels is too small for "
                            "the %dx%d kernel (model input %dx%d); use a larger input size",
-                           x->H, x->W, c->R, c->S, m->values[m->input].H, m->values[m->input].W);
+                           x->H, x->W, c->R, c->S, m->g.values[m->g.input].H, m->g.values[m->g.input].W);
     if (c->residual >= 0) {
-        const cnp_value *r = &m->values[c->residual];
+        const cnp_value *r = &m->g.values[c->residual];
         if (r->layout != CNP_LAYOUT_CNHW || r->act_rank != 4 || r->C != c->K || r->H != s->P ||
             r->W != s->Q)
             return shape_error(ctx, m, nd, CNP_ERR_SHAPE, "Add of %s and (N, %d, %d, %d): the "
                                "shapes differ", dims_str(r, db, sizeof db), c->K, s->P, s->Q);
     }
-    set_act(&m->values[nd->out], CNP_LAYOUT_CNHW, 4, c->K, s->P, s->Q);
-    m->gflops += 2e-9 * c->K * (double)c->C * c->R * c->S * s->P * (double)s->Q;
+    set_act(&m->g.values[nd->out], CNP_LAYOUT_CNHW, 4, c->K, s->P, s->Q);
+    m->g.gflops += 2e-9 * c->K * (double)c->C * c->R * c->S * s->P * (double)s->Q;
     return CNP_OK;
 }
 
 static cnp_status shape_pool(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 {
     cnp_pool_op *p = &nd->u.pool;
-    const cnp_value *x = &m->values[nd->in[0]];
+    const cnp_value *x = &m->g.values[nd->in[0]];
     cnp_pool_shape *s = &p->shape;
     char db[96];
 
@@ -557,14 +557,14 @@ static cnp_status shape_pool(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
     if (!s->P || !s->Q)
         return shape_error(ctx, m, nd, CNP_ERR_SHAPE, "its input of %dx%d pixels is smaller than "
                            "the %dx%d window (model input %dx%d); use a larger input size",
-                           x->H, x->W, p->R, p->S, m->values[m->input].H, m->values[m->input].W);
-    set_act(&m->values[nd->out], CNP_LAYOUT_CNHW, 4, x->C, s->P, s->Q);
+                           x->H, x->W, p->R, p->S, m->g.values[m->g.input].H, m->g.values[m->g.input].W);
+    set_act(&m->g.values[nd->out], CNP_LAYOUT_CNHW, 4, x->C, s->P, s->Q);
     return CNP_OK;
 }
 
 static cnp_status shape_global(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 {
-    const cnp_value *x = &m->values[nd->in[0]];
+    const cnp_value *x = &m->g.values[nd->in[0]];
     const cnp_axes_op *ax = &nd->u.ax;
     int seen[4] = {0, 0, 0, 0};
     char db[96];
@@ -582,13 +582,13 @@ static cnp_status shape_global(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
     if (!(ax->n_axes == 2 && seen[2] == 1 && seen[3] == 1))
         return shape_error(ctx, m, nd, CNP_ERR_UNSUPPORTED, "only reductions over the two spatial "
                            "axes (2, 3) are supported");
-    set_act(&m->values[nd->out], CNP_LAYOUT_ROWS, ax->keepdims ? 4 : 2, x->C, 1, 1);
+    set_act(&m->g.values[nd->out], CNP_LAYOUT_ROWS, ax->keepdims ? 4 : 2, x->C, 1, 1);
     return CNP_OK;
 }
 
 static cnp_status shape_affine(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 {
-    const cnp_value *x = &m->values[nd->in[0]];
+    const cnp_value *x = &m->g.values[nd->in[0]];
     int F = nd->u.aff.F;
     char db[96];
 
@@ -597,7 +597,7 @@ static cnp_status shape_affine(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
                            dims_str(x, db, sizeof db));
     if (nd->in[1] >= 0 && F > 1) {
         /* Add of a constant: it must broadcast along the channel axis */
-        const cnp_value *c = &m->values[nd->in[1]];
+        const cnp_value *c = &m->g.values[nd->in[1]];
         int ok;
         if (x->act_rank == 2)
             ok = c->rank == 1 || (c->rank == 2 && c->dims[0] == 1);
@@ -609,13 +609,13 @@ static cnp_status shape_affine(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
                                "broadcast per channel over %s", c->name,
                                dims_str(x, db, sizeof db));
     }
-    set_act(&m->values[nd->out], x->layout, x->act_rank, x->C, x->H, x->W);
+    set_act(&m->g.values[nd->out], x->layout, x->act_rank, x->C, x->H, x->W);
     return CNP_OK;
 }
 
 static cnp_status shape_concat(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 {
-    const cnp_value *x0 = &m->values[nd->in[0]];
+    const cnp_value *x0 = &m->g.values[nd->in[0]];
     long C = 0;
     char db[96], db2[96];
 
@@ -623,7 +623,7 @@ static cnp_status shape_concat(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
         return shape_error(ctx, m, nd, CNP_ERR_UNSUPPORTED, "concatenation on axis %d (canopy "
                            "concatenates channels, axis 1)", nd->u.ax.axis);
     for (int k = 0; k < nd->n_in; k++) {
-        const cnp_value *x = &m->values[nd->in[k]];
+        const cnp_value *x = &m->g.values[nd->in[k]];
         if (x->layout != x0->layout || x->act_rank != x0->act_rank || x->H != x0->H ||
             x->W != x0->W)
             return shape_error(ctx, m, nd, CNP_ERR_SHAPE, "inputs %s and %s do not concatenate",
@@ -632,13 +632,13 @@ static cnp_status shape_concat(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
         if (C > INT_MAX / 16)
             return shape_error(ctx, m, nd, CNP_ERR_SHAPE, "too many channels");
     }
-    set_act(&m->values[nd->out], x0->layout, x0->act_rank, (int)C, x0->H, x0->W);
+    set_act(&m->g.values[nd->out], x0->layout, x0->act_rank, (int)C, x0->H, x0->W);
     return CNP_OK;
 }
 
 static cnp_status shape_flatten(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 {
-    const cnp_value *x = &m->values[nd->in[0]];
+    const cnp_value *x = &m->g.values[nd->in[0]];
     size_t T = (size_t)x->C * (size_t)x->H * (size_t)x->W;
     char db[96];
 
@@ -650,7 +650,7 @@ static cnp_status shape_flatten(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
             return shape_error(ctx, m, nd, CNP_ERR_UNSUPPORTED, "Flatten on axis %d (canopy "
                                "flattens each chip, axis 1)", nd->u.ax.axis);
     } else {
-        const cnp_value *t = &m->values[nd->in[1]];
+        const cnp_value *t = &m->g.values[nd->in[1]];
         const cnp_symint *e = t->sym;
         int ok0, ok1;
         if (t->sym_rank != 1 || t->n_sym != 2)
@@ -658,7 +658,7 @@ static cnp_status shape_flatten(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
                                "supported (the target has %d dimensions)",
                                t->sym_rank == 1 ? t->n_sym : t->sym_rank);
         ok0 = e[0].batch || (!e[0].batch && e[0].v == 0) ||
-              (!e[0].batch && m->fixed_batch && e[0].v == m->fixed_batch) ||
+              (!e[0].batch && m->g.fixed_batch && e[0].v == m->g.fixed_batch) ||
               (!e[0].batch && e[0].v == -1 && !e[1].batch && e[1].v == (int64_t)T);
         ok1 = !e[1].batch && (e[1].v == (int64_t)T || (e[1].v == -1 && !(e[0].v == -1 &&
                                                                        !e[0].batch)) ||
@@ -670,26 +670,26 @@ static cnp_status shape_flatten(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
                                e[0].batch ? 0LL : (long long)e[0].v, e[1].batch ? "N" : "",
                                e[1].batch ? 0LL : (long long)e[1].v);
     }
-    set_act(&m->values[nd->out], CNP_LAYOUT_ROWS, 2, (int)T, 1, 1);
+    set_act(&m->g.values[nd->out], CNP_LAYOUT_ROWS, 2, (int)T, 1, 1);
     return CNP_OK;
 }
 
 static cnp_status shape_linear(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 {
-    const cnp_value *x = &m->values[nd->in[0]];
+    const cnp_value *x = &m->g.values[nd->in[0]];
     char db[96];
     if (x->act_rank != 2 || x->C != nd->u.lin.K)
         return shape_error(ctx, m, nd, CNP_ERR_SHAPE, "the weights expect (N, %d) features, the "
                            "input is %s", nd->u.lin.K, dims_str(x, db, sizeof db));
-    set_act(&m->values[nd->out], CNP_LAYOUT_ROWS, 2, nd->u.lin.M, 1, 1);
-    m->gflops += 2e-9 * nd->u.lin.K * (double)nd->u.lin.M;
+    set_act(&m->g.values[nd->out], CNP_LAYOUT_ROWS, 2, nd->u.lin.M, 1, 1);
+    m->g.gflops += 2e-9 * nd->u.lin.K * (double)nd->u.lin.M;
     return CNP_OK;
 }
 
 static cnp_status shape_ints(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 {
-    cnp_value *o = &m->values[nd->out];
-    const cnp_value *x = &m->values[nd->in[0]];
+    cnp_value *o = &m->g.values[nd->out];
+    const cnp_value *x = &m->g.values[nd->in[0]];
     const cnp_axes_op *ax = &nd->u.ax;
 
     o->sym_rank = 1;
@@ -710,7 +710,7 @@ static cnp_status shape_ints(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
         break;
     }
     case CNP_OP_GATHER: {
-        const cnp_value *idx = &m->values[nd->in[1]];
+        const cnp_value *idx = &m->g.values[nd->in[1]];
         if (x->sym_rank != 1)
             return shape_error(ctx, m, nd, CNP_ERR_UNSUPPORTED, "Gather on a shape that canopy "
                                "cannot follow");
@@ -744,7 +744,7 @@ static cnp_status shape_ints(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
         if (norm_axis(ax->axis, 1) != 0)
             return shape_error(ctx, m, nd, CNP_ERR_UNSUPPORTED, "axis %d on a list", ax->axis);
         for (int k = 0; k < nd->n_in; k++) {
-            const cnp_value *v = &m->values[nd->in[k]];
+            const cnp_value *v = &m->g.values[nd->in[k]];
             if (v->sym_rank != 1)
                 return shape_error(ctx, m, nd, CNP_ERR_UNSUPPORTED, "input '%s' is not a short "
                                    "list canopy can follow", v->name);
@@ -760,18 +760,18 @@ static cnp_status shape_ints(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 
 cnp_status cnp_graph_shapes(cnp_ctx *ctx, cnp_model *m, int H, int W)
 {
-    cnp_value *in = &m->values[m->input], *out;
+    cnp_value *in = &m->g.values[m->g.input], *out;
     char db[96], db2[96];
     cnp_status st = CNP_OK;
 
-    m->gflops = 0;
-    set_act(in, CNP_LAYOUT_CNHW, 4, m->in_C, H, W);
-    for (int i = 0; i < m->n_nodes && st == CNP_OK; i++) {
-        cnp_node *nd = &m->nodes[i];
+    m->g.gflops = 0;
+    set_act(in, CNP_LAYOUT_CNHW, 4, m->g.in_C, H, W);
+    for (int i = 0; i < m->g.n_nodes && st == CNP_OK; i++) {
+        cnp_node *nd = &m->g.nodes[i];
         const cnp_value *x;
         if (nd->dead)
             continue;
-        x = &m->values[nd->in[0]];
+        x = &m->g.values[nd->in[0]];
         switch (nd->op) {
         case CNP_OP_CONV:
             st = shape_conv(ctx, m, nd);
@@ -788,16 +788,16 @@ cnp_status cnp_graph_shapes(cnp_ctx *ctx, cnp_model *m, int H, int W)
             st = shape_affine(ctx, m, nd);
             break;
         case CNP_OP_ADD:
-            if (!same_shape(x, &m->values[nd->in[1]]))
+            if (!same_shape(x, &m->g.values[nd->in[1]]))
                 st = shape_error(ctx, m, nd, CNP_ERR_UNSUPPORTED, "Add of %s and %s: canopy adds "
                                  "tensors of the same shape", dims_str(x, db, sizeof db),
-                                 dims_str(&m->values[nd->in[1]], db2, sizeof db2));
+                                 dims_str(&m->g.values[nd->in[1]], db2, sizeof db2));
             else
-                set_act(&m->values[nd->out], x->layout, x->act_rank, x->C, x->H, x->W);
+                set_act(&m->g.values[nd->out], x->layout, x->act_rank, x->C, x->H, x->W);
             break;
         case CNP_OP_RELU:
         case CNP_OP_SIGMOID:
-            set_act(&m->values[nd->out], x->layout, x->act_rank, x->C, x->H, x->W);
+            set_act(&m->g.values[nd->out], x->layout, x->act_rank, x->C, x->H, x->W);
             break;
         case CNP_OP_CONCAT:
             st = shape_concat(ctx, m, nd);
@@ -812,8 +812,8 @@ cnp_status cnp_graph_shapes(cnp_ctx *ctx, cnp_model *m, int H, int W)
             st = shape_ints(ctx, m, nd);
             break;
         }
-        if (st == CNP_OK && m->values[nd->out].kind == CNP_VAL_ACT) {
-            const cnp_value *o = &m->values[nd->out];
+        if (st == CNP_OK && m->g.values[nd->out].kind == CNP_VAL_ACT) {
+            const cnp_value *o = &m->g.values[nd->out];
             size_t f;
             if (!cnp_mul_size((size_t)o->C * (size_t)o->H, (size_t)o->W, &f) || f > INT_MAX / 16)
                 st = shape_error(ctx, m, nd, CNP_ERR_SHAPE, "its output %s is too large",
@@ -822,14 +822,14 @@ cnp_status cnp_graph_shapes(cnp_ctx *ctx, cnp_model *m, int H, int W)
     }
     if (st != CNP_OK)
         return st;
-    out = &m->values[m->output];
+    out = &m->g.values[m->g.output];
     if (out->act_rank != 2)
         return cnp_error(ctx, CNP_ERR_SHAPE, "%s: the output '%s' is %s; canopy expects per-label "
-                         "scores (N, labels)", m->path, m->output_name,
+                         "scores (N, labels)", m->g.path, m->g.output_name,
                          dims_str(out, db, sizeof db));
     if (m->meta.n_labels && out->C != m->meta.n_labels)
         return cnp_error(ctx, CNP_ERR_SHAPE, "%s: the output has %d values per chip at %dx%d but "
-                         "%d labels", m->path, out->C, H, W, m->meta.n_labels);
-    m->n_out = out->C;
+                         "%d labels", m->g.path, out->C, H, W, m->meta.n_labels);
+    m->g.n_out = out->C;
     return CNP_OK;
 }

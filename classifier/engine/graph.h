@@ -184,7 +184,9 @@ typedef struct cnp_op_count {
     int count;
 } cnp_op_count;
 
-struct cnp_model {
+/* The model as loaded: values and nodes after lowering and fusion, the
+ * graph's inputs and outputs, statistics, shapes of the last shape pass. */
+typedef struct cnp_graph {
     cnp_arena arena;
     char *path;             /* as given (arena) */
     char *producer;         /* (arena) */
@@ -210,26 +212,30 @@ struct cnp_model {
     int ends_in_sigmoid;    /* the file's graph ends in Sigmoid */
     int apply_sigmoid;      /* the executor applies the sigmoid to the output */
 
-    cnp_model_meta meta;    /* owned; cnp_meta_clear() */
-
     /* statistics of the graph (load time) */
     int n_conv, n_fused_bn, n_fused_add, n_linear;
     int n_add_total;        /* ONNX Add nodes between activations */
     int has_gmp, has_gap, has_concat;
     size_t n_params;
     double gflops_meta;     /* per chip at meta.input_size */
-    double gflops_planned;  /* per chip at the prepared size */
     char *arch;             /* (arena) */
 
     /* shape pass results */
     double gflops;          /* per chip at the size of the last shape pass */
     int n_out;              /* features of the output */
+} cnp_graph;
 
-    /* prepared state (plan.c) */
+/* What cnp_model_prepare() made (plan.c): sizes, kernel settings, every
+ * buffer the forward pass uses (one slab, TTA buffers included); the
+ * convolution plans hang off the graph's Conv nodes. */
+typedef struct cnp_plan {
     int prepared;
-    int max_batch, H, W, n_threads;
+    int max_batch, H, W;
+    cnp_exec ex;            /* threads (resolved), AVX-512 allowed */
+    cnp_conv_algo algo;
     unsigned flags;
     int bf16;               /* convolutions prepared in bf16 */
+    double gflops;          /* per chip at the prepared size */
     float *slab;            /* activations + scratch (aligned) */
     float **bufs;           /* (n_bufs) pointers into slab */
     size_t *buf_floats;     /* (n_bufs) */
@@ -238,11 +244,20 @@ struct cnp_model {
     size_t scratch_floats;
     float *tta_in;          /* (max_batch, C, H, W) TTA: transformed chips */
     float *tta_acc;         /* (max_batch, n_labels) TTA: probability sums */
+} cnp_plan;
 
-    /* per-node profile (cnp_model_profile), NULL when off */
-    double *prof_s;         /* (n_nodes) seconds summed over the passes */
-    long prof_passes;
-    int prof_batch;         /* batch of the profiled passes (last seen) */
+/* Per-node timings (cnp_model_profile); node_s NULL when off. */
+typedef struct cnp_profile {
+    double *node_s;         /* (n_nodes) seconds summed over the passes */
+    long passes;
+    int batch;              /* batch of the profiled passes (last seen) */
+} cnp_profile;
+
+struct cnp_model {
+    cnp_graph g;
+    cnp_model_meta meta;    /* owned; cnp_meta_clear() */
+    cnp_plan plan;
+    cnp_profile prof;
 };
 
 /* onnx_parser.c: adds a value named `name` (copied into the arena) and

@@ -41,15 +41,15 @@ static cnp_status read_input(parser *ps, const Onnx__ValueInfoProto *vi)
 
     if (!vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
         !(tt = vi->type->tensor_type))
-        return cnp_error(ctx, CNP_ERR_FORMAT, "%s: the graph input '%s' is not a tensor", m->path,
+        return cnp_error(ctx, CNP_ERR_FORMAT, "%s: the graph input '%s' is not a tensor", m->g.path,
                          vi->name);
     if (tt->has_elem_type && tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
         return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: the graph input '%s' is %s; canopy feeds "
-                         "float32 images", m->path, vi->name, cnp_onnx_dtype_name(tt->elem_type));
+                         "float32 images", m->g.path, vi->name, cnp_onnx_dtype_name(tt->elem_type));
     sh = tt->shape;
     if (!sh || sh->n_dim != 4)
         return cnp_error(ctx, CNP_ERR_SHAPE, "%s: the graph input '%s' has %s; canopy expects "
-                         "images (N, C, H, W)", m->path, vi->name,
+                         "images (N, C, H, W)", m->g.path, vi->name,
                          sh ? "another number of dimensions than 4" : "no shape");
     for (int i = 0; i < 4; i++) {
         const Onnx__TensorShapeProto__Dimension *dm = sh->dim[i];
@@ -57,22 +57,22 @@ static cnp_status read_input(parser *ps, const Onnx__ValueInfoProto *vi)
         d[i] = known[i] ? dm->dim_value : 0;
         if (known[i] && (d[i] < 1 || d[i] > CNP_ONNX_MAX_DIM))
             return cnp_error(ctx, CNP_ERR_SHAPE, "%s: the graph input '%s' has dimension %d = "
-                             "%lld", m->path, vi->name, i, (long long)d[i]);
+                             "%lld", m->g.path, vi->name, i, (long long)d[i]);
     }
     if (!known[1])
         return cnp_error(ctx, CNP_ERR_SHAPE, "%s: the graph input '%s' does not fix the number "
-                         "of channels (dimension 1)", m->path, vi->name);
-    m->in_C = (int)d[1];
-    m->fixed_batch = known[0] ? (int)d[0] : 0;
-    m->fixed_h = known[2] ? (int)d[2] : 0;
-    m->fixed_w = known[3] ? (int)d[3] : 0;
+                         "of channels (dimension 1)", m->g.path, vi->name);
+    m->g.in_C = (int)d[1];
+    m->g.fixed_batch = known[0] ? (int)d[0] : 0;
+    m->g.fixed_h = known[2] ? (int)d[2] : 0;
+    m->g.fixed_w = known[3] ? (int)d[3] : 0;
     v = cnp_value_add(ctx, m, vi->name);
     if (v < 0)
         return ctx->status;
-    m->values[v].kind = CNP_VAL_ACT;
-    m->input = v;
-    m->input_name = m->values[v].name;
-    return cnp_name_map_put(ctx, &ps->names, m->values[v].name, v);
+    m->g.values[v].kind = CNP_VAL_ACT;
+    m->g.input = v;
+    m->g.input_name = m->g.values[v].name;
+    return cnp_name_map_put(ctx, &ps->names, m->g.values[v].name, v);
 }
 
 static cnp_status parse_graph(parser *ps, const Onnx__ModelProto *pb)
@@ -89,10 +89,10 @@ static cnp_status parse_graph(parser *ps, const Onnx__ModelProto *pb)
         size_t b = t->raw_data.len + 8 * (t->n_float_data + t->n_int64_data + t->n_double_data +
                                           t->n_int32_data) + 64;
         if (b < t->raw_data.len || bytes + b < bytes)
-            return cnp_error(ctx, CNP_ERR_NOMEM, "%s: the weights are too large", m->path);
+            return cnp_error(ctx, CNP_ERR_NOMEM, "%s: the weights are too large", m->g.path);
         bytes += b;
     }
-    if (cnp_arena_reserve(ctx, &m->arena, bytes) != CNP_OK)
+    if (cnp_arena_reserve(ctx, &m->g.arena, bytes) != CNP_OK)
         return ctx->status;
 
     for (size_t i = 0; i < g->n_initializer; i++) {
@@ -101,45 +101,45 @@ static cnp_status parse_graph(parser *ps, const Onnx__ModelProto *pb)
         int v;
         if (!t->name || !t->name[0])
             return cnp_error(ctx, CNP_ERR_FORMAT, "%s: initializer #%zu has no name; the file is "
-                             "corrupt", m->path, i);
+                             "corrupt", m->g.path, i);
         if (cnp_name_map_find(&ps->names, t->name) >= 0)
             return cnp_error(ctx, CNP_ERR_FORMAT, "%s: initializer '%s' is defined twice",
-                             m->path, t->name);
+                             m->g.path, t->name);
         snprintf(what, sizeof what, "initializer '%.256s'", t->name);
         v = cnp_value_add(ctx, m, t->name);
-        if (v < 0 || cnp_onnx_load_tensor(ps, t, &m->values[v], what) != CNP_OK ||
-            cnp_name_map_put(ctx, &ps->names, m->values[v].name, v) != CNP_OK)
+        if (v < 0 || cnp_onnx_load_tensor(ps, t, &m->g.values[v], what) != CNP_OK ||
+            cnp_name_map_put(ctx, &ps->names, m->g.values[v].name, v) != CNP_OK)
             return ctx->status;
     }
     if (g->n_sparse_initializer)
         return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: sparse initializers are not supported; "
-                         "export the model with dense weights", m->path);
+                         "export the model with dense weights", m->g.path);
 
-    m->input = -1;
+    m->g.input = -1;
     for (size_t i = 0; i < g->n_input; i++) {
         const Onnx__ValueInfoProto *vi = g->input[i];
         int known;
         if (!vi->name || !vi->name[0])
-            return cnp_error(ctx, CNP_ERR_FORMAT, "%s: graph input #%zu has no name", m->path, i);
+            return cnp_error(ctx, CNP_ERR_FORMAT, "%s: graph input #%zu has no name", m->g.path, i);
         known = cnp_name_map_find(&ps->names, vi->name);
-        if (known >= 0 && m->values[known].kind != CNP_VAL_ACT)
+        if (known >= 0 && m->g.values[known].kind != CNP_VAL_ACT)
             continue; /* an initializer listed as an input (IR < 4) */
         if (++n_inputs > 1)
             return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: the graph has more than one input "
                              "('%s', '%s'); canopy runs image classifiers with one input",
-                             m->path, m->input_name, vi->name);
+                             m->g.path, m->g.input_name, vi->name);
         if (read_input(ps, vi) != CNP_OK)
             return ctx->status;
     }
-    if (m->input < 0)
-        return cnp_error(ctx, CNP_ERR_FORMAT, "%s: the graph has no input", m->path);
+    if (m->g.input < 0)
+        return cnp_error(ctx, CNP_ERR_FORMAT, "%s: the graph has no input", m->g.path);
 
     if (g->n_node > (size_t)INT_MAX / 2)
-        return cnp_error(ctx, CNP_ERR_FORMAT, "%s: too many nodes", m->path);
-    m->n_onnx_nodes = (int)g->n_node;
-    m->nodes = cnp_calloc(ctx, g->n_node ? g->n_node : 1, sizeof *m->nodes, "the node table");
-    m->ops = cnp_calloc(ctx, g->n_node ? g->n_node : 1, sizeof *m->ops, "the operator table");
-    if (!m->nodes || !m->ops)
+        return cnp_error(ctx, CNP_ERR_FORMAT, "%s: too many nodes", m->g.path);
+    m->g.n_onnx_nodes = (int)g->n_node;
+    m->g.nodes = cnp_calloc(ctx, g->n_node ? g->n_node : 1, sizeof *m->g.nodes, "the node table");
+    m->g.ops = cnp_calloc(ctx, g->n_node ? g->n_node : 1, sizeof *m->g.ops, "the operator table");
+    if (!m->g.nodes || !m->g.ops)
         return ctx->status;
     for (size_t i = 0; i < g->n_node; i++) {
         ps->node = g->node[i];
@@ -150,16 +150,16 @@ static cnp_status parse_graph(parser *ps, const Onnx__ModelProto *pb)
 
     if (g->n_output != 1)
         return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: the graph has %zu outputs; canopy expects "
-                         "one, the per-label scores (N, labels)", m->path, g->n_output);
+                         "one, the per-label scores (N, labels)", m->g.path, g->n_output);
     if (!g->output[0]->name || (out = cnp_name_map_find(&ps->names, g->output[0]->name)) < 0)
         return cnp_error(ctx, CNP_ERR_FORMAT, "%s: the graph output '%s' is not produced by any "
-                         "node", m->path, g->output[0]->name ? g->output[0]->name : "");
-    if (m->values[out].kind != CNP_VAL_ACT || out == m->input)
+                         "node", m->g.path, g->output[0]->name ? g->output[0]->name : "");
+    if (m->g.values[out].kind != CNP_VAL_ACT || out == m->g.input)
         return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: the graph output '%s' is not computed "
-                         "from the image", m->path, g->output[0]->name);
-    m->output = out;
-    m->output_name = cnp_arena_strdup(ctx, &m->arena, g->output[0]->name);
-    return m->output_name ? CNP_OK : ctx->status;
+                         "from the image", m->g.path, g->output[0]->name);
+    m->g.output = out;
+    m->g.output_name = cnp_arena_strdup(ctx, &m->g.arena, g->output[0]->name);
+    return m->g.output_name ? CNP_OK : ctx->status;
 }
 
 static const char *base_name(const char *path)
@@ -175,7 +175,7 @@ static cnp_status read_meta(cnp_ctx *ctx, cnp_model *m, const Onnx__ModelProto *
     cnp_meta_params mp;
     cnp_status st;
     char nm[256];
-    const char *b = base_name(m->path), *dot = strrchr(b, '.');
+    const char *b = base_name(m->g.path), *dot = strrchr(b, '.');
     size_t len = dot && dot != b ? (size_t)(dot - b) : strlen(b);
     int ref;
 
@@ -183,25 +183,25 @@ static cnp_status read_meta(cnp_ctx *ctx, cnp_model *m, const Onnx__ModelProto *
     if ((st = cnp_meta_props_get(ctx, pb, &mp.props)) != CNP_OK)
         return st;
     snprintf(nm, sizeof nm, "%.*s", (int)(len < 255 ? len : 255), b);
-    mp.file = m->path;
-    mp.fixed_size = m->fixed_h && m->fixed_w && m->fixed_h == m->fixed_w ? m->fixed_h : 0;
-    mp.n_channels = m->in_C;
+    mp.file = m->g.path;
+    mp.fixed_size = m->g.fixed_h && m->g.fixed_w && m->g.fixed_h == m->g.fixed_w ? m->g.fixed_h : 0;
+    mp.n_channels = m->g.in_C;
     mp.default_name = nm;
     ref = cnp_meta_peek_input_size(&mp.props);
     if (ref < 32)
         ref = CNP_META_DEFAULT_SIZE;
-    st = cnp_graph_shapes(ctx, m, m->fixed_h ? m->fixed_h : ref, m->fixed_w ? m->fixed_w : ref);
+    st = cnp_graph_shapes(ctx, m, m->g.fixed_h ? m->g.fixed_h : ref, m->g.fixed_w ? m->g.fixed_w : ref);
     if (st != CNP_OK)
         goto cleanup;
-    mp.n_outputs = m->n_out;
+    mp.n_outputs = m->g.n_out;
     if ((st = cnp_meta_parse(ctx, &mp, &m->meta)) != CNP_OK)
         goto cleanup;
-    if (!m->fixed_h && m->meta.input_size != ref) {
+    if (!m->g.fixed_h && m->meta.input_size != ref) {
         st = cnp_graph_shapes(ctx, m, m->meta.input_size, m->meta.input_size);
         if (st != CNP_OK)
             goto cleanup;
     }
-    m->gflops_meta = m->gflops;
+    m->g.gflops_meta = m->g.gflops;
 cleanup:
     cnp_meta_props_release(&mp.props);
     return st;
@@ -223,17 +223,17 @@ cnp_status cnp_model_load_buffer(cnp_ctx *ctx, const void *data, size_t size, co
     m = cnp_calloc(ctx, 1, sizeof *m, "a model");
     if (!m)
         return CNP_ERR_NOMEM;
-    m->input = m->output = -1;
-    m->path = cnp_arena_strdup(ctx, &m->arena, name);
-    if (!m->path) {
+    m->g.input = m->g.output = -1;
+    m->g.path = cnp_arena_strdup(ctx, &m->g.arena, name);
+    if (!m->g.path) {
         st = ctx->status;
         goto cleanup;
     }
     if ((st = cnp_onnx_unpack(ctx, data, size, name, &pb, &hdr)) != CNP_OK)
         goto cleanup;
-    m->opset = hdr.opset;
-    m->ir_version = hdr.ir_version;
-    if (!(m->producer = cnp_arena_strdup(ctx, &m->arena, hdr.producer))) {
+    m->g.opset = hdr.opset;
+    m->g.ir_version = hdr.ir_version;
+    if (!(m->g.producer = cnp_arena_strdup(ctx, &m->g.arena, hdr.producer))) {
         st = ctx->status;
         goto cleanup;
     }
@@ -322,13 +322,13 @@ void cnp_model_free(cnp_model *m)
         return;
     cnp_model_unprepare(m);
     cnp_meta_clear(&m->meta);
-    free(m->prof_s);
-    free(m->values);
-    free(m->nodes);
-    free(m->ops);
-    free(m->op_names);
-    free(m->op_counts);
-    cnp_arena_release(&m->arena);
+    free(m->prof.node_s);
+    free(m->g.values);
+    free(m->g.nodes);
+    free(m->g.ops);
+    free(m->g.op_names);
+    free(m->g.op_counts);
+    cnp_arena_release(&m->g.arena);
     free(m);
 }
 

@@ -136,7 +136,7 @@ static cnp_status axes_get(parser *ps, const char *attr, int input_index, cnp_ax
     }
     if ((int)ps->node->n_input > input_index && ps->node->input[input_index][0]) {
         int v = cnp_name_map_find(&ps->names, ps->node->input[input_index]);
-        const cnp_value *val = v >= 0 ? &ps->m->values[v] : NULL;
+        const cnp_value *val = v >= 0 ? &ps->m->g.values[v] : NULL;
         if (!val || val->kind != CNP_VAL_ICONST || val->rank > 1 || val->count > CNP_MAX_RANK)
             return node_error(ps, CNP_ERR_UNSUPPORTED, "the axes must be a constant list of at "
                               "most %d integers", CNP_MAX_RANK);
@@ -164,10 +164,10 @@ static cnp_status input_of(parser *ps, size_t i, int *out)
     if (v < 0)
         return node_error(ps, CNP_ERR_FORMAT, "input '%s' is not produced by any earlier node "
                           "(the graph is not in topological order or the file is corrupt)", name);
-    if (ps->m->values[v].kind == CNP_VAL_UNDEF)
+    if (ps->m->g.values[v].kind == CNP_VAL_UNDEF)
         return node_error(ps, CNP_ERR_UNSUPPORTED, "input '%s' is an optional output canopy does "
                           "not compute or a tensor of a data type canopy does not read", name);
-    ps->m->values[v].n_refs++;
+    ps->m->g.values[v].n_refs++;
     *out = v;
     return CNP_OK;
 }
@@ -186,9 +186,9 @@ static cnp_status define_output(parser *ps, size_t i, cnp_val_kind kind, int pro
     v = cnp_value_add(ps->ctx, ps->m, name);
     if (v < 0)
         return ps->ctx->status;
-    ps->m->values[v].kind = kind;
-    ps->m->values[v].producer = producer;
-    if (cnp_name_map_put(ps->ctx, &ps->names, ps->m->values[v].name, v) != CNP_OK)
+    ps->m->g.values[v].kind = kind;
+    ps->m->g.values[v].producer = producer;
+    if (cnp_name_map_put(ps->ctx, &ps->names, ps->m->g.values[v].name, v) != CNP_OK)
         return CNP_ERR_NOMEM;
     *out = v;
     return CNP_OK;
@@ -214,7 +214,7 @@ static cnp_status alias_output(parser *ps, int v)
     if (cnp_name_map_find(&ps->names, name) >= 0)
         return node_error(ps, CNP_ERR_FORMAT, "output '%s' is produced twice", name);
     {
-        char *key = cnp_arena_strdup(ps->ctx, &ps->m->arena, name);
+        char *key = cnp_arena_strdup(ps->ctx, &ps->m->g.arena, name);
         if (!key || cnp_name_map_put(ps->ctx, &ps->names, key, v) != CNP_OK)
             return ps->ctx->status;
     }
@@ -224,37 +224,37 @@ static cnp_status alias_output(parser *ps, int v)
 static cnp_node *new_node(parser *ps, cnp_op op, const char *onnx_op, int n_in)
 {
     cnp_model *m = ps->m;
-    cnp_node *nd = &m->nodes[m->n_nodes];
+    cnp_node *nd = &m->g.nodes[m->g.n_nodes];
     char nb[64];
     memset(nd, 0, sizeof *nd);
     nd->op = op;
     nd->onnx_op = onnx_op;
     nd->out = -1;
     if (ps->node->name && ps->node->name[0]) {
-        nd->name = cnp_arena_strdup(ps->ctx, &m->arena, ps->node->name);
+        nd->name = cnp_arena_strdup(ps->ctx, &m->g.arena, ps->node->name);
     } else {
         snprintf(nb, sizeof nb, "#%d", ps->node_index);
-        nd->name = cnp_arena_strdup(ps->ctx, &m->arena, nb);
+        nd->name = cnp_arena_strdup(ps->ctx, &m->g.arena, nb);
     }
     nd->n_in = n_in;
-    nd->in = cnp_arena_alloc(ps->ctx, &m->arena, (size_t)(n_in > 0 ? n_in : 1), sizeof *nd->in,
+    nd->in = cnp_arena_alloc(ps->ctx, &m->g.arena, (size_t)(n_in > 0 ? n_in : 1), sizeof *nd->in,
                              "node inputs");
     if (!nd->name || !nd->in)
         return NULL;
     for (int i = 0; i < n_in; i++)
         nd->in[i] = -1;
-    m->n_nodes++;
+    m->g.n_nodes++;
     return nd;
 }
 
 static int is_act(const cnp_model *m, int v)
 {
-    return v >= 0 && m->values[v].kind == CNP_VAL_ACT;
+    return v >= 0 && m->g.values[v].kind == CNP_VAL_ACT;
 }
 
 static int is_int(const cnp_model *m, int v)
 {
-    return v >= 0 && (m->values[v].kind == CNP_VAL_SHAPE || m->values[v].kind == CNP_VAL_ICONST);
+    return v >= 0 && (m->g.values[v].kind == CNP_VAL_SHAPE || m->g.values[v].kind == CNP_VAL_ICONST);
 }
 
 static cnp_status need_act(parser *ps, int v, const char *what)
@@ -264,7 +264,7 @@ static cnp_status need_act(parser *ps, int v, const char *what)
     if (v < 0)
         return node_error(ps, CNP_ERR_FORMAT, "%s is missing", what);
     return node_error(ps, CNP_ERR_UNSUPPORTED, "%s '%s' is a constant or a shape, canopy expects "
-                      "an image activation here", what, ps->m->values[v].name);
+                      "an image activation here", what, ps->m->g.values[v].name);
 }
 
 static cnp_status need_fconst(parser *ps, int v, const char *what, int rank, size_t count)
@@ -272,7 +272,7 @@ static cnp_status need_fconst(parser *ps, int v, const char *what, int rank, siz
     const cnp_value *val;
     if (v < 0)
         return node_error(ps, CNP_ERR_FORMAT, "%s is missing", what);
-    val = &ps->m->values[v];
+    val = &ps->m->g.values[v];
     if (val->kind != CNP_VAL_FCONST)
         return node_error(ps, CNP_ERR_UNSUPPORTED, "%s '%s' must be a float32 initializer "
                           "(weights computed at run time are not supported)", what, val->name);
@@ -288,7 +288,7 @@ static cnp_status need_fconst(parser *ps, int v, const char *what, int rank, siz
 /* Node output 0 as an activation produced by the new node. */
 static cnp_status act_output(parser *ps, cnp_node *nd)
 {
-    return define_output(ps, 0, CNP_VAL_ACT, ps->m->n_nodes - 1, &nd->out);
+    return define_output(ps, 0, CNP_VAL_ACT, ps->m->g.n_nodes - 1, &nd->out);
 }
 
 static int dim_ok(int64_t d)
@@ -310,7 +310,7 @@ static cnp_status lower_conv(parser *ps, const lowering *e)
         return ps->ctx->status;
     if (need_act(ps, x, "the input") || need_fconst(ps, w, "the weight", 4, 0))
         return ps->ctx->status;
-    wv = &m->values[w];
+    wv = &m->g.values[w];
     if (!dim_ok(wv->dims[0]) || !dim_ok(wv->dims[1]) || wv->dims[2] < 1 ||
         wv->dims[2] > CNP_ONNX_MAX_WINDOW || wv->dims[3] < 1 || wv->dims[3] > CNP_ONNX_MAX_WINDOW)
         return node_error(ps, CNP_ERR_SHAPE, "weight '%s' has unusable dimensions", wv->name);
@@ -332,7 +332,7 @@ static cnp_status lower_conv(parser *ps, const lowering *e)
     c->S = (int)wv->dims[3];
     c->w = wv->f;
     c->wval = w;
-    c->bias = b >= 0 ? m->values[b].f : NULL;
+    c->bias = b >= 0 ? m->g.values[b].f : NULL;
     c->residual = -1;
     c->stride_h = c->stride_w = c->dil_h = c->dil_w = 1;
     if (attr_ints(ps, "kernel_shape", 2, 1, CNP_ONNX_MAX_WINDOW, v2, &found))
@@ -463,7 +463,7 @@ static cnp_status lower_batchnorm(parser *ps, const lowering *e)
         return ps->ctx->status;
     if (need_act(ps, x, "the input") || need_fconst(ps, sc, "the scale", 1, 0))
         return ps->ctx->status;
-    C = m->values[sc].count;
+    C = m->g.values[sc].count;
     if (C < 1 || C > CNP_ONNX_MAX_DIM)
         return node_error(ps, CNP_ERR_SHAPE, "the scale has %zu values", C);
     if (need_fconst(ps, bi, "the bias", 1, C) || need_fconst(ps, mu, "the mean", 1, C) ||
@@ -479,19 +479,19 @@ static cnp_status lower_batchnorm(parser *ps, const lowering *e)
         return ps->ctx->status;
     nd->in[0] = x;
     nd->u.aff.F = (int)C;
-    nd->u.aff.scale = cnp_arena_alloc(ps->ctx, &m->arena, C, sizeof(float), "BatchNormalization");
-    nd->u.aff.shift = cnp_arena_alloc(ps->ctx, &m->arena, C, sizeof(float), "BatchNormalization");
+    nd->u.aff.scale = cnp_arena_alloc(ps->ctx, &m->g.arena, C, sizeof(float), "BatchNormalization");
+    nd->u.aff.shift = cnp_arena_alloc(ps->ctx, &m->g.arena, C, sizeof(float), "BatchNormalization");
     if (!nd->u.aff.scale || !nd->u.aff.shift)
         return ps->ctx->status;
     for (size_t c = 0; c < C; c++) {
-        double v = (double)m->values[var].f[c] + (double)eps;
+        double v = (double)m->g.values[var].f[c] + (double)eps;
         double s;
         if (!(v > 0.0) || !isfinite(v))
             return node_error(ps, CNP_ERR_FORMAT, "variance %g + epsilon %g of channel %zu is "
-                              "not positive", (double)m->values[var].f[c], (double)eps, c);
-        s = (double)m->values[sc].f[c] / sqrt(v);
+                              "not positive", (double)m->g.values[var].f[c], (double)eps, c);
+        s = (double)m->g.values[sc].f[c] / sqrt(v);
         nd->u.aff.scale[c] = (float)s;
-        nd->u.aff.shift[c] = (float)((double)m->values[bi].f[c] - (double)m->values[mu].f[c] * s);
+        nd->u.aff.shift[c] = (float)((double)m->g.values[bi].f[c] - (double)m->g.values[mu].f[c] * s);
     }
     if (act_output(ps, nd))
         return ps->ctx->status;
@@ -513,7 +513,7 @@ static cnp_status lower_add(parser *ps, const lowering *e)
             return ps->ctx->status;
         nd->in[0] = a;
         nd->in[1] = b;
-        m->n_add_total++;
+        m->g.n_add_total++;
         return act_output(ps, nd);
     }
     if (!is_act(m, a) && is_act(m, b)) {
@@ -521,22 +521,22 @@ static cnp_status lower_add(parser *ps, const lowering *e)
         a = b;
         b = t;
     }
-    if (!is_act(m, a) || m->values[b].kind != CNP_VAL_FCONST)
+    if (!is_act(m, a) || m->g.values[b].kind != CNP_VAL_FCONST)
         return node_error(ps, CNP_ERR_UNSUPPORTED, "Add is supported between activations or of "
                           "a float constant to an activation");
-    if (m->values[b].count < 1 || m->values[b].count > CNP_ONNX_MAX_DIM)
+    if (m->g.values[b].count < 1 || m->g.values[b].count > CNP_ONNX_MAX_DIM)
         return node_error(ps, CNP_ERR_SHAPE, "the constant '%s' has %zu values",
-                          m->values[b].name, m->values[b].count);
+                          m->g.values[b].name, m->g.values[b].count);
     if (!(nd = new_node(ps, CNP_OP_AFFINE, "Add", 2)))
         return ps->ctx->status;
     nd->in[0] = a;
     nd->in[1] = b; /* kept for the broadcast check of the shape pass */
-    nd->u.aff.F = (int)m->values[b].count;
-    nd->u.aff.shift = m->values[b].f;
-    nd->u.aff.scale = cnp_arena_alloc(ps->ctx, &m->arena, m->values[b].count, sizeof(float), "Add");
+    nd->u.aff.F = (int)m->g.values[b].count;
+    nd->u.aff.shift = m->g.values[b].f;
+    nd->u.aff.scale = cnp_arena_alloc(ps->ctx, &m->g.arena, m->g.values[b].count, sizeof(float), "Add");
     if (!nd->u.aff.scale)
         return ps->ctx->status;
-    for (size_t i = 0; i < m->values[b].count; i++)
+    for (size_t i = 0; i < m->g.values[b].count; i++)
         nd->u.aff.scale[i] = 1.0f;
     return act_output(ps, nd);
 }
@@ -569,7 +569,7 @@ static cnp_status lower_linear(parser *ps, const lowering *e)
         return ps->ctx->status;
     if (trans_a)
         return node_error(ps, CNP_ERR_UNSUPPORTED, "transA = 1 is not supported");
-    B = &m->values[bw];
+    B = &m->g.values[bw];
     K = (size_t)(trans_b ? B->dims[1] : B->dims[0]);
     M = (size_t)(trans_b ? B->dims[0] : B->dims[1]);
     if (K < 1 || M < 1 || K > CNP_ONNX_MAX_DIM || M > CNP_ONNX_MAX_DIM)
@@ -577,12 +577,12 @@ static cnp_status lower_linear(parser *ps, const lowering *e)
     if (!gemm && bc >= 0)
         return node_error(ps, CNP_ERR_FORMAT, "MatMul takes two inputs");
     if (bc >= 0) {
-        if (m->values[bc].kind != CNP_VAL_FCONST)
+        if (m->g.values[bc].kind != CNP_VAL_FCONST)
             return node_error(ps, CNP_ERR_UNSUPPORTED, "the bias must be a float32 initializer");
-        if (m->values[bc].count != M && m->values[bc].count != 1)
+        if (m->g.values[bc].count != M && m->g.values[bc].count != 1)
             return node_error(ps, CNP_ERR_UNSUPPORTED, "the bias '%s' has %zu values; canopy "
                               "handles one per output (%zu) or one for all",
-                              m->values[bc].name, m->values[bc].count, M);
+                              m->g.values[bc].name, m->g.values[bc].count, M);
     }
     if (!(nd = new_node(ps, CNP_OP_LINEAR, gemm ? "Gemm" : "MatMul", 1)))
         return ps->ctx->status;
@@ -590,15 +590,15 @@ static cnp_status lower_linear(parser *ps, const lowering *e)
     l = &nd->u.lin;
     l->K = (int)K;
     l->M = (int)M;
-    l->w = cnp_arena_alloc(ps->ctx, &m->arena, K * M, sizeof(float), "linear weights");
+    l->w = cnp_arena_alloc(ps->ctx, &m->g.arena, K * M, sizeof(float), "linear weights");
     if (!l->w)
         return ps->ctx->status;
     for (size_t i = 0; i < M; i++)
         for (size_t k = 0; k < K; k++)
             l->w[i * K + k] = alpha * (trans_b ? B->f[i * K + k] : B->f[k * M + i]);
     if (bc >= 0 && beta != 0.0f) {
-        const cnp_value *Cv = &m->values[bc];
-        l->bias = cnp_arena_alloc(ps->ctx, &m->arena, M, sizeof(float), "linear bias");
+        const cnp_value *Cv = &m->g.values[bc];
+        l->bias = cnp_arena_alloc(ps->ctx, &m->g.arena, M, sizeof(float), "linear bias");
         if (!l->bias)
             return ps->ctx->status;
         for (size_t i = 0; i < M; i++)
@@ -636,7 +636,7 @@ static cnp_status lower_concat(parser *ps, const lowering *e)
         return act_output(ps, nd);
     if (ints == n) {
         nd->op = CNP_OP_ICONCAT;
-        return define_output(ps, 0, CNP_VAL_SHAPE, m->n_nodes - 1, &nd->out);
+        return define_output(ps, 0, CNP_VAL_SHAPE, m->g.n_nodes - 1, &nd->out);
     }
     return node_error(ps, CNP_ERR_UNSUPPORTED, "Concat of activations with constants or shapes "
                       "is not supported");
@@ -713,7 +713,7 @@ static cnp_status lower_shape_op(parser *ps, const lowering *e)
     case CNP_OP_GATHER:
         if (input_of(ps, 1, &idx))
             return ps->ctx->status;
-        if (idx < 0 || m->values[idx].kind != CNP_VAL_ICONST || m->values[idx].sym_rank < 0)
+        if (idx < 0 || m->g.values[idx].kind != CNP_VAL_ICONST || m->g.values[idx].sym_rank < 0)
             return node_error(ps, CNP_ERR_UNSUPPORTED, "the indices must be a constant scalar or "
                               "short list");
         nd->in[1] = idx;
@@ -725,7 +725,7 @@ static cnp_status lower_shape_op(parser *ps, const lowering *e)
             return ps->ctx->status;
         break;
     }
-    return define_output(ps, 0, CNP_VAL_SHAPE, m->n_nodes - 1, &nd->out);
+    return define_output(ps, 0, CNP_VAL_SHAPE, m->g.n_nodes - 1, &nd->out);
 }
 
 /* Constant: the value becomes a constant tensor, no node. */
@@ -743,7 +743,7 @@ static cnp_status lower_constant(parser *ps, const lowering *e)
     a = n->attribute[0];
     if (define_output(ps, 0, CNP_VAL_UNDEF, -1, &v))
         return ps->ctx->status;
-    val = &m->values[v];
+    val = &m->g.values[v];
     if (!strcmp(a->name, "value")) {
         char what[320], nb[300];
         if (!a->t)
@@ -754,7 +754,7 @@ static cnp_status lower_constant(parser *ps, const lowering *e)
     if (!strcmp(a->name, "value_float") || !strcmp(a->name, "value_floats")) {
         int one = a->name[11] == '\0';
         size_t cnt = one ? 1 : a->n_floats;
-        val->f = cnp_arena_alloc(ps->ctx, &m->arena, cnt ? cnt : 1, sizeof(float), "a constant");
+        val->f = cnp_arena_alloc(ps->ctx, &m->g.arena, cnt ? cnt : 1, sizeof(float), "a constant");
         if (!val->f)
             return ps->ctx->status;
         for (size_t i = 0; i < cnt; i++)
@@ -768,7 +768,7 @@ static cnp_status lower_constant(parser *ps, const lowering *e)
     if (!strcmp(a->name, "value_int") || !strcmp(a->name, "value_ints")) {
         int one = a->name[9] == '\0';
         size_t cnt = one ? 1 : a->n_ints;
-        val->i = cnp_arena_alloc(ps->ctx, &m->arena, cnt ? cnt : 1, sizeof(int64_t), "a constant");
+        val->i = cnp_arena_alloc(ps->ctx, &m->g.arena, cnt ? cnt : 1, sizeof(int64_t), "a constant");
         if (!val->i)
             return ps->ctx->status;
         for (size_t i = 0; i < cnt; i++)
@@ -802,7 +802,7 @@ static cnp_status lower_transpose(parser *ps, const lowering *e)
 
     if (input_of(ps, 0, &xv))
         return ps->ctx->status;
-    if (xv < 0 || m->values[xv].kind != CNP_VAL_FCONST || m->values[xv].rank != 2)
+    if (xv < 0 || m->g.values[xv].kind != CNP_VAL_FCONST || m->g.values[xv].rank != 2)
         return node_error(ps, CNP_ERR_UNSUPPORTED, "Transpose is supported on 2-D constant "
                           "weights only (canopy runs ResNet-family classifiers)");
     if (perm) {
@@ -813,15 +813,15 @@ static cnp_status lower_transpose(parser *ps, const lowering *e)
     }
     if (define_output(ps, 0, CNP_VAL_FCONST, -1, &v))
         return ps->ctx->status;
-    x = &m->values[xv];
-    y = &m->values[v];
+    x = &m->g.values[xv];
+    y = &m->g.values[v];
     R = (size_t)x->dims[0];
     C = (size_t)x->dims[1];
     y->rank = 2;
     y->dims[0] = swap ? x->dims[1] : x->dims[0];
     y->dims[1] = swap ? x->dims[0] : x->dims[1];
     y->count = x->count;
-    y->f = cnp_arena_alloc(ps->ctx, &m->arena, x->count, sizeof *y->f, "a transposed constant");
+    y->f = cnp_arena_alloc(ps->ctx, &m->g.arena, x->count, sizeof *y->f, "a transposed constant");
     if (!y->f)
         return ps->ctx->status;
     for (size_t i = 0; i < R; i++)
@@ -833,15 +833,15 @@ static cnp_status lower_transpose(parser *ps, const lowering *e)
 static cnp_status count_op(parser *ps, const char *op)
 {
     cnp_model *m = ps->m;
-    for (int i = 0; i < m->n_ops; i++)
-        if (!strcmp(m->ops[i].name, op)) {
-            m->ops[i].count++;
+    for (int i = 0; i < m->g.n_ops; i++)
+        if (!strcmp(m->g.ops[i].name, op)) {
+            m->g.ops[i].count++;
             return CNP_OK;
         }
-    m->ops[m->n_ops].name = cnp_arena_strdup(ps->ctx, &m->arena, op);
-    if (!m->ops[m->n_ops].name)
+    m->g.ops[m->g.n_ops].name = cnp_arena_strdup(ps->ctx, &m->g.arena, op);
+    if (!m->g.ops[m->g.n_ops].name)
         return CNP_ERR_NOMEM;
-    m->ops[m->n_ops++].count = 1;
+    m->g.ops[m->g.n_ops++].count = 1;
     return CNP_OK;
 }
 
@@ -867,7 +867,7 @@ static cnp_status lower_alias(parser *ps, const lowering *e)
         return ps->ctx->status;
     if (x < 0)
         return node_error(ps, CNP_ERR_FORMAT, "the input is missing");
-    ps->m->values[x].n_refs--; /* the alias's readers count instead */
+    ps->m->g.values[x].n_refs--; /* the alias's readers count instead */
     return alias_output(ps, x);
 }
 

@@ -82,19 +82,19 @@ void cnp_name_map_free(cnp_name_map *mp)
 int cnp_value_add(cnp_ctx *ctx, cnp_model *m, const char *name)
 {
     cnp_value *v;
-    if (m->n_values == m->cap_values) {
-        int cap = m->cap_values ? m->cap_values * 2 : 256;
+    if (m->g.n_values == m->g.cap_values) {
+        int cap = m->g.cap_values ? m->g.cap_values * 2 : 256;
         cnp_value *nv;
-        if (cap > INT_MAX / 2 || !(nv = realloc(m->values, (size_t)cap * sizeof *nv))) {
-            cnp_error(ctx, CNP_ERR_NOMEM, "%s: out of memory for the value table", m->path);
+        if (cap > INT_MAX / 2 || !(nv = realloc(m->g.values, (size_t)cap * sizeof *nv))) {
+            cnp_error(ctx, CNP_ERR_NOMEM, "%s: out of memory for the value table", m->g.path);
             return -1;
         }
-        m->values = nv;
-        m->cap_values = cap;
+        m->g.values = nv;
+        m->g.cap_values = cap;
     }
-    v = &m->values[m->n_values];
+    v = &m->g.values[m->g.n_values];
     memset(v, 0, sizeof *v);
-    v->name = cnp_arena_strdup(ctx, &m->arena, name);
+    v->name = cnp_arena_strdup(ctx, &m->g.arena, name);
     if (!v->name)
         return -1;
     v->producer = -1;
@@ -102,7 +102,7 @@ int cnp_value_add(cnp_ctx *ctx, cnp_model *m, const char *name)
     v->buf = -1;
     v->last_use = -1;
     v->sym_rank = -1;
-    return m->n_values++;
+    return m->g.n_values++;
 }
 
 /* ------------------------------------------------------------------ */
@@ -121,7 +121,7 @@ cnp_status cnp_onnx_node_verror(cnp_onnx_parser *ps, cnp_status st, const char *
 {
     char what[512], nb[320];
     vsnprintf(what, sizeof what, fmt, ap);
-    return cnp_error(ps->ctx, st, "%s: %s: %s", ps->m->path, cnp_onnx_node_name(ps, nb, sizeof nb),
+    return cnp_error(ps->ctx, st, "%s: %s: %s", ps->m->g.path, cnp_onnx_node_name(ps, nb, sizeof nb),
                      what);
 }
 
@@ -136,21 +136,21 @@ cnp_status cnp_onnx_load_tensor(cnp_onnx_parser *ps, const Onnx__TensorProto *t,
     cnp_model *m = ps->m;
     cnp_onnx_tensor_info info;
 
-    if (cnp_onnx_tensor_check(ctx, m->path, what, t, &info) != CNP_OK)
+    if (cnp_onnx_tensor_check(ctx, m->g.path, what, t, &info) != CNP_OK)
         return ctx->status;
     v->rank = info.rank;
     memcpy(v->dims, info.dims, sizeof v->dims);
     v->count = info.count;
     switch (info.kind) {
     case CNP_ONNX_T_FLOAT:
-        v->f = cnp_arena_alloc(ctx, &m->arena, info.count, sizeof *v->f, what);
+        v->f = cnp_arena_alloc(ctx, &m->g.arena, info.count, sizeof *v->f, what);
         if (!v->f)
             return CNP_ERR_NOMEM;
         cnp_onnx_tensor_floats(t, v->f);
         v->kind = CNP_VAL_FCONST;
         break;
     case CNP_ONNX_T_INT:
-        v->i = cnp_arena_alloc(ctx, &m->arena, info.count, sizeof *v->i, what);
+        v->i = cnp_arena_alloc(ctx, &m->g.arena, info.count, sizeof *v->i, what);
         if (!v->i)
             return CNP_ERR_NOMEM;
         cnp_onnx_tensor_ints(t, v->i);
