@@ -502,6 +502,7 @@ int cnp_cmd_evaluate(int argc, char **argv)
     }
     if (o.optimize) {
         const cnp_threshold_grid grid = CNP_THRESHOLD_GRID_DEFAULT;
+        cnp_threshold_result opt;
         const float *pp = o.tta ? probs_tta : probs;
         memcpy(thr, meta->thresholds, (size_t)L * sizeof *thr);
         if (o.split > 0.0) {
@@ -511,9 +512,12 @@ int cnp_cmd_evaluate(int argc, char **argv)
         } else {
             n_fit = (int)n;
         }
-        if (cnp_thresholds_optimize(&ctx, truth, pp, L, fit, n_fit, &grid, thr, &f2_before,
-                                    &f2_after, &passes) != CNP_OK)
+        if (cnp_thresholds_optimize(&ctx, &(cnp_threshold_data){truth, pp, L, fit, n_fit}, &grid,
+                                    thr, &opt) != CNP_OK)
             goto fail;
+        f2_before = opt.f2_before;
+        f2_after = opt.f2_after;
+        passes = opt.n_passes;
         if (held) {
             f2_h_before = cnp_scores_samples(truth, pp, L, meta->thresholds, held, n_held).f2;
             f2_h_after = cnp_scores_samples(truth, pp, L, thr, held, n_held).f2;

@@ -91,11 +91,14 @@ static int grid_rank(const float *grid, int n_grid, float p)
     return lo;
 }
 
-cnp_status cnp_thresholds_optimize(cnp_ctx *ctx, const unsigned char *truth, const float *probs,
-                                   int n_labels, const int *rows, int n_rows,
+cnp_status cnp_thresholds_optimize(cnp_ctx *ctx, const cnp_threshold_data *data,
                                    const cnp_threshold_grid *grid, float *thresholds,
-                                   double *f2_before, double *f2_after, int *n_passes)
+                                   cnp_threshold_result *res)
 {
+    const unsigned char *truth = data->truth;
+    const float *probs = data->probs;
+    const int n_labels = data->n_labels, n_rows = data->n_rows;
+    const int *rows = data->rows;
     cnp_status st = CNP_OK;
     int *tp = NULL, *fp = NULL, *fn = NULL, *rank = NULL;
     unsigned char *was = NULL;
@@ -142,8 +145,8 @@ cnp_status cnp_thresholds_optimize(cnp_ctx *ctx, const unsigned char *truth, con
             fn[i] += y && !pred;
         }
     }
-    if (f2_before)
-        *f2_before = cnp_scores_samples(truth, probs, n_labels, thresholds, rows, n_rows).f2;
+    if (res)
+        res->f2_before = cnp_scores_samples(truth, probs, n_labels, thresholds, rows, n_rows).f2;
 
     for (pass = 0; pass < grid->max_passes; pass++) {
         int changed = 0;
@@ -196,10 +199,10 @@ cnp_status cnp_thresholds_optimize(cnp_ctx *ctx, const unsigned char *truth, con
         if (!changed)
             break;
     }
-    if (f2_after)
-        *f2_after = cnp_scores_samples(truth, probs, n_labels, thresholds, rows, n_rows).f2;
-    if (n_passes)
-        *n_passes = passes_done;
+    if (res) {
+        res->f2_after = cnp_scores_samples(truth, probs, n_labels, thresholds, rows, n_rows).f2;
+        res->n_passes = passes_done;
+    }
 cleanup:
     free(tp);
     free(fp);
