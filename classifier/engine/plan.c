@@ -232,55 +232,33 @@ static size_t round_floats(size_t n)
     return cnp_round_up(n, ALIGN_FLOATS);
 }
 
-cnp_status cnp_model_prepare(cnp_ctx *ctx, cnp_model *m, const cnp_prepare_options *opt)
+/* The options against the model: batch, size, fixed exports, TTA. */
+static cnp_status check_options(cnp_ctx *ctx, const cnp_model *m, const cnp_prepare_options *o)
 {
-    cnp_status st = CNP_OK;
-    size_t total = 0, off = 0, tta_in = 0, tta_acc = 0;
-    int max_batch, height, width, n_threads;
-    unsigned flags;
-    cnp_conv_opts co;
-
-    if (!m || !opt)
-        return cnp_error(ctx, CNP_ERR_USAGE, "no model or options to prepare");
-    max_batch = opt->max_batch;
-    height = opt->height;
-    width = opt->width;
-    n_threads = opt->n_threads;
-    flags = opt->flags;
-    cnp_model_unprepare(m);
-    if (max_batch < 1 || max_batch > 1 << 20)
-        return cnp_error(ctx, CNP_ERR_USAGE, "%s: batch size %d is outside 1..%d", m->g.path,
-                         max_batch, 1 << 20);
-    if (height < 32 || width < 32)
+    const char *path = m->g.path;
+    const int h = o->height, w = o->width;
+    if (o->max_batch < 1 || o->max_batch > 1 << 20)
+        return cnp_error(ctx, CNP_ERR_USAGE, "%s: batch size %d is outside 1..%d", path,
+                         o->max_batch, 1 << 20);
+    if (h < 32 || w < 32)
         return cnp_error(ctx, CNP_ERR_SHAPE, "%s: an input of %dx%d pixels is smaller than the "
-                         "32x32 canopy supports", m->g.path, width, height);
-    if ((m->g.fixed_h && height != m->g.fixed_h) || (m->g.fixed_w && width != m->g.fixed_w))
+                         "32x32 canopy supports", path, w, h);
+    if ((m->g.fixed_h && h != m->g.fixed_h) || (m->g.fixed_w && w != m->g.fixed_w))
         return cnp_error(ctx, CNP_ERR_SHAPE, "%s: the model was exported for a fixed input of "
                          "%dx%d pixels, not %dx%d; use that size or export with dynamic height "
-                         "and width axes", m->g.path, m->g.fixed_w ? m->g.fixed_w : width,
-                         m->g.fixed_h ? m->g.fixed_h : height, width, height);
-    if ((flags & CNP_PREPARE_TTA) && height != width)
+                         "and width axes", path, m->g.fixed_w ? m->g.fixed_w : w,
+                         m->g.fixed_h ? m->g.fixed_h : h, w, h);
+    if ((o->flags & CNP_PREPARE_TTA) && h != w)
         return cnp_error(ctx, CNP_ERR_USAGE, "%s: test-time augmentation needs square chips, not "
-                         "%dx%d", m->g.path, width, height);
-    if (n_threads <= 0)
-        n_threads = omp_get_num_procs();
+                         "%dx%d", path, w, h);
+    return CNP_OK;
+}
 
-    m->plan.max_batch = max_batch;
-    m->plan.H = height;
-    m->plan.W = width;
-    m->plan.ex = cnp_exec_make(n_threads, opt->algo);
-    m->plan.algo = opt->algo;
-    m->plan.flags = flags;
-    m->plan.bf16 = (flags & CNP_PREPARE_BF16) && m->plan.ex.avx512 && cnp_gemm_bf16_available();
-    if ((st = cnp_graph_shapes(ctx, m, height, width)) != CNP_OK)
-        goto fail;
-    m->plan.gflops = m->g.gflops;
-    if ((st = plan_buffers(ctx, m)) != CNP_OK)
-        goto fail;
-
-    co.n_threads = n_threads;
-    co.bf16 = m->plan.bf16;
-    co.algo = opt->algo;
+/* One convolution plan per live Conv (weights packed for the threads),
+ * and the largest scratch any of them needs. */
+static cnp_status plan_convs(cnp_ctx *ctx, cnp_model *m)
+{
+    const cnp_conv_opts co = {m->plan.ex.n_threads, m->plan.bf16, m->plan.algo};
     for (int i = 0; i < m->g.n_nodes; i++) {
         cnp_node *nd = &m->g.nodes[i];
         cnp_conv_shape s;
@@ -288,64 +266,93 @@ cnp_status cnp_model_prepare(cnp_ctx *ctx, cnp_model *m, const cnp_prepare_optio
         if (nd->dead || nd->op != CNP_OP_CONV)
             continue;
         s = nd->u.conv.shape;
-        s.N = max_batch;
+        s.N = m->plan.max_batch;
         nd->u.conv.plan = cnp_conv_plan_new_opts(ctx, &s, nd->u.conv.w, nd->u.conv.bias, &co);
         if (!nd->u.conv.plan) {
             char nb[320];
             char msg[CNP_MSG_MAX];
             snprintf(msg, sizeof msg, "%s", ctx->msg);
             cnp_ctx_clear(ctx);
-            st = cnp_error(ctx, CNP_ERR_NOMEM, "%s: %s: %s", m->g.path,
-                           cnp_node_desc(nd, nb, sizeof nb), msg);
-            goto fail;
+            return cnp_error(ctx, CNP_ERR_NOMEM, "%s: %s: %s", m->g.path,
+                             cnp_node_desc(nd, nb, sizeof nb), msg);
         }
         sc = cnp_conv_plan_scratch_floats(nd->u.conv.plan);
         if (sc > m->plan.scratch_floats)
             m->plan.scratch_floats = sc;
     }
+    return CNP_OK;
+}
 
-    /* one slab: buffers, conv scratch, TTA */
-    for (int b = 0; b < m->plan.n_bufs; b++)
-        total += round_floats(m->plan.buf_floats[b]);
-    total += round_floats(m->plan.scratch_floats);
-    if (flags & CNP_PREPARE_TTA) {
-        if (!cnp_mul_size(m->g.values[m->g.input].chip_floats, (size_t)max_batch, &tta_in) ||
-            !cnp_mul_size((size_t)m->g.n_out, (size_t)max_batch, &tta_acc))
-            goto too_large;
+/* One slab: activation buffers, conv scratch, TTA buffers. */
+static cnp_status alloc_slab(cnp_ctx *ctx, cnp_model *m)
+{
+    cnp_plan *pl = &m->plan;
+    size_t total = 0, off = 0, tta_in = 0, tta_acc = 0;
+    const int tta = (pl->flags & CNP_PREPARE_TTA) != 0;
+
+    for (int b = 0; b < pl->n_bufs; b++)
+        total += round_floats(pl->buf_floats[b]);
+    total += round_floats(pl->scratch_floats);
+    if (tta) {
+        if (!cnp_mul_size(m->g.values[m->g.input].chip_floats, (size_t)pl->max_batch, &tta_in) ||
+            !cnp_mul_size((size_t)m->g.n_out, (size_t)pl->max_batch, &tta_acc))
+            return cnp_error(ctx, CNP_ERR_NOMEM, "%s: buffers for batch %d at %dx%d are too "
+                             "large", m->g.path, pl->max_batch, pl->W, pl->H);
         total += round_floats(tta_in) + round_floats(tta_acc);
     }
-    m->plan.bufs = cnp_calloc(ctx, (size_t)(m->plan.n_bufs ? m->plan.n_bufs : 1), sizeof *m->plan.bufs, "buffers");
-    if (!m->plan.bufs)
-        goto nomem;
-    m->plan.slab = cnp_aligned_alloc(ctx, total ? total : 1, sizeof(float), "activation buffers");
-    if (!m->plan.slab) {
+    pl->bufs = cnp_calloc(ctx, (size_t)(pl->n_bufs ? pl->n_bufs : 1), sizeof *pl->bufs, "buffers");
+    if (!pl->bufs)
+        return ctx->status;
+    pl->slab = cnp_aligned_alloc(ctx, total ? total : 1, sizeof(float), "activation buffers");
+    if (!pl->slab) {
         char msg[CNP_MSG_MAX];
         snprintf(msg, sizeof msg, "%s", ctx->msg);
         cnp_ctx_clear(ctx);
-        st = cnp_error(ctx, CNP_ERR_NOMEM, "%s: %s for batch %d at %dx%d; use a smaller --batch",
-                       m->g.path, msg, max_batch, width, height);
-        goto fail;
+        return cnp_error(ctx, CNP_ERR_NOMEM, "%s: %s for batch %d at %dx%d; use a smaller --batch",
+                         m->g.path, msg, pl->max_batch, pl->W, pl->H);
     }
-    for (int b = 0; b < m->plan.n_bufs; b++) {
-        m->plan.bufs[b] = m->plan.slab + off;
-        off += round_floats(m->plan.buf_floats[b]);
+    for (int b = 0; b < pl->n_bufs; b++) {
+        pl->bufs[b] = pl->slab + off;
+        off += round_floats(pl->buf_floats[b]);
     }
-    m->plan.scratch = m->plan.slab + off;
-    off += round_floats(m->plan.scratch_floats);
-    if (flags & CNP_PREPARE_TTA) {
-        m->plan.tta_in = m->plan.slab + off;
+    pl->scratch = pl->slab + off;
+    off += round_floats(pl->scratch_floats);
+    if (tta) {
+        pl->tta_in = pl->slab + off;
         off += round_floats(tta_in);
-        m->plan.tta_acc = m->plan.slab + off;
+        pl->tta_acc = pl->slab + off;
     }
+    return CNP_OK;
+}
+
+cnp_status cnp_model_prepare(cnp_ctx *ctx, cnp_model *m, const cnp_prepare_options *opt)
+{
+    cnp_status st;
+    int n_threads;
+
+    if (!m || !opt)
+        return cnp_error(ctx, CNP_ERR_USAGE, "no model or options to prepare");
+    cnp_model_unprepare(m);
+    if ((st = check_options(ctx, m, opt)) != CNP_OK)
+        return st;
+    n_threads = opt->n_threads > 0 ? opt->n_threads : omp_get_num_procs();
+    m->plan.max_batch = opt->max_batch;
+    m->plan.H = opt->height;
+    m->plan.W = opt->width;
+    m->plan.ex = cnp_exec_make(n_threads, opt->algo);
+    m->plan.algo = opt->algo;
+    m->plan.flags = opt->flags;
+    m->plan.bf16 = (opt->flags & CNP_PREPARE_BF16) && m->plan.ex.avx512 &&
+                   cnp_gemm_bf16_available();
+    if ((st = cnp_graph_shapes(ctx, m, opt->height, opt->width)) != CNP_OK)
+        goto fail;
+    m->plan.gflops = m->g.gflops;
+    if ((st = plan_buffers(ctx, m)) != CNP_OK || (st = plan_convs(ctx, m)) != CNP_OK ||
+        (st = alloc_slab(ctx, m)) != CNP_OK)
+        goto fail;
     m->plan.prepared = 1;
     return CNP_OK;
 
-too_large:
-    st = cnp_error(ctx, CNP_ERR_NOMEM, "%s: buffers for batch %d at %dx%d are too large",
-                   m->g.path, max_batch, width, height);
-    goto fail;
-nomem:
-    st = ctx->status;
 fail:
     cnp_model_unprepare(m);
     {
