@@ -280,99 +280,92 @@ static int is_bn(const cnp_node *nd)
     return nd->op == CNP_OP_AFFINE && !strcmp(nd->onnx_op, "BatchNormalization");
 }
 
-cnp_status cnp_graph_fuse(cnp_ctx *ctx, cnp_model *m)
+/* Add(+Relu) of a convolution's output: fused into the convolution that
+ * runs last, so that the other operand is ready. */
+static void fuse_add(cnp_model *m, cnp_node *nd)
+{
+    cnp_node *best = NULL, *p;
+    int other = -1;
+    for (int k = 0; k < 2; k++) {
+        int o = nd->in[1 - k], op_prod;
+        p = sole_producer(m, nd->in[k], CNP_OP_CONV);
+        if (!p || p->u.conv.residual >= 0 || p->act != CNP_ACT_NONE || nd->in[0] == nd->in[1])
+            continue;
+        op_prod = m->g.values[o].producer;
+        if (op_prod >= (int)(p - m->g.nodes))
+            continue;
+        if (!best || p > best) {
+            best = p;
+            other = o;
+        }
+    }
+    if (best) {
+        best->u.conv.residual = other;
+        best->in[1] = other;
+        take_output(m, best, nd->out);
+        nd->dead = 1;
+        m->g.n_fused_add++;
+    }
+}
+
+/* Folds node nd into its producer where it can: BatchNormalization into a
+ * Conv, Add into a Conv, Relu into Conv/Linear/Add, BatchNorm1d into the
+ * following Linear, a constant Add into a Linear's bias. */
+static cnp_status fuse_node(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 {
     cnp_node *p;
-    unsigned char *needed = NULL;
-    cnp_status st = CNP_OK;
-
-    count_uses(m);
-    for (int i = 0; i < m->g.n_nodes; i++) {
-        cnp_node *nd = &m->g.nodes[i];
-        if (nd->dead)
-            continue;
-        if (is_bn(nd) && (p = sole_producer(m, nd->in[0], CNP_OP_CONV)) &&
-            p->u.conv.residual < 0 && p->act == CNP_ACT_NONE && nd->u.aff.F == p->u.conv.K) {
-            if ((st = fold_bn_conv(ctx, m, p, nd)) != CNP_OK)
-                goto cleanup;
+    if (is_bn(nd) && (p = sole_producer(m, nd->in[0], CNP_OP_CONV)) &&
+        p->u.conv.residual < 0 && p->act == CNP_ACT_NONE && nd->u.aff.F == p->u.conv.K) {
+        if (fold_bn_conv(ctx, m, p, nd) != CNP_OK)
+            return ctx->status;
+        take_output(m, p, nd->out);
+        nd->dead = 1;
+    } else if (nd->op == CNP_OP_ADD) {
+        fuse_add(m, nd);
+    } else if (nd->op == CNP_OP_RELU) {
+        int x = nd->in[0];
+        p = sole_producer(m, x, CNP_OP_CONV);
+        if (!p)
+            p = sole_producer(m, x, CNP_OP_LINEAR);
+        if (!p)
+            p = sole_producer(m, x, CNP_OP_ADD);
+        if (p && p->act == CNP_ACT_NONE) {
+            p->act = CNP_ACT_RELU;
             take_output(m, p, nd->out);
             nd->dead = 1;
-        } else if (nd->op == CNP_OP_ADD) {
-            /* fuse into the conv that runs last, so the other operand is ready */
-            cnp_node *best = NULL;
-            int other = -1;
-            for (int k = 0; k < 2; k++) {
-                int o = nd->in[1 - k], op_prod;
-                p = sole_producer(m, nd->in[k], CNP_OP_CONV);
-                if (!p || p->u.conv.residual >= 0 || p->act != CNP_ACT_NONE ||
-                    nd->in[0] == nd->in[1])
-                    continue;
-                op_prod = m->g.values[o].producer;
-                if (op_prod >= (int)(p - m->g.nodes))
-                    continue;
-                if (!best || p > best) {
-                    best = p;
-                    other = o;
-                }
-            }
-            if (best) {
-                best->u.conv.residual = other;
-                best->in[1] = other;
-                take_output(m, best, nd->out);
-                nd->dead = 1;
-                m->g.n_fused_add++;
-            }
-        } else if (nd->op == CNP_OP_RELU) {
-            int x = nd->in[0];
-            p = sole_producer(m, x, CNP_OP_CONV);
-            if (!p)
-                p = sole_producer(m, x, CNP_OP_LINEAR);
-            if (!p)
-                p = sole_producer(m, x, CNP_OP_ADD);
-            if (p && p->act == CNP_ACT_NONE) {
-                p->act = CNP_ACT_RELU;
-                take_output(m, p, nd->out);
-                nd->dead = 1;
-            }
-        } else if (nd->op == CNP_OP_LINEAR) {
-            p = sole_producer(m, nd->in[0], CNP_OP_AFFINE);
-            if (p && is_bn(p) && p->u.aff.F == nd->u.lin.K) {
-                if ((st = fold_bn_linear(ctx, m, nd, p)) != CNP_OK)
-                    goto cleanup;
-                nd->in[0] = p->in[0];
-                p->dead = 1;
-                count_uses(m);
-            }
-        } else if (nd->op == CNP_OP_AFFINE && !is_bn(nd)) {
-            p = sole_producer(m, nd->in[0], CNP_OP_LINEAR);
-            if (p && p->act == CNP_ACT_NONE && bias_fits(&m->g.values[nd->in[1]], p->u.lin.M)) {
-                if ((st = fold_add_linear(ctx, m, p, &m->g.values[nd->in[1]])) != CNP_OK)
-                    goto cleanup;
-                take_output(m, p, nd->out);
-                nd->dead = 1;
-            }
         }
-    }
-
-    /* a final Sigmoid: the executor applies it to the logits */
-    p = m->g.values[m->g.output].producer >= 0 ? &m->g.nodes[m->g.values[m->g.output].producer] : NULL;
-    if (p && !p->dead && p->op == CNP_OP_SIGMOID) {
-        m->g.ends_in_sigmoid = 1;
-        count_uses(m);
-        if (m->g.values[p->in[0]].n_uses == 1 && m->g.values[p->in[0]].kind == CNP_VAL_ACT &&
-            p->in[0] != m->g.input) {
-            m->g.output = p->in[0];
+    } else if (nd->op == CNP_OP_LINEAR) {
+        p = sole_producer(m, nd->in[0], CNP_OP_AFFINE);
+        if (p && is_bn(p) && p->u.aff.F == nd->u.lin.K) {
+            if (fold_bn_linear(ctx, m, nd, p) != CNP_OK)
+                return ctx->status;
+            nd->in[0] = p->in[0];
             p->dead = 1;
+            count_uses(m);
+        }
+    } else if (nd->op == CNP_OP_AFFINE && !is_bn(nd)) {
+        p = sole_producer(m, nd->in[0], CNP_OP_LINEAR);
+        if (p && p->act == CNP_ACT_NONE && bias_fits(&m->g.values[nd->in[1]], p->u.lin.M)) {
+            if (fold_add_linear(ctx, m, p, &m->g.values[nd->in[1]]) != CNP_OK)
+                return ctx->status;
+            take_output(m, p, nd->out);
+            nd->dead = 1;
         }
     }
-    if (m->g.output == m->g.input)
-        return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: the model computes nothing from its input",
-                         m->g.path);
-    p = m->g.values[m->g.output].producer >= 0 ? &m->g.nodes[m->g.values[m->g.output].producer] : NULL;
-    m->g.apply_sigmoid = !(p && !p->dead && p->op == CNP_OP_SIGMOID);
+    return CNP_OK;
+}
 
-    /* drop what the output does not need */
-    needed = cnp_calloc(ctx, (size_t)m->g.n_values, 1, "liveness");
+/* The live node that produces the graph's output, or NULL. */
+static cnp_node *output_producer(cnp_model *m)
+{
+    const int pr = m->g.values[m->g.output].producer;
+    return pr >= 0 && !m->g.nodes[pr].dead ? &m->g.nodes[pr] : NULL;
+}
+
+/* Marks dead every node the output does not need. */
+static cnp_status prune(cnp_ctx *ctx, cnp_model *m)
+{
+    unsigned char *needed = cnp_calloc(ctx, (size_t)m->g.n_values, 1, "liveness");
     if (!needed)
         return CNP_ERR_NOMEM;
     needed[m->g.output] = 1;
@@ -388,8 +381,14 @@ cnp_status cnp_graph_fuse(cnp_ctx *ctx, cnp_model *m)
             if (nd->in[k] >= 0)
                 needed[nd->in[k]] = 1;
     }
+    free(needed);
     count_uses(m);
+    return CNP_OK;
+}
 
+/* Convolutions, dense layers, parameters, pooling kinds of the live graph. */
+static void count_stats(cnp_model *m)
+{
     m->g.n_conv = m->g.n_linear = 0;
     m->g.n_params = 0;
     for (int i = 0; i < m->g.n_nodes; i++) {
@@ -413,9 +412,37 @@ cnp_status cnp_graph_fuse(cnp_ctx *ctx, cnp_model *m)
         if (nd->op == CNP_OP_CONCAT)
             m->g.has_concat = 1;
     }
-cleanup:
-    free(needed);
-    return st;
+}
+
+cnp_status cnp_graph_fuse(cnp_ctx *ctx, cnp_model *m)
+{
+    cnp_node *p;
+
+    count_uses(m);
+    for (int i = 0; i < m->g.n_nodes; i++)
+        if (!m->g.nodes[i].dead && fuse_node(ctx, m, &m->g.nodes[i]) != CNP_OK)
+            return ctx->status;
+
+    /* a final Sigmoid: the executor applies it to the logits */
+    p = output_producer(m);
+    if (p && p->op == CNP_OP_SIGMOID) {
+        m->g.ends_in_sigmoid = 1;
+        count_uses(m);
+        if (m->g.values[p->in[0]].n_uses == 1 && m->g.values[p->in[0]].kind == CNP_VAL_ACT &&
+            p->in[0] != m->g.input) {
+            m->g.output = p->in[0];
+            p->dead = 1;
+        }
+    }
+    if (m->g.output == m->g.input)
+        return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: the model computes nothing from its input",
+                         m->g.path);
+    p = output_producer(m);
+    m->g.apply_sigmoid = !(p && p->op == CNP_OP_SIGMOID);
+    if (prune(ctx, m) != CNP_OK)
+        return ctx->status;
+    count_stats(m);
+    return CNP_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -515,7 +542,8 @@ static cnp_status shape_conv(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
     if (!cnp_conv_shape_finish(s))
         return shape_error(ctx, m, nd, CNP_ERR_SHAPE, "its input of %dx%d pixels is too small for "
                            "the %dx%d kernel (model input %dx%d); use a larger input size",
-                           x->H, x->W, c->R, c->S, m->g.values[m->g.input].H, m->g.values[m->g.input].W);
+                           x->H, x->W, c->R, c->S, m->g.values[m->g.input].H,
+                           m->g.values[m->g.input].W);
     if (c->residual >= 0) {
         const cnp_value *r = &m->g.values[c->residual];
         if (r->layout != CNP_LAYOUT_CNHW || r->act_rank != 4 || r->C != c->K || r->H != s->P ||
@@ -557,7 +585,8 @@ static cnp_status shape_pool(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
     if (!s->P || !s->Q)
         return shape_error(ctx, m, nd, CNP_ERR_SHAPE, "its input of %dx%d pixels is smaller than "
                            "the %dx%d window (model input %dx%d); use a larger input size",
-                           x->H, x->W, p->R, p->S, m->g.values[m->g.input].H, m->g.values[m->g.input].W);
+                           x->H, x->W, p->R, p->S, m->g.values[m->g.input].H,
+                           m->g.values[m->g.input].W);
     set_act(&m->g.values[nd->out], CNP_LAYOUT_CNHW, 4, x->C, s->P, s->Q);
     return CNP_OK;
 }

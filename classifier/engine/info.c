@@ -46,9 +46,10 @@ cnp_status cnp_model_describe(cnp_ctx *ctx, cnp_model *m)
     snprintf(all, sizeof all, "%s + %s%s", body, head,
              m->g.ends_in_sigmoid ? ", sigmoid in the graph" : "");
     m->g.arch = cnp_arena_strdup(ctx, &m->g.arena, all);
-    m->g.op_names = cnp_calloc(ctx, (size_t)(m->g.n_ops ? m->g.n_ops : 1), sizeof *m->g.op_names, "info");
+    m->g.op_names = cnp_calloc(ctx, (size_t)(m->g.n_ops ? m->g.n_ops : 1), sizeof *m->g.op_names,
+                               "info");
     m->g.op_counts = cnp_calloc(ctx, (size_t)(m->g.n_ops ? m->g.n_ops : 1), sizeof *m->g.op_counts,
-                              "info");
+                                "info");
     if (!m->g.arch || !m->g.op_names || !m->g.op_counts)
         return CNP_ERR_NOMEM;
     for (int i = 0; i < m->g.n_ops; i++) {

@@ -190,7 +190,8 @@ static cnp_status read_meta(cnp_ctx *ctx, cnp_model *m, const Onnx__ModelProto *
     ref = cnp_meta_peek_input_size(&mp.props);
     if (ref < 32)
         ref = CNP_META_DEFAULT_SIZE;
-    st = cnp_graph_shapes(ctx, m, m->g.fixed_h ? m->g.fixed_h : ref, m->g.fixed_w ? m->g.fixed_w : ref);
+    st = cnp_graph_shapes(ctx, m, m->g.fixed_h ? m->g.fixed_h : ref,
+                          m->g.fixed_w ? m->g.fixed_w : ref);
     if (st != CNP_OK)
         goto cleanup;
     mp.n_outputs = m->g.n_out;

@@ -254,7 +254,8 @@ static int is_act(const cnp_model *m, int v)
 
 static int is_int(const cnp_model *m, int v)
 {
-    return v >= 0 && (m->g.values[v].kind == CNP_VAL_SHAPE || m->g.values[v].kind == CNP_VAL_ICONST);
+    return v >= 0 &&
+           (m->g.values[v].kind == CNP_VAL_SHAPE || m->g.values[v].kind == CNP_VAL_ICONST);
 }
 
 static cnp_status need_act(parser *ps, int v, const char *what)
@@ -491,7 +492,8 @@ static cnp_status lower_batchnorm(parser *ps, const lowering *e)
                               "not positive", (double)m->g.values[var].f[c], (double)eps, c);
         s = (double)m->g.values[sc].f[c] / sqrt(v);
         nd->u.aff.scale[c] = (float)s;
-        nd->u.aff.shift[c] = (float)((double)m->g.values[bi].f[c] - (double)m->g.values[mu].f[c] * s);
+        nd->u.aff.shift[c] =
+            (float)((double)m->g.values[bi].f[c] - (double)m->g.values[mu].f[c] * s);
     }
     if (act_output(ps, nd))
         return ps->ctx->status;
@@ -533,7 +535,8 @@ static cnp_status lower_add(parser *ps, const lowering *e)
     nd->in[1] = b; /* kept for the broadcast check of the shape pass */
     nd->u.aff.F = (int)m->g.values[b].count;
     nd->u.aff.shift = m->g.values[b].f;
-    nd->u.aff.scale = cnp_arena_alloc(ps->ctx, &m->g.arena, m->g.values[b].count, sizeof(float), "Add");
+    nd->u.aff.scale = cnp_arena_alloc(ps->ctx, &m->g.arena, m->g.values[b].count, sizeof(float),
+                                      "Add");
     if (!nd->u.aff.scale)
         return ps->ctx->status;
     for (size_t i = 0; i < m->g.values[b].count; i++)
@@ -768,7 +771,8 @@ static cnp_status lower_constant(parser *ps, const lowering *e)
     if (!strcmp(a->name, "value_int") || !strcmp(a->name, "value_ints")) {
         int one = a->name[9] == '\0';
         size_t cnt = one ? 1 : a->n_ints;
-        val->i = cnp_arena_alloc(ps->ctx, &m->g.arena, cnt ? cnt : 1, sizeof(int64_t), "a constant");
+        val->i = cnp_arena_alloc(ps->ctx, &m->g.arena, cnt ? cnt : 1, sizeof(int64_t),
+                                 "a constant");
         if (!val->i)
             return ps->ctx->status;
         for (size_t i = 0; i < cnt; i++)

@@ -121,8 +121,8 @@ cnp_status cnp_onnx_node_verror(cnp_onnx_parser *ps, cnp_status st, const char *
 {
     char what[512], nb[320];
     vsnprintf(what, sizeof what, fmt, ap);
-    return cnp_error(ps->ctx, st, "%s: %s: %s", ps->m->g.path, cnp_onnx_node_name(ps, nb, sizeof nb),
-                     what);
+    return cnp_error(ps->ctx, st, "%s: %s: %s", ps->m->g.path,
+                     cnp_onnx_node_name(ps, nb, sizeof nb), what);
 }
 
 

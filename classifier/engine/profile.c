@@ -15,8 +15,8 @@ cnp_status cnp_model_profile(cnp_ctx *ctx, cnp_model *m, int on)
     m->prof.passes = 0;
     if (!on)
         return CNP_OK;
-    m->prof.node_s = cnp_calloc(ctx, (size_t)(m->g.n_nodes > 0 ? m->g.n_nodes : 1), sizeof *m->prof.node_s,
-                           "the profile");
+    m->prof.node_s = cnp_calloc(ctx, (size_t)(m->g.n_nodes > 0 ? m->g.n_nodes : 1),
+                                sizeof *m->prof.node_s, "the profile");
     return m->prof.node_s ? CNP_OK : CNP_ERR_NOMEM;
 }
 

@@ -171,8 +171,9 @@ char *cnp_float_text(char *buf, size_t size, float v);
 char *cnp_thresholds_json(cnp_ctx *ctx, const float *thresholds, int n);
 
 /* cnp_onnx_set_metadata_buffer() (onnx/onnx.h) from the file in_path to
- * the file out_path (which may be the same path): written to a temporary file beside out_path, flushed to disk
- * and renamed into place, so out_path is either untouched or complete. */
+ * the file out_path (which may be the same path): written to a temporary
+ * file beside out_path, flushed to disk and renamed into place, so
+ * out_path is either untouched or complete. */
 cnp_status cnp_onnx_set_metadata(cnp_ctx *ctx, const char *in_path, const char *out_path,
                                  const char *key, const char *value);
 
