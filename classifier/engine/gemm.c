@@ -345,6 +345,10 @@ static TARGET_AVX512 void pack_same(float *dst, const cnp_gemm_b *src, int k0, i
     }
 }
 
+/* Packs the im2col view of a strided or padded convolution input into B
+ * micro-panels. Longer than the usual limit on purpose: the per-row
+ * window set-up, the masked vector copy and the scalar edge loop share
+ * their state in registers on the convolutions' hottest packing path. */
 static TARGET_AVX512 void pack_im2col(float *dst, const cnp_gemm_b *src, int k0, int kc,
                                       size_t j0, int w)
 {
