@@ -160,6 +160,20 @@ static cnp_status get_number(mp *p, const char *key, const char *s, double lo, d
     return CNP_OK;
 }
 
+/* Parses s as a JSON array (of `what`, for the message) into *out. */
+static cnp_status parse_array(mp *p, const char *key, const char *s, const char *what,
+                              json_object **out)
+{
+    if (parse_json(p, key, s, out) != CNP_OK)
+        return p->ctx->status;
+    if (!json_object_is_type(*out, json_type_array)) {
+        json_object_put(*out);
+        *out = NULL;
+        return bad(p, key, "expected a JSON array of %s, got '%.60s'", what, s);
+    }
+    return CNP_OK;
+}
+
 /* A JSON array of exactly n numbers (one per `per`), each in [lo, hi] (and > lo when
  * `open_lo`), into out (floats) or iout (ints). */
 static cnp_status get_numbers(mp *p, const char *key, const char *s, int n, const char *per,
@@ -167,14 +181,12 @@ static cnp_status get_numbers(mp *p, const char *key, const char *s, int n, cons
 {
     json_object *o = NULL;
     cnp_status st = CNP_OK;
+    char what[48];
     size_t len;
 
-    if (parse_json(p, key, s, &o) != CNP_OK)
+    snprintf(what, sizeof what, "%d numbers", n);
+    if (parse_array(p, key, s, what, &o) != CNP_OK)
         return p->ctx->status;
-    if (!json_object_is_type(o, json_type_array)) {
-        st = bad(p, key, "expected a JSON array of %d numbers, got '%.60s'", n, s);
-        goto cleanup;
-    }
     len = json_object_array_length(o);
     if (len != (size_t)n) {
         st = bad(p, key, "has %zu values, the model needs %d (one per %s)", len, n, per);
@@ -289,12 +301,8 @@ static cnp_status get_markers(mp *p, const char *key, const char *s, cnp_model_m
     cnp_status st = CNP_OK;
     size_t len;
 
-    if (parse_json(p, key, s, &o) != CNP_OK)
+    if (parse_array(p, key, s, "label names", &o) != CNP_OK)
         return p->ctx->status;
-    if (!json_object_is_type(o, json_type_array)) {
-        st = bad(p, key, "expected a JSON array of label names, got '%.60s'", s);
-        goto cleanup;
-    }
     len = json_object_array_length(o);
     for (size_t i = 0; i < len; i++) {
         json_object *e = json_object_array_get_idx(o, i);
@@ -409,6 +417,17 @@ static cnp_status geometry_fields(mp *p, int fixed_size)
     return CNP_OK;
 }
 
+/* A JSON number in (0, hi]; `unit` ends the message ("" or " metres"). */
+static cnp_status get_positive(mp *p, const char *key, const char *s, double hi,
+                               const char *unit, double *out)
+{
+    if (get_number(p, key, s, 0, hi, 0, out) != CNP_OK)
+        return p->ctx->status;
+    if (!(*out > 0))
+        return bad(p, key, "must be greater than 0%s", unit);
+    return CNP_OK;
+}
+
 /* canopy.scale, canopy.mean, canopy.std (or their fallbacks). */
 static cnp_status scaling_fields(mp *p)
 {
@@ -418,10 +437,8 @@ static cnp_status scaling_fields(mp *p)
     double d;
 
     if ((s = find(p->props, key))) {
-        if (get_number(p, key, s, 0, 1e30, 0, &d) != CNP_OK)
+        if (get_positive(p, key, s, 1e30, "", &d) != CNP_OK)
             return p->ctx->status;
-        if (!(d > 0))
-            return bad(p, key, "must be greater than 0");
         meta->scale = d;
     } else {
         meta->defaulted |= CNP_META_DEF_SCALE;
@@ -451,16 +468,12 @@ static cnp_status descriptive_fields(mp *p, const char *default_name)
     double d;
 
     if ((s = find(p->props, key))) {
-        if (get_number(p, key, s, 0, 1e7, 0, &d) != CNP_OK)
+        if (get_positive(p, key, s, 1e7, " metres", &d) != CNP_OK)
             return p->ctx->status;
-        if (!(d > 0))
-            return bad(p, key, "must be greater than 0 metres");
         meta->gsd_m = d;
     } else if ((s = find(p->props, key = "resolution"))) {
-        if (get_number(p, key, s, 0, 1e9, 0, &d) != CNP_OK)
+        if (get_positive(p, key, s, 1e9, " cm/px", &d) != CNP_OK)
             return p->ctx->status;
-        if (!(d > 0))
-            return bad(p, key, "must be greater than 0 cm/px");
         meta->gsd_m = d / 100.0;
     }
     s = find(p->props, CNP_META_KEY_NAME);
