@@ -21,3 +21,4 @@ include tests/eval/local.mk
 include tests/cli/local.mk
 include tests/plugin/local.mk
 include tests/batch/local.mk
+include tests/install/local.mk

@@ -53,6 +53,9 @@ int cnp_cli_parse_precision(const char *cmd, const char *s, int *bf16);
  * stderr saying that the run is fp32 (also when the environment sets
  * CANOPY_NO_BF16, so that tests check the fallback on any CPU). */
 unsigned cnp_cli_precision_flags(int bf16);
+/* 1 when the environment sets CANOPY_NO_BF16 (not "0"): the options'
+ * no_bf16, so that tests check the fp32 fallback on any CPU. */
+int cnp_cli_no_bf16(void);
 
 /* Number of threads: --threads N or all cores. */
 int cnp_cli_default_threads(void);

@@ -12,6 +12,6 @@ CNP_ENGINE_KERNEL_SOURCES = classifier/engine/conv.c classifier/engine/pool.c \
 	classifier/engine/gemm.c classifier/engine/gemm_bf16.c classifier/engine/gemm_tile.h \
 	classifier/engine/winograd.c
 
-classifier_libcanopy_a_SOURCES += classifier/engine/engine.h classifier/engine/kernels.h \
+classifier_libcanopy_la_SOURCES += classifier/engine/engine.h classifier/engine/kernels.h \
 	classifier/engine/avx512.h \
 	$(CNP_ENGINE_GRAPH_SOURCES) $(CNP_ENGINE_KERNEL_SOURCES)

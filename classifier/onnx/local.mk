@@ -16,7 +16,7 @@ classifier/onnx/onnx.pb-c.c: $(ONNX_PROTO)
 	rm -rf classifier/onnx/proto.tmp
 BUILT_SOURCES += classifier/onnx/onnx.pb-c.c classifier/onnx/onnx.pb-c.h
 CLEANFILES += classifier/onnx/onnx.pb-c.c classifier/onnx/onnx.pb-c.h
-nodist_classifier_libcanopy_a_SOURCES += classifier/onnx/onnx.pb-c.c classifier/onnx/onnx.pb-c.h
+nodist_classifier_libcanopy_la_SOURCES += classifier/onnx/onnx.pb-c.c classifier/onnx/onnx.pb-c.h
 
-classifier_libcanopy_a_SOURCES += classifier/onnx/onnx.h classifier/onnx/read.c \
+classifier_libcanopy_la_SOURCES += classifier/onnx/onnx.h classifier/onnx/read.c \
 	classifier/onnx/tensor.c classifier/onnx/write.c classifier/onnx/meta.c

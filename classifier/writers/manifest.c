@@ -541,16 +541,14 @@ cnp_status cnp_manifest_write(cnp_ctx *ctx, const cnp_manifest *m, const cnp_run
         st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory writing %s", manifest_path);
         goto cleanup;
     }
-    tmp = cnp_tmp_path(ctx, manifest_path);
+    tmp = cnp_atomic_begin(ctx, manifest_path);
     if (!tmp) {
         st = ctx->status;
         goto cleanup;
     }
-    f = fopen(tmp, "w");
+    f = cnp_atomic_fopen(ctx, tmp, manifest_path);
     if (!f) {
-        int e = errno;
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; choose a writable output folder "
-                       "(-o) with free space", manifest_path, strerror(e));
+        st = ctx->status;
         goto cleanup;
     }
     len = strlen(text);
@@ -568,14 +566,14 @@ cnp_status cnp_manifest_write(cnp_ctx *ctx, const cnp_manifest *m, const cnp_run
         goto cleanup;
     }
     f = NULL;
-    st = cnp_commit_file(ctx, tmp, manifest_path);
+    st = cnp_atomic_commit(ctx, tmp, manifest_path);
     free(tmp);
     tmp = NULL; /* committed, or removed by the failed commit */
 cleanup:
     if (f)
         fclose(f);
     if (tmp) {
-        cnp_discard_file(tmp);
+        cnp_atomic_discard(tmp);
         free(tmp);
     }
     json_object_put(o);

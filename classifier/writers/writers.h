@@ -101,21 +101,6 @@ cnp_status cnp_write_markers(cnp_ctx *ctx, const char *path, const cnp_grid *gri
  * caller provides. */
 cnp_status cnp_sha256_file(cnp_ctx *ctx, const char *path, char hex[65]);
 
-/* Atomic output: cnp_tmp_path() gives "DIR/.NAME.tmp-PID" for a final path
- * (caller frees); cnp_commit_file() renames tmp onto final (fsync first),
- * cnp_discard_file() removes tmp (and its .aux.xml/.ovr side files). */
-char *cnp_tmp_path(cnp_ctx *ctx, const char *final_path);
-cnp_status cnp_commit_file(cnp_ctx *ctx, const char *tmp_path, const char *final_path);
-void cnp_discard_file(const char *tmp_path);
-
-/* cnp_tmp_path() plus an up-front check that the folder of final_path takes
- * a new file (created and removed again), so that an unwritable folder is
- * reported as "cannot write FINAL: Permission denied; choose a writable
- * output folder ...". Returns the temporary path (caller frees) or NULL with
- * the error in ctx. cnp_commit_file() also removes the temporary when it
- * fails, so a failed commit needs no cnp_discard_file(). */
-char *cnp_tmp_prepare(cnp_ctx *ctx, const char *final_path);
-
 /* Checks a grid and a result before writing `path` (named in messages):
  * sizes that fit GDAL and memory, a usable geotransform, labels present,
  * thresholds in [0, 1]. Every writer above calls it first. */
