@@ -499,7 +499,7 @@ cnp_status cnp_meta_parse(cnp_ctx *ctx, const cnp_meta_params *params, cnp_model
         return cnp_error(ctx, CNP_ERR_SHAPE, "%s: the model has %d input channels", p.file, C);
     meta->n_labels = L;
     meta->n_channels = C;
-    meta->labels = cnp_calloc(ctx, (size_t)L, sizeof *meta->labels, "labels");
+    meta->labels = cnp_calloc(ctx, (size_t)L + 1, sizeof *meta->labels, "labels");
     meta->thresholds = cnp_calloc(ctx, (size_t)L, sizeof *meta->thresholds, "labels");
     meta->is_marker = cnp_calloc(ctx, (size_t)L, sizeof *meta->is_marker, "labels");
     meta->bands = cnp_calloc(ctx, (size_t)C, sizeof *meta->bands, "bands");

@@ -134,7 +134,8 @@ enum {
  * released by cnp_meta_clear(). */
 typedef struct cnp_model_meta {
     int n_labels;             /* = number of model outputs */
-    char **labels;            /* (n_labels) label names */
+    char **labels;            /* (n_labels + 1) label names, NULL-terminated (a
+                               * GDAL string list) */
     float *thresholds;        /* (n_labels) decision thresholds, default 0.2 */
     unsigned char *is_marker; /* (n_labels) 1 for deforestation-marker labels */
     int input_size;           /* square side in pixels the model expects */
