@@ -116,22 +116,14 @@ import torch.nn as nn
 import torchvision
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from canopy_labels import (DEFAULT_MARKERS, IMAGENET_MEAN, IMAGENET_STD, KAGGLE_LABELS,
+                           NIR_MEAN, NIR_STD)
+
 __all__ = [
     "KAGGLE_LABELS", "DEFAULT_MARKERS", "ARCHS", "HEADS", "IMAGENET_MEAN", "IMAGENET_STD",
     "NIR_MEAN", "NIR_STD", "WeightsError", "build_model", "load_weights", "read_state_dict",
     "describe_state_dict", "load_state_dict", "randomize", "random_chips",
     "normalise", "default_meta", "complete_meta", "export_onnx",
-]
-
-KAGGLE_LABELS = [
-    "agriculture", "artisinal_mine", "bare_ground", "blooming", "blow_down", "clear", "cloudy",
-    "conventional_mine", "cultivation", "habitation", "haze", "partly_cloudy", "primary", "road",
-    "selective_logging", "slash_burn", "water",
-]
-
-DEFAULT_MARKERS = [
-    "agriculture", "artisinal_mine", "bare_ground", "blow_down", "conventional_mine",
-    "cultivation", "habitation", "road", "selective_logging", "slash_burn",
 ]
 
 # name -> (block, blocks per stage, torchvision constructor)
@@ -145,10 +137,6 @@ ARCHS = {
 
 HEADS = ("fastai", "fastai1", "torchvision")
 
-IMAGENET_MEAN = [0.485, 0.456, 0.406]
-IMAGENET_STD = [0.229, 0.224, 0.225]
-NIR_MEAN = 0.449
-NIR_STD = 0.226
 
 STANDARD_WIDTHS = [64, 128, 256, 512]
 DEFAULT_THRESHOLD = 0.2

@@ -41,6 +41,8 @@ import numpy as np
 from osgeo import gdal, ogr, osr
 from scipy import ndimage
 
+import canopy_labels
+
 gdal.UseExceptions()
 ogr.UseExceptions()
 
@@ -48,14 +50,9 @@ CHIP = 256          # Kaggle chip side in pixels
 GSD_M = 3.0         # metres per pixel (Planet PlanetScope-like)
 
 # The 17 Kaggle labels, in Kaggle's spelling (including "artisinal").
-LABELS = ("agriculture", "artisinal_mine", "bare_ground", "blooming", "blow_down",
-          "clear", "cloudy", "conventional_mine", "cultivation", "habitation",
-          "haze", "partly_cloudy", "primary", "road", "selective_logging",
-          "slash_burn", "water")
+LABELS = tuple(canopy_labels.KAGGLE_LABELS)
 WEATHER = ("clear", "partly_cloudy", "haze", "cloudy")
-MARKERS = ("agriculture", "artisinal_mine", "bare_ground", "blow_down",
-           "conventional_mine", "cultivation", "habitation", "road",
-           "selective_logging", "slash_burn")
+MARKERS = tuple(canopy_labels.DEFAULT_MARKERS)
 RARE_LABELS = ("artisinal_mine", "bare_ground", "blooming", "blow_down",
                "conventional_mine", "selective_logging", "slash_burn")
 

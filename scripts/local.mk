@@ -7,7 +7,7 @@ EXTRA_DIST += scripts/bench scripts/bench-ort.js scripts/bench-torch.py
 cnpexportdir = $(bindir)
 cnpexport_SCRIPTS = canopy-export-onnx
 cnppythondir = $(pkgdatadir)/python
-dist_cnppython_DATA = scripts/canopy_models.py
+dist_cnppython_DATA = scripts/canopy_models.py scripts/canopy_labels.py
 canopy-export-onnx: $(srcdir)/scripts/export-onnx Makefile
 	$(AM_V_GEN)$(SED) -e '1s|^#!.*|#!$(PYTHON3)|' \
 		-e 's|^CANOPY_PYTHONDIR = None$$|CANOPY_PYTHONDIR = "$(cnppythondir)"|' \

@@ -9,8 +9,10 @@ AM_TESTS_ENVIRONMENT = \
 	CANOPY_MODEL='$(abs_top_srcdir)/data/canopy-demo.onnx'; export CANOPY_MODEL; \
 	PYTHON3='$(PYTHON3)'; export PYTHON3; \
 	PYTHONDONTWRITEBYTECODE=1; export PYTHONDONTWRITEBYTECODE; \
-	PYTHONPATH='$(abs_top_srcdir)/tests:$(abs_top_srcdir)/scripts'; export PYTHONPATH;
+	PYTHONPATH='$(abs_top_srcdir)/tests:$(abs_top_srcdir)/tests/lib:$(abs_top_srcdir)/scripts'; export PYTHONPATH;
 EXTRA_DIST += tests/canopytest.py
+# Helpers shared by the tests (labels come from scripts/canopy_labels.py).
+EXTRA_DIST += tests/lib/tinymodels.py tests/lib/scenes.py
 
 include tests/engine/local.mk
 include tests/model/local.mk

@@ -2,3 +2,4 @@
 # file reader (files.c), the GDAL error bridge (gdal.c).
 classifier_libcanopy_la_SOURCES += classifier/base/base.h classifier/base/base.c \
 	classifier/base/files.c classifier/base/gdal.h classifier/base/gdal.c
+classifier_libcanopy_la_SOURCES += classifier/base/arith.h

@@ -74,6 +74,8 @@ typedef struct cnp_classify_options {
     int tta;                   /* --tta */
     int threads;               /* --threads (<= 0: all cores) */
     int bf16;                  /* --precision bf16 */
+    int no_bf16;               /* run fp32 even where bf16 could run (the CLI: the
+                                  environment's CANOPY_NO_BF16, for tests) */
     int float_probs;           /* --probs-type Float32 */
     int split_masks;           /* --split-masks */
     int format;                /* -of: CNP_CLASSIFY_GTIFF or CNP_CLASSIFY_COG */

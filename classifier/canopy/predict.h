@@ -27,6 +27,8 @@ typedef struct cnp_predict_options {
     int threads;               /* --threads (<= 0: all cores) */
     int batch;                 /* --batch (16) */
     int bf16;                  /* --precision bf16 */
+    int no_bf16;               /* run fp32 even where bf16 could run (the CLI: the
+                                  environment's CANOPY_NO_BF16, for tests) */
     int help;                  /* -h/--help given: nothing else parsed */
 } cnp_predict_options;
 

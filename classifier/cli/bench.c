@@ -139,8 +139,11 @@ int cnp_cmd_bench(int argc, char **argv)
     const cnp_model_meta *meta = cnp_model_meta_cget(m);
     if (size == 0)
         size = meta->input_size;
-    if (cnp_model_prepare(&ctx, m, batch, size, size, threads,
-                          (tta ? CNP_PREPARE_TTA : 0) | cnp_cli_precision_flags(bf16)) != CNP_OK)
+    if (cnp_model_prepare(&ctx, m, &(cnp_prepare_options){
+                              .max_batch = batch, .height = size, .width = size,
+                              .n_threads = threads,
+                              .flags = (tta ? CNP_PREPARE_TTA : 0) |
+                                       cnp_cli_precision_flags(bf16)}) != CNP_OK)
         goto cleanup;
     in_n = (size_t)batch * (size_t)meta->n_channels * (size_t)size * (size_t)size;
     in = cnp_aligned_alloc(&ctx, in_n, sizeof(float), "benchmark input");

@@ -391,6 +391,7 @@ int cnp_cmd_classify(int argc, char **argv)
         return run_error(&r, &ctx, ctx.status == CNP_ERR_USAGE ? CNP_EXIT_USAGE
                                                                 : CNP_EXIT_FAILURE);
     }
+    o->no_bf16 = cnp_cli_no_bf16();
     if (o->help) {
         print_help(stdout);
         cnp_classify_options_free(o);

@@ -48,8 +48,12 @@ int cnp_cli_parse_precision(const char *cmd, const char *s, int *bf16);
 
 /* The cnp_model_prepare() flag for the precision asked for: with bf16 = 1,
  * CNP_PREPARE_BF16, or, on a CPU without AVX512_BF16, 0 after one line on
- * stderr saying that the run is fp32. */
+ * stderr saying that the run is fp32 (also when the environment sets
+ * CANOPY_NO_BF16, so that tests check the fallback on any CPU). */
 unsigned cnp_cli_precision_flags(int bf16);
+/* 1 when the environment sets CANOPY_NO_BF16 (not "0"): the options'
+ * no_bf16, so that tests check the fp32 fallback on any CPU. */
+int cnp_cli_no_bf16(void);
 
 /* Number of threads: --threads N or all cores. */
 int cnp_cli_default_threads(void);

@@ -79,11 +79,17 @@ int cnp_cli_parse_precision(const char *cmd, const char *s, int *bf16)
     return 0;
 }
 
+int cnp_cli_no_bf16(void)
+{
+    const char *off = getenv("CANOPY_NO_BF16"); /* tests: the fallback on any CPU */
+    return off && *off && strcmp(off, "0") != 0;
+}
+
 unsigned cnp_cli_precision_flags(int bf16)
 {
     if (!bf16)
         return 0;
-    if (cnp_engine_bf16_available())
+    if (cnp_engine_bf16_available() && !cnp_cli_no_bf16())
         return CNP_PREPARE_BF16;
     fputs("canopy: --precision bf16: this CPU has no AVX512_BF16; running in fp32\n", stderr);
     return 0;

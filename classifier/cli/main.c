@@ -45,7 +45,7 @@ static void select_blas_kernels(char **argv)
     const char *core;
     if (getenv("CANOPY_BLAS_REEXEC"))
         return;
-    core = cnp_blas_preferred_coretype();
+    core = cnp_blas_preferred_coretype(getenv("OPENBLAS_CORETYPE"));
     if (!core)
         return;
     if (setenv("OPENBLAS_CORETYPE", core, 1) != 0 || setenv("CANOPY_BLAS_REEXEC", "1", 1) != 0)
@@ -77,6 +77,14 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "report"))
         return cnp_cmd_report(argc - 1, argv + 1);
     select_blas_kernels(argv);
+    if (!strcmp(cmd, "info")) { /* classify, predict: the pipeline runs it */
+        cnp_ctx ctx; /* the BLAS self-test, once, before any result is trusted */
+        cnp_ctx_clear(&ctx);
+        if (cnp_blas_init(&ctx) != CNP_OK) {
+            cnp_cli_report(cmd, &ctx);
+            return CNP_EXIT_FAILURE;
+        }
+    }
     if (!strcmp(cmd, "info"))
         return cnp_cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "predict"))

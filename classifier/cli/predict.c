@@ -113,6 +113,7 @@ int cnp_cmd_predict(int argc, char **argv)
     if (!o)
         return ctx.status == CNP_ERR_USAGE ? cnp_cli_usage_error(CMD, "%s", ctx.msg)
                                            : (cnp_cli_report(CMD, &ctx), CNP_EXIT_FAILURE);
+    o->no_bf16 = cnp_cli_no_bf16();
     if (o->help) {
         print_help(stdout);
         goto cleanup;

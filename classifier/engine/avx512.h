@@ -2,7 +2,7 @@
  * (gemm.c, gemm_bf16.c through gemm_tile.h, winograd.c). Internal to
  * classifier/engine. Functions using them are compiled with TARGET_AVX512
  * (gemm_bf16.c: its own target with AVX512_BF16) and only called after
- * cnp_kernels_avx512() (cnp_gemm_bf16_available()) said the CPU has them. */
+ * cnp_gemm_available() (cnp_gemm_bf16_available()) said the CPU has them. */
 #ifndef CNP_ENGINE_AVX512_H
 #define CNP_ENGINE_AVX512_H
 

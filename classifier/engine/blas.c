@@ -201,7 +201,7 @@ void cnp_blas_info_get(cnp_blas_info *info)
 
 int cnp_engine_bf16_available(void)
 {
-    return cnp_kernels_avx512() && cnp_gemm_bf16_available();
+    return cnp_gemm_available() && cnp_gemm_bf16_available();
 }
 
 /* Cores whose sgemm kernels use AVX2/FMA or AVX-512: nothing to gain. */
@@ -216,11 +216,10 @@ static int core_is_good(const char *core)
     return 0;
 }
 
-const char *cnp_blas_preferred_coretype(void)
+const char *cnp_blas_preferred_coretype(const char *user_coretype)
 {
-    const char *env = getenv("OPENBLAS_CORETYPE");
     const char *core;
-    if (env && *env)
+    if (user_coretype && *user_coretype)
         return NULL;
     core = openblas_get_corename();
     if (!core || core_is_good(core))

@@ -75,10 +75,6 @@ int cnp_conv_shape_finish(cnp_conv_shape *s)
     return s->P >= 1 && s->Q >= 1;
 }
 
-static size_t round_up(size_t v, size_t m)
-{
-    return (v + m - 1) / m * m;
-}
 
 void cnp_conv_plan_free(cnp_conv_plan *p)
 {
@@ -94,16 +90,18 @@ void cnp_conv_plan_free(cnp_conv_plan *p)
 cnp_conv_plan *cnp_conv_plan_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w,
                                  const float *bias, int n_threads)
 {
-    return cnp_conv_plan_new_prec(ctx, s, w, bias, n_threads, 0);
+    cnp_conv_opts o = {n_threads, 0, CNP_CONV_AUTO};
+    return cnp_conv_plan_new_opts(ctx, s, w, bias, &o);
 }
 
-cnp_conv_plan *cnp_conv_plan_new_prec(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w,
-                                      const float *bias, int n_threads, int bf16)
+cnp_conv_plan *cnp_conv_plan_new_opts(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w,
+                                      const float *bias, const cnp_conv_opts *o)
 {
     cnp_conv_plan *p = NULL;
     cnp_conv_shape chk = *s;
     size_t crs, kcrs, cols, panel, shared;
-    cnp_conv_algo algo;
+    const cnp_conv_algo algo = o->algo;
+    const int n_threads = o->n_threads;
 
     if (s->N < 1 || s->C < 1 || s->H < 1 || s->W < 1 || s->K < 1 || !cnp_conv_shape_finish(&chk) ||
         chk.P != s->P || chk.Q != s->Q) {
@@ -120,8 +118,7 @@ cnp_conv_plan *cnp_conv_plan_new_prec(cnp_ctx *ctx, const cnp_conv_shape *s, con
                   "too large", s->R, s->S, s->C, s->K, s->N, s->H, s->W);
         goto fail;
     }
-    if (cnp_blas_init(ctx) != CNP_OK)
-        goto fail;
+    cnp_blas_single_thread();
     p = cnp_calloc(ctx, 1, sizeof *p, "a convolution plan");
     if (!p)
         goto fail;
@@ -138,14 +135,13 @@ cnp_conv_plan *cnp_conv_plan_new_prec(cnp_ctx *ctx, const cnp_conv_shape *s, con
     if (bias)
         memcpy(p->bias, bias, (size_t)s->K * sizeof *p->bias);
 
-    algo = cnp_conv_algo_forced();
     p->use_gemm = cnp_gemm_available() && algo != CNP_CONV_OPENBLAS;
-    p->bf16 = bf16 && p->use_gemm && cnp_gemm_bf16_available();
+    p->bf16 = o->bf16 && p->use_gemm && cnp_gemm_bf16_available();
     if (p->use_gemm) {
         if ((p->bf16 ? cnp_gemm_a_pack_bf16 : cnp_gemm_a_pack)(ctx, &p->pa, p->w, s->K, (int)crs,
                                                                 crs) != CNP_OK)
             goto fail;
-        p->slice = round_up(cnp_gemm_pack_floats(&p->pa), 16);
+        p->slice = cnp_round_up(cnp_gemm_pack_floats(&p->pa), 16);
         if (!cnp_mul_size(p->slice, (size_t)p->n_threads, &p->scratch)) {
             cnp_error(ctx, CNP_ERR_NOMEM, "convolution scratch too large");
             goto fail;
@@ -187,7 +183,7 @@ cnp_conv_plan *cnp_conv_plan_new_prec(cnp_ctx *ctx, const cnp_conv_shape *s, con
             cnp_error(ctx, CNP_ERR_NOMEM, "convolution scratch too large");
             goto fail;
         }
-        p->slice = round_up(panel, 16);
+        p->slice = cnp_round_up(panel, 16);
         shared = (size_t)p->n_threads * CONV_KSPLIT_COLS;
         if (shared > cols)
             shared = cols;
@@ -372,8 +368,8 @@ static void run_gemm(const cnp_conv_plan *p, float *y, const float *x, int n,
      * two per thread, whole 48-column micro-panels. */
     size_t chunk = (size_t)p->pa.nb, nchunks;
     if (nt > 1 && chunk * 2 * (size_t)nt > cols)
-        chunk = round_up((cols + 2 * (size_t)nt - 1) / (2 * (size_t)nt), 48);
-    nchunks = (cols + chunk - 1) / chunk;
+        chunk = cnp_round_up(cnp_div_up(cols, 2 * (size_t)nt), 48);
+    nchunks = cnp_div_up(cols, chunk);
 
 #pragma omp parallel num_threads(nt)
     {
@@ -432,8 +428,8 @@ void cnp_conv_run(const cnp_conv_plan *p, float *y, const float *x, int n,
                 b = scratch;
 #pragma omp barrier
             }
-            k0 = (int)(round_up((size_t)s->K * t / tn, 16));
-            k1 = t + 1 == tn ? s->K : (int)(round_up((size_t)s->K * (t + 1) / tn, 16));
+            k0 = (int)(cnp_round_up((size_t)s->K * t / tn, 16));
+            k1 = t + 1 == tn ? s->K : (int)(cnp_round_up((size_t)s->K * (t + 1) / tn, 16));
             if (k0 > s->K)
                 k0 = s->K;
             if (k1 > s->K)
@@ -444,10 +440,10 @@ void cnp_conv_run(const cnp_conv_plan *p, float *y, const float *x, int n,
     }
 
     /* Column blocks: a multiple of the thread count, equal sizes. */
-    nblocks = (cols + (size_t)p->block - 1) / (size_t)p->block;
-    nblocks = round_up(nblocks, (size_t)nt);
-    nb = round_up((cols + nblocks - 1) / nblocks, 16);
-    nblocks = (cols + nb - 1) / nb;
+    nblocks = cnp_div_up(cols, (size_t)p->block);
+    nblocks = cnp_round_up(nblocks, (size_t)nt);
+    nb = cnp_round_up(cnp_div_up(cols, nblocks), 16);
+    nblocks = cnp_div_up(cols, nb);
 
 #pragma omp parallel num_threads(nt)
     {

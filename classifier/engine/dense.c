@@ -23,13 +23,13 @@ static int eltwise_threads(size_t n)
 }
 
 void cnp_linear(float *y, const float *x, const float *w, const float *bias, int N, int K,
-                int M, cnp_act act, int n_threads)
+                int M, cnp_act act, const cnp_exec *ex)
 {
-    int nt = n_threads > 0 ? n_threads : omp_get_max_threads();
+    int nt = ex->n_threads > 0 ? ex->n_threads : omp_get_max_threads();
     /* A few chips: canopy's dot-product kernel streams W at memory speed;
      * OpenBLAS's sgemm reached half of it there (ResNet-50's fastai head,
      * 4096 -> 512 at batch 1: 0.9 ms). */
-    const int small = N <= CNP_GEMM_SMALL_N && cnp_kernels_avx512();
+    const int small = N <= CNP_GEMM_SMALL_N && ex->avx512;
     if ((size_t)M * K < LINEAR_PARALLEL_MIN || M < 32)
         nt = 1;
     cnp_blas_single_thread();

@@ -5,7 +5,8 @@
  *   cnp_model_load()     parse the ONNX file, read canopy's metadata, build the
  *                        graph, fold BatchNormalization, fuse Conv+Add+Relu
  *   cnp_model_prepare()  fix the input size and the largest batch, plan all
- *                        buffers and pack weights (the only allocations)
+ *                        buffers and pack weights (the only allocations), as
+ *                        a cnp_prepare_options says
  *   cnp_model_forward()  any number of batches of n <= max_batch chips;
  *                        allocates nothing
  *   cnp_model_free()
@@ -20,44 +21,13 @@
 #include <stddef.h>
 #include <stdio.h>
 #include "base/base.h"
+#include "onnx/onnx.h"
 
 typedef struct cnp_model cnp_model;
 
-/* Bits of cnp_model_meta.defaulted: which fields the file did not give. */
-enum {
-    CNP_META_DEF_LABELS = 1u << 0,
-    CNP_META_DEF_THRESHOLDS = 1u << 1,
-    CNP_META_DEF_MARKERS = 1u << 2,
-    CNP_META_DEF_INPUT_SIZE = 1u << 3,
-    CNP_META_DEF_BANDS = 1u << 4,
-    CNP_META_DEF_SCALE = 1u << 5,
-    CNP_META_DEF_MEAN = 1u << 6,
-    CNP_META_DEF_STD = 1u << 7
-};
-
-/* What the model file says about itself (ONNX metadata_props "canopy.*",
- * Deepness-style keys as a fallback, documented defaults otherwise).
- * Owned by the model; valid until cnp_model_free(). */
-typedef struct cnp_model_meta {
-    int n_labels;             /* = number of model outputs */
-    char **labels;            /* (n_labels) label names */
-    float *thresholds;        /* (n_labels) decision thresholds, default 0.2 */
-    unsigned char *is_marker; /* (n_labels) 1 for deforestation-marker labels */
-    int input_size;           /* square side in pixels the model expects */
-    int n_channels;           /* input channels C */
-    int *bands;               /* (n_channels) 1-based source band per channel */
-    char **band_names;        /* (n_channels) NULL-terminated band roles/names
-                                 ("red", "B04") when canopy.bands names them
-                                 (bands is then 1..C), else NULL */
-    double scale;             /* raw pixel value -> [0,1], default 1/255 */
-    float *mean;              /* (n_channels) subtracted after scale */
-    float *std;               /* (n_channels) divided after mean */
-    double gsd_m;             /* training ground sampling distance, 0 = unknown */
-    char *name;               /* canopy.name or the file's base name */
-    char *version;            /* canopy.version or "" */
-    char *trained_on;         /* canopy.trained_on or NULL */
-    unsigned defaulted;       /* CNP_META_DEF_* bits */
-} cnp_model_meta;
+/* cnp_model_meta (what the model file says about itself: labels,
+ * thresholds, markers, input size, bands, scaling) is defined by the
+ * metadata schema in onnx/onnx.h. */
 
 /* Loads an ONNX model. On success *out is a new model the caller frees with
  * cnp_model_free(). On failure *out is NULL and ctx names the file, the
@@ -76,30 +46,51 @@ void cnp_model_free(cnp_model *m);
 cnp_model_meta *cnp_model_meta_get(cnp_model *m);
 const cnp_model_meta *cnp_model_meta_cget(const cnp_model *m);
 
-/* Flags for cnp_model_prepare(). */
+/* Flags for cnp_prepare_options.flags. */
 enum {
     CNP_PREPARE_TTA = 1u << 0,  /* also plan scratch for forward_tta */
     /* Convolutions on canopy's GEMM in bf16 (weights and activations
      * rounded to bf16, fp32 accumulation, bias, residual and ReLU), where
      * cnp_engine_bf16_available(); Winograd layers, dense layers and
      * everything else stay fp32. Elsewhere the model is prepared in fp32:
-     * cnp_model_precision() says which. */
+     * cnp_model_precision() says which. A program that wants the fp32
+     * fallback on any CPU (canopy's CANOPY_NO_BF16) leaves this flag out. */
     CNP_PREPARE_BF16 = 1u << 1
 };
 
-/* Fixes the input size (height, width >= 32) and the largest batch, plans
- * activations and scratch, packs weights for `n_threads` threads (<= 0: all
- * cores). May be called again to re-plan. */
-cnp_status cnp_model_prepare(cnp_ctx *ctx, cnp_model *m, int max_batch,
-                             int height, int width, int n_threads, unsigned flags);
+/* How convolutions are computed. AUTO: Winograd for 3x3 stride-1 layers
+ * with enough tiles, else canopy's GEMM, else (no AVX-512) OpenBLAS. The
+ * others force a path, for tests and benchmarks (WINOGRAD: wherever the
+ * layer is eligible, whatever its size; OPENBLAS: what a CPU without
+ * AVX-512F runs, also for pooling and dense layers). */
+typedef enum {
+    CNP_CONV_AUTO = 0,
+    CNP_CONV_GEMM,          /* canopy's GEMM, no Winograd */
+    CNP_CONV_OPENBLAS,      /* OpenBLAS sgemm + im2col, plain C elsewhere */
+    CNP_CONV_WINOGRAD
+} cnp_conv_algo;
+
+/* What cnp_model_prepare() plans for. Zero fields other than the sizes
+ * mean the defaults. */
+typedef struct cnp_prepare_options {
+    int max_batch;          /* largest batch forward() takes, 1..2^20 */
+    int height, width;      /* input size in pixels, >= 32 */
+    int n_threads;          /* threads weights are packed for; <= 0: all cores */
+    unsigned flags;         /* CNP_PREPARE_* */
+    cnp_conv_algo algo;     /* CNP_CONV_AUTO unless a test or benchmark forces one */
+} cnp_prepare_options;
+
+/* Fixes the input size and the largest batch, plans activations and
+ * scratch, packs weights, as opt says (read, not kept). May be called
+ * again to re-plan. */
+cnp_status cnp_model_prepare(cnp_ctx *ctx, cnp_model *m, const cnp_prepare_options *opt);
 
 /* "bf16" when the prepared model's convolutions run in bf16, else "fp32".
  * Static string. */
 const char *cnp_model_precision(const cnp_model *m);
 
 /* 1 when CNP_PREPARE_BF16 takes effect on this CPU: AVX-512F, BW and
- * AVX512_BF16, and the environment does not set CANOPY_NO_BF16 (which
- * exists so that tests can check the fp32 fallback on any CPU). */
+ * AVX512_BF16. */
 int cnp_engine_bf16_available(void);
 
 /* Runs n (1..max_batch) chips: input (n, C, H, W) normalised floats, probs
@@ -156,15 +147,19 @@ typedef struct cnp_blas_info {
 
 /* Runs the BLAS self-test once (sgemm against a naive reference on awkward
  * shapes); records CNP_ERR_INTERNAL naming the core if it computes wrong
- * results. Sets OpenBLAS to one thread: canopy parallelises with OpenMP. */
+ * results. Sets OpenBLAS to one thread: canopy parallelises with OpenMP.
+ * Loading and preparing a model do not run it: a program calls it once
+ * before it trusts results (the canopy CLI does, for the commands that
+ * run models). */
 cnp_status cnp_blas_init(cnp_ctx *ctx);
 void cnp_blas_info_get(cnp_blas_info *info);
 
-/* For a process that has not loaded any model yet: the OPENBLAS_CORETYPE
- * canopy would choose for this CPU when the variable is unset and OpenBLAS
- * fell back to generic kernels, or NULL when nothing needs to change.
- * The CLI uses it to re-execute itself with the variable set, since
- * OpenBLAS reads it only when it loads. Static string. */
-const char *cnp_blas_preferred_coretype(void);
+/* The OPENBLAS_CORETYPE canopy would choose for this CPU when OpenBLAS
+ * fell back to generic kernels, or NULL when nothing needs to change or
+ * `user_coretype` (the variable's value in the environment, NULL when
+ * unset) is a choice already made. The CLI uses it to re-execute itself
+ * with the variable set, since OpenBLAS reads it only when it loads.
+ * Static string. */
+const char *cnp_blas_preferred_coretype(const char *user_coretype);
 
 #endif

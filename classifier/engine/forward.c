@@ -9,14 +9,14 @@
 
 static float *buf_of(const cnp_model *m, int v)
 {
-    return m->bufs[m->values[v].buf];
+    return m->plan.bufs[m->g.values[v].buf];
 }
 
 /* y (C, n*HW) = x * scale[c] + shift[c] per channel (CNHW), or per feature
  * on rows (N, F); F == 1 broadcasts. y may alias x. */
 static void affine(const cnp_model *m, const cnp_node *nd, float *y, const float *x, int n)
 {
-    const cnp_value *v = &m->values[nd->in[0]];
+    const cnp_value *v = &m->g.values[nd->in[0]];
     const cnp_affine_op *a = &nd->u.aff;
     if (v->layout == CNP_LAYOUT_ROWS && a->F == v->C) {
         cnp_affine_rows(y, x, a->scale, a->shift, n, v->C);
@@ -38,11 +38,11 @@ static void affine(const cnp_model *m, const cnp_node *nd, float *y, const float
 
 static void concat(const cnp_model *m, const cnp_node *nd, float *y, int n)
 {
-    const cnp_value *o = &m->values[nd->out];
+    const cnp_value *o = &m->g.values[nd->out];
     if (o->layout == CNP_LAYOUT_ROWS) {
         size_t off = 0;
         for (int k = 0; k < nd->n_in; k++) {
-            const cnp_value *v = &m->values[nd->in[k]];
+            const cnp_value *v = &m->g.values[nd->in[k]];
             const float *x = buf_of(m, nd->in[k]);
             for (int i = 0; i < n; i++)
                 memcpy(y + (size_t)i * o->C + off, x + (size_t)i * v->C, (size_t)v->C * sizeof *y);
@@ -52,7 +52,7 @@ static void concat(const cnp_model *m, const cnp_node *nd, float *y, int n)
         /* CNHW: the channel planes of each input follow each other */
         size_t off = 0;
         for (int k = 0; k < nd->n_in; k++) {
-            const cnp_value *v = &m->values[nd->in[k]];
+            const cnp_value *v = &m->g.values[nd->in[k]];
             size_t cnt = (size_t)v->C * n * v->H * v->W;
             memcpy(y + off, buf_of(m, nd->in[k]), cnt * sizeof *y);
             off += cnt;
@@ -72,24 +72,24 @@ static void flatten(const cnp_value *v, float *y, const float *x, int n)
 
 cnp_status cnp_forward_run(cnp_ctx *ctx, cnp_model *m, const float *input, int n, float *probs)
 {
-    const int nt = m->n_threads;
-    const cnp_value *iv = &m->values[m->input];
+    const int nt = m->plan.ex.n_threads;
+    const cnp_value *iv = &m->g.values[m->g.input];
 
-    double t_prev = m->prof_s ? omp_get_wtime() : 0;
+    double t_prev = m->prof.node_s ? omp_get_wtime() : 0;
 
-    cnp_nchw_to_cnhw(buf_of(m, m->input), input, n, iv->C, iv->H * iv->W);
-    if (m->prof_s) {
-        m->prof_passes++;
-        m->prof_batch = n;
+    cnp_nchw_to_cnhw(buf_of(m, m->g.input), input, n, iv->C, iv->H * iv->W);
+    if (m->prof.node_s) {
+        m->prof.passes++;
+        m->prof.batch = n;
     }
-    for (int i = 0; i < m->n_nodes; i++) {
-        const cnp_node *nd = &m->nodes[i];
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        const cnp_node *nd = &m->g.nodes[i];
         const cnp_value *xv, *ov;
         const float *x;
         float *y;
-        if (m->prof_s && i > 0 && !m->nodes[i - 1].dead) {
+        if (m->prof.node_s && i > 0 && !m->g.nodes[i - 1].dead) {
             const double t = omp_get_wtime();
-            m->prof_s[i - 1] += t - t_prev;
+            m->prof.node_s[i - 1] += t - t_prev;
             t_prev = t;
         }
         if (nd->dead)
@@ -104,24 +104,24 @@ cnp_status cnp_forward_run(cnp_ctx *ctx, cnp_model *m, const float *input, int n
         default:
             break;
         }
-        xv = &m->values[nd->in[0]];
-        ov = &m->values[nd->out];
+        xv = &m->g.values[nd->in[0]];
+        ov = &m->g.values[nd->out];
         x = buf_of(m, nd->in[0]);
         y = buf_of(m, nd->out);
         switch (nd->op) {
         case CNP_OP_CONV:
             cnp_conv_run(nd->u.conv.plan, y, x, n,
                          nd->u.conv.residual >= 0 ? buf_of(m, nd->u.conv.residual) : NULL,
-                         nd->act, m->scratch);
+                         nd->act, m->plan.scratch);
             break;
         case CNP_OP_MAXPOOL:
         case CNP_OP_AVGPOOL: {
             cnp_pool_shape s = nd->u.pool.shape;
             s.N = n;
             if (nd->op == CNP_OP_MAXPOOL)
-                cnp_maxpool2d(y, x, &s, nt);
+                cnp_maxpool2d(y, x, &s, &m->plan.ex);
             else
-                cnp_avgpool2d(y, x, &s, nt);
+                cnp_avgpool2d(y, x, &s, &m->plan.ex);
             break;
         }
         case CNP_OP_GAVGPOOL:
@@ -152,19 +152,20 @@ cnp_status cnp_forward_run(cnp_ctx *ctx, cnp_model *m, const float *input, int n
                 flatten(xv, y, x, n);
             break;
         case CNP_OP_LINEAR:
-            cnp_linear(y, x, nd->u.lin.w, nd->u.lin.bias, n, nd->u.lin.K, nd->u.lin.M, nd->act, nt);
+            cnp_linear(y, x, nd->u.lin.w, nd->u.lin.bias, n, nd->u.lin.K, nd->u.lin.M, nd->act,
+                       &m->plan.ex);
             break;
         default:
             return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: node %s: no executor for this node",
-                             m->path, nd->name);
+                             m->g.path, nd->name);
         }
     }
-    if (m->prof_s && m->n_nodes > 0 && !m->nodes[m->n_nodes - 1].dead)
-        m->prof_s[m->n_nodes - 1] += omp_get_wtime() - t_prev;
-    if (m->apply_sigmoid)
-        cnp_sigmoid(probs, buf_of(m, m->output), (size_t)n * m->n_out);
+    if (m->prof.node_s && m->g.n_nodes > 0 && !m->g.nodes[m->g.n_nodes - 1].dead)
+        m->prof.node_s[m->g.n_nodes - 1] += omp_get_wtime() - t_prev;
+    if (m->g.apply_sigmoid)
+        cnp_sigmoid(probs, buf_of(m, m->g.output), (size_t)n * m->g.n_out);
     else
-        memcpy(probs, buf_of(m, m->output), (size_t)n * m->n_out * sizeof *probs);
+        memcpy(probs, buf_of(m, m->g.output), (size_t)n * m->g.n_out * sizeof *probs);
     return CNP_OK;
 }
 
@@ -172,10 +173,10 @@ cnp_status cnp_model_forward(cnp_ctx *ctx, cnp_model *m, const float *input, int
 {
     if (!m || !input || !probs)
         return cnp_error(ctx, CNP_ERR_USAGE, "cnp_model_forward: missing model or buffer");
-    if (!m->prepared)
-        return cnp_error(ctx, CNP_ERR_USAGE, "%s: cnp_model_prepare() was not called", m->path);
-    if (n < 1 || n > m->max_batch)
+    if (!m->plan.prepared)
+        return cnp_error(ctx, CNP_ERR_USAGE, "%s: cnp_model_prepare() was not called", m->g.path);
+    if (n < 1 || n > m->plan.max_batch)
         return cnp_error(ctx, CNP_ERR_USAGE, "%s: a batch of %d chips, the plan serves 1 to %d",
-                         m->path, n, m->max_batch);
+                         m->g.path, n, m->plan.max_batch);
     return cnp_forward_run(ctx, m, input, n, probs);
 }

@@ -36,33 +36,20 @@
 #define GEMM_L2 (640u * 1024u)
 
 
-static cnp_conv_algo forced_algo;   /* set by tests and benchmarks */
-
 int cnp_gemm_available(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") ? 1 : 0;
 }
 
-void cnp_conv_algo_force(cnp_conv_algo a)
+cnp_exec cnp_exec_make(int n_threads, cnp_conv_algo algo)
 {
-    forced_algo = a;
+    cnp_exec ex;
+    ex.n_threads = n_threads;
+    ex.avx512 = algo != CNP_CONV_OPENBLAS && cnp_gemm_available();
+    return ex;
 }
 
-cnp_conv_algo cnp_conv_algo_forced(void)
-{
-    return forced_algo;
-}
-
-int cnp_kernels_avx512(void)
-{
-    return forced_algo != CNP_CONV_OPENBLAS && cnp_gemm_available();
-}
-
-static size_t round_up(size_t v, size_t m)
-{
-    return (v + m - 1) / m * m;
-}
 
 /* ---- A: packing at plan time ------------------------------------------ */
 
@@ -76,7 +63,7 @@ static cnp_status a_geometry(cnp_ctx *ctx, cnp_gemm_a *pa, int M, int Kd)
     nkc = (Kd + GEMM_KC - 1) / GEMM_KC;
     pa->M = M;
     pa->Kd = Kd;
-    pa->kc = (int)round_up((size_t)((Kd + nkc - 1) / nkc), 4);
+    pa->kc = (int)cnp_round_up((size_t)((Kd + nkc - 1) / nkc), 4);
     pa->nb = (int)(GEMM_L2 / (sizeof(float) * ((size_t)pa->kc + (size_t)M))) / NR * NR;
     if (pa->nb > GEMM_NB)
         pa->nb = GEMM_NB;
@@ -96,7 +83,7 @@ cnp_status cnp_gemm_a_pack_bf16(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, in
 cnp_status cnp_gemm_a_pack(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, int M, int Kd,
                            size_t lda)
 {
-    size_t mp = round_up((size_t)M, MR), total;
+    size_t mp = cnp_round_up((size_t)M, MR), total;
     if (a_geometry(ctx, pa, M, Kd) != CNP_OK)
         return ctx->status;
     if (!cnp_mul_size(mp, (size_t)Kd, &total))
@@ -134,7 +121,7 @@ void cnp_gemm_a_release(cnp_gemm_a *pa)
  * offset (64-byte aligned). */
 static size_t pairs_offset(const cnp_gemm_a *pa)
 {
-    return round_up((size_t)pa->kc * (size_t)pa->nb, 16);
+    return cnp_round_up((size_t)pa->kc * (size_t)pa->nb, 16);
 }
 
 size_t cnp_gemm_pack_floats(const cnp_gemm_a *pa)
@@ -231,7 +218,7 @@ static TARGET_AVX512 void ukr_s8x16(const ukr_args *g) { ukr_body(g, 1, 1, 1); }
 static inline size_t panel_row(int d, int w, int kc, int k, int *ldd)
 {
     const int jp = d / NR, wp = w - jp * NR < NR ? w - jp * NR : NR;
-    *ldd = (int)round_up((size_t)wp, 16);
+    *ldd = (int)cnp_round_up((size_t)wp, 16);
     return (size_t)jp * NR * kc + (size_t)k * *ldd;
 }
 
@@ -358,6 +345,10 @@ static TARGET_AVX512 void pack_same(float *dst, const cnp_gemm_b *src, int k0, i
     }
 }
 
+/* Packs the im2col view of a strided or padded convolution input into B
+ * micro-panels. Longer than the usual limit on purpose: the per-row
+ * window set-up, the masked vector copy and the scalar edge loop share
+ * their state in registers on the convolutions' hottest packing path. */
 static TARGET_AVX512 void pack_im2col(float *dst, const cnp_gemm_b *src, int k0, int kc,
                                       size_t j0, int w)
 {
@@ -504,7 +495,7 @@ void cnp_gemm_pack_b(float *dst, const cnp_gemm_b *src, int k0, int kc, size_t j
 void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t ldc, int m0,
                   int m1, size_t j0, size_t ncols, const cnp_gemm_epi *e, float *pack)
 {
-    const size_t mp = round_up((size_t)pa->M, MR);
+    const size_t mp = cnp_round_up((size_t)pa->M, MR);
     const int ip0 = m0 / MR, ip1 = (m1 + MR - 1) / MR;
     /* bf16: B converted to pairs after its fp32 packing. */
     uint32_t *pairs = pa->a2 ? (uint32_t *)(pack + pairs_offset(pa)) : NULL;
@@ -581,14 +572,14 @@ void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t 
 
 size_t cnp_gemm_bpanel_floats(int Kd, int N)
 {
-    return (size_t)Kd * round_up((size_t)N, 16);
+    return (size_t)Kd * cnp_round_up((size_t)N, 16);
 }
 
 void cnp_gemm_bpanel_pack(float *dst, const float *b, size_t ldb, int Kd, int N)
 {
     for (int jp = 0; jp * NR < N; jp++) {
         const int wp = N - jp * NR < NR ? N - jp * NR : NR;
-        const int ldd = (int)round_up((size_t)wp, 16);
+        const int ldd = (int)cnp_round_up((size_t)wp, 16);
         float *pan = dst + (size_t)jp * NR * Kd;
         for (int k = 0; k < Kd; k++)
             for (int j = 0; j < ldd; j++)
@@ -605,7 +596,7 @@ void cnp_gemm_rows(float *c, size_t ldc, const float *a, size_t lda, int rows, c
         const int kcur = Kd - k0 < kc_max ? Kd - k0 : kc_max;
         for (int jp = n0 / NR; jp * NR < n1; jp++) {
             const int wp = (n1 - jp * NR < NR ? n1 - jp * NR : NR);
-            const int ldd = (int)round_up((size_t)(N - jp * NR < NR ? N - jp * NR : NR), 16);
+            const int ldd = (int)cnp_round_up((size_t)(N - jp * NR < NR ? N - jp * NR : NR), 16);
             const int nv = (wp + 15) / 16;
             for (int r = 0; r < rows; r += MR) {
                 ukr_args g;

@@ -29,9 +29,6 @@
 
 int cnp_gemm_bf16_available(void)
 {
-    const char *off = getenv("CANOPY_NO_BF16");
-    if (off && *off && strcmp(off, "0"))
-        return 0;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512bf16");
@@ -50,16 +47,12 @@ static uint32_t bf16_bits(float f)
     return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
 }
 
-static size_t round_up(size_t v, size_t m)
-{
-    return (v + m - 1) / m * m;
-}
 
 cnp_status cnp_gemm_a_fill_bf16(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, size_t lda)
 {
-    const size_t mp = round_up((size_t)pa->M, MR);
+    const size_t mp = cnp_round_up((size_t)pa->M, MR);
     size_t total;
-    if (!cnp_mul_size(mp, round_up((size_t)pa->Kd, 2) / 2, &total))
+    if (!cnp_mul_size(mp, cnp_round_up((size_t)pa->Kd, 2) / 2, &total))
         return cnp_error(ctx, CNP_ERR_NOMEM, "packed weights of %d x %d too large", pa->M,
                          pa->Kd);
     pa->a2 = cnp_aligned_alloc(ctx, total, sizeof *pa->a2, "bf16 convolution weights");
@@ -97,7 +90,7 @@ TARGET_BF16 void cnp_gemm_b_to_bf16(uint32_t *dst, const float *src, int kc, int
         23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     for (int jp = 0; jp * NR < w; jp++) {
         const int wp = w - jp * NR < NR ? w - jp * NR : NR;
-        const int ldd = (int)round_up((size_t)wp, 16);
+        const int ldd = (int)cnp_round_up((size_t)wp, 16);
         const float *s = src + (size_t)jp * NR * kc;
         uint32_t *d = dst + (size_t)jp * NR * kp;
         for (int k = 0; k < kp; k++) {

@@ -150,7 +150,7 @@ static cnp_status shape_error(cnp_ctx *ctx, const cnp_model *m, const cnp_node *
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return cnp_error(ctx, st, "%s: %s: %s", m->path, cnp_node_desc(nd, nb, sizeof nb), what);
+    return cnp_error(ctx, st, "%s: %s: %s", m->g.path, cnp_node_desc(nd, nb, sizeof nb), what);
 }
 
 /* ------------------------------------------------------------------ */
@@ -158,18 +158,18 @@ static cnp_status shape_error(cnp_ctx *ctx, const cnp_model *m, const cnp_node *
 
 static void count_uses(cnp_model *m)
 {
-    for (int v = 0; v < m->n_values; v++)
-        m->values[v].n_uses = 0;
-    for (int i = 0; i < m->n_nodes; i++) {
-        const cnp_node *nd = &m->nodes[i];
+    for (int v = 0; v < m->g.n_values; v++)
+        m->g.values[v].n_uses = 0;
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        const cnp_node *nd = &m->g.nodes[i];
         if (nd->dead)
             continue;
         for (int k = 0; k < nd->n_in; k++)
             if (nd->in[k] >= 0)
-                m->values[nd->in[k]].n_uses++;
+                m->g.values[nd->in[k]].n_uses++;
     }
-    if (m->output >= 0)
-        m->values[m->output].n_uses++;
+    if (m->g.output >= 0)
+        m->g.values[m->g.output].n_uses++;
 }
 
 /* The live node producing v, when v is read only once (by the caller's
@@ -180,17 +180,17 @@ static cnp_node *sole_producer(cnp_model *m, int v, cnp_op op)
     cnp_node *p;
     if (v < 0)
         return NULL;
-    val = &m->values[v];
-    if (val->kind != CNP_VAL_ACT || val->producer < 0 || val->n_uses != 1 || v == m->output)
+    val = &m->g.values[v];
+    if (val->kind != CNP_VAL_ACT || val->producer < 0 || val->n_uses != 1 || v == m->g.output)
         return NULL;
-    p = &m->nodes[val->producer];
+    p = &m->g.nodes[val->producer];
     return !p->dead && p->op == op && p->out == v ? p : NULL;
 }
 
 /* Moves node p's output to value v (the output of the node fused away). */
 static void take_output(cnp_model *m, cnp_node *p, int v)
 {
-    m->values[v].producer = (int)(p - m->nodes);
+    m->g.values[v].producer = (int)(p - m->g.nodes);
     p->out = v;
 }
 
@@ -203,17 +203,17 @@ static cnp_status fold_bn_conv(cnp_ctx *ctx, cnp_model *m, cnp_node *c, const cn
 
     if (a->F != cv->K)
         return CNP_OK; /* the shape pass reports the mismatch */
-    if (!cv->w_own && m->values[cv->wval].n_refs == 1) {
+    if (!cv->w_own && m->g.values[cv->wval].n_refs == 1) {
         cv->w_own = 1; /* read by this conv only: fold in place */
     } else if (!cv->w_own) {
-        w = cnp_arena_alloc(ctx, &m->arena, (size_t)cv->K * crs, sizeof *w, "folded weights");
+        w = cnp_arena_alloc(ctx, &m->g.arena, (size_t)cv->K * crs, sizeof *w, "folded weights");
         if (!w)
             return CNP_ERR_NOMEM;
         memcpy(w, cv->w, (size_t)cv->K * crs * sizeof *w);
         cv->w = w;
         cv->w_own = 1;
     }
-    b = cnp_arena_alloc(ctx, &m->arena, (size_t)cv->K, sizeof *b, "folded bias");
+    b = cnp_arena_alloc(ctx, &m->g.arena, (size_t)cv->K, sizeof *b, "folded bias");
     if (!b)
         return CNP_ERR_NOMEM;
     for (int k = 0; k < cv->K; k++) {
@@ -224,7 +224,7 @@ static cnp_status fold_bn_conv(cnp_ctx *ctx, cnp_model *m, cnp_node *c, const cn
     }
     cv->bias = b;
     cv->n_bn++;
-    m->n_fused_bn++;
+    m->g.n_fused_bn++;
     return CNP_OK;
 }
 
@@ -235,7 +235,7 @@ static cnp_status fold_bn_linear(cnp_ctx *ctx, cnp_model *m, cnp_node *g, const 
     float *b;
     if (a->F != l->K)
         return CNP_OK;
-    b = cnp_arena_alloc(ctx, &m->arena, (size_t)l->M, sizeof *b, "folded bias");
+    b = cnp_arena_alloc(ctx, &m->g.arena, (size_t)l->M, sizeof *b, "folded bias");
     if (!b)
         return CNP_ERR_NOMEM;
     for (int i = 0; i < l->M; i++) {
@@ -249,7 +249,7 @@ static cnp_status fold_bn_linear(cnp_ctx *ctx, cnp_model *m, cnp_node *g, const 
     }
     l->bias = b;
     l->n_bn++;
-    m->n_fused_bn++;
+    m->g.n_fused_bn++;
     return CNP_OK;
 }
 
@@ -266,7 +266,7 @@ static int bias_fits(const cnp_value *c, int M)
 static cnp_status fold_add_linear(cnp_ctx *ctx, cnp_model *m, cnp_node *g, const cnp_value *c)
 {
     cnp_linear_op *l = &g->u.lin;
-    float *b = cnp_arena_alloc(ctx, &m->arena, (size_t)l->M, sizeof *b, "bias");
+    float *b = cnp_arena_alloc(ctx, &m->g.arena, (size_t)l->M, sizeof *b, "bias");
     if (!b)
         return CNP_ERR_NOMEM;
     for (int i = 0; i < l->M; i++)
@@ -280,104 +280,97 @@ static int is_bn(const cnp_node *nd)
     return nd->op == CNP_OP_AFFINE && !strcmp(nd->onnx_op, "BatchNormalization");
 }
 
-cnp_status cnp_graph_fuse(cnp_ctx *ctx, cnp_model *m)
+/* Add(+Relu) of a convolution's output: fused into the convolution that
+ * runs last, so that the other operand is ready. */
+static void fuse_add(cnp_model *m, cnp_node *nd)
+{
+    cnp_node *best = NULL, *p;
+    int other = -1;
+    for (int k = 0; k < 2; k++) {
+        int o = nd->in[1 - k], op_prod;
+        p = sole_producer(m, nd->in[k], CNP_OP_CONV);
+        if (!p || p->u.conv.residual >= 0 || p->act != CNP_ACT_NONE || nd->in[0] == nd->in[1])
+            continue;
+        op_prod = m->g.values[o].producer;
+        if (op_prod >= (int)(p - m->g.nodes))
+            continue;
+        if (!best || p > best) {
+            best = p;
+            other = o;
+        }
+    }
+    if (best) {
+        best->u.conv.residual = other;
+        best->in[1] = other;
+        take_output(m, best, nd->out);
+        nd->dead = 1;
+        m->g.n_fused_add++;
+    }
+}
+
+/* Folds node nd into its producer where it can: BatchNormalization into a
+ * Conv, Add into a Conv, Relu into Conv/Linear/Add, BatchNorm1d into the
+ * following Linear, a constant Add into a Linear's bias. */
+static cnp_status fuse_node(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 {
     cnp_node *p;
-    unsigned char *needed = NULL;
-    cnp_status st = CNP_OK;
-
-    count_uses(m);
-    for (int i = 0; i < m->n_nodes; i++) {
-        cnp_node *nd = &m->nodes[i];
-        if (nd->dead)
-            continue;
-        if (is_bn(nd) && (p = sole_producer(m, nd->in[0], CNP_OP_CONV)) &&
-            p->u.conv.residual < 0 && p->act == CNP_ACT_NONE && nd->u.aff.F == p->u.conv.K) {
-            if ((st = fold_bn_conv(ctx, m, p, nd)) != CNP_OK)
-                goto cleanup;
+    if (is_bn(nd) && (p = sole_producer(m, nd->in[0], CNP_OP_CONV)) &&
+        p->u.conv.residual < 0 && p->act == CNP_ACT_NONE && nd->u.aff.F == p->u.conv.K) {
+        if (fold_bn_conv(ctx, m, p, nd) != CNP_OK)
+            return ctx->status;
+        take_output(m, p, nd->out);
+        nd->dead = 1;
+    } else if (nd->op == CNP_OP_ADD) {
+        fuse_add(m, nd);
+    } else if (nd->op == CNP_OP_RELU) {
+        int x = nd->in[0];
+        p = sole_producer(m, x, CNP_OP_CONV);
+        if (!p)
+            p = sole_producer(m, x, CNP_OP_LINEAR);
+        if (!p)
+            p = sole_producer(m, x, CNP_OP_ADD);
+        if (p && p->act == CNP_ACT_NONE) {
+            p->act = CNP_ACT_RELU;
             take_output(m, p, nd->out);
             nd->dead = 1;
-        } else if (nd->op == CNP_OP_ADD) {
-            /* fuse into the conv that runs last, so the other operand is ready */
-            cnp_node *best = NULL;
-            int other = -1;
-            for (int k = 0; k < 2; k++) {
-                int o = nd->in[1 - k], op_prod;
-                p = sole_producer(m, nd->in[k], CNP_OP_CONV);
-                if (!p || p->u.conv.residual >= 0 || p->act != CNP_ACT_NONE ||
-                    nd->in[0] == nd->in[1])
-                    continue;
-                op_prod = m->values[o].producer;
-                if (op_prod >= (int)(p - m->nodes))
-                    continue;
-                if (!best || p > best) {
-                    best = p;
-                    other = o;
-                }
-            }
-            if (best) {
-                best->u.conv.residual = other;
-                best->in[1] = other;
-                take_output(m, best, nd->out);
-                nd->dead = 1;
-                m->n_fused_add++;
-            }
-        } else if (nd->op == CNP_OP_RELU) {
-            int x = nd->in[0];
-            p = sole_producer(m, x, CNP_OP_CONV);
-            if (!p)
-                p = sole_producer(m, x, CNP_OP_LINEAR);
-            if (!p)
-                p = sole_producer(m, x, CNP_OP_ADD);
-            if (p && p->act == CNP_ACT_NONE) {
-                p->act = CNP_ACT_RELU;
-                take_output(m, p, nd->out);
-                nd->dead = 1;
-            }
-        } else if (nd->op == CNP_OP_LINEAR) {
-            p = sole_producer(m, nd->in[0], CNP_OP_AFFINE);
-            if (p && is_bn(p) && p->u.aff.F == nd->u.lin.K) {
-                if ((st = fold_bn_linear(ctx, m, nd, p)) != CNP_OK)
-                    goto cleanup;
-                nd->in[0] = p->in[0];
-                p->dead = 1;
-                count_uses(m);
-            }
-        } else if (nd->op == CNP_OP_AFFINE && !is_bn(nd)) {
-            p = sole_producer(m, nd->in[0], CNP_OP_LINEAR);
-            if (p && p->act == CNP_ACT_NONE && bias_fits(&m->values[nd->in[1]], p->u.lin.M)) {
-                if ((st = fold_add_linear(ctx, m, p, &m->values[nd->in[1]])) != CNP_OK)
-                    goto cleanup;
-                take_output(m, p, nd->out);
-                nd->dead = 1;
-            }
         }
-    }
-
-    /* a final Sigmoid: the executor applies it to the logits */
-    p = m->values[m->output].producer >= 0 ? &m->nodes[m->values[m->output].producer] : NULL;
-    if (p && !p->dead && p->op == CNP_OP_SIGMOID) {
-        m->ends_in_sigmoid = 1;
-        count_uses(m);
-        if (m->values[p->in[0]].n_uses == 1 && m->values[p->in[0]].kind == CNP_VAL_ACT &&
-            p->in[0] != m->input) {
-            m->output = p->in[0];
+    } else if (nd->op == CNP_OP_LINEAR) {
+        p = sole_producer(m, nd->in[0], CNP_OP_AFFINE);
+        if (p && is_bn(p) && p->u.aff.F == nd->u.lin.K) {
+            if (fold_bn_linear(ctx, m, nd, p) != CNP_OK)
+                return ctx->status;
+            nd->in[0] = p->in[0];
             p->dead = 1;
+            count_uses(m);
+        }
+    } else if (nd->op == CNP_OP_AFFINE && !is_bn(nd)) {
+        p = sole_producer(m, nd->in[0], CNP_OP_LINEAR);
+        if (p && p->act == CNP_ACT_NONE && bias_fits(&m->g.values[nd->in[1]], p->u.lin.M)) {
+            if (fold_add_linear(ctx, m, p, &m->g.values[nd->in[1]]) != CNP_OK)
+                return ctx->status;
+            take_output(m, p, nd->out);
+            nd->dead = 1;
         }
     }
-    if (m->output == m->input)
-        return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: the model computes nothing from its input",
-                         m->path);
-    p = m->values[m->output].producer >= 0 ? &m->nodes[m->values[m->output].producer] : NULL;
-    m->apply_sigmoid = !(p && !p->dead && p->op == CNP_OP_SIGMOID);
+    return CNP_OK;
+}
 
-    /* drop what the output does not need */
-    needed = cnp_calloc(ctx, (size_t)m->n_values, 1, "liveness");
+/* The live node that produces the graph's output, or NULL. */
+static cnp_node *output_producer(cnp_model *m)
+{
+    const int pr = m->g.values[m->g.output].producer;
+    return pr >= 0 && !m->g.nodes[pr].dead ? &m->g.nodes[pr] : NULL;
+}
+
+/* Marks dead every node the output does not need. */
+static cnp_status prune(cnp_ctx *ctx, cnp_model *m)
+{
+    unsigned char *needed = cnp_calloc(ctx, (size_t)m->g.n_values, 1, "liveness");
     if (!needed)
         return CNP_ERR_NOMEM;
-    needed[m->output] = 1;
-    for (int i = m->n_nodes - 1; i >= 0; i--) {
-        cnp_node *nd = &m->nodes[i];
+    needed[m->g.output] = 1;
+    for (int i = m->g.n_nodes - 1; i >= 0; i--) {
+        cnp_node *nd = &m->g.nodes[i];
         if (nd->dead)
             continue;
         if (nd->out < 0 || !needed[nd->out]) {
@@ -388,34 +381,68 @@ cnp_status cnp_graph_fuse(cnp_ctx *ctx, cnp_model *m)
             if (nd->in[k] >= 0)
                 needed[nd->in[k]] = 1;
     }
+    free(needed);
     count_uses(m);
+    return CNP_OK;
+}
 
-    m->n_conv = m->n_linear = 0;
-    m->n_params = 0;
-    for (int i = 0; i < m->n_nodes; i++) {
-        const cnp_node *nd = &m->nodes[i];
+/* Convolutions, dense layers, parameters, pooling kinds of the live graph. */
+static void count_stats(cnp_model *m)
+{
+    m->g.n_conv = m->g.n_linear = 0;
+    m->g.n_params = 0;
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        const cnp_node *nd = &m->g.nodes[i];
         if (nd->dead)
             continue;
         if (nd->op == CNP_OP_CONV) {
             const cnp_conv_op *c = &nd->u.conv;
-            m->n_conv++;
-            m->n_params += (size_t)c->K * c->C * c->R * c->S + (c->bias ? (size_t)c->K : 0);
+            m->g.n_conv++;
+            m->g.n_params += (size_t)c->K * c->C * c->R * c->S + (c->bias ? (size_t)c->K : 0);
         } else if (nd->op == CNP_OP_LINEAR) {
-            m->n_linear++;
-            m->n_params += (size_t)nd->u.lin.M * nd->u.lin.K + (nd->u.lin.bias ? nd->u.lin.M : 0);
+            m->g.n_linear++;
+            m->g.n_params += (size_t)nd->u.lin.M * nd->u.lin.K + (nd->u.lin.bias ? nd->u.lin.M : 0);
         } else if (nd->op == CNP_OP_AFFINE) {
-            m->n_params += 2 * (size_t)nd->u.aff.F;
+            m->g.n_params += 2 * (size_t)nd->u.aff.F;
         }
         if (nd->op == CNP_OP_GMAXPOOL)
-            m->has_gmp = 1;
+            m->g.has_gmp = 1;
         if (nd->op == CNP_OP_GAVGPOOL)
-            m->has_gap = 1;
+            m->g.has_gap = 1;
         if (nd->op == CNP_OP_CONCAT)
-            m->has_concat = 1;
+            m->g.has_concat = 1;
     }
-cleanup:
-    free(needed);
-    return st;
+}
+
+cnp_status cnp_graph_fuse(cnp_ctx *ctx, cnp_model *m)
+{
+    cnp_node *p;
+
+    count_uses(m);
+    for (int i = 0; i < m->g.n_nodes; i++)
+        if (!m->g.nodes[i].dead && fuse_node(ctx, m, &m->g.nodes[i]) != CNP_OK)
+            return ctx->status;
+
+    /* a final Sigmoid: the executor applies it to the logits */
+    p = output_producer(m);
+    if (p && p->op == CNP_OP_SIGMOID) {
+        m->g.ends_in_sigmoid = 1;
+        count_uses(m);
+        if (m->g.values[p->in[0]].n_uses == 1 && m->g.values[p->in[0]].kind == CNP_VAL_ACT &&
+            p->in[0] != m->g.input) {
+            m->g.output = p->in[0];
+            p->dead = 1;
+        }
+    }
+    if (m->g.output == m->g.input)
+        return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: the model computes nothing from its input",
+                         m->g.path);
+    p = output_producer(m);
+    m->g.apply_sigmoid = !(p && p->op == CNP_OP_SIGMOID);
+    if (prune(ctx, m) != CNP_OK)
+        return ctx->status;
+    count_stats(m);
+    return CNP_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -481,7 +508,7 @@ static int pool_out(int in, int pad0, int pad1, int k, int s, int ceil_mode)
 static cnp_status shape_conv(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 {
     cnp_conv_op *c = &nd->u.conv;
-    const cnp_value *x = &m->values[nd->in[0]];
+    const cnp_value *x = &m->g.values[nd->in[0]];
     cnp_conv_shape *s = &c->shape;
     char db[96];
 
@@ -489,7 +516,7 @@ static cnp_status shape_conv(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
         return shape_error(ctx, m, nd, CNP_ERR_UNSUPPORTED, "a convolution on %s features after "
                            "pooling is not supported", dims_str(x, db, sizeof db));
     if (x->C != c->C) {
-        if (nd->in[0] == m->input)
+        if (nd->in[0] == m->g.input)
             return shape_error(ctx, m, nd, CNP_ERR_SHAPE, "the model's input declares %d channels "
                                "but its first convolution expects %d; export the model again",
                                x->C, c->C);
@@ -515,23 +542,24 @@ static cnp_status shape_conv(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
     if (!cnp_conv_shape_finish(s))
         return shape_error(ctx, m, nd, CNP_ERR_SHAPE, "its input of %dx%d pixels is too small for "
                            "the %dx%d kernel (model input %dx%d); use a larger input size",
-                           x->H, x->W, c->R, c->S, m->values[m->input].H, m->values[m->input].W);
+                           x->H, x->W, c->R, c->S, m->g.values[m->g.input].H,
+                           m->g.values[m->g.input].W);
     if (c->residual >= 0) {
-        const cnp_value *r = &m->values[c->residual];
+        const cnp_value *r = &m->g.values[c->residual];
         if (r->layout != CNP_LAYOUT_CNHW || r->act_rank != 4 || r->C != c->K || r->H != s->P ||
             r->W != s->Q)
             return shape_error(ctx, m, nd, CNP_ERR_SHAPE, "Add of %s and (N, %d, %d, %d): the "
                                "shapes differ", dims_str(r, db, sizeof db), c->K, s->P, s->Q);
     }
-    set_act(&m->values[nd->out], CNP_LAYOUT_CNHW, 4, c->K, s->P, s->Q);
-    m->gflops += 2e-9 * c->K * (double)c->C * c->R * c->S * s->P * (double)s->Q;
+    set_act(&m->g.values[nd->out], CNP_LAYOUT_CNHW, 4, c->K, s->P, s->Q);
+    m->g.gflops += 2e-9 * c->K * (double)c->C * c->R * c->S * s->P * (double)s->Q;
     return CNP_OK;
 }
 
 static cnp_status shape_pool(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 {
     cnp_pool_op *p = &nd->u.pool;
-    const cnp_value *x = &m->values[nd->in[0]];
+    const cnp_value *x = &m->g.values[nd->in[0]];
     cnp_pool_shape *s = &p->shape;
     char db[96];
 
@@ -557,14 +585,15 @@ static cnp_status shape_pool(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
     if (!s->P || !s->Q)
         return shape_error(ctx, m, nd, CNP_ERR_SHAPE, "its input of %dx%d pixels is smaller than "
                            "the %dx%d window (model input %dx%d); use a larger input size",
-                           x->H, x->W, p->R, p->S, m->values[m->input].H, m->values[m->input].W);
-    set_act(&m->values[nd->out], CNP_LAYOUT_CNHW, 4, x->C, s->P, s->Q);
+                           x->H, x->W, p->R, p->S, m->g.values[m->g.input].H,
+                           m->g.values[m->g.input].W);
+    set_act(&m->g.values[nd->out], CNP_LAYOUT_CNHW, 4, x->C, s->P, s->Q);
     return CNP_OK;
 }
 
 static cnp_status shape_global(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 {
-    const cnp_value *x = &m->values[nd->in[0]];
+    const cnp_value *x = &m->g.values[nd->in[0]];
     const cnp_axes_op *ax = &nd->u.ax;
     int seen[4] = {0, 0, 0, 0};
     char db[96];
@@ -582,13 +611,13 @@ static cnp_status shape_global(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
     if (!(ax->n_axes == 2 && seen[2] == 1 && seen[3] == 1))
         return shape_error(ctx, m, nd, CNP_ERR_UNSUPPORTED, "only reductions over the two spatial "
                            "axes (2, 3) are supported");
-    set_act(&m->values[nd->out], CNP_LAYOUT_ROWS, ax->keepdims ? 4 : 2, x->C, 1, 1);
+    set_act(&m->g.values[nd->out], CNP_LAYOUT_ROWS, ax->keepdims ? 4 : 2, x->C, 1, 1);
     return CNP_OK;
 }
 
 static cnp_status shape_affine(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 {
-    const cnp_value *x = &m->values[nd->in[0]];
+    const cnp_value *x = &m->g.values[nd->in[0]];
     int F = nd->u.aff.F;
     char db[96];
 
@@ -597,7 +626,7 @@ static cnp_status shape_affine(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
                            dims_str(x, db, sizeof db));
     if (nd->in[1] >= 0 && F > 1) {
         /* Add of a constant: it must broadcast along the channel axis */
-        const cnp_value *c = &m->values[nd->in[1]];
+        const cnp_value *c = &m->g.values[nd->in[1]];
         int ok;
         if (x->act_rank == 2)
             ok = c->rank == 1 || (c->rank == 2 && c->dims[0] == 1);
@@ -609,13 +638,13 @@ static cnp_status shape_affine(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
                                "broadcast per channel over %s", c->name,
                                dims_str(x, db, sizeof db));
     }
-    set_act(&m->values[nd->out], x->layout, x->act_rank, x->C, x->H, x->W);
+    set_act(&m->g.values[nd->out], x->layout, x->act_rank, x->C, x->H, x->W);
     return CNP_OK;
 }
 
 static cnp_status shape_concat(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 {
-    const cnp_value *x0 = &m->values[nd->in[0]];
+    const cnp_value *x0 = &m->g.values[nd->in[0]];
     long C = 0;
     char db[96], db2[96];
 
@@ -623,7 +652,7 @@ static cnp_status shape_concat(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
         return shape_error(ctx, m, nd, CNP_ERR_UNSUPPORTED, "concatenation on axis %d (canopy "
                            "concatenates channels, axis 1)", nd->u.ax.axis);
     for (int k = 0; k < nd->n_in; k++) {
-        const cnp_value *x = &m->values[nd->in[k]];
+        const cnp_value *x = &m->g.values[nd->in[k]];
         if (x->layout != x0->layout || x->act_rank != x0->act_rank || x->H != x0->H ||
             x->W != x0->W)
             return shape_error(ctx, m, nd, CNP_ERR_SHAPE, "inputs %s and %s do not concatenate",
@@ -632,13 +661,13 @@ static cnp_status shape_concat(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
         if (C > INT_MAX / 16)
             return shape_error(ctx, m, nd, CNP_ERR_SHAPE, "too many channels");
     }
-    set_act(&m->values[nd->out], x0->layout, x0->act_rank, (int)C, x0->H, x0->W);
+    set_act(&m->g.values[nd->out], x0->layout, x0->act_rank, (int)C, x0->H, x0->W);
     return CNP_OK;
 }
 
 static cnp_status shape_flatten(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 {
-    const cnp_value *x = &m->values[nd->in[0]];
+    const cnp_value *x = &m->g.values[nd->in[0]];
     size_t T = (size_t)x->C * (size_t)x->H * (size_t)x->W;
     char db[96];
 
@@ -650,7 +679,7 @@ static cnp_status shape_flatten(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
             return shape_error(ctx, m, nd, CNP_ERR_UNSUPPORTED, "Flatten on axis %d (canopy "
                                "flattens each chip, axis 1)", nd->u.ax.axis);
     } else {
-        const cnp_value *t = &m->values[nd->in[1]];
+        const cnp_value *t = &m->g.values[nd->in[1]];
         const cnp_symint *e = t->sym;
         int ok0, ok1;
         if (t->sym_rank != 1 || t->n_sym != 2)
@@ -658,7 +687,7 @@ static cnp_status shape_flatten(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
                                "supported (the target has %d dimensions)",
                                t->sym_rank == 1 ? t->n_sym : t->sym_rank);
         ok0 = e[0].batch || (!e[0].batch && e[0].v == 0) ||
-              (!e[0].batch && m->fixed_batch && e[0].v == m->fixed_batch) ||
+              (!e[0].batch && m->g.fixed_batch && e[0].v == m->g.fixed_batch) ||
               (!e[0].batch && e[0].v == -1 && !e[1].batch && e[1].v == (int64_t)T);
         ok1 = !e[1].batch && (e[1].v == (int64_t)T || (e[1].v == -1 && !(e[0].v == -1 &&
                                                                        !e[0].batch)) ||
@@ -670,26 +699,26 @@ static cnp_status shape_flatten(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
                                e[0].batch ? 0LL : (long long)e[0].v, e[1].batch ? "N" : "",
                                e[1].batch ? 0LL : (long long)e[1].v);
     }
-    set_act(&m->values[nd->out], CNP_LAYOUT_ROWS, 2, (int)T, 1, 1);
+    set_act(&m->g.values[nd->out], CNP_LAYOUT_ROWS, 2, (int)T, 1, 1);
     return CNP_OK;
 }
 
 static cnp_status shape_linear(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 {
-    const cnp_value *x = &m->values[nd->in[0]];
+    const cnp_value *x = &m->g.values[nd->in[0]];
     char db[96];
     if (x->act_rank != 2 || x->C != nd->u.lin.K)
         return shape_error(ctx, m, nd, CNP_ERR_SHAPE, "the weights expect (N, %d) features, the "
                            "input is %s", nd->u.lin.K, dims_str(x, db, sizeof db));
-    set_act(&m->values[nd->out], CNP_LAYOUT_ROWS, 2, nd->u.lin.M, 1, 1);
-    m->gflops += 2e-9 * nd->u.lin.K * (double)nd->u.lin.M;
+    set_act(&m->g.values[nd->out], CNP_LAYOUT_ROWS, 2, nd->u.lin.M, 1, 1);
+    m->g.gflops += 2e-9 * nd->u.lin.K * (double)nd->u.lin.M;
     return CNP_OK;
 }
 
 static cnp_status shape_ints(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 {
-    cnp_value *o = &m->values[nd->out];
-    const cnp_value *x = &m->values[nd->in[0]];
+    cnp_value *o = &m->g.values[nd->out];
+    const cnp_value *x = &m->g.values[nd->in[0]];
     const cnp_axes_op *ax = &nd->u.ax;
 
     o->sym_rank = 1;
@@ -710,7 +739,7 @@ static cnp_status shape_ints(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
         break;
     }
     case CNP_OP_GATHER: {
-        const cnp_value *idx = &m->values[nd->in[1]];
+        const cnp_value *idx = &m->g.values[nd->in[1]];
         if (x->sym_rank != 1)
             return shape_error(ctx, m, nd, CNP_ERR_UNSUPPORTED, "Gather on a shape that canopy "
                                "cannot follow");
@@ -744,7 +773,7 @@ static cnp_status shape_ints(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
         if (norm_axis(ax->axis, 1) != 0)
             return shape_error(ctx, m, nd, CNP_ERR_UNSUPPORTED, "axis %d on a list", ax->axis);
         for (int k = 0; k < nd->n_in; k++) {
-            const cnp_value *v = &m->values[nd->in[k]];
+            const cnp_value *v = &m->g.values[nd->in[k]];
             if (v->sym_rank != 1)
                 return shape_error(ctx, m, nd, CNP_ERR_UNSUPPORTED, "input '%s' is not a short "
                                    "list canopy can follow", v->name);
@@ -760,18 +789,18 @@ static cnp_status shape_ints(cnp_ctx *ctx, cnp_model *m, cnp_node *nd)
 
 cnp_status cnp_graph_shapes(cnp_ctx *ctx, cnp_model *m, int H, int W)
 {
-    cnp_value *in = &m->values[m->input], *out;
+    cnp_value *in = &m->g.values[m->g.input], *out;
     char db[96], db2[96];
     cnp_status st = CNP_OK;
 
-    m->gflops = 0;
-    set_act(in, CNP_LAYOUT_CNHW, 4, m->in_C, H, W);
-    for (int i = 0; i < m->n_nodes && st == CNP_OK; i++) {
-        cnp_node *nd = &m->nodes[i];
+    m->g.gflops = 0;
+    set_act(in, CNP_LAYOUT_CNHW, 4, m->g.in_C, H, W);
+    for (int i = 0; i < m->g.n_nodes && st == CNP_OK; i++) {
+        cnp_node *nd = &m->g.nodes[i];
         const cnp_value *x;
         if (nd->dead)
             continue;
-        x = &m->values[nd->in[0]];
+        x = &m->g.values[nd->in[0]];
         switch (nd->op) {
         case CNP_OP_CONV:
             st = shape_conv(ctx, m, nd);
@@ -788,16 +817,16 @@ cnp_status cnp_graph_shapes(cnp_ctx *ctx, cnp_model *m, int H, int W)
             st = shape_affine(ctx, m, nd);
             break;
         case CNP_OP_ADD:
-            if (!same_shape(x, &m->values[nd->in[1]]))
+            if (!same_shape(x, &m->g.values[nd->in[1]]))
                 st = shape_error(ctx, m, nd, CNP_ERR_UNSUPPORTED, "Add of %s and %s: canopy adds "
                                  "tensors of the same shape", dims_str(x, db, sizeof db),
-                                 dims_str(&m->values[nd->in[1]], db2, sizeof db2));
+                                 dims_str(&m->g.values[nd->in[1]], db2, sizeof db2));
             else
-                set_act(&m->values[nd->out], x->layout, x->act_rank, x->C, x->H, x->W);
+                set_act(&m->g.values[nd->out], x->layout, x->act_rank, x->C, x->H, x->W);
             break;
         case CNP_OP_RELU:
         case CNP_OP_SIGMOID:
-            set_act(&m->values[nd->out], x->layout, x->act_rank, x->C, x->H, x->W);
+            set_act(&m->g.values[nd->out], x->layout, x->act_rank, x->C, x->H, x->W);
             break;
         case CNP_OP_CONCAT:
             st = shape_concat(ctx, m, nd);
@@ -812,8 +841,8 @@ cnp_status cnp_graph_shapes(cnp_ctx *ctx, cnp_model *m, int H, int W)
             st = shape_ints(ctx, m, nd);
             break;
         }
-        if (st == CNP_OK && m->values[nd->out].kind == CNP_VAL_ACT) {
-            const cnp_value *o = &m->values[nd->out];
+        if (st == CNP_OK && m->g.values[nd->out].kind == CNP_VAL_ACT) {
+            const cnp_value *o = &m->g.values[nd->out];
             size_t f;
             if (!cnp_mul_size((size_t)o->C * (size_t)o->H, (size_t)o->W, &f) || f > INT_MAX / 16)
                 st = shape_error(ctx, m, nd, CNP_ERR_SHAPE, "its output %s is too large",
@@ -822,14 +851,14 @@ cnp_status cnp_graph_shapes(cnp_ctx *ctx, cnp_model *m, int H, int W)
     }
     if (st != CNP_OK)
         return st;
-    out = &m->values[m->output];
+    out = &m->g.values[m->g.output];
     if (out->act_rank != 2)
         return cnp_error(ctx, CNP_ERR_SHAPE, "%s: the output '%s' is %s; canopy expects per-label "
-                         "scores (N, labels)", m->path, m->output_name,
+                         "scores (N, labels)", m->g.path, m->g.output_name,
                          dims_str(out, db, sizeof db));
     if (m->meta.n_labels && out->C != m->meta.n_labels)
         return cnp_error(ctx, CNP_ERR_SHAPE, "%s: the output has %d values per chip at %dx%d but "
-                         "%d labels", m->path, out->C, H, W, m->meta.n_labels);
-    m->n_out = out->C;
+                         "%d labels", m->g.path, out->C, H, W, m->meta.n_labels);
+    m->g.n_out = out->C;
     return CNP_OK;
 }

@@ -1,10 +1,12 @@
 /* graph.h -- internal to classifier/engine: the model between the ONNX
- * loader (onnx_load.c), the metadata parser (meta.c), the fusion and shape
+ * loader (onnx_load.c, onnx_parser.c), the fusion and shape
  * passes (graph.c), the planner (plan.c), the executor (forward.c, tta.c)
  * and the summary (info.c).
  *
  * onnx_lower.c lowers the ONNX operators (onnx_parse.h holds the parser
  * state the two ONNX files share).
+ *
+ * The metadata schema lives in onnx/ (onnx.h).
  *
  * A model is a list of values (tensors) and a list of nodes in ONNX's
  * topological order. Nodes are lowered from ONNX operators at load time;
@@ -182,7 +184,9 @@ typedef struct cnp_op_count {
     int count;
 } cnp_op_count;
 
-struct cnp_model {
+/* The model as loaded: values and nodes after lowering and fusion, the
+ * graph's inputs and outputs, statistics, shapes of the last shape pass. */
+typedef struct cnp_graph {
     cnp_arena arena;
     char *path;             /* as given (arena) */
     char *producer;         /* (arena) */
@@ -208,26 +212,30 @@ struct cnp_model {
     int ends_in_sigmoid;    /* the file's graph ends in Sigmoid */
     int apply_sigmoid;      /* the executor applies the sigmoid to the output */
 
-    cnp_model_meta meta;    /* arrays in the arena */
-
     /* statistics of the graph (load time) */
     int n_conv, n_fused_bn, n_fused_add, n_linear;
     int n_add_total;        /* ONNX Add nodes between activations */
     int has_gmp, has_gap, has_concat;
     size_t n_params;
     double gflops_meta;     /* per chip at meta.input_size */
-    double gflops_planned;  /* per chip at the prepared size */
     char *arch;             /* (arena) */
 
     /* shape pass results */
     double gflops;          /* per chip at the size of the last shape pass */
     int n_out;              /* features of the output */
+} cnp_graph;
 
-    /* prepared state (plan.c) */
+/* What cnp_model_prepare() made (plan.c): sizes, kernel settings, every
+ * buffer the forward pass uses (one slab, TTA buffers included); the
+ * convolution plans hang off the graph's Conv nodes. */
+typedef struct cnp_plan {
     int prepared;
-    int max_batch, H, W, n_threads;
+    int max_batch, H, W;
+    cnp_exec ex;            /* threads (resolved), AVX-512 allowed */
+    cnp_conv_algo algo;
     unsigned flags;
     int bf16;               /* convolutions prepared in bf16 */
+    double gflops;          /* per chip at the prepared size */
     float *slab;            /* activations + scratch (aligned) */
     float **bufs;           /* (n_bufs) pointers into slab */
     size_t *buf_floats;     /* (n_bufs) */
@@ -236,35 +244,25 @@ struct cnp_model {
     size_t scratch_floats;
     float *tta_in;          /* (max_batch, C, H, W) TTA: transformed chips */
     float *tta_acc;         /* (max_batch, n_labels) TTA: probability sums */
+} cnp_plan;
 
-    /* per-node profile (cnp_model_profile), NULL when off */
-    double *prof_s;         /* (n_nodes) seconds summed over the passes */
-    long prof_passes;
-    int prof_batch;         /* batch of the profiled passes (last seen) */
+/* Per-node timings (cnp_model_profile); node_s NULL when off. */
+typedef struct cnp_profile {
+    double *node_s;         /* (n_nodes) seconds summed over the passes */
+    long passes;
+    int batch;              /* batch of the profiled passes (last seen) */
+} cnp_profile;
+
+struct cnp_model {
+    cnp_graph g;
+    cnp_model_meta meta;    /* owned; cnp_meta_clear() */
+    cnp_plan plan;
+    cnp_profile prof;
 };
 
-/* onnx_load.c: adds a value named `name` (copied into the arena) and
+/* onnx_parser.c: adds a value named `name` (copied into the arena) and
  * returns its index, or -1 with ctx set. */
 int cnp_value_add(cnp_ctx *ctx, cnp_model *m, const char *name);
-
-/* meta.c: canopy's metadata from metadata_props key/value strings. `file`
- * is used in messages; n_outputs and n_channels come from the graph;
- * fixed_size is the export's fixed input side or 0. Arrays are allocated in
- * `arena` (owned by it); on failure `out` is left partly filled and ctx names
- * the file and the key. */
-cnp_status cnp_meta_parse(cnp_ctx *ctx, cnp_arena *arena, const char *file,
-                          const char *const *keys, const char *const *vals, size_t n,
-                          int n_outputs, int n_channels, int fixed_size,
-                          cnp_model_meta *out);
-/* The input size the metadata asks for (canopy.input_size or tile_size), 0
- * when none or unreadable (cnp_meta_parse reports that). */
-int cnp_meta_peek_input_size(const char *const *keys, const char *const *vals, size_t n);
-/* Defaults for channels without metadata: ImageNet for the first three,
- * CNP_META_EXTRA_MEAN / _STD for the others (e.g. near-infrared). */
-#define CNP_META_EXTRA_MEAN 0.449f
-#define CNP_META_EXTRA_STD 0.226f
-#define CNP_META_DEFAULT_SIZE 224
-#define CNP_META_DEFAULT_THRESHOLD 0.2f
 
 /* graph.c */
 cnp_status cnp_graph_fuse(cnp_ctx *ctx, cnp_model *m);

@@ -18,7 +18,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "base/arith.h"
 #include "base/base.h"
+#include "engine/engine.h"
 
 typedef enum { CNP_ACT_NONE = 0, CNP_ACT_RELU = 1 } cnp_act;
 
@@ -41,16 +43,25 @@ int cnp_conv_shape_finish(cnp_conv_shape *s);
 typedef struct cnp_conv_plan cnp_conv_plan;
 
 /* Copies/packs w (K, C, R, S) and bias (K, or NULL for zero) for up to
- * `n_threads` threads. Returns a new plan the caller frees with
- * cnp_conv_plan_free(), or NULL with ctx set. */
+ * `n_threads` threads, fp32, kernels chosen automatically. Returns a new
+ * plan the caller frees with cnp_conv_plan_free(), or NULL with ctx set. */
 cnp_conv_plan *cnp_conv_plan_new(cnp_ctx *ctx, const cnp_conv_shape *s,
                                  const float *w, const float *bias, int n_threads);
-/* Same, with bf16 = 1: canopy's GEMM runs in bf16 (weights rounded to
- * bf16 here, activations as they are packed, fp32 accumulation and
- * epilogue) where cnp_gemm_bf16_available(); otherwise, and on the
- * Winograd path, fp32. */
-cnp_conv_plan *cnp_conv_plan_new_prec(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w,
-                                      const float *bias, int n_threads, int bf16);
+
+/* How a convolution is planned. */
+typedef struct cnp_conv_opts {
+    int n_threads;          /* <= 0: all cores */
+    int bf16;               /* 1: canopy's GEMM in bf16 (weights rounded to bf16
+                             * here, activations as they are packed, fp32
+                             * accumulation and epilogue) where
+                             * cnp_gemm_bf16_available(); otherwise, and on
+                             * the Winograd path, fp32 */
+    cnp_conv_algo algo;     /* CNP_CONV_AUTO, or a path forced (engine.h) */
+} cnp_conv_opts;
+
+/* Same as cnp_conv_plan_new() with the options in o. */
+cnp_conv_plan *cnp_conv_plan_new_opts(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w,
+                                      const float *bias, const cnp_conv_opts *o);
 void cnp_conv_plan_free(cnp_conv_plan *p);
 
 /* Floats of scratch cnp_conv_run() needs at batch <= the plan's N. */
@@ -82,10 +93,20 @@ typedef struct cnp_pool_shape {
     int count_include_pad;      /* AveragePool only */
 } cnp_pool_shape;
 
+/* How a pooling or dense kernel call runs: its threads, and whether it may
+ * take canopy's AVX-512 code (cnp_exec_make: the CPU has AVX-512F and the
+ * plan did not force CNP_CONV_OPENBLAS, which stands for such a CPU). Set
+ * by cnp_model_prepare() from its options; tests make their own. */
+typedef struct cnp_exec {
+    int n_threads;          /* <= 0: all cores */
+    int avx512;             /* 1: AVX-512 kernels allowed */
+} cnp_exec;
+cnp_exec cnp_exec_make(int n_threads, cnp_conv_algo algo);
+
 /* y (C, N*P*Q) from x (C, N*H*W). Padding never wins a max. */
-void cnp_maxpool2d(float *y, const float *x, const cnp_pool_shape *s, int n_threads);
+void cnp_maxpool2d(float *y, const float *x, const cnp_pool_shape *s, const cnp_exec *ex);
 void cnp_maxpool2d_ref(float *y, const float *x, const cnp_pool_shape *s);
-void cnp_avgpool2d(float *y, const float *x, const cnp_pool_shape *s, int n_threads);
+void cnp_avgpool2d(float *y, const float *x, const cnp_pool_shape *s, const cnp_exec *ex);
 void cnp_avgpool2d_ref(float *y, const float *x, const cnp_pool_shape *s);
 
 /* Global pooling: y (N, C) row-major from x (C, N*HW). */
@@ -97,7 +118,7 @@ void cnp_global_maxpool_ref(float *y, const float *x, int N, int C, int HW);
 /* Dense layer: y (N, M) = act(x (N, K) * W^T + bias), W (M, K) row-major
  * (ONNX Gemm with transB = 1, i.e. PyTorch Linear). bias may be NULL. */
 void cnp_linear(float *y, const float *x, const float *w, const float *bias,
-                int N, int K, int M, cnp_act act, int n_threads);
+                int N, int K, int M, cnp_act act, const cnp_exec *ex);
 void cnp_linear_ref(float *y, const float *x, const float *w, const float *bias,
                     int N, int K, int M, cnp_act act);
 
@@ -120,22 +141,6 @@ void cnp_nchw_to_cnhw(float *y, const float *x, int N, int C, int HW);
  * at plan time; OpenBLAS is the fallback on other CPUs. */
 int cnp_gemm_available(void);   /* 1 when this CPU runs it */
 
-/* How convolutions are computed. AUTO: Winograd for 3x3 stride-1 layers
- * with enough tiles, else canopy's GEMM, else (no AVX-512) OpenBLAS. The
- * others force a path, for tests and benchmarks (WINOGRAD: wherever the
- * layer is eligible, whatever its size; OPENBLAS: what a CPU without
- * AVX-512F runs, also for pooling). Applies to plans made and kernels
- * called afterwards; not thread-safe against concurrent planning. */
-typedef enum {
-    CNP_CONV_AUTO = 0,
-    CNP_CONV_GEMM,          /* canopy's GEMM, no Winograd */
-    CNP_CONV_OPENBLAS,      /* OpenBLAS sgemm + im2col, plain C elsewhere */
-    CNP_CONV_WINOGRAD
-} cnp_conv_algo;
-void cnp_conv_algo_force(cnp_conv_algo a);
-cnp_conv_algo cnp_conv_algo_forced(void);
-/* 1 when the AVX-512 kernels run: the CPU has them, not forced off. */
-int cnp_kernels_avx512(void);
 
 /* A (M, Kd) packed for the micro-kernels. Owned by its plan. */
 typedef struct cnp_gemm_a {
@@ -159,8 +164,7 @@ cnp_status cnp_gemm_a_pack_bf16(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, in
 void cnp_gemm_a_release(cnp_gemm_a *pa);
 
 /* 1 when this CPU runs the bf16 kernels: AVX512_BF16 (and the AVX-512F/BW
- * they build on), unless the environment sets CANOPY_NO_BF16 (for tests:
- * the fp32 fallback on a machine that has the instructions). */
+ * they build on). */
 int cnp_gemm_bf16_available(void);
 
 /* Floats of per-thread packing buffer cnp_gemm_run() needs (64-byte aligned). */

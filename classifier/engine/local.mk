@@ -1,26 +1,9 @@
 # engine: ONNX models -> fused CPU graph -> forward pass. No GDAL here.
 
-# onnx.proto (libonnx-dev, or --with-onnx-proto) compiled by protoc-c.
-# One rule makes both files; the header depends on the source so that a
-# parallel make runs protoc-c once.
-classifier/engine/onnx.pb-c.h: classifier/engine/onnx.pb-c.c
-	@test -f $@ || { rm -f classifier/engine/onnx.pb-c.c; $(MAKE) $(AM_MAKEFLAGS) classifier/engine/onnx.pb-c.c; }
-classifier/engine/onnx.pb-c.c: $(ONNX_PROTO)
-	$(AM_V_GEN)$(MKDIR_P) classifier/engine/proto.tmp && \
-	cp $(ONNX_PROTO) classifier/engine/proto.tmp/onnx.proto && \
-	$(PROTOC_C) --proto_path=classifier/engine/proto.tmp \
-		--c_out=classifier/engine/proto.tmp onnx.proto && \
-	mv classifier/engine/proto.tmp/onnx.pb-c.c classifier/engine/onnx.pb-c.c && \
-	mv classifier/engine/proto.tmp/onnx.pb-c.h classifier/engine/onnx.pb-c.h && \
-	rm -rf classifier/engine/proto.tmp
-BUILT_SOURCES += classifier/engine/onnx.pb-c.c classifier/engine/onnx.pb-c.h
-CLEANFILES += classifier/engine/onnx.pb-c.c classifier/engine/onnx.pb-c.h
-nodist_classifier_libcanopy_la_SOURCES += classifier/engine/onnx.pb-c.c classifier/engine/onnx.pb-c.h
-
-# Model loading, metadata, graph building/fusion, planning and execution.
+# Model loading (over onnx/), graph building/fusion, planning and execution.
 CNP_ENGINE_GRAPH_SOURCES = classifier/engine/graph.h classifier/engine/onnx_parse.h \
-	classifier/engine/onnx_load.c classifier/engine/onnx_lower.c \
-	classifier/engine/meta.c classifier/engine/graph.c classifier/engine/plan.c \
+	classifier/engine/onnx_parser.c classifier/engine/onnx_load.c \
+	classifier/engine/onnx_lower.c classifier/engine/graph.c classifier/engine/plan.c \
 	classifier/engine/forward.c classifier/engine/tta.c classifier/engine/info.c \
 	classifier/engine/profile.c
 # Kernels, their naive references, BLAS selection.

@@ -14,6 +14,18 @@
 
 typedef cnp_onnx_parser parser;
 
+/* One row of the operator table (at the end of the file): the ONNX
+ * operator, the function that lowers it, and what that function is told. */
+typedef struct lowering lowering;
+typedef cnp_status (*lower_fn)(parser *ps, const lowering *e);
+struct lowering {
+    const char *op;     /* ONNX op_type (static: nodes keep it) */
+    lower_fn fn;
+    cnp_op kind;        /* node made, for functions that serve several (else unused) */
+    int arg;            /* function-specific variant (see each function) */
+    int aside;          /* listed apart in the message (folded cases only) */
+};
+
 static cnp_status node_error(parser *ps, cnp_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static cnp_status node_error(parser *ps, cnp_status st, const char *fmt, ...)
@@ -124,7 +136,7 @@ static cnp_status axes_get(parser *ps, const char *attr, int input_index, cnp_ax
     }
     if ((int)ps->node->n_input > input_index && ps->node->input[input_index][0]) {
         int v = cnp_name_map_find(&ps->names, ps->node->input[input_index]);
-        const cnp_value *val = v >= 0 ? &ps->m->values[v] : NULL;
+        const cnp_value *val = v >= 0 ? &ps->m->g.values[v] : NULL;
         if (!val || val->kind != CNP_VAL_ICONST || val->rank > 1 || val->count > CNP_MAX_RANK)
             return node_error(ps, CNP_ERR_UNSUPPORTED, "the axes must be a constant list of at "
                               "most %d integers", CNP_MAX_RANK);
@@ -152,10 +164,10 @@ static cnp_status input_of(parser *ps, size_t i, int *out)
     if (v < 0)
         return node_error(ps, CNP_ERR_FORMAT, "input '%s' is not produced by any earlier node "
                           "(the graph is not in topological order or the file is corrupt)", name);
-    if (ps->m->values[v].kind == CNP_VAL_UNDEF)
+    if (ps->m->g.values[v].kind == CNP_VAL_UNDEF)
         return node_error(ps, CNP_ERR_UNSUPPORTED, "input '%s' is an optional output canopy does "
                           "not compute or a tensor of a data type canopy does not read", name);
-    ps->m->values[v].n_refs++;
+    ps->m->g.values[v].n_refs++;
     *out = v;
     return CNP_OK;
 }
@@ -174,9 +186,9 @@ static cnp_status define_output(parser *ps, size_t i, cnp_val_kind kind, int pro
     v = cnp_value_add(ps->ctx, ps->m, name);
     if (v < 0)
         return ps->ctx->status;
-    ps->m->values[v].kind = kind;
-    ps->m->values[v].producer = producer;
-    if (cnp_name_map_put(ps->ctx, &ps->names, ps->m->values[v].name, v) != CNP_OK)
+    ps->m->g.values[v].kind = kind;
+    ps->m->g.values[v].producer = producer;
+    if (cnp_name_map_put(ps->ctx, &ps->names, ps->m->g.values[v].name, v) != CNP_OK)
         return CNP_ERR_NOMEM;
     *out = v;
     return CNP_OK;
@@ -202,7 +214,7 @@ static cnp_status alias_output(parser *ps, int v)
     if (cnp_name_map_find(&ps->names, name) >= 0)
         return node_error(ps, CNP_ERR_FORMAT, "output '%s' is produced twice", name);
     {
-        char *key = cnp_arena_strdup(ps->ctx, &ps->m->arena, name);
+        char *key = cnp_arena_strdup(ps->ctx, &ps->m->g.arena, name);
         if (!key || cnp_name_map_put(ps->ctx, &ps->names, key, v) != CNP_OK)
             return ps->ctx->status;
     }
@@ -212,37 +224,38 @@ static cnp_status alias_output(parser *ps, int v)
 static cnp_node *new_node(parser *ps, cnp_op op, const char *onnx_op, int n_in)
 {
     cnp_model *m = ps->m;
-    cnp_node *nd = &m->nodes[m->n_nodes];
+    cnp_node *nd = &m->g.nodes[m->g.n_nodes];
     char nb[64];
     memset(nd, 0, sizeof *nd);
     nd->op = op;
     nd->onnx_op = onnx_op;
     nd->out = -1;
     if (ps->node->name && ps->node->name[0]) {
-        nd->name = cnp_arena_strdup(ps->ctx, &m->arena, ps->node->name);
+        nd->name = cnp_arena_strdup(ps->ctx, &m->g.arena, ps->node->name);
     } else {
         snprintf(nb, sizeof nb, "#%d", ps->node_index);
-        nd->name = cnp_arena_strdup(ps->ctx, &m->arena, nb);
+        nd->name = cnp_arena_strdup(ps->ctx, &m->g.arena, nb);
     }
     nd->n_in = n_in;
-    nd->in = cnp_arena_alloc(ps->ctx, &m->arena, (size_t)(n_in > 0 ? n_in : 1), sizeof *nd->in,
+    nd->in = cnp_arena_alloc(ps->ctx, &m->g.arena, (size_t)(n_in > 0 ? n_in : 1), sizeof *nd->in,
                              "node inputs");
     if (!nd->name || !nd->in)
         return NULL;
     for (int i = 0; i < n_in; i++)
         nd->in[i] = -1;
-    m->n_nodes++;
+    m->g.n_nodes++;
     return nd;
 }
 
 static int is_act(const cnp_model *m, int v)
 {
-    return v >= 0 && m->values[v].kind == CNP_VAL_ACT;
+    return v >= 0 && m->g.values[v].kind == CNP_VAL_ACT;
 }
 
 static int is_int(const cnp_model *m, int v)
 {
-    return v >= 0 && (m->values[v].kind == CNP_VAL_SHAPE || m->values[v].kind == CNP_VAL_ICONST);
+    return v >= 0 &&
+           (m->g.values[v].kind == CNP_VAL_SHAPE || m->g.values[v].kind == CNP_VAL_ICONST);
 }
 
 static cnp_status need_act(parser *ps, int v, const char *what)
@@ -252,7 +265,7 @@ static cnp_status need_act(parser *ps, int v, const char *what)
     if (v < 0)
         return node_error(ps, CNP_ERR_FORMAT, "%s is missing", what);
     return node_error(ps, CNP_ERR_UNSUPPORTED, "%s '%s' is a constant or a shape, canopy expects "
-                      "an image activation here", what, ps->m->values[v].name);
+                      "an image activation here", what, ps->m->g.values[v].name);
 }
 
 static cnp_status need_fconst(parser *ps, int v, const char *what, int rank, size_t count)
@@ -260,7 +273,7 @@ static cnp_status need_fconst(parser *ps, int v, const char *what, int rank, siz
     const cnp_value *val;
     if (v < 0)
         return node_error(ps, CNP_ERR_FORMAT, "%s is missing", what);
-    val = &ps->m->values[v];
+    val = &ps->m->g.values[v];
     if (val->kind != CNP_VAL_FCONST)
         return node_error(ps, CNP_ERR_UNSUPPORTED, "%s '%s' must be a float32 initializer "
                           "(weights computed at run time are not supported)", what, val->name);
@@ -276,7 +289,7 @@ static cnp_status need_fconst(parser *ps, int v, const char *what, int rank, siz
 /* Node output 0 as an activation produced by the new node. */
 static cnp_status act_output(parser *ps, cnp_node *nd)
 {
-    return define_output(ps, 0, CNP_VAL_ACT, ps->m->n_nodes - 1, &nd->out);
+    return define_output(ps, 0, CNP_VAL_ACT, ps->m->g.n_nodes - 1, &nd->out);
 }
 
 static int dim_ok(int64_t d)
@@ -284,8 +297,9 @@ static int dim_ok(int64_t d)
     return d >= 1 && d <= CNP_ONNX_MAX_DIM;
 }
 
-static cnp_status lower_conv(parser *ps)
+static cnp_status lower_conv(parser *ps, const lowering *e)
 {
+    (void)e;
     cnp_model *m = ps->m;
     int x, w, b, found, valid, v2[2], v4[4];
     int64_t group;
@@ -297,7 +311,7 @@ static cnp_status lower_conv(parser *ps)
         return ps->ctx->status;
     if (need_act(ps, x, "the input") || need_fconst(ps, w, "the weight", 4, 0))
         return ps->ctx->status;
-    wv = &m->values[w];
+    wv = &m->g.values[w];
     if (!dim_ok(wv->dims[0]) || !dim_ok(wv->dims[1]) || wv->dims[2] < 1 ||
         wv->dims[2] > CNP_ONNX_MAX_WINDOW || wv->dims[3] < 1 || wv->dims[3] > CNP_ONNX_MAX_WINDOW)
         return node_error(ps, CNP_ERR_SHAPE, "weight '%s' has unusable dimensions", wv->name);
@@ -319,7 +333,7 @@ static cnp_status lower_conv(parser *ps)
     c->S = (int)wv->dims[3];
     c->w = wv->f;
     c->wval = w;
-    c->bias = b >= 0 ? m->values[b].f : NULL;
+    c->bias = b >= 0 ? m->g.values[b].f : NULL;
     c->residual = -1;
     c->stride_h = c->stride_w = c->dil_h = c->dil_w = 1;
     if (attr_ints(ps, "kernel_shape", 2, 1, CNP_ONNX_MAX_WINDOW, v2, &found))
@@ -351,8 +365,10 @@ static cnp_status lower_conv(parser *ps)
     return act_output(ps, nd);
 }
 
-static cnp_status lower_pool(parser *ps, cnp_op op, const char *onnx_op)
+static cnp_status lower_pool(parser *ps, const lowering *e)
 {
+    const cnp_op op = e->kind;
+    const char *onnx_op = e->op;
     int x, found, valid, v2[2], v4[4];
     int64_t ceil_mode, cip, storage;
     cnp_node *nd;
@@ -403,8 +419,11 @@ static cnp_status lower_pool(parser *ps, cnp_op op, const char *onnx_op)
     return CNP_OK;
 }
 
-static cnp_status lower_global_pool(parser *ps, cnp_op op, const char *onnx_op, int reduce)
+static cnp_status lower_global_pool(parser *ps, const lowering *e)
 {
+    const cnp_op op = e->kind;
+    const char *onnx_op = e->op;
+    const int reduce = e->arg; /* ReduceMean/ReduceMax: axes checked */
     int x;
     int64_t keep = 1, noop = 0;
     cnp_node *nd;
@@ -430,8 +449,9 @@ static cnp_status lower_global_pool(parser *ps, cnp_op op, const char *onnx_op, 
     return act_output(ps, nd);
 }
 
-static cnp_status lower_batchnorm(parser *ps)
+static cnp_status lower_batchnorm(parser *ps, const lowering *e)
 {
+    (void)e;
     cnp_model *m = ps->m;
     int x, sc, bi, mu, var;
     int64_t training;
@@ -444,7 +464,7 @@ static cnp_status lower_batchnorm(parser *ps)
         return ps->ctx->status;
     if (need_act(ps, x, "the input") || need_fconst(ps, sc, "the scale", 1, 0))
         return ps->ctx->status;
-    C = m->values[sc].count;
+    C = m->g.values[sc].count;
     if (C < 1 || C > CNP_ONNX_MAX_DIM)
         return node_error(ps, CNP_ERR_SHAPE, "the scale has %zu values", C);
     if (need_fconst(ps, bi, "the bias", 1, C) || need_fconst(ps, mu, "the mean", 1, C) ||
@@ -460,27 +480,29 @@ static cnp_status lower_batchnorm(parser *ps)
         return ps->ctx->status;
     nd->in[0] = x;
     nd->u.aff.F = (int)C;
-    nd->u.aff.scale = cnp_arena_alloc(ps->ctx, &m->arena, C, sizeof(float), "BatchNormalization");
-    nd->u.aff.shift = cnp_arena_alloc(ps->ctx, &m->arena, C, sizeof(float), "BatchNormalization");
+    nd->u.aff.scale = cnp_arena_alloc(ps->ctx, &m->g.arena, C, sizeof(float), "BatchNormalization");
+    nd->u.aff.shift = cnp_arena_alloc(ps->ctx, &m->g.arena, C, sizeof(float), "BatchNormalization");
     if (!nd->u.aff.scale || !nd->u.aff.shift)
         return ps->ctx->status;
     for (size_t c = 0; c < C; c++) {
-        double v = (double)m->values[var].f[c] + (double)eps;
+        double v = (double)m->g.values[var].f[c] + (double)eps;
         double s;
         if (!(v > 0.0) || !isfinite(v))
             return node_error(ps, CNP_ERR_FORMAT, "variance %g + epsilon %g of channel %zu is "
-                              "not positive", (double)m->values[var].f[c], (double)eps, c);
-        s = (double)m->values[sc].f[c] / sqrt(v);
+                              "not positive", (double)m->g.values[var].f[c], (double)eps, c);
+        s = (double)m->g.values[sc].f[c] / sqrt(v);
         nd->u.aff.scale[c] = (float)s;
-        nd->u.aff.shift[c] = (float)((double)m->values[bi].f[c] - (double)m->values[mu].f[c] * s);
+        nd->u.aff.shift[c] =
+            (float)((double)m->g.values[bi].f[c] - (double)m->g.values[mu].f[c] * s);
     }
     if (act_output(ps, nd))
         return ps->ctx->status;
     return define_unused_outputs(ps, 1);
 }
 
-static cnp_status lower_add(parser *ps)
+static cnp_status lower_add(parser *ps, const lowering *e)
 {
+    (void)e;
     cnp_model *m = ps->m;
     int a, b;
     cnp_node *nd;
@@ -493,7 +515,7 @@ static cnp_status lower_add(parser *ps)
             return ps->ctx->status;
         nd->in[0] = a;
         nd->in[1] = b;
-        m->n_add_total++;
+        m->g.n_add_total++;
         return act_output(ps, nd);
     }
     if (!is_act(m, a) && is_act(m, b)) {
@@ -501,29 +523,31 @@ static cnp_status lower_add(parser *ps)
         a = b;
         b = t;
     }
-    if (!is_act(m, a) || m->values[b].kind != CNP_VAL_FCONST)
+    if (!is_act(m, a) || m->g.values[b].kind != CNP_VAL_FCONST)
         return node_error(ps, CNP_ERR_UNSUPPORTED, "Add is supported between activations or of "
                           "a float constant to an activation");
-    if (m->values[b].count < 1 || m->values[b].count > CNP_ONNX_MAX_DIM)
+    if (m->g.values[b].count < 1 || m->g.values[b].count > CNP_ONNX_MAX_DIM)
         return node_error(ps, CNP_ERR_SHAPE, "the constant '%s' has %zu values",
-                          m->values[b].name, m->values[b].count);
+                          m->g.values[b].name, m->g.values[b].count);
     if (!(nd = new_node(ps, CNP_OP_AFFINE, "Add", 2)))
         return ps->ctx->status;
     nd->in[0] = a;
     nd->in[1] = b; /* kept for the broadcast check of the shape pass */
-    nd->u.aff.F = (int)m->values[b].count;
-    nd->u.aff.shift = m->values[b].f;
-    nd->u.aff.scale = cnp_arena_alloc(ps->ctx, &m->arena, m->values[b].count, sizeof(float), "Add");
+    nd->u.aff.F = (int)m->g.values[b].count;
+    nd->u.aff.shift = m->g.values[b].f;
+    nd->u.aff.scale = cnp_arena_alloc(ps->ctx, &m->g.arena, m->g.values[b].count, sizeof(float),
+                                      "Add");
     if (!nd->u.aff.scale)
         return ps->ctx->status;
-    for (size_t i = 0; i < m->values[b].count; i++)
+    for (size_t i = 0; i < m->g.values[b].count; i++)
         nd->u.aff.scale[i] = 1.0f;
     return act_output(ps, nd);
 }
 
 /* Gemm (transA = 0) and MatMul by a constant: weights to (M, K). */
-static cnp_status lower_linear(parser *ps, int gemm)
+static cnp_status lower_linear(parser *ps, const lowering *e)
 {
+    const int gemm = e->arg; /* Gemm (1) or MatMul (0) */
     cnp_model *m = ps->m;
     int a, bw, bc;
     int64_t trans_a = 0, trans_b = 0;
@@ -548,7 +572,7 @@ static cnp_status lower_linear(parser *ps, int gemm)
         return ps->ctx->status;
     if (trans_a)
         return node_error(ps, CNP_ERR_UNSUPPORTED, "transA = 1 is not supported");
-    B = &m->values[bw];
+    B = &m->g.values[bw];
     K = (size_t)(trans_b ? B->dims[1] : B->dims[0]);
     M = (size_t)(trans_b ? B->dims[0] : B->dims[1]);
     if (K < 1 || M < 1 || K > CNP_ONNX_MAX_DIM || M > CNP_ONNX_MAX_DIM)
@@ -556,12 +580,12 @@ static cnp_status lower_linear(parser *ps, int gemm)
     if (!gemm && bc >= 0)
         return node_error(ps, CNP_ERR_FORMAT, "MatMul takes two inputs");
     if (bc >= 0) {
-        if (m->values[bc].kind != CNP_VAL_FCONST)
+        if (m->g.values[bc].kind != CNP_VAL_FCONST)
             return node_error(ps, CNP_ERR_UNSUPPORTED, "the bias must be a float32 initializer");
-        if (m->values[bc].count != M && m->values[bc].count != 1)
+        if (m->g.values[bc].count != M && m->g.values[bc].count != 1)
             return node_error(ps, CNP_ERR_UNSUPPORTED, "the bias '%s' has %zu values; canopy "
                               "handles one per output (%zu) or one for all",
-                              m->values[bc].name, m->values[bc].count, M);
+                              m->g.values[bc].name, m->g.values[bc].count, M);
     }
     if (!(nd = new_node(ps, CNP_OP_LINEAR, gemm ? "Gemm" : "MatMul", 1)))
         return ps->ctx->status;
@@ -569,15 +593,15 @@ static cnp_status lower_linear(parser *ps, int gemm)
     l = &nd->u.lin;
     l->K = (int)K;
     l->M = (int)M;
-    l->w = cnp_arena_alloc(ps->ctx, &m->arena, K * M, sizeof(float), "linear weights");
+    l->w = cnp_arena_alloc(ps->ctx, &m->g.arena, K * M, sizeof(float), "linear weights");
     if (!l->w)
         return ps->ctx->status;
     for (size_t i = 0; i < M; i++)
         for (size_t k = 0; k < K; k++)
             l->w[i * K + k] = alpha * (trans_b ? B->f[i * K + k] : B->f[k * M + i]);
     if (bc >= 0 && beta != 0.0f) {
-        const cnp_value *Cv = &m->values[bc];
-        l->bias = cnp_arena_alloc(ps->ctx, &m->arena, M, sizeof(float), "linear bias");
+        const cnp_value *Cv = &m->g.values[bc];
+        l->bias = cnp_arena_alloc(ps->ctx, &m->g.arena, M, sizeof(float), "linear bias");
         if (!l->bias)
             return ps->ctx->status;
         for (size_t i = 0; i < M; i++)
@@ -586,8 +610,9 @@ static cnp_status lower_linear(parser *ps, int gemm)
     return act_output(ps, nd);
 }
 
-static cnp_status lower_concat(parser *ps)
+static cnp_status lower_concat(parser *ps, const lowering *e)
 {
+    (void)e;
     cnp_model *m = ps->m;
     int64_t axis;
     int n = (int)ps->node->n_input, acts = 0, ints = 0;
@@ -614,14 +639,15 @@ static cnp_status lower_concat(parser *ps)
         return act_output(ps, nd);
     if (ints == n) {
         nd->op = CNP_OP_ICONCAT;
-        return define_output(ps, 0, CNP_VAL_SHAPE, m->n_nodes - 1, &nd->out);
+        return define_output(ps, 0, CNP_VAL_SHAPE, m->g.n_nodes - 1, &nd->out);
     }
     return node_error(ps, CNP_ERR_UNSUPPORTED, "Concat of activations with constants or shapes "
                       "is not supported");
 }
 
-static cnp_status lower_flatten(parser *ps, int reshape)
+static cnp_status lower_flatten(parser *ps, const lowering *e)
 {
+    const int reshape = e->arg; /* Reshape (1) or Flatten (0) */
     int x, shape;
     int64_t axis, allowzero;
     cnp_node *nd;
@@ -651,8 +677,10 @@ static cnp_status lower_flatten(parser *ps, int reshape)
 }
 
 /* Shape, Gather, Unsqueeze, Squeeze on shape tensors. */
-static cnp_status lower_shape_op(parser *ps, cnp_op op, const char *onnx_op)
+static cnp_status lower_shape_op(parser *ps, const lowering *e)
 {
+    const cnp_op op = e->kind;
+    const char *onnx_op = e->op;
     cnp_model *m = ps->m;
     int x, idx;
     int64_t v;
@@ -688,7 +716,7 @@ static cnp_status lower_shape_op(parser *ps, cnp_op op, const char *onnx_op)
     case CNP_OP_GATHER:
         if (input_of(ps, 1, &idx))
             return ps->ctx->status;
-        if (idx < 0 || m->values[idx].kind != CNP_VAL_ICONST || m->values[idx].sym_rank < 0)
+        if (idx < 0 || m->g.values[idx].kind != CNP_VAL_ICONST || m->g.values[idx].sym_rank < 0)
             return node_error(ps, CNP_ERR_UNSUPPORTED, "the indices must be a constant scalar or "
                               "short list");
         nd->in[1] = idx;
@@ -700,12 +728,13 @@ static cnp_status lower_shape_op(parser *ps, cnp_op op, const char *onnx_op)
             return ps->ctx->status;
         break;
     }
-    return define_output(ps, 0, CNP_VAL_SHAPE, m->n_nodes - 1, &nd->out);
+    return define_output(ps, 0, CNP_VAL_SHAPE, m->g.n_nodes - 1, &nd->out);
 }
 
 /* Constant: the value becomes a constant tensor, no node. */
-static cnp_status lower_constant(parser *ps)
+static cnp_status lower_constant(parser *ps, const lowering *e)
 {
+    (void)e;
     cnp_model *m = ps->m;
     const Onnx__NodeProto *n = ps->node;
     const Onnx__AttributeProto *a;
@@ -717,7 +746,7 @@ static cnp_status lower_constant(parser *ps)
     a = n->attribute[0];
     if (define_output(ps, 0, CNP_VAL_UNDEF, -1, &v))
         return ps->ctx->status;
-    val = &m->values[v];
+    val = &m->g.values[v];
     if (!strcmp(a->name, "value")) {
         char what[320], nb[300];
         if (!a->t)
@@ -728,7 +757,7 @@ static cnp_status lower_constant(parser *ps)
     if (!strcmp(a->name, "value_float") || !strcmp(a->name, "value_floats")) {
         int one = a->name[11] == '\0';
         size_t cnt = one ? 1 : a->n_floats;
-        val->f = cnp_arena_alloc(ps->ctx, &m->arena, cnt ? cnt : 1, sizeof(float), "a constant");
+        val->f = cnp_arena_alloc(ps->ctx, &m->g.arena, cnt ? cnt : 1, sizeof(float), "a constant");
         if (!val->f)
             return ps->ctx->status;
         for (size_t i = 0; i < cnt; i++)
@@ -742,7 +771,8 @@ static cnp_status lower_constant(parser *ps)
     if (!strcmp(a->name, "value_int") || !strcmp(a->name, "value_ints")) {
         int one = a->name[9] == '\0';
         size_t cnt = one ? 1 : a->n_ints;
-        val->i = cnp_arena_alloc(ps->ctx, &m->arena, cnt ? cnt : 1, sizeof(int64_t), "a constant");
+        val->i = cnp_arena_alloc(ps->ctx, &m->g.arena, cnt ? cnt : 1, sizeof(int64_t),
+                                 "a constant");
         if (!val->i)
             return ps->ctx->status;
         for (size_t i = 0; i < cnt; i++)
@@ -764,8 +794,9 @@ static cnp_status lower_constant(parser *ps)
 
 /* Transpose of a 2-D float constant (weights of a Linear without bias in an
  * export without constant folding): folded at load. */
-static cnp_status lower_transpose(parser *ps)
+static cnp_status lower_transpose(parser *ps, const lowering *e)
 {
+    (void)e;
     cnp_model *m = ps->m;
     const Onnx__AttributeProto *perm = attr_find(ps->node, "perm");
     const cnp_value *x;
@@ -775,7 +806,7 @@ static cnp_status lower_transpose(parser *ps)
 
     if (input_of(ps, 0, &xv))
         return ps->ctx->status;
-    if (xv < 0 || m->values[xv].kind != CNP_VAL_FCONST || m->values[xv].rank != 2)
+    if (xv < 0 || m->g.values[xv].kind != CNP_VAL_FCONST || m->g.values[xv].rank != 2)
         return node_error(ps, CNP_ERR_UNSUPPORTED, "Transpose is supported on 2-D constant "
                           "weights only (canopy runs ResNet-family classifiers)");
     if (perm) {
@@ -786,15 +817,15 @@ static cnp_status lower_transpose(parser *ps)
     }
     if (define_output(ps, 0, CNP_VAL_FCONST, -1, &v))
         return ps->ctx->status;
-    x = &m->values[xv];
-    y = &m->values[v];
+    x = &m->g.values[xv];
+    y = &m->g.values[v];
     R = (size_t)x->dims[0];
     C = (size_t)x->dims[1];
     y->rank = 2;
     y->dims[0] = swap ? x->dims[1] : x->dims[0];
     y->dims[1] = swap ? x->dims[0] : x->dims[1];
     y->count = x->count;
-    y->f = cnp_arena_alloc(ps->ctx, &m->arena, x->count, sizeof *y->f, "a transposed constant");
+    y->f = cnp_arena_alloc(ps->ctx, &m->g.arena, x->count, sizeof *y->f, "a transposed constant");
     if (!y->f)
         return ps->ctx->status;
     for (size_t i = 0; i < R; i++)
@@ -806,29 +837,103 @@ static cnp_status lower_transpose(parser *ps)
 static cnp_status count_op(parser *ps, const char *op)
 {
     cnp_model *m = ps->m;
-    for (int i = 0; i < m->n_ops; i++)
-        if (!strcmp(m->ops[i].name, op)) {
-            m->ops[i].count++;
+    for (int i = 0; i < m->g.n_ops; i++)
+        if (!strcmp(m->g.ops[i].name, op)) {
+            m->g.ops[i].count++;
             return CNP_OK;
         }
-    m->ops[m->n_ops].name = cnp_arena_strdup(ps->ctx, &m->arena, op);
-    if (!m->ops[m->n_ops].name)
+    m->g.ops[m->g.n_ops].name = cnp_arena_strdup(ps->ctx, &m->g.arena, op);
+    if (!m->g.ops[m->g.n_ops].name)
         return CNP_ERR_NOMEM;
-    m->ops[m->n_ops++].count = 1;
+    m->g.ops[m->g.n_ops++].count = 1;
     return CNP_OK;
 }
 
-static const char SUPPORTED[] =
-    "Conv, BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, "
-    "ReduceMean, ReduceMax, Add, Concat, Flatten, Reshape, Gemm, MatMul, Sigmoid, Dropout, "
-    "Identity, Constant, Shape, Gather, Unsqueeze, Squeeze (Transpose of constant weights)";
+/* Relu, Sigmoid: elementwise on an activation. */
+static cnp_status lower_unary(parser *ps, const lowering *e)
+{
+    int x;
+    cnp_node *nd;
+    if (input_of(ps, 0, &x) || need_act(ps, x, "the input"))
+        return ps->ctx->status;
+    if (!(nd = new_node(ps, e->kind, e->op, 1)))
+        return ps->ctx->status;
+    nd->in[0] = x;
+    return act_output(ps, nd);
+}
+
+/* Identity, Dropout (inference): the output is another name of the input. */
+static cnp_status lower_alias(parser *ps, const lowering *e)
+{
+    int x;
+    (void)e;
+    if (input_of(ps, 0, &x))
+        return ps->ctx->status;
+    if (x < 0)
+        return node_error(ps, CNP_ERR_FORMAT, "the input is missing");
+    ps->m->g.values[x].n_refs--; /* the alias's readers count instead */
+    return alias_output(ps, x);
+}
+
+/* The operators canopy runs, in the order the error message lists them. */
+static const lowering LOWERINGS[] = {
+    {"Conv", lower_conv, CNP_OP_CONV, 0, 0},
+    {"BatchNormalization", lower_batchnorm, CNP_OP_AFFINE, 0, 0},
+    {"Relu", lower_unary, CNP_OP_RELU, 0, 0},
+    {"MaxPool", lower_pool, CNP_OP_MAXPOOL, 0, 0},
+    {"AveragePool", lower_pool, CNP_OP_AVGPOOL, 0, 0},
+    {"GlobalAveragePool", lower_global_pool, CNP_OP_GAVGPOOL, 0, 0},
+    {"GlobalMaxPool", lower_global_pool, CNP_OP_GMAXPOOL, 0, 0},
+    {"ReduceMean", lower_global_pool, CNP_OP_GAVGPOOL, 1, 0},
+    {"ReduceMax", lower_global_pool, CNP_OP_GMAXPOOL, 1, 0},
+    {"Add", lower_add, CNP_OP_ADD, 0, 0},
+    {"Concat", lower_concat, CNP_OP_CONCAT, 0, 0},
+    {"Flatten", lower_flatten, CNP_OP_FLATTEN, 0, 0},
+    {"Reshape", lower_flatten, CNP_OP_FLATTEN, 1, 0},
+    {"Gemm", lower_linear, CNP_OP_LINEAR, 1, 0},
+    {"MatMul", lower_linear, CNP_OP_LINEAR, 0, 0},
+    {"Sigmoid", lower_unary, CNP_OP_SIGMOID, 0, 0},
+    {"Dropout", lower_alias, CNP_OP_FLATTEN, 0, 0},
+    {"Identity", lower_alias, CNP_OP_FLATTEN, 0, 0},
+    {"Constant", lower_constant, CNP_OP_SHAPE, 0, 0},
+    {"Shape", lower_shape_op, CNP_OP_SHAPE, 0, 0},
+    {"Gather", lower_shape_op, CNP_OP_GATHER, 0, 0},
+    {"Unsqueeze", lower_shape_op, CNP_OP_UNSQUEEZE, 0, 0},
+    {"Squeeze", lower_shape_op, CNP_OP_SQUEEZE, 0, 0},
+    {"Transpose", lower_transpose, CNP_OP_SHAPE, 0, 1},
+};
+#define N_LOWERINGS (sizeof LOWERINGS / sizeof LOWERINGS[0])
+
+/* "Conv, BatchNormalization, ..., Squeeze (Transpose of constant weights)"
+ * from the table, into buf. Returns buf. */
+static const char *supported_ops(char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int aside = 0; aside <= 1; aside++)
+        for (size_t i = 0; i < N_LOWERINGS; i++) {
+            const lowering *e = &LOWERINGS[i];
+            int w;
+            if (e->aside != aside)
+                continue;
+            w = snprintf(buf + len, size - len, "%s%s%s", !aside && len ? ", " : "",
+                         aside ? " (" : "", e->op);
+            if (w < 0 || (size_t)w >= size - len)
+                return buf;
+            len += (size_t)w;
+            if (aside)
+                len += (size_t)snprintf(buf + len, size - len, " of constant weights)");
+            if (len >= size)
+                return buf;
+        }
+    return buf;
+}
 
 cnp_status cnp_onnx_lower_node(cnp_onnx_parser *ps)
 {
     const Onnx__NodeProto *n = ps->node;
     const char *op = n->op_type;
-    int x;
-    cnp_node *nd;
+    char supported[512];
 
     if (!op || !op[0])
         return node_error(ps, CNP_ERR_FORMAT, "the node has no operator type");
@@ -836,64 +941,12 @@ cnp_status cnp_onnx_lower_node(cnp_onnx_parser *ps)
         return ps->ctx->status;
     if (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx"))
         return node_error(ps, CNP_ERR_UNSUPPORTED, "operator %s of domain '%s' is not supported "
-                          "(canopy runs standard ONNX operators: %s)", op, n->domain, SUPPORTED);
-    if (!strcmp(op, "Conv"))
-        return lower_conv(ps);
-    if (!strcmp(op, "BatchNormalization"))
-        return lower_batchnorm(ps);
-    if (!strcmp(op, "Relu") || !strcmp(op, "Sigmoid")) {
-        int relu = op[0] == 'R';
-        if (input_of(ps, 0, &x) || need_act(ps, x, "the input"))
-            return ps->ctx->status;
-        if (!(nd = new_node(ps, relu ? CNP_OP_RELU : CNP_OP_SIGMOID, relu ? "Relu" : "Sigmoid", 1)))
-            return ps->ctx->status;
-        nd->in[0] = x;
-        return act_output(ps, nd);
-    }
-    if (!strcmp(op, "MaxPool"))
-        return lower_pool(ps, CNP_OP_MAXPOOL, "MaxPool");
-    if (!strcmp(op, "AveragePool"))
-        return lower_pool(ps, CNP_OP_AVGPOOL, "AveragePool");
-    if (!strcmp(op, "GlobalAveragePool"))
-        return lower_global_pool(ps, CNP_OP_GAVGPOOL, "GlobalAveragePool", 0);
-    if (!strcmp(op, "GlobalMaxPool"))
-        return lower_global_pool(ps, CNP_OP_GMAXPOOL, "GlobalMaxPool", 0);
-    if (!strcmp(op, "ReduceMean"))
-        return lower_global_pool(ps, CNP_OP_GAVGPOOL, "ReduceMean", 1);
-    if (!strcmp(op, "ReduceMax"))
-        return lower_global_pool(ps, CNP_OP_GMAXPOOL, "ReduceMax", 1);
-    if (!strcmp(op, "Add"))
-        return lower_add(ps);
-    if (!strcmp(op, "Concat"))
-        return lower_concat(ps);
-    if (!strcmp(op, "Flatten"))
-        return lower_flatten(ps, 0);
-    if (!strcmp(op, "Reshape"))
-        return lower_flatten(ps, 1);
-    if (!strcmp(op, "Gemm"))
-        return lower_linear(ps, 1);
-    if (!strcmp(op, "MatMul"))
-        return lower_linear(ps, 0);
-    if (!strcmp(op, "Identity") || !strcmp(op, "Dropout")) {
-        if (input_of(ps, 0, &x))
-            return ps->ctx->status;
-        if (x < 0)
-            return node_error(ps, CNP_ERR_FORMAT, "the input is missing");
-        ps->m->values[x].n_refs--; /* the alias's readers count instead */
-        return alias_output(ps, x);
-    }
-    if (!strcmp(op, "Constant"))
-        return lower_constant(ps);
-    if (!strcmp(op, "Transpose"))
-        return lower_transpose(ps);
-    if (!strcmp(op, "Shape"))
-        return lower_shape_op(ps, CNP_OP_SHAPE, "Shape");
-    if (!strcmp(op, "Gather"))
-        return lower_shape_op(ps, CNP_OP_GATHER, "Gather");
-    if (!strcmp(op, "Unsqueeze"))
-        return lower_shape_op(ps, CNP_OP_UNSQUEEZE, "Unsqueeze");
-    if (!strcmp(op, "Squeeze"))
-        return lower_shape_op(ps, CNP_OP_SQUEEZE, "Squeeze");
+                          "(canopy runs standard ONNX operators: %s)", op, n->domain,
+                          supported_ops(supported, sizeof supported));
+    for (size_t i = 0; i < N_LOWERINGS; i++)
+        if (!strcmp(op, LOWERINGS[i].op))
+            return LOWERINGS[i].fn(ps, &LOWERINGS[i]);
     return node_error(ps, CNP_ERR_UNSUPPORTED, "operator %s is not supported; canopy runs "
-                      "ResNet-family classifiers made of %s", op, SUPPORTED);
+                      "ResNet-family classifiers made of %s", op,
+                      supported_ops(supported, sizeof supported));
 }

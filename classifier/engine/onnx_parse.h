@@ -1,7 +1,7 @@
 /* onnx_parse.h -- internal to classifier/engine: the ONNX parser's state
- * shared by onnx_load.c (file, graph, tensors, entry points) and
- * onnx_lower.c (operators -> cnp_node). Includes the protobuf-c header
- * generated from onnx.proto.
+ * (onnx_parser.c) used by onnx_load.c (graph, entry points) and
+ * onnx_lower.c (operators -> cnp_node, called by onnx_load.c only).
+ * Includes the protobuf-c header generated from onnx.proto (onnx/).
  */
 #ifndef CNP_ENGINE_ONNX_PARSE_H
 #define CNP_ENGINE_ONNX_PARSE_H
@@ -9,11 +9,8 @@
 #include <stdarg.h>
 
 #include "engine/graph.h"
-#include "engine/onnx.pb-c.h"
-
-/* Bounds on geometry read from the file. */
-#define CNP_ONNX_MAX_DIM (1 << 24)
-#define CNP_ONNX_MAX_WINDOW 4096
+#include "onnx/onnx.h"
+#include "onnx/onnx.pb-c.h"
 
 /* Value names -> value indices (open addressing; keys are not copied). */
 typedef struct cnp_name_map {
@@ -37,6 +34,8 @@ typedef struct cnp_onnx_parser {
     int node_index;
 } cnp_onnx_parser;
 
+/* onnx_parser.c */
+
 /* Records "FILE: node 'NAME' (OP): message" and returns st. */
 cnp_status cnp_onnx_node_verror(cnp_onnx_parser *ps, cnp_status st, const char *fmt, va_list ap);
 /* "node 'NAME' (OP)" of the node being lowered, into buf. */
@@ -47,7 +46,8 @@ const char *cnp_onnx_node_name(const cnp_onnx_parser *ps, char *buf, size_t size
 cnp_status cnp_onnx_load_tensor(cnp_onnx_parser *ps, const Onnx__TensorProto *t, cnp_value *v,
                                 const char *what);
 
-/* Lowers ps->node into values and nodes of ps->m (onnx_lower.c). */
+/* onnx_lower.c: lowers ps->node into values and nodes of ps->m, by the
+ * operator table. */
 cnp_status cnp_onnx_lower_node(cnp_onnx_parser *ps);
 
 #endif

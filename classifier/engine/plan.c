@@ -24,32 +24,32 @@ void cnp_model_unprepare(cnp_model *m)
 {
     if (!m)
         return;
-    for (int i = 0; i < m->n_nodes; i++)
-        if (m->nodes[i].op == CNP_OP_CONV) {
-            cnp_conv_plan_free(m->nodes[i].u.conv.plan);
-            m->nodes[i].u.conv.plan = NULL;
+    for (int i = 0; i < m->g.n_nodes; i++)
+        if (m->g.nodes[i].op == CNP_OP_CONV) {
+            cnp_conv_plan_free(m->g.nodes[i].u.conv.plan);
+            m->g.nodes[i].u.conv.plan = NULL;
         }
-    cnp_aligned_free(m->slab);
-    free(m->bufs);
-    free(m->buf_floats);
-    m->slab = m->scratch = m->tta_in = m->tta_acc = NULL;
-    m->bufs = NULL;
-    m->buf_floats = NULL;
-    m->n_bufs = 0;
-    m->scratch_floats = 0;
-    m->prepared = 0;
-    m->bf16 = 0;
+    cnp_aligned_free(m->plan.slab);
+    free(m->plan.bufs);
+    free(m->plan.buf_floats);
+    m->plan.slab = m->plan.scratch = m->plan.tta_in = m->plan.tta_acc = NULL;
+    m->plan.bufs = NULL;
+    m->plan.buf_floats = NULL;
+    m->plan.n_bufs = 0;
+    m->plan.scratch_floats = 0;
+    m->plan.prepared = 0;
+    m->plan.bf16 = 0;
 }
 
 const char *cnp_model_precision(const cnp_model *m)
 {
-    return m && m->prepared && m->bf16 ? "bf16" : "fp32";
+    return m && m->plan.prepared && m->plan.bf16 ? "bf16" : "fp32";
 }
 
 /* Whether node nd's output shares its input's buffer (no computation). */
 static int is_alias_node(const cnp_model *m, const cnp_node *nd)
 {
-    const cnp_value *x = &m->values[nd->in[0]];
+    const cnp_value *x = &m->g.values[nd->in[0]];
     switch (nd->op) {
     case CNP_OP_FLATTEN:
     case CNP_OP_GAVGPOOL:
@@ -68,8 +68,8 @@ static int is_shape_node(const cnp_node *nd)
 
 static int root_of(const cnp_model *m, int v)
 {
-    while (m->values[v].alias >= 0)
-        v = m->values[v].alias;
+    while (m->g.values[v].alias >= 0)
+        v = m->g.values[v].alias;
     return v;
 }
 
@@ -139,85 +139,85 @@ static cnp_status plan_buffers(cnp_ctx *ctx, cnp_model *m)
     cnp_status st = CNP_OK;
     int out_root;
 
-    for (int v = 0; v < m->n_values; v++) {
-        cnp_value *val = &m->values[v];
+    for (int v = 0; v < m->g.n_values; v++) {
+        cnp_value *val = &m->g.values[v];
         val->alias = -1;
         val->buf = -1;
         val->last_use = -1;
         val->chip_floats = (size_t)val->C * (size_t)val->H * (size_t)val->W;
     }
-    for (int i = 0; i < m->n_nodes; i++) {
-        cnp_node *nd = &m->nodes[i];
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        cnp_node *nd = &m->g.nodes[i];
         if (!nd->dead && is_alias_node(m, nd))
-            m->values[nd->out].alias = nd->in[0];
+            m->g.values[nd->out].alias = nd->in[0];
     }
-    for (int i = 0; i < m->n_nodes; i++) {
-        const cnp_node *nd = &m->nodes[i];
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        const cnp_node *nd = &m->g.nodes[i];
         if (nd->dead || is_shape_node(nd))
             continue;
         for (int k = 0; k < nd->n_in; k++)
-            if (nd->in[k] >= 0 && m->values[nd->in[k]].kind == CNP_VAL_ACT)
-                m->values[root_of(m, nd->in[k])].last_use = i;
+            if (nd->in[k] >= 0 && m->g.values[nd->in[k]].kind == CNP_VAL_ACT)
+                m->g.values[root_of(m, nd->in[k])].last_use = i;
     }
-    out_root = root_of(m, m->output);
-    m->values[out_root].last_use = INT_MAX;
+    out_root = root_of(m, m->g.output);
+    m->g.values[out_root].last_use = INT_MAX;
 
     /* the converted input */
     {
         size_t need;
-        if (!cnp_mul_size(m->values[m->input].chip_floats, (size_t)m->max_batch, &need))
+        if (!cnp_mul_size(m->g.values[m->g.input].chip_floats, (size_t)m->plan.max_batch, &need))
             goto too_large;
-        if ((m->values[m->input].buf = pool_take(ctx, &p, need)) < 0)
+        if ((m->g.values[m->g.input].buf = pool_take(ctx, &p, need)) < 0)
             goto nomem;
     }
-    for (int i = 0; i < m->n_nodes; i++) {
-        cnp_node *nd = &m->nodes[i];
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        cnp_node *nd = &m->g.nodes[i];
         cnp_value *o;
         int reuse = -1;
         size_t need;
         if (nd->dead || is_shape_node(nd))
             continue;
-        o = &m->values[nd->out];
+        o = &m->g.values[nd->out];
         if (o->alias >= 0) {
-            o->buf = m->values[root_of(m, nd->out)].buf;
+            o->buf = m->g.values[root_of(m, nd->out)].buf;
             continue;
         }
-        if (!cnp_mul_size(o->chip_floats, (size_t)m->max_batch, &need))
+        if (!cnp_mul_size(o->chip_floats, (size_t)m->plan.max_batch, &need))
             goto too_large;
         for (int k = 0; k < nd->n_in && reuse < 0; k++) {
             int r;
-            if (nd->in[k] < 0 || m->values[nd->in[k]].kind != CNP_VAL_ACT || !in_place_ok(nd, k))
+            if (nd->in[k] < 0 || m->g.values[nd->in[k]].kind != CNP_VAL_ACT || !in_place_ok(nd, k))
                 continue;
             r = root_of(m, nd->in[k]);
             if (nd->op == CNP_OP_CONV && r == root_of(m, nd->in[0]))
                 continue; /* a convolution never writes over its input */
-            if (m->values[r].last_use == i && p.size[m->values[r].buf] >= need)
+            if (m->g.values[r].last_use == i && p.size[m->g.values[r].buf] >= need)
                 reuse = r;
         }
         if (reuse >= 0) {
-            o->buf = m->values[reuse].buf;
-            m->values[reuse].last_use = -2; /* handed over: not freed below */
+            o->buf = m->g.values[reuse].buf;
+            m->g.values[reuse].last_use = -2; /* handed over: not freed below */
         } else if ((o->buf = pool_take(ctx, &p, need)) < 0) {
             goto nomem;
         }
         for (int k = 0; k < nd->n_in; k++) {
             int r;
-            if (nd->in[k] < 0 || m->values[nd->in[k]].kind != CNP_VAL_ACT)
+            if (nd->in[k] < 0 || m->g.values[nd->in[k]].kind != CNP_VAL_ACT)
                 continue;
             r = root_of(m, nd->in[k]);
-            if (m->values[r].last_use == i) {
-                p.busy[m->values[r].buf] = 0;
-                m->values[r].last_use = -2;
+            if (m->g.values[r].last_use == i) {
+                p.busy[m->g.values[r].buf] = 0;
+                m->g.values[r].last_use = -2;
             }
         }
     }
-    m->n_bufs = p.n;
-    m->buf_floats = p.size;
+    m->plan.n_bufs = p.n;
+    m->plan.buf_floats = p.size;
     p.size = NULL;
     goto cleanup;
 too_large:
     st = cnp_error(ctx, CNP_ERR_NOMEM, "%s: activations of batch %d at %dx%d are too large",
-                   m->path, m->max_batch, m->H, m->W);
+                   m->g.path, m->plan.max_batch, m->plan.H, m->plan.W);
     goto cleanup;
 nomem:
     st = ctx->status;
@@ -229,123 +229,138 @@ cleanup:
 
 static size_t round_floats(size_t n)
 {
-    return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+    return cnp_round_up(n, ALIGN_FLOATS);
 }
 
-cnp_status cnp_model_prepare(cnp_ctx *ctx, cnp_model *m, int max_batch, int height, int width,
-                             int n_threads, unsigned flags)
+/* The options against the model: batch, size, fixed exports, TTA. */
+static cnp_status check_options(cnp_ctx *ctx, const cnp_model *m, const cnp_prepare_options *o)
 {
-    cnp_status st = CNP_OK;
-    size_t total = 0, off = 0, tta_in = 0, tta_acc = 0;
-
-    if (!m)
-        return cnp_error(ctx, CNP_ERR_USAGE, "no model to prepare");
-    cnp_model_unprepare(m);
-    if (max_batch < 1 || max_batch > 1 << 20)
-        return cnp_error(ctx, CNP_ERR_USAGE, "%s: batch size %d is outside 1..%d", m->path,
-                         max_batch, 1 << 20);
-    if (height < 32 || width < 32)
+    const char *path = m->g.path;
+    const int h = o->height, w = o->width;
+    if (o->max_batch < 1 || o->max_batch > 1 << 20)
+        return cnp_error(ctx, CNP_ERR_USAGE, "%s: batch size %d is outside 1..%d", path,
+                         o->max_batch, 1 << 20);
+    if (h < 32 || w < 32)
         return cnp_error(ctx, CNP_ERR_SHAPE, "%s: an input of %dx%d pixels is smaller than the "
-                         "32x32 canopy supports", m->path, width, height);
-    if ((m->fixed_h && height != m->fixed_h) || (m->fixed_w && width != m->fixed_w))
+                         "32x32 canopy supports", path, w, h);
+    if ((m->g.fixed_h && h != m->g.fixed_h) || (m->g.fixed_w && w != m->g.fixed_w))
         return cnp_error(ctx, CNP_ERR_SHAPE, "%s: the model was exported for a fixed input of "
                          "%dx%d pixels, not %dx%d; use that size or export with dynamic height "
-                         "and width axes", m->path, m->fixed_w ? m->fixed_w : width,
-                         m->fixed_h ? m->fixed_h : height, width, height);
-    if ((flags & CNP_PREPARE_TTA) && height != width)
+                         "and width axes", path, m->g.fixed_w ? m->g.fixed_w : w,
+                         m->g.fixed_h ? m->g.fixed_h : h, w, h);
+    if ((o->flags & CNP_PREPARE_TTA) && h != w)
         return cnp_error(ctx, CNP_ERR_USAGE, "%s: test-time augmentation needs square chips, not "
-                         "%dx%d", m->path, width, height);
-    if (n_threads <= 0)
-        n_threads = omp_get_num_procs();
-    if (cnp_blas_init(ctx) != CNP_OK)
-        return ctx->status;
+                         "%dx%d", path, w, h);
+    return CNP_OK;
+}
 
-    m->max_batch = max_batch;
-    m->H = height;
-    m->W = width;
-    m->n_threads = n_threads;
-    m->flags = flags;
-    m->bf16 = (flags & CNP_PREPARE_BF16) && cnp_engine_bf16_available();
-    if ((st = cnp_graph_shapes(ctx, m, height, width)) != CNP_OK)
-        goto fail;
-    m->gflops_planned = m->gflops;
-    if ((st = plan_buffers(ctx, m)) != CNP_OK)
-        goto fail;
-
-    for (int i = 0; i < m->n_nodes; i++) {
-        cnp_node *nd = &m->nodes[i];
+/* One convolution plan per live Conv (weights packed for the threads),
+ * and the largest scratch any of them needs. */
+static cnp_status plan_convs(cnp_ctx *ctx, cnp_model *m)
+{
+    const cnp_conv_opts co = {m->plan.ex.n_threads, m->plan.bf16, m->plan.algo};
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        cnp_node *nd = &m->g.nodes[i];
         cnp_conv_shape s;
         size_t sc;
         if (nd->dead || nd->op != CNP_OP_CONV)
             continue;
         s = nd->u.conv.shape;
-        s.N = max_batch;
-        nd->u.conv.plan = cnp_conv_plan_new_prec(ctx, &s, nd->u.conv.w, nd->u.conv.bias,
-                                                 n_threads, m->bf16);
+        s.N = m->plan.max_batch;
+        nd->u.conv.plan = cnp_conv_plan_new_opts(ctx, &s, nd->u.conv.w, nd->u.conv.bias, &co);
         if (!nd->u.conv.plan) {
             char nb[320];
             char msg[CNP_MSG_MAX];
             snprintf(msg, sizeof msg, "%s", ctx->msg);
             cnp_ctx_clear(ctx);
-            st = cnp_error(ctx, CNP_ERR_NOMEM, "%s: %s: %s", m->path,
-                           cnp_node_desc(nd, nb, sizeof nb), msg);
-            goto fail;
+            return cnp_error(ctx, CNP_ERR_NOMEM, "%s: %s: %s", m->g.path,
+                             cnp_node_desc(nd, nb, sizeof nb), msg);
         }
         sc = cnp_conv_plan_scratch_floats(nd->u.conv.plan);
-        if (sc > m->scratch_floats)
-            m->scratch_floats = sc;
+        if (sc > m->plan.scratch_floats)
+            m->plan.scratch_floats = sc;
     }
+    return CNP_OK;
+}
 
-    /* one slab: buffers, conv scratch, TTA */
-    for (int b = 0; b < m->n_bufs; b++)
-        total += round_floats(m->buf_floats[b]);
-    total += round_floats(m->scratch_floats);
-    if (flags & CNP_PREPARE_TTA) {
-        if (!cnp_mul_size(m->values[m->input].chip_floats, (size_t)max_batch, &tta_in) ||
-            !cnp_mul_size((size_t)m->n_out, (size_t)max_batch, &tta_acc))
-            goto too_large;
+/* One slab: activation buffers, conv scratch, TTA buffers. */
+static cnp_status alloc_slab(cnp_ctx *ctx, cnp_model *m)
+{
+    cnp_plan *pl = &m->plan;
+    size_t total = 0, off = 0, tta_in = 0, tta_acc = 0;
+    const int tta = (pl->flags & CNP_PREPARE_TTA) != 0;
+
+    for (int b = 0; b < pl->n_bufs; b++)
+        total += round_floats(pl->buf_floats[b]);
+    total += round_floats(pl->scratch_floats);
+    if (tta) {
+        if (!cnp_mul_size(m->g.values[m->g.input].chip_floats, (size_t)pl->max_batch, &tta_in) ||
+            !cnp_mul_size((size_t)m->g.n_out, (size_t)pl->max_batch, &tta_acc))
+            return cnp_error(ctx, CNP_ERR_NOMEM, "%s: buffers for batch %d at %dx%d are too "
+                             "large", m->g.path, pl->max_batch, pl->W, pl->H);
         total += round_floats(tta_in) + round_floats(tta_acc);
     }
-    m->bufs = cnp_calloc(ctx, (size_t)(m->n_bufs ? m->n_bufs : 1), sizeof *m->bufs, "buffers");
-    if (!m->bufs)
-        goto nomem;
-    m->slab = cnp_aligned_alloc(ctx, total ? total : 1, sizeof(float), "activation buffers");
-    if (!m->slab) {
+    pl->bufs = cnp_calloc(ctx, (size_t)(pl->n_bufs ? pl->n_bufs : 1), sizeof *pl->bufs, "buffers");
+    if (!pl->bufs)
+        return ctx->status;
+    pl->slab = cnp_aligned_alloc(ctx, total ? total : 1, sizeof(float), "activation buffers");
+    if (!pl->slab) {
         char msg[CNP_MSG_MAX];
         snprintf(msg, sizeof msg, "%s", ctx->msg);
         cnp_ctx_clear(ctx);
-        st = cnp_error(ctx, CNP_ERR_NOMEM, "%s: %s for batch %d at %dx%d; use a smaller --batch",
-                       m->path, msg, max_batch, width, height);
-        goto fail;
+        return cnp_error(ctx, CNP_ERR_NOMEM, "%s: %s for batch %d at %dx%d; use a smaller --batch",
+                         m->g.path, msg, pl->max_batch, pl->W, pl->H);
     }
-    for (int b = 0; b < m->n_bufs; b++) {
-        m->bufs[b] = m->slab + off;
-        off += round_floats(m->buf_floats[b]);
+    for (int b = 0; b < pl->n_bufs; b++) {
+        pl->bufs[b] = pl->slab + off;
+        off += round_floats(pl->buf_floats[b]);
     }
-    m->scratch = m->slab + off;
-    off += round_floats(m->scratch_floats);
-    if (flags & CNP_PREPARE_TTA) {
-        m->tta_in = m->slab + off;
+    pl->scratch = pl->slab + off;
+    off += round_floats(pl->scratch_floats);
+    if (tta) {
+        pl->tta_in = pl->slab + off;
         off += round_floats(tta_in);
-        m->tta_acc = m->slab + off;
+        pl->tta_acc = pl->slab + off;
     }
-    m->prepared = 1;
+    return CNP_OK;
+}
+
+cnp_status cnp_model_prepare(cnp_ctx *ctx, cnp_model *m, const cnp_prepare_options *opt)
+{
+    cnp_status st;
+    int n_threads;
+
+    if (!m || !opt)
+        return cnp_error(ctx, CNP_ERR_USAGE, "no model or options to prepare");
+    cnp_model_unprepare(m);
+    if ((st = check_options(ctx, m, opt)) != CNP_OK)
+        return st;
+    n_threads = opt->n_threads > 0 ? opt->n_threads : omp_get_num_procs();
+    m->plan.max_batch = opt->max_batch;
+    m->plan.H = opt->height;
+    m->plan.W = opt->width;
+    m->plan.ex = cnp_exec_make(n_threads, opt->algo);
+    m->plan.algo = opt->algo;
+    m->plan.flags = opt->flags;
+    m->plan.bf16 = (opt->flags & CNP_PREPARE_BF16) && m->plan.ex.avx512 &&
+                   cnp_gemm_bf16_available();
+    if ((st = cnp_graph_shapes(ctx, m, opt->height, opt->width)) != CNP_OK)
+        goto fail;
+    m->plan.gflops = m->g.gflops;
+    if ((st = plan_buffers(ctx, m)) != CNP_OK || (st = plan_convs(ctx, m)) != CNP_OK ||
+        (st = alloc_slab(ctx, m)) != CNP_OK)
+        goto fail;
+    m->plan.prepared = 1;
     return CNP_OK;
 
-too_large:
-    st = cnp_error(ctx, CNP_ERR_NOMEM, "%s: buffers for batch %d at %dx%d are too large",
-                   m->path, max_batch, width, height);
-    goto fail;
-nomem:
-    st = ctx->status;
 fail:
     cnp_model_unprepare(m);
     {
         /* back to the metadata's size for cnp_model_info */
         cnp_ctx quiet;
         cnp_ctx_clear(&quiet);
-        cnp_graph_shapes(&quiet, m, m->fixed_h ? m->fixed_h : m->meta.input_size,
-                         m->fixed_w ? m->fixed_w : m->meta.input_size);
+        cnp_graph_shapes(&quiet, m, m->g.fixed_h ? m->g.fixed_h : m->meta.input_size,
+                         m->g.fixed_w ? m->g.fixed_w : m->meta.input_size);
     }
     return st;
 }

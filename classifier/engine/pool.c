@@ -124,15 +124,16 @@ static TARGET_AVX512 void maxpool_plane_avx512(float *yp, const float *xp,
     }
 }
 
-void cnp_maxpool2d(float *y, const float *x, const cnp_pool_shape *s, int n_threads)
+void cnp_maxpool2d(float *y, const float *x, const cnp_pool_shape *s, const cnp_exec *ex)
 {
+    const int n_threads = ex->n_threads;
     const size_t HW = (size_t)s->H * s->W, PQ = (size_t)s->P * s->Q;
     const long planes = (long)s->C * s->N;
     const int span = (s->Q - 1) * s->stride_w + s->S;
     int plo, phi, qlo, qhi;
 
     if ((s->stride_w == 1 || s->stride_w == 2) && span <= POOL_ROW_MAX &&
-        s->pad_l + s->W <= POOL_ROW_MAX && cnp_kernels_avx512()) {
+        s->pad_l + s->W <= POOL_ROW_MAX && ex->avx512) {
 #pragma omp parallel for schedule(static) num_threads(threads_for(planes * HW, n_threads))
         for (long i = 0; i < planes; i++)
             maxpool_plane_avx512(y + (size_t)i * PQ, x + (size_t)i * HW, s);
@@ -169,8 +170,9 @@ static void avgpool_plane(float *yp, const float *xp, const cnp_pool_shape *s)
     }
 }
 
-void cnp_avgpool2d(float *y, const float *x, const cnp_pool_shape *s, int n_threads)
+void cnp_avgpool2d(float *y, const float *x, const cnp_pool_shape *s, const cnp_exec *ex)
 {
+    const int n_threads = ex->n_threads;
     const size_t HW = (size_t)s->H * s->W, PQ = (size_t)s->P * s->Q;
     const long planes = (long)s->C * s->N;
 

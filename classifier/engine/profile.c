@@ -10,14 +10,14 @@
 
 cnp_status cnp_model_profile(cnp_ctx *ctx, cnp_model *m, int on)
 {
-    free(m->prof_s);
-    m->prof_s = NULL;
-    m->prof_passes = 0;
+    free(m->prof.node_s);
+    m->prof.node_s = NULL;
+    m->prof.passes = 0;
     if (!on)
         return CNP_OK;
-    m->prof_s = cnp_calloc(ctx, (size_t)(m->n_nodes > 0 ? m->n_nodes : 1), sizeof *m->prof_s,
-                           "the profile");
-    return m->prof_s ? CNP_OK : CNP_ERR_NOMEM;
+    m->prof.node_s = cnp_calloc(ctx, (size_t)(m->g.n_nodes > 0 ? m->g.n_nodes : 1),
+                                sizeof *m->prof.node_s, "the profile");
+    return m->prof.node_s ? CNP_OK : CNP_ERR_NOMEM;
 }
 
 /* Floating-point work of node nd for one chip, in GFLOP (0 if none worth
@@ -36,25 +36,25 @@ static double node_gflop(const cnp_node *nd)
 void cnp_model_profile_print(const cnp_model *m, FILE *f)
 {
     double total = 0;
-    const double passes = m->prof_passes > 0 ? (double)m->prof_passes : 1.0;
-    const int n = m->prof_batch > 0 ? m->prof_batch : 1;
+    const double passes = m->prof.passes > 0 ? (double)m->prof.passes : 1.0;
+    const int n = m->prof.batch > 0 ? m->prof.batch : 1;
 
-    if (!m->prof_s)
+    if (!m->prof.node_s)
         return;
-    for (int i = 0; i < m->n_nodes; i++)
-        total += m->prof_s[i];
-    fprintf(f, "# %ld passes of batch %d; ms per pass\n", m->prof_passes, n);
+    for (int i = 0; i < m->g.n_nodes; i++)
+        total += m->prof.node_s[i];
+    fprintf(f, "# %ld passes of batch %d; ms per pass\n", m->prof.passes, n);
     fprintf(f, "%-4s %-10s %-28s %-14s %9s %8s %6s\n", "node", "op", "shape", "path", "ms",
             "GFLOP/s", "share");
-    for (int i = 0; i < m->n_nodes; i++) {
-        const cnp_node *nd = &m->nodes[i];
-        const cnp_value *x = &m->values[nd->in[0] >= 0 ? nd->in[0] : nd->out];
-        const cnp_value *y = &m->values[nd->out];
-        const double s = m->prof_s[i] / passes;
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        const cnp_node *nd = &m->g.nodes[i];
+        const cnp_value *x = &m->g.values[nd->in[0] >= 0 ? nd->in[0] : nd->out];
+        const cnp_value *y = &m->g.values[nd->out];
+        const double s = m->prof.node_s[i] / passes;
         const double gf = node_gflop(nd) * n;
         char shape[64];
         const char *path = "";
-        if (nd->dead || m->prof_s[i] == 0)
+        if (nd->dead || m->prof.node_s[i] == 0)
             continue;
         if (nd->op == CNP_OP_CONV) {
             const cnp_conv_shape *c = &nd->u.conv.shape;
@@ -66,7 +66,7 @@ void cnp_model_profile_print(const cnp_model *m, FILE *f)
                      y->W);
         }
         fprintf(f, "%-4d %-10s %-28s %-14s %9.3f %8.1f %5.1f%%\n", i, nd->onnx_op, shape, path,
-                1e3 * s, gf > 0 ? gf / s : 0.0, 100.0 * m->prof_s[i] / total);
+                1e3 * s, gf > 0 ? gf / s : 0.0, 100.0 * m->prof.node_s[i] / total);
     }
     fprintf(f, "total %.3f ms per pass\n", 1e3 * total / passes);
 }

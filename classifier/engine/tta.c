@@ -41,26 +41,26 @@ cnp_status cnp_model_forward_tta(cnp_ctx *ctx, cnp_model *m, const float *input,
 
     if (!m || !input || !probs)
         return cnp_error(ctx, CNP_ERR_USAGE, "cnp_model_forward_tta: missing model or buffer");
-    if (!m->prepared || !(m->flags & CNP_PREPARE_TTA))
+    if (!m->plan.prepared || !(m->plan.flags & CNP_PREPARE_TTA))
         return cnp_error(ctx, CNP_ERR_USAGE, "%s: cnp_model_prepare() was not called with "
-                         "CNP_PREPARE_TTA", m->path);
-    if (n < 1 || n > m->max_batch)
+                         "CNP_PREPARE_TTA", m->g.path);
+    if (n < 1 || n > m->plan.max_batch)
         return cnp_error(ctx, CNP_ERR_USAGE, "%s: a batch of %d chips, the plan serves 1 to %d",
-                         m->path, n, m->max_batch);
-    cnt = (size_t)n * m->n_out;
-    memset(m->tta_acc, 0, cnt * sizeof *m->tta_acc);
+                         m->g.path, n, m->plan.max_batch);
+    cnt = (size_t)n * m->g.n_out;
+    memset(m->plan.tta_acc, 0, cnt * sizeof *m->plan.tta_acc);
     for (int t = 0; t < 8; t++) {
         const float *x = input;
         if (t > 0) {
-            orient(m->tta_in, input, n, m->in_C, m->H, t, m->n_threads);
-            x = m->tta_in;
+            orient(m->plan.tta_in, input, n, m->g.in_C, m->plan.H, t, m->plan.ex.n_threads);
+            x = m->plan.tta_in;
         }
         if ((st = cnp_forward_run(ctx, m, x, n, probs)) != CNP_OK)
             return st;
         for (size_t i = 0; i < cnt; i++)
-            m->tta_acc[i] += probs[i];
+            m->plan.tta_acc[i] += probs[i];
     }
     for (size_t i = 0; i < cnt; i++)
-        probs[i] = m->tta_acc[i] / 8.0f;
+        probs[i] = m->plan.tta_acc[i] / 8.0f;
     return CNP_OK;
 }

@@ -57,10 +57,6 @@ struct cnp_wino {
     size_t slice;               /* scratch floats per thread */
 };
 
-static size_t round_up(size_t v, size_t m)
-{
-    return (v + m - 1) / m * m;
-}
 
 int cnp_wino_eligible(const cnp_conv_shape *s)
 {
@@ -84,7 +80,7 @@ void cnp_wino_free(cnp_wino *w)
 /* Phased: V and M of a super-block, shared, then each thread's band. */
 static size_t phased_shared(const cnp_wino *w)
 {
-    return round_up((size_t)XI * w->tsb * (w->Cs + w->Ks), 16);
+    return cnp_round_up((size_t)XI * w->tsb * (w->Cs + w->Ks), 16);
 }
 
 size_t cnp_wino_scratch_floats(const cnp_wino *w)
@@ -116,22 +112,22 @@ cnp_wino *cnp_wino_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *wts, 
     w->n_threads = n_threads;
     w->TH = (s->P + 3) / 4;
     w->TW = (s->Q + 3) / 4;
-    w->Cs = (int)round_up((size_t)s->C, 16);
-    w->Ks = (int)round_up((size_t)s->K, 16);
-    w->xw = (int)round_up((size_t)w->TW * 4 + 2, 16);
+    w->Cs = (int)cnp_round_up((size_t)s->C, 16);
+    w->Ks = (int)cnp_round_up((size_t)s->K, 16);
+    w->xw = (int)cnp_round_up((size_t)w->TW * 4 + 2, 16);
     per_tile = (size_t)XI * (w->Cs + w->Ks) * sizeof(float);
     w->tb = (int)(WINO_L2_BUDGET / per_tile) / 8 * 8;
     if (w->tb < WINO_MIN_BLOCK)
         w->tb = WINO_MIN_BLOCK;
     if (w->tb > WINO_MAX_BLOCK)
         w->tb = WINO_MAX_BLOCK;
-    w->slice = round_up((size_t)XI * w->tb * (w->Cs + w->Ks) + (size_t)6 * w->xw * 16, 16);
+    w->slice = cnp_round_up((size_t)XI * w->tb * (w->Cs + w->Ks) + (size_t)6 * w->xw * 16, 16);
     w->phased = (size_t)XI * s->C * s->K * sizeof(float) > WINO_U_L2;
     w->tsb = (int)(WINO_PHASE_BYTES / per_tile) / 8 * 8;
     if (w->tsb < w->tb)
         w->tsb = w->tb;
     if (w->tsb > s->N * w->TH * w->TW)
-        w->tsb = (int)round_up((size_t)s->N * w->TH * w->TW, 8);
+        w->tsb = (int)cnp_round_up((size_t)s->N * w->TH * w->TW, 8);
 
     /* Weights: U[xi][c][k] = (G g[k][c] G^T)[xi], in double. */
     ck = (size_t)s->C * s->K;
@@ -486,7 +482,7 @@ static void run_phased(const wino_call *cl, int T, float *scratch)
         const int cnt = T - s0 < w->tsb ? T - s0 : w->tsb;
         /* Chunks of WINO_CHUNK tiles, smaller (whole fours) when that
          * leaves a thread without work: a small layer at batch 1. */
-        int chunk = (int)round_up((size_t)(cnt + 2 * w->n_threads - 1) / (2 * w->n_threads), 4);
+        int chunk = (int)cnp_round_up((size_t)(cnt + 2 * w->n_threads - 1) / (2 * w->n_threads), 4);
         if (chunk > WINO_CHUNK)
             chunk = WINO_CHUNK;
         const int chunks = (cnt + chunk - 1) / chunk;
@@ -530,7 +526,7 @@ void cnp_wino_run(const cnp_wino *w, float *y, const float *x, int n, const floa
         return;
     }
     /* Blocks: no larger than the plan's, and enough for every thread. */
-    tb = (int)round_up((size_t)(T + nt - 1) / nt, 8);
+    tb = (int)cnp_round_up((size_t)(T + nt - 1) / nt, 8);
     if (tb > w->tb)
         tb = w->tb;
     nblocks = (T + tb - 1) / tb;

@@ -120,18 +120,33 @@ typedef struct cnp_threshold_grid {
 /* 0.01 .. 0.99 step 0.01, up to 10 passes. */
 #define CNP_THRESHOLD_GRID_DEFAULT { 0.01, 0.99, 0.01, 10 }
 
+/* The chips thresholds are fitted on (arrays as above, the caller's). */
+typedef struct cnp_threshold_data {
+    const unsigned char *truth;  /* (n, n_labels) */
+    const float *probs;          /* (n, n_labels) */
+    int n_labels;
+    const int *rows;             /* (n_rows) selected samples, or NULL: 0..n_rows-1 */
+    int n_rows;
+} cnp_threshold_data;
+
+/* What an optimisation did. */
+typedef struct cnp_threshold_result {
+    double f2_before;            /* sample-averaged F2 at the starting thresholds */
+    double f2_after;             /* ... at the result */
+    int n_passes;                /* passes over the labels */
+} cnp_threshold_result;
+
 /* Per-label thresholds that maximise the sample-averaged F2 of the selected
  * chips: for each label in turn, every grid value is tried with the other
  * labels' thresholds fixed, and the best one is kept only if it scores
  * strictly higher than the current threshold (the earliest, i.e. lowest,
  * grid value wins ties); passes repeat until one changes nothing. The F2
  * therefore never decreases. thresholds (n_labels) is read as the starting
- * point and receives the result. f2_before / f2_after / n_passes may be
- * NULL. Needs n_rows >= 1; CNP_ERR_USAGE for a bad grid, CNP_ERR_NOMEM. */
-cnp_status cnp_thresholds_optimize(cnp_ctx *ctx, const unsigned char *truth, const float *probs,
-                                   int n_labels, const int *rows, int n_rows,
+ * point and receives the result. res may be NULL. Needs n_rows >= 1;
+ * CNP_ERR_USAGE for a bad grid, CNP_ERR_NOMEM. */
+cnp_status cnp_thresholds_optimize(cnp_ctx *ctx, const cnp_threshold_data *data,
                                    const cnp_threshold_grid *grid, float *thresholds,
-                                   double *f2_before, double *f2_after, int *n_passes);
+                                   cnp_threshold_result *res);
 
 /* ---- seeded split ------------------------------------------------------ */
 
@@ -155,21 +170,10 @@ char *cnp_float_text(char *buf, size_t size, float v);
  * ("[0.2,0.15,0.07]"). New string, caller frees with free(). */
 char *cnp_thresholds_json(cnp_ctx *ctx, const float *thresholds, int n);
 
-/* Rewrites one metadata_props entry of an ONNX ModelProto held in memory,
- * without decoding the model: every top-level field is copied byte for byte,
- * except the metadata_props entries (field 14) whose key is `key`: the first
- * one is re-encoded (protobuf-c) with `value` in its place, later ones are
- * dropped; when there is none, a new entry is appended at the end. On
- * success *out (caller frees with free()) holds *out_size bytes.
- * CNP_ERR_FORMAT names `name` and the byte offset when the input is not a
- * well-formed protobuf message. */
-cnp_status cnp_onnx_set_metadata_buffer(cnp_ctx *ctx, const void *data, size_t size,
-                                        const char *name, const char *key, const char *value,
-                                        void **out, size_t *out_size);
-
-/* The same from the file in_path to the file out_path (which may be the
- * same path): written to a temporary file beside out_path, flushed to disk
- * and renamed into place, so out_path is either untouched or complete. */
+/* cnp_onnx_set_metadata_buffer() (onnx/onnx.h) from the file in_path to
+ * the file out_path (which may be the same path): written to a temporary
+ * file beside out_path, flushed to disk and renamed into place, so
+ * out_path is either untouched or complete. */
 cnp_status cnp_onnx_set_metadata(cnp_ctx *ctx, const char *in_path, const char *out_path,
                                  const char *key, const char *value);
 

@@ -271,21 +271,168 @@ static const char *excerpt(const char *s, char buf[64])
     return buf;
 }
 
+/* A table being read: the table, the labels sorted for bsearch, the
+ * capacities of its growing arrays. */
+typedef struct table_build {
+    cnp_ctx *ctx;
+    const char *name;
+    cnp_label_table *t;
+    label_key *keys;        /* (n_labels) sorted by name */
+    size_t cap_rows, cap_lines, cap_truth, cap_unknown;
+} table_build;
+
+/* A new table with a copy of the labels, and the sorted keys. */
+static cnp_status build_start(table_build *b, const char *const *labels, int n_labels)
+{
+    cnp_ctx *ctx = b->ctx;
+    cnp_label_table *t = b->t = cnp_calloc(ctx, 1, sizeof *t, "the label table");
+    if (!t)
+        return CNP_ERR_NOMEM;
+    t->labels = cnp_calloc(ctx, (size_t)n_labels, sizeof *t->labels, "label names");
+    b->keys = cnp_calloc(ctx, (size_t)n_labels, sizeof *b->keys, "label names");
+    if (!t->labels || !b->keys)
+        return CNP_ERR_NOMEM;
+    for (int i = 0; i < n_labels; i++) {
+        t->labels[i] = cnp_strdup(ctx, labels[i]);
+        if (!t->labels[i])
+            return CNP_ERR_NOMEM;
+        t->n_labels = i + 1;
+        b->keys[i].name = t->labels[i];
+        b->keys[i].index = i;
+    }
+    qsort(b->keys, (size_t)n_labels, sizeof *b->keys, cmp_label_key);
+    return CNP_OK;
+}
+
+/* Checks a data record (two fields, a name) found at `line`. */
+static cnp_status check_record(table_build *b, const field f[2], int n_fields, int line)
+{
+    if (n_fields != 2)
+        return cnp_error(b->ctx, CNP_ERR_FORMAT, "%s:%d: expected 2 fields (image_name,tags), "
+                         "found %d; tags are separated by spaces, and a field containing a "
+                         "comma must be quoted", b->name, line, n_fields);
+    if (f[0].len == 0)
+        return cnp_error(b->ctx, CNP_ERR_FORMAT, "%s:%d: empty image name", b->name, line);
+    if (b->t->n_records == 0x7fffffff)
+        return cnp_error(b->ctx, CNP_ERR_FORMAT, "%s:%d: too many records", b->name, line);
+    return CNP_OK;
+}
+
+/* Appends the record (name f[0], tags f[1], which it tokenises) as a row. */
+static cnp_status add_row(table_build *b, field f[2], int line)
+{
+    cnp_ctx *ctx = b->ctx;
+    cnp_label_table *t = b->t;
+    const int L = t->n_labels;
+    size_t need = (size_t)t->n_rows + 1;
+    char *tok, *save = NULL;
+    unsigned char *row;
+    int unknown_here = 0;
+    void *p = t->names;
+    cnp_status st = grow(ctx, &p, &b->cap_rows, need, sizeof(char *), "image names");
+
+    t->names = p;
+    if (st != CNP_OK)
+        return st;
+    p = t->lines;
+    st = grow(ctx, &p, &b->cap_lines, need, sizeof(int), "image names");
+    t->lines = p;
+    if (st != CNP_OK)
+        return st;
+    if (!cnp_mul_size(need, (size_t)L, &need))
+        return cnp_error(ctx, CNP_ERR_NOMEM, "%s: too many rows", b->name);
+    p = t->truth;
+    st = grow(ctx, &p, &b->cap_truth, need, 1, "the label table");
+    t->truth = p;
+    if (st != CNP_OK)
+        return st;
+    t->names[t->n_rows] = cnp_strdup(ctx, f[0].s);
+    if (!t->names[t->n_rows])
+        return CNP_ERR_NOMEM;
+    t->lines[t->n_rows] = line;
+    row = t->truth + (size_t)t->n_rows * (size_t)L;
+    memset(row, 0, (size_t)L);
+    t->n_rows++;
+    t->n_records++;
+    for (tok = strtok_r(f[1].s, " \t\r\n", &save); tok; tok = strtok_r(NULL, " \t\r\n", &save)) {
+        label_key k = { tok, 0 };
+        label_key *hit = bsearch(&k, b->keys, (size_t)L, sizeof *b->keys, cmp_label_key);
+        if (hit) {
+            row[hit->index] = 1;
+        } else {
+            unknown_here = 1;
+            if ((st = note_unknown(ctx, t, &b->cap_unknown, tok)) != CNP_OK)
+                return st;
+        }
+    }
+    t->n_unknown_rows += unknown_here;
+    return CNP_OK;
+}
+
+/* Repeated names: keeps the first record of each, counts the others. */
+static cnp_status drop_duplicates(cnp_ctx *ctx, cnp_label_table *t)
+{
+    const size_t L = (size_t)t->n_labels;
+    name_order *order = cnp_calloc(ctx, (size_t)t->n_rows, sizeof *order, "image names");
+    unsigned char *keep = order ? cnp_calloc(ctx, (size_t)t->n_rows, 1, "image names") : NULL;
+    int i, group, w = 0;
+
+    if (!keep) {
+        free(order);
+        return CNP_ERR_NOMEM;
+    }
+    for (i = 0; i < t->n_rows; i++) {
+        order[i].name = t->names[i];
+        order[i].row = i;
+        keep[i] = 1;
+    }
+    qsort(order, (size_t)t->n_rows, sizeof *order, cmp_name_order);
+    for (i = 1, group = 0; i < t->n_rows; i++) {
+        int first;
+        if (strcmp(order[i].name, order[group].name) != 0) {
+            group = i;
+            continue;
+        }
+        first = order[group].row;
+        keep[order[i].row] = 0;
+        t->n_duplicates++;
+        if (memcmp(t->truth + (size_t)first * L, t->truth + (size_t)order[i].row * L, L))
+            t->n_duplicates_conflicting++;
+        if (!t->duplicate_line || t->lines[order[i].row] < t->duplicate_line)
+            t->duplicate_line = t->lines[order[i].row];
+    }
+    for (i = 0; t->n_duplicates && i < t->n_rows; i++) {
+        if (!keep[i]) {
+            free(t->names[i]);
+            continue;
+        }
+        t->names[w] = t->names[i];
+        t->lines[w] = t->lines[i];
+        if (w != i)
+            memmove(t->truth + (size_t)w * L, t->truth + (size_t)i * L, L);
+        w++;
+    }
+    if (t->n_duplicates)
+        t->n_rows = w;
+    free(order);
+    free(keep);
+    return CNP_OK;
+}
+
 cnp_status cnp_label_table_parse(cnp_ctx *ctx, const char *data, size_t size, const char *name,
                                  const char *const *labels, int n_labels, cnp_label_table **out)
 {
     cnp_status st = CNP_OK;
-    cnp_label_table *t = NULL;
-    label_key *keys = NULL;
-    name_order *order = NULL;
-    unsigned char *keep = NULL;
+    table_build b;
     field f[2] = { { NULL, 0, 0, 0 }, { NULL, 0, 0, 0 } }, extra = { NULL, 0, 0, 0 };
-    size_t cap_rows = 0, cap_lines = 0, cap_truth = 0, cap_unknown = 0;
     reader r;
     const char *nul;
-    int header_seen = 0, i, n_fields, line, group;
+    int header_seen = 0, n_fields, line;
 
     *out = NULL;
+    memset(&b, 0, sizeof b);
+    b.ctx = ctx;
+    b.name = name;
     if (n_labels < 1 || !labels) {
         st = cnp_error(ctx, CNP_ERR_USAGE, "%s: no labels to read the tags against", name);
         goto cleanup;
@@ -297,29 +444,8 @@ cnp_status cnp_label_table_parse(cnp_ctx *ctx, const char *data, size_t size, co
                        line_of_offset(data, (size_t)(nul - data)));
         goto cleanup;
     }
-    t = cnp_calloc(ctx, 1, sizeof *t, "the label table");
-    if (!t) {
-        st = CNP_ERR_NOMEM;
+    if ((st = build_start(&b, labels, n_labels)) != CNP_OK)
         goto cleanup;
-    }
-    t->labels = cnp_calloc(ctx, (size_t)n_labels, sizeof *t->labels, "label names");
-    keys = cnp_calloc(ctx, (size_t)n_labels, sizeof *keys, "label names");
-    if (!t->labels || !keys) {
-        st = CNP_ERR_NOMEM;
-        goto cleanup;
-    }
-    for (i = 0; i < n_labels; i++) {
-        t->labels[i] = cnp_strdup(ctx, labels[i]);
-        if (!t->labels[i]) {
-            st = CNP_ERR_NOMEM;
-            goto cleanup;
-        }
-        t->n_labels = i + 1;
-        keys[i].name = t->labels[i];
-        keys[i].index = i;
-    }
-    qsort(keys, (size_t)n_labels, sizeof *keys, cmp_label_key);
-
     r.ctx = ctx;
     r.name = name;
     r.p = data;
@@ -329,155 +455,48 @@ cnp_status cnp_label_table_parse(cnp_ctx *ctx, const char *data, size_t size, co
         r.p += 3;
 
     for (;;) {
-        char *tok, *save = NULL;
-        unsigned char *row;
-        size_t need;
         char buf[64];
-
-        if ((st = read_record(&r, f, &extra, &n_fields, &line)) != CNP_OK)
-            goto cleanup;
-        if (n_fields == 0)
+        if ((st = read_record(&r, f, &extra, &n_fields, &line)) != CNP_OK || n_fields == 0)
             break;
         if (is_blank_record(f, n_fields))
             continue;
-        if (!header_seen) {
-            if (n_fields != 2 || strcasecmp(f[0].s, "image_name") != 0 ||
-                strcasecmp(f[1].s, "tags") != 0) {
-                st = cnp_error(ctx, CNP_ERR_FORMAT, "%s:%d: expected the header line "
-                               "'image_name,tags' (the Kaggle train_v2.csv layout), found '%s%s'",
-                               name, line, excerpt(f[0].s, buf), n_fields > 1 ? ",..." : "");
-                goto cleanup;
-            }
-            header_seen = 1;
+        if (header_seen) {
+            if ((st = check_record(&b, f, n_fields, line)) != CNP_OK ||
+                (st = add_row(&b, f, line)) != CNP_OK)
+                break;
             continue;
         }
-        if (n_fields != 2) {
-            st = cnp_error(ctx, CNP_ERR_FORMAT, "%s:%d: expected 2 fields (image_name,tags), "
-                           "found %d; tags are separated by spaces, and a field containing a "
-                           "comma must be quoted", name, line, n_fields);
-            goto cleanup;
+        if (n_fields != 2 || strcasecmp(f[0].s, "image_name") != 0 ||
+            strcasecmp(f[1].s, "tags") != 0) {
+            st = cnp_error(ctx, CNP_ERR_FORMAT, "%s:%d: expected the header line "
+                           "'image_name,tags' (the Kaggle train_v2.csv layout), found '%s%s'",
+                           name, line, excerpt(f[0].s, buf), n_fields > 1 ? ",..." : "");
+            break;
         }
-        if (f[0].len == 0) {
-            st = cnp_error(ctx, CNP_ERR_FORMAT, "%s:%d: empty image name", name, line);
-            goto cleanup;
-        }
-        if (t->n_records == 0x7fffffff) {
-            st = cnp_error(ctx, CNP_ERR_FORMAT, "%s:%d: too many records", name, line);
-            goto cleanup;
-        }
-        need = (size_t)t->n_rows + 1;
-        {
-            void *p = t->names;
-            st = grow(ctx, &p, &cap_rows, need, sizeof(char *), "image names");
-            t->names = p;
-            if (st != CNP_OK)
-                goto cleanup;
-            p = t->lines;
-            st = grow(ctx, &p, &cap_lines, need, sizeof(int), "image names");
-            t->lines = p;
-            if (st != CNP_OK)
-                goto cleanup;
-            if (!cnp_mul_size(need, (size_t)n_labels, &need)) {
-                st = cnp_error(ctx, CNP_ERR_NOMEM, "%s: too many rows", name);
-                goto cleanup;
-            }
-            p = t->truth;
-            st = grow(ctx, &p, &cap_truth, need, 1, "the label table");
-            t->truth = p;
-            if (st != CNP_OK)
-                goto cleanup;
-        }
-        t->names[t->n_rows] = cnp_strdup(ctx, f[0].s);
-        if (!t->names[t->n_rows]) {
-            st = CNP_ERR_NOMEM;
-            goto cleanup;
-        }
-        t->lines[t->n_rows] = line;
-        row = t->truth + (size_t)t->n_rows * (size_t)n_labels;
-        memset(row, 0, (size_t)n_labels);
-        t->n_rows++;
-        t->n_records++;
-        {
-            int unknown_here = 0;
-            for (tok = strtok_r(f[1].s, " \t\r\n", &save); tok;
-                 tok = strtok_r(NULL, " \t\r\n", &save)) {
-                label_key k = { tok, 0 };
-                label_key *hit = bsearch(&k, keys, (size_t)n_labels, sizeof *keys, cmp_label_key);
-                if (hit) {
-                    row[hit->index] = 1;
-                } else {
-                    unknown_here = 1;
-                    if ((st = note_unknown(ctx, t, &cap_unknown, tok)) != CNP_OK)
-                        goto cleanup;
-                }
-            }
-            t->n_unknown_rows += unknown_here;
-        }
+        header_seen = 1;
     }
+    if (st != CNP_OK)
+        goto cleanup;
     if (!header_seen) {
         st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: empty file; expected the header line "
                        "'image_name,tags' and one line per image", name);
         goto cleanup;
     }
-    if (t->n_rows == 0) {
+    if (b.t->n_rows == 0) {
         st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: no images listed after the header line; "
                        "expected one line 'NAME,tag tag ...' per image", name);
         goto cleanup;
     }
-
-    /* Repeated names: keep the first record of each. */
-    order = cnp_calloc(ctx, (size_t)t->n_rows, sizeof *order, "image names");
-    keep = cnp_calloc(ctx, (size_t)t->n_rows, 1, "image names");
-    if (!order || !keep) {
-        st = CNP_ERR_NOMEM;
+    if ((st = drop_duplicates(ctx, b.t)) != CNP_OK)
         goto cleanup;
-    }
-    for (i = 0; i < t->n_rows; i++) {
-        order[i].name = t->names[i];
-        order[i].row = i;
-        keep[i] = 1;
-    }
-    qsort(order, (size_t)t->n_rows, sizeof *order, cmp_name_order);
-    for (i = 1, group = 0; i < t->n_rows; i++) {
-        if (strcmp(order[i].name, order[group].name) != 0) {
-            group = i;
-        } else {
-            int first = order[group].row;
-            keep[order[i].row] = 0;
-            t->n_duplicates++;
-            if (memcmp(t->truth + (size_t)first * (size_t)n_labels,
-                       t->truth + (size_t)order[i].row * (size_t)n_labels, (size_t)n_labels))
-                t->n_duplicates_conflicting++;
-            if (!t->duplicate_line || t->lines[order[i].row] < t->duplicate_line)
-                t->duplicate_line = t->lines[order[i].row];
-        }
-    }
-    if (t->n_duplicates) {
-        int w = 0;
-        for (i = 0; i < t->n_rows; i++) {
-            if (!keep[i]) {
-                free(t->names[i]);
-                continue;
-            }
-            t->names[w] = t->names[i];
-            t->lines[w] = t->lines[i];
-            if (w != i)
-                memmove(t->truth + (size_t)w * (size_t)n_labels,
-                        t->truth + (size_t)i * (size_t)n_labels, (size_t)n_labels);
-            w++;
-        }
-        t->n_rows = w;
-    }
-    *out = t;
-    t = NULL;
+    *out = b.t;
+    b.t = NULL;
 cleanup:
     free(f[0].s);
     free(f[1].s);
     free(extra.s);
-    free(keys);
-    free(order);
-    free(keep);
-    cnp_label_table_free(t);
+    free(b.keys);
+    cnp_label_table_free(b.t);
     return st;
 }
 

@@ -91,19 +91,86 @@ static int grid_rank(const float *grid, int n_grid, float p)
     return lo;
 }
 
-cnp_status cnp_thresholds_optimize(cnp_ctx *ctx, const unsigned char *truth, const float *probs,
-                                   int n_labels, const int *rows, int n_rows,
-                                   const cnp_threshold_grid *grid, float *thresholds,
-                                   double *f2_before, double *f2_after, int *n_passes)
+/* The optimiser's working state: per-chip counts at the current
+ * thresholds and per-label scratch. */
+typedef struct opt_state {
+    const cnp_threshold_data *d;
+    const float *gv;        /* (n_grid) candidate thresholds */
+    int n_grid;
+    int *tp, *fp, *fn;      /* (n_rows) counts over all labels */
+    int *rank;              /* (n_rows) grid values each chip's p reaches */
+    unsigned char *was;     /* (n_rows) label predicted before the move */
+    double *bucket;         /* (n_grid + 1) */
+} opt_state;
+
+/* Label l's best grid threshold with the others fixed: moves
+ * thresholds[l] there and updates the counts when it gains; returns 1
+ * when it moved. */
+static int optimize_label(opt_state *o, int l, float *thresholds)
 {
+    const cnp_threshold_data *d = o->d;
+    const int L = d->n_labels, n_rows = d->n_rows;
+    double cur = 0.0, best = -HUGE_VAL, suffix = 0.0;
+    int best_k = -1, i, k;
+
+    memset(o->bucket, 0, ((size_t)o->n_grid + 1) * sizeof *o->bucket);
+    /* With the other labels fixed, a chip scores pos when label l is
+     * predicted and neg when not, so the total at threshold t is
+     * sum(neg) + sum over chips with p >= t of (pos - neg): bucket
+     * the differences by how many grid values p reaches. */
+    for (i = 0; i < n_rows; i++) {
+        size_t at = ROW(d->rows, i) * (size_t)L + (size_t)l;
+        int y = d->truth[at] != 0;
+        float p = d->probs[at];
+        int pred = p >= thresholds[l];
+        int btp = o->tp[i] - (y && pred), bfp = o->fp[i] - (!y && pred);
+        int bfn = o->fn[i] - (y && !pred);
+        double dd = cnp_f2_counts(btp + y, bfp + !y, bfn) - cnp_f2_counts(btp, bfp, bfn + y);
+        o->was[i] = (unsigned char)pred;
+        o->rank[i] = grid_rank(o->gv, o->n_grid, p);
+        o->bucket[o->rank[i]] += dd;
+        if (pred)
+            cur += dd;
+    }
+    /* Candidate k predicts the chips of rank > k; scanning down
+     * with ">=" makes the lowest of equal-scoring values win. */
+    for (k = o->n_grid - 1; k >= 0; k--) {
+        suffix += o->bucket[k + 1];
+        if (suffix >= best) {
+            best = suffix;
+            best_k = k;
+        }
+    }
+    /* Move only for a real gain, not for rounding noise. */
+    if (best_k < 0 || !(best > cur + 1e-12 * n_rows))
+        return 0;
+    thresholds[l] = o->gv[best_k];
+    for (i = 0; i < n_rows; i++) {
+        size_t at = ROW(d->rows, i) * (size_t)L + (size_t)l;
+        int y = d->truth[at] != 0;
+        int now = o->rank[i] > best_k;
+        o->tp[i] += (y && now) - (y && o->was[i]);
+        o->fp[i] += (!y && now) - (!y && o->was[i]);
+        o->fn[i] += (y && !now) - (y && !o->was[i]);
+    }
+    return 1;
+}
+
+cnp_status cnp_thresholds_optimize(cnp_ctx *ctx, const cnp_threshold_data *data,
+                                   const cnp_threshold_grid *grid, float *thresholds,
+                                   cnp_threshold_result *res)
+{
+    const unsigned char *truth = data->truth;
+    const float *probs = data->probs;
+    const int n_labels = data->n_labels, n_rows = data->n_rows;
+    const int *rows = data->rows;
     cnp_status st = CNP_OK;
-    int *tp = NULL, *fp = NULL, *fn = NULL, *rank = NULL;
-    unsigned char *was = NULL;
-    double *bucket = NULL;
+    opt_state o;
     float *gv = NULL;
     double span;
     int n_grid, pass, i, l, k, passes_done = 0;
 
+    memset(&o, 0, sizeof o);
     if (n_rows < 1 || n_labels < 1)
         return cnp_error(ctx, CNP_ERR_USAGE, "threshold optimisation needs at least one chip "
                          "and one label");
@@ -117,14 +184,16 @@ cnp_status cnp_thresholds_optimize(cnp_ctx *ctx, const unsigned char *truth, con
                          "larger step");
     n_grid = (int)floor(span + 1e-9) + 1;
 
-    tp = cnp_calloc(ctx, (size_t)n_rows, sizeof *tp, "threshold optimisation");
-    fp = cnp_calloc(ctx, (size_t)n_rows, sizeof *fp, "threshold optimisation");
-    fn = cnp_calloc(ctx, (size_t)n_rows, sizeof *fn, "threshold optimisation");
-    rank = cnp_calloc(ctx, (size_t)n_rows, sizeof *rank, "threshold optimisation");
-    was = cnp_calloc(ctx, (size_t)n_rows, 1, "threshold optimisation");
-    bucket = cnp_calloc(ctx, (size_t)n_grid + 1, sizeof *bucket, "threshold optimisation");
-    gv = cnp_calloc(ctx, (size_t)n_grid, sizeof *gv, "threshold optimisation");
-    if (!tp || !fp || !fn || !rank || !was || !bucket || !gv) {
+    o.d = data;
+    o.n_grid = n_grid;
+    o.tp = cnp_calloc(ctx, (size_t)n_rows, sizeof *o.tp, "threshold optimisation");
+    o.fp = cnp_calloc(ctx, (size_t)n_rows, sizeof *o.fp, "threshold optimisation");
+    o.fn = cnp_calloc(ctx, (size_t)n_rows, sizeof *o.fn, "threshold optimisation");
+    o.rank = cnp_calloc(ctx, (size_t)n_rows, sizeof *o.rank, "threshold optimisation");
+    o.was = cnp_calloc(ctx, (size_t)n_rows, 1, "threshold optimisation");
+    o.bucket = cnp_calloc(ctx, (size_t)n_grid + 1, sizeof *o.bucket, "threshold optimisation");
+    o.gv = gv = cnp_calloc(ctx, (size_t)n_grid, sizeof *gv, "threshold optimisation");
+    if (!o.tp || !o.fp || !o.fn || !o.rank || !o.was || !o.bucket || !gv) {
         st = CNP_ERR_NOMEM;
         goto cleanup;
     }
@@ -137,76 +206,32 @@ cnp_status cnp_thresholds_optimize(cnp_ctx *ctx, const unsigned char *truth, con
         for (l = 0; l < n_labels; l++) {
             int y = truth[at + l] != 0;
             int pred = probs[at + l] >= thresholds[l];
-            tp[i] += y && pred;
-            fp[i] += !y && pred;
-            fn[i] += y && !pred;
+            o.tp[i] += y && pred;
+            o.fp[i] += !y && pred;
+            o.fn[i] += y && !pred;
         }
     }
-    if (f2_before)
-        *f2_before = cnp_scores_samples(truth, probs, n_labels, thresholds, rows, n_rows).f2;
-
+    if (res)
+        res->f2_before = cnp_scores_samples(truth, probs, n_labels, thresholds, rows, n_rows).f2;
     for (pass = 0; pass < grid->max_passes; pass++) {
         int changed = 0;
         passes_done = pass + 1;
-        for (l = 0; l < n_labels; l++) {
-            double cur = 0.0, best = -HUGE_VAL, suffix = 0.0;
-            int best_k = -1;
-            memset(bucket, 0, ((size_t)n_grid + 1) * sizeof *bucket);
-            /* With the other labels fixed, a chip scores pos when label l is
-             * predicted and neg when not, so the total at threshold t is
-             * sum(neg) + sum over chips with p >= t of (pos - neg): bucket
-             * the differences by how many grid values p reaches. */
-            for (i = 0; i < n_rows; i++) {
-                size_t at = ROW(rows, i) * (size_t)n_labels + (size_t)l;
-                int y = truth[at] != 0;
-                float p = probs[at];
-                int pred = p >= thresholds[l];
-                int btp = tp[i] - (y && pred), bfp = fp[i] - (!y && pred);
-                int bfn = fn[i] - (y && !pred);
-                double d = cnp_f2_counts(btp + y, bfp + !y, bfn) - cnp_f2_counts(btp, bfp, bfn + y);
-                was[i] = (unsigned char)pred;
-                rank[i] = grid_rank(gv, n_grid, p);
-                bucket[rank[i]] += d;
-                if (pred)
-                    cur += d;
-            }
-            /* Candidate k predicts the chips of rank > k; scanning down
-             * with ">=" makes the lowest of equal-scoring values win. */
-            for (k = n_grid - 1; k >= 0; k--) {
-                suffix += bucket[k + 1];
-                if (suffix >= best) {
-                    best = suffix;
-                    best_k = k;
-                }
-            }
-            /* Move only for a real gain, not for rounding noise. */
-            if (best_k < 0 || !(best > cur + 1e-12 * n_rows))
-                continue;
-            thresholds[l] = gv[best_k];
-            for (i = 0; i < n_rows; i++) {
-                size_t at = ROW(rows, i) * (size_t)n_labels + (size_t)l;
-                int y = truth[at] != 0;
-                int now = rank[i] > best_k;
-                tp[i] += (y && now) - (y && was[i]);
-                fp[i] += (!y && now) - (!y && was[i]);
-                fn[i] += (y && !now) - (y && !was[i]);
-            }
-            changed = 1;
-        }
+        for (l = 0; l < n_labels; l++)
+            changed |= optimize_label(&o, l, thresholds);
         if (!changed)
             break;
     }
-    if (f2_after)
-        *f2_after = cnp_scores_samples(truth, probs, n_labels, thresholds, rows, n_rows).f2;
-    if (n_passes)
-        *n_passes = passes_done;
+    if (res) {
+        res->f2_after = cnp_scores_samples(truth, probs, n_labels, thresholds, rows, n_rows).f2;
+        res->n_passes = passes_done;
+    }
 cleanup:
-    free(tp);
-    free(fp);
-    free(fn);
-    free(rank);
-    free(was);
-    free(bucket);
+    free(o.tp);
+    free(o.fp);
+    free(o.fn);
+    free(o.rank);
+    free(o.was);
+    free(o.bucket);
     free(gv);
     return st;
 }

@@ -378,9 +378,12 @@ static cnp_status run_chips(cnp_ctx *ctx, eval_run *e)
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = o->threads > 0 ? o->threads : nc > 0 ? (int)nc : 1;
 
-    st = cnp_model_prepare(ctx, e->model, o->batch, meta->input_size, meta->input_size, threads,
-                           (o->tta ? CNP_PREPARE_TTA : 0) |
-                               (o->bf16 && cnp_engine_bf16_available() ? CNP_PREPARE_BF16 : 0));
+    st = cnp_model_prepare(ctx, e->model, &(cnp_prepare_options){
+                               .max_batch = o->batch, .height = meta->input_size,
+                               .width = meta->input_size, .n_threads = threads,
+                               .flags = (o->tta ? CNP_PREPARE_TTA : 0) |
+                                        (o->bf16 && !o->no_bf16 && cnp_engine_bf16_available()
+                                             ? CNP_PREPARE_BF16 : 0)});
     if (st != CNP_OK)
         return st;
     if (!cnp_mul_size((size_t)meta->n_channels * (size_t)meta->input_size,
@@ -489,9 +492,13 @@ static cnp_status optimize(cnp_ctx *ctx, eval_run *e)
     } else {
         r->n_fit = (int)r->n;
     }
-    if ((st = cnp_thresholds_optimize(ctx, e->truth, pp, L, e->fit, r->n_fit, &grid, thr,
-                                      &r->f2_before, &r->f2_after, &r->passes)) != CNP_OK)
+    cnp_threshold_result opt;
+    if ((st = cnp_thresholds_optimize(ctx, &(cnp_threshold_data){e->truth, pp, L, e->fit, r->n_fit},
+                                      &grid, thr, &opt)) != CNP_OK)
         return st;
+    r->f2_before = opt.f2_before;
+    r->f2_after = opt.f2_after;
+    r->passes = opt.n_passes;
     if (e->held) {
         r->f2_heldout_before = cnp_scores_samples(e->truth, pp, L, thr0, e->held,
                                                   r->n_heldout).f2;

@@ -96,15 +96,20 @@ cnp_status cnp_classify_model_load(cnp_ctx *ctx, const cnp_classify_options *o,
         return CNP_ERR_NOMEM;
     m->o = o;
     m->threads = o->threads > 0 ? o->threads : all_cores();
-    if ((st = cnp_model_load(ctx, o->model, &m->model)) != CNP_OK)
+    /* the BLAS self-test, once per process, before any result is trusted */
+    if ((st = cnp_blas_init(ctx)) != CNP_OK ||
+        (st = cnp_model_load(ctx, o->model, &m->model)) != CNP_OK)
         goto cleanup;
     m->meta = cnp_model_meta_get(m->model);
     if ((st = apply_bands(ctx, m)) != CNP_OK || (st = apply_labels(ctx, m)) != CNP_OK)
         goto cleanup;
     flags = (o->tta ? CNP_PREPARE_TTA : 0) |
-            (o->bf16 && cnp_engine_bf16_available() ? CNP_PREPARE_BF16 : 0);
-    if ((st = cnp_model_prepare(ctx, m->model, CNP_CLASSIFY_MAX_BATCH, m->meta->input_size,
-                                m->meta->input_size, m->threads, flags)) != CNP_OK ||
+            (o->bf16 && !o->no_bf16 && cnp_engine_bf16_available() ? CNP_PREPARE_BF16 : 0);
+    if ((st = cnp_model_prepare(ctx, m->model, &(cnp_prepare_options){
+                                    .max_batch = CNP_CLASSIFY_MAX_BATCH,
+                                    .height = m->meta->input_size,
+                                    .width = m->meta->input_size, .n_threads = m->threads,
+                                    .flags = flags})) != CNP_OK ||
         (st = cnp_sha256_file(ctx, o->model, m->sha256)) != CNP_OK)
         goto cleanup;
     m->batch_probs = cnp_calloc(ctx, (size_t)CNP_CLASSIFY_MAX_BATCH * (size_t)m->meta->n_labels,

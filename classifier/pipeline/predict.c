@@ -209,9 +209,13 @@ static cnp_status run_chips(cnp_ctx *ctx, const cnp_predict_options *o, cnp_mode
 
     if (batch > n)
         batch = (int)n;
-    st = cnp_model_prepare(ctx, m, batch, meta->input_size, meta->input_size, threads,
-                           (o->tta ? CNP_PREPARE_TTA : 0) |
-                               (o->bf16 && cnp_engine_bf16_available() ? CNP_PREPARE_BF16 : 0));
+    st = cnp_model_prepare(ctx, m, &(cnp_prepare_options){
+                               .max_batch = batch, .height = meta->input_size,
+                               .width = meta->input_size, .n_threads = threads,
+                               .flags = (o->tta ? CNP_PREPARE_TTA : 0) |
+                                        (o->bf16 && !o->no_bf16 && cnp_engine_bf16_available()
+                                             ? CNP_PREPARE_BF16
+                                             : 0)});
     if (st != CNP_OK)
         return st;
     r->precision = cnp_model_precision(m);
@@ -262,7 +266,8 @@ cnp_status cnp_predict(const cnp_predict_options *o, cnp_progress_fn progress, v
         st = cnp_error(&ctx, CNP_ERR_USAGE, "no chips given");
         goto cleanup;
     }
-    if ((st = cnp_model_load(&ctx, o->model, &m)) != CNP_OK)
+    /* the BLAS self-test, once per process, before any result is trusted */
+    if ((st = cnp_blas_init(&ctx)) != CNP_OK || (st = cnp_model_load(&ctx, o->model, &m)) != CNP_OK)
         goto cleanup;
     st = run_chips(&ctx, o, m, paths, n, progress, user, r);
 cleanup:

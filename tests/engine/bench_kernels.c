@@ -196,7 +196,8 @@ typedef struct result {
     double gflop;    /* one call */
 } result;
 
-static int bench_layer(const layer *l, int batch, int n_threads, double min_time, result *r)
+static int bench_layer(const layer *l, int batch, int n_threads, cnp_conv_algo algo,
+                       double min_time, result *r)
 {
     cnp_conv_shape s = { 0 };
     cnp_ctx ctx;
@@ -226,7 +227,7 @@ static int bench_layer(const layer *l, int batch, int n_threads, double min_time
         x[i] = (float)((i * 2654435761u) % 2001u) / 1000.0f - 1.0f;
     for (size_t i = 0; i < wn; i++)
         w[i] = (float)((i * 40503u) % 2001u) / 100000.0f - 0.01f;
-    plan = cnp_conv_plan_new(&ctx, &s, w, b, n_threads);
+    plan = cnp_conv_plan_new_opts(&ctx, &s, w, b, &(cnp_conv_opts){n_threads, 0, algo});
     if (!plan)
         goto cleanup;
     scratch = cnp_aligned_alloc(&ctx, cnp_conv_plan_scratch_floats(plan) + 1, sizeof(float),
@@ -275,15 +276,16 @@ int main(int argc, char **argv)
     const char *model = "all", *only = NULL;
     cnp_ctx ctx;
     cnp_blas_info bi;
+    cnp_conv_algo algo = CNP_CONV_AUTO;
     double ceiling;
 
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--algo") && i + 1 < argc) {
             const char *a = argv[++i];
-            cnp_conv_algo_force(!strcmp(a, "gemm")       ? CNP_CONV_GEMM
-                                : !strcmp(a, "openblas") ? CNP_CONV_OPENBLAS
-                                : !strcmp(a, "winograd") ? CNP_CONV_WINOGRAD
-                                                         : CNP_CONV_AUTO);
+            algo = !strcmp(a, "gemm")       ? CNP_CONV_GEMM
+                   : !strcmp(a, "openblas") ? CNP_CONV_OPENBLAS
+                   : !strcmp(a, "winograd") ? CNP_CONV_WINOGRAD
+                                            : CNP_CONV_AUTO;
             continue;
         }
         if (!strcmp(argv[i], "--cputime")) {
@@ -322,10 +324,9 @@ int main(int argc, char **argv)
     }
     cnp_blas_info_get(&bi);
     printf("convolutions: %s; OpenBLAS core %s (%s); %d threads, batch %d, %d px\n",
-           !cnp_gemm_available() || cnp_conv_algo_forced() == CNP_CONV_OPENBLAS
-               ? "OpenBLAS sgemm + im2col"
-           : cnp_conv_algo_forced() == CNP_CONV_GEMM ? "canopy AVX-512 GEMM"
-           : cnp_conv_algo_forced() == CNP_CONV_WINOGRAD ? "Winograd wherever eligible, else GEMM"
+           !cnp_gemm_available() || algo == CNP_CONV_OPENBLAS ? "OpenBLAS sgemm + im2col"
+           : algo == CNP_CONV_GEMM                           ? "canopy AVX-512 GEMM"
+           : algo == CNP_CONV_WINOGRAD ? "Winograd wherever eligible, else GEMM"
                                                           : "auto (Winograd / GEMM)",
            bi.core, bi.selected, n_threads, batch, size);
     ceiling = sgemm_ceiling(n_threads, 1024, min_time * 5);
@@ -355,7 +356,7 @@ int main(int argc, char **argv)
             result r;
             if (only && !strstr(ls[i].name, only))
                 continue;
-            if (!bench_layer(&ls[i], batch, n_threads, min_time, &r))
+            if (!bench_layer(&ls[i], batch, n_threads, algo, min_time, &r))
                 return 1;
             printf("%-24s %5d %5d %5d %4d %3d %8.3f %9.3f %8.1f %5.0f%%\n", ls[i].name, ls[i].C,
                    ls[i].H, ls[i].K, ls[i].R, ls[i].count, r.gflop, r.seconds * 1e3,

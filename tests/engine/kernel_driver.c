@@ -109,8 +109,8 @@ static int run_conv(int *a)
             !cnp_gemm_available())
             continue;
         cnp_ctx_clear(&ctx);
-        cnp_conv_algo_force(paths[i].algo);
-        p = cnp_conv_plan_new(&ctx, &s, w, b, 2);
+        const cnp_conv_opts opts = {2, 0, paths[i].algo};
+        p = cnp_conv_plan_new_opts(&ctx, &s, w, b, &opts);
         if (!p) {
             fprintf(stderr, "kernel_driver: %s\n", ctx.msg);
             return 1;
@@ -133,6 +133,7 @@ static int run_conv(int *a)
 
 static int run_pool(int is_max, int *a)
 {
+    const cnp_exec ex = cnp_exec_make(2, CNP_CONV_AUTO);
     cnp_pool_shape s = { 0 };
     float *x, *y;
     size_t xn, yn;
@@ -150,9 +151,9 @@ static int run_pool(int is_max, int *a)
         cnp_avgpool2d_ref(y, x, &s);
     save("ref.f32", y, yn);
     if (is_max)
-        cnp_maxpool2d(y, x, &s, 2);
+        cnp_maxpool2d(y, x, &s, &ex);
     else
-        cnp_avgpool2d(y, x, &s, 2);
+        cnp_avgpool2d(y, x, &s, &ex);
     save("fast.f32", y, yn);
     free(x);
     free(y);
@@ -186,7 +187,8 @@ static int run_linear(int *a)
     float *b = a[3] ? load("b.f32", (size_t)M) : NULL, *y = scratch_floats((size_t)N * M);
     cnp_linear_ref(y, x, w, b, N, K, M, act);
     save("ref.f32", y, (size_t)N * M);
-    cnp_linear(y, x, w, b, N, K, M, act, 2);
+    const cnp_exec ex = cnp_exec_make(2, CNP_CONV_AUTO);
+    cnp_linear(y, x, w, b, N, K, M, act, &ex);
     save("fast.f32", y, (size_t)N * M);
     free(x); free(w); free(b); free(y);
     return 0;

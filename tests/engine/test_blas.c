@@ -101,7 +101,7 @@ static int checks(void)
                 want);
         failed++;
     }
-    pref = cnp_blas_preferred_coretype();
+    pref = cnp_blas_preferred_coretype(env);
     if (env && *env && pref) {
         fprintf(stderr, "FAIL preferred core %s although OPENBLAS_CORETYPE=%s is set\n", pref,
                 env);

@@ -59,8 +59,9 @@ static const conv_case cases[] = {
 };
 
 /* Runs one case; returns 1 on pass. */
-static int run_case(const conv_case *cc, kt_rng *rng, double rtol)
+static int run_case(const conv_case *cc, kt_rng *rng, double rtol, cnp_conv_algo algo)
 {
+    const cnp_conv_opts opts = {cc->threads, 0, algo};
     cnp_conv_shape s = { 0 }, sr;
     cnp_ctx ctx;
     cnp_conv_plan *plan = NULL;
@@ -105,7 +106,7 @@ static int run_case(const conv_case *cc, kt_rng *rng, double rtol)
     kt_abs(abias, bias, s.K);
     kt_abs(ares, res, yn);
 
-    plan = cnp_conv_plan_new(&ctx, &s, w, cc->bias ? bias : NULL, cc->threads);
+    plan = cnp_conv_plan_new_opts(&ctx, &s, w, cc->bias ? bias : NULL, &opts);
     if (!plan) {
         fprintf(stderr, "%s: cnp_conv_plan_new failed: %s\n", cc->name, ctx.msg);
         exit(KT_HARD_ERROR);
@@ -216,14 +217,12 @@ int main(void)
             printf("# %s: needs AVX-512F, not on this CPU\n", names[pass]);
             continue;
         }
-        cnp_conv_algo_force(algos[pass]);
         printf("# %s\n", names[pass]);
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
             if ((pass == 0 || !cases[i].wino_only) &&
-                !run_case(&cases[i], &rng, pass == 0 ? 3e-5 : 1e-5))
+                !run_case(&cases[i], &rng, pass == 0 ? 3e-5 : 1e-5, algos[pass]))
                 failed++;
     }
-    cnp_conv_algo_force(CNP_CONV_AUTO);
     if (failed) {
         fprintf(stderr, "%d conv checks failed\n", failed);
         return KT_FAIL;

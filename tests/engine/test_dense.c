@@ -12,6 +12,7 @@
 static int run_linear(kt_rng *rng, int N, int K, int M, int with_bias, cnp_act act,
                       int threads)
 {
+    const cnp_exec ex = cnp_exec_make(threads, CNP_CONV_AUTO);
     float *x = kt_floats((size_t)N * K), *w = kt_floats((size_t)M * K), *b = kt_floats(M);
     float *ax = kt_floats((size_t)N * K), *aw = kt_floats((size_t)M * K), *ab = kt_floats(M);
     float *y = kt_floats((size_t)N * M), *want = kt_floats((size_t)N * M);
@@ -28,7 +29,7 @@ static int run_linear(kt_rng *rng, int N, int K, int M, int with_bias, cnp_act a
         y[i] = NAN;
     cnp_linear_ref(want, x, w, with_bias ? b : NULL, N, K, M, act);
     cnp_linear_ref(mag, ax, aw, with_bias ? ab : NULL, N, K, M, CNP_ACT_NONE);
-    cnp_linear(y, x, w, with_bias ? b : NULL, N, K, M, act, threads);
+    cnp_linear(y, x, w, with_bias ? b : NULL, N, K, M, act, &ex);
     snprintf(what, sizeof what, "linear N=%d K=%d M=%d bias=%d relu=%d threads=%d", N, K, M,
              with_bias, act == CNP_ACT_RELU, threads);
     ok = kt_close(what, y, want, mag, (size_t)N * M, 1e-6, 1e-5);

@@ -14,7 +14,7 @@
  * result is NOT within that tolerance of the unrounded fp32 convolution:
  * a plan that silently ran fp32 fails.
  *
- * Exit 77 where the CPU has no AVX512_BF16 (or CANOPY_NO_BF16 is set).
+ * Exit 77 where the CPU has no AVX512_BF16.
  */
 #include "engine/kernels.h"
 #include "engine/engine.h"
@@ -61,6 +61,7 @@ static float to_bf16(float f)
 
 static int run_case(const bf_case *cc, kt_rng *rng)
 {
+    const cnp_conv_opts opts = {cc->threads, 1, CNP_CONV_GEMM};
     cnp_conv_shape s;
     cnp_conv_plan *plan;
     cnp_ctx ctx;
@@ -116,9 +117,9 @@ static int run_case(const bf_case *cc, kt_rng *rng)
     cnp_conv2d_ref(mag, ax, aw, ab, cc->residual ? ar : NULL, CNP_ACT_NONE, &s);
 
     cnp_ctx_clear(&ctx);
-    plan = cnp_conv_plan_new_prec(&ctx, &s, w, bias, cc->threads, 1);
+    plan = cnp_conv_plan_new_opts(&ctx, &s, w, bias, &opts);
     if (!plan) {
-        fprintf(stderr, "%s: cnp_conv_plan_new_prec failed: %s\n", cc->name, ctx.msg);
+        fprintf(stderr, "%s: cnp_conv_plan_new_opts failed: %s\n", cc->name, ctx.msg);
         exit(KT_HARD_ERROR);
     }
     path = cnp_conv_path(plan, s.N);
@@ -169,11 +170,10 @@ int main(void)
     kt_rng rng = {20261129};
     int fails = 0;
     if (!cnp_engine_bf16_available()) {
-        printf("SKIP: no AVX512_BF16 on this CPU (or CANOPY_NO_BF16 set)\n");
+        printf("SKIP: no AVX512_BF16 on this CPU\n");
         return KT_SKIP;
     }
-    /* The GEMM path everywhere: Winograd stays fp32 in bf16 plans. */
-    cnp_conv_algo_force(CNP_CONV_GEMM);
+    /* The GEMM path everywhere (run_case): Winograd stays fp32 in bf16 plans. */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         if (!run_case(&cases[i], &rng))
             fails++;

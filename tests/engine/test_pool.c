@@ -44,8 +44,9 @@ static int out_size(int in, int k, int stride, int pa, int pb, int ceil_mode)
     return o;
 }
 
-static int run_case(const pool_case *pc, kt_rng *rng, int is_max)
+static int run_case(const pool_case *pc, kt_rng *rng, int is_max, cnp_conv_algo algo)
 {
+    const cnp_exec ex = cnp_exec_make(pc->threads, algo);
     cnp_pool_shape s = { 0 };
     float *x, *y, *want;
     size_t xn, yn;
@@ -71,10 +72,10 @@ static int run_case(const pool_case *pc, kt_rng *rng, int is_max)
         y[i] = NAN;
     if (is_max) {
         cnp_maxpool2d_ref(want, x, &s);
-        cnp_maxpool2d(y, x, &s, pc->threads);
+        cnp_maxpool2d(y, x, &s, &ex);
     } else {
         cnp_avgpool2d_ref(want, x, &s);
-        cnp_avgpool2d(y, x, &s, pc->threads);
+        cnp_avgpool2d(y, x, &s, &ex);
     }
     snprintf(what, sizeof what, "%s %s (N=%d C=%d %dx%d k%dx%d s%d,%d p%d,%d,%d,%d -> %dx%d)",
              is_max ? "maxpool" : "avgpool", pc->name, s.N, s.C, s.H, s.W, s.R, s.S,
@@ -134,24 +135,25 @@ static int test_by_hand(void)
 {
     static const float x[9] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
     cnp_pool_shape s = { 0 };
+    const cnp_exec ex = cnp_exec_make(1, CNP_CONV_AUTO);
     float y[4], g[2];
     int ok = 1;
     s.N = 1; s.C = 1; s.H = 3; s.W = 3; s.R = 2; s.S = 2; s.stride_h = s.stride_w = 2;
     s.pad_t = s.pad_l = s.pad_b = s.pad_r = 1; s.P = 2; s.Q = 2;
     /* Windows (pad 1, 2x2, stride 2): {1}, {2,3}, {4,7}, {5,6,8,9}. */
-    cnp_maxpool2d(y, x, &s, 1);
+    cnp_maxpool2d(y, x, &s, &ex);
     if (y[0] != 1 || y[1] != 3 || y[2] != 7 || y[3] != 9) {
         fprintf(stderr, "FAIL maxpool by hand: %g %g %g %g\n", y[0], y[1], y[2], y[3]);
         ok = 0;
     }
     s.count_include_pad = 0;
-    cnp_avgpool2d(y, x, &s, 1);
+    cnp_avgpool2d(y, x, &s, &ex);
     if (y[0] != 1 || y[1] != 2.5f || y[2] != 5.5f || y[3] != 7) {
         fprintf(stderr, "FAIL avgpool excl by hand: %g %g %g %g\n", y[0], y[1], y[2], y[3]);
         ok = 0;
     }
     s.count_include_pad = 1;
-    cnp_avgpool2d(y, x, &s, 1);
+    cnp_avgpool2d(y, x, &s, &ex);
     if (y[0] != 0.25f || y[1] != 1.25f || y[2] != 2.75f || y[3] != 7) {
         fprintf(stderr, "FAIL avgpool incl by hand: %g %g %g %g\n", y[0], y[1], y[2], y[3]);
         ok = 0;
@@ -175,14 +177,13 @@ int main(void)
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 0 && !cnp_gemm_available())
             continue;
-        cnp_conv_algo_force(pass == 0 ? CNP_CONV_AUTO : CNP_CONV_OPENBLAS);
+        const cnp_conv_algo algo = pass == 0 ? CNP_CONV_AUTO : CNP_CONV_OPENBLAS;
         printf("# %s\n", pass == 0 ? "AVX-512" : "plain C");
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-            failed += !run_case(&cases[i], &rng, 1);
-            failed += !run_case(&cases[i], &rng, 0);
+            failed += !run_case(&cases[i], &rng, 1, algo);
+            failed += !run_case(&cases[i], &rng, 0, algo);
         }
     }
-    cnp_conv_algo_force(CNP_CONV_AUTO);
     failed += !run_global(&rng, 3, 70, 49, 2);
     failed += !run_global(&rng, 1, 2048, 16, 2);
     failed += !run_global(&rng, 2, 5, 1, 1);

@@ -183,8 +183,9 @@ static int cmd_optimize(int argc, char **argv)
     cnp_ctx ctx;
     data d;
     cnp_threshold_grid g;
-    double before = 0, after = 0;
-    int passes = 0, l, *rows = NULL, n_rows;
+    cnp_threshold_data tdata;
+    cnp_threshold_result tres = {0, 0, 0};
+    int l, *rows = NULL, n_rows;
     json_object *o, *t;
 
     if (argc != 7 && argc != 8)
@@ -210,8 +211,12 @@ static int cmd_optimize(int argc, char **argv)
         }
     }
     cnp_ctx_clear(&ctx);
-    if (cnp_thresholds_optimize(&ctx, d.truth, d.probs, d.L, rows, n_rows, &g, d.thr, &before,
-                                &after, &passes) != CNP_OK) {
+    tdata.truth = d.truth;
+    tdata.probs = d.probs;
+    tdata.n_labels = d.L;
+    tdata.rows = rows;
+    tdata.n_rows = n_rows;
+    if (cnp_thresholds_optimize(&ctx, &tdata, &g, d.thr, &tres) != CNP_OK) {
         free(rows);
         free_data(&d);
         return fail(&ctx);
@@ -221,9 +226,9 @@ static int cmd_optimize(int argc, char **argv)
     for (l = 0; l < d.L; l++)
         json_object_array_add(t, json_object_new_double(d.thr[l]));
     json_object_object_add(o, "thresholds", t);
-    json_object_object_add(o, "f2_before", json_object_new_double(before));
-    json_object_object_add(o, "f2_after", json_object_new_double(after));
-    json_object_object_add(o, "passes", json_object_new_int(passes));
+    json_object_object_add(o, "f2_before", json_object_new_double(tres.f2_before));
+    json_object_object_add(o, "f2_after", json_object_new_double(tres.f2_after));
+    json_object_object_add(o, "passes", json_object_new_int(tres.n_passes));
     print_json(o);
     free(rows);
     free_data(&d);

@@ -6,9 +6,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import canopytest as ct  # noqa: E402
 
-KAGGLE_LABELS = ["agriculture", "artisinal_mine", "bare_ground", "blooming", "blow_down",
-                 "clear", "cloudy", "conventional_mine", "cultivation", "habitation", "haze",
-                 "partly_cloudy", "primary", "road", "selective_logging", "slash_burn", "water"]
+from canopy_labels import KAGGLE_LABELS  # noqa: E402,F401  (scripts/ is on PYTHONPATH)
 
 PROBE = os.path.join(ct.BUILDDIR, "tests", "eval", "eval-probe")
 DATA = os.path.join(ct.SRCDIR, "tests", "eval", "data")

@@ -6,11 +6,10 @@ is the input's. Bad input leaves no output."""
 import json
 import os
 
-import numpy as np
 import onnx
-from onnx import helper, numpy_helper, TensorProto
 
 import evaltest as et
+import tinymodels as tm  # tests/lib/ is on PYTHONPATH
 from evaltest import ct
 
 KEY = "canopy.thresholds"
@@ -19,39 +18,10 @@ KEY = "canopy.thresholds"
 entry_bytes = et.entry_bytes
 
 
-def make_model(meta, big=False, opset=13):
-    rng = np.random.default_rng(1)
-    cin, cout = 3, (64 if big else 4)
-    k = 7 if big else 3
-    w = rng.normal(size=(cout, cin, k, k)).astype(np.float32)
-    inits = [numpy_helper.from_array(w, "conv.weight")]
-    if big:  # about 1.3 MB of weights: multi-byte length varints
-        inits.append(numpy_helper.from_array(rng.normal(size=(64, 5000)).astype(np.float32),
-                                             "unused.big"))
-    nodes = [helper.make_node("Conv", ["input", "conv.weight"], ["c"], pads=[1, 1, 1, 1]
-                              if not big else [3, 3, 3, 3], name="conv"),
-             helper.make_node("GlobalAveragePool", ["c"], ["g"], name="gap"),
-             helper.make_node("Flatten", ["g"], ["f"], name="flat"),
-             helper.make_node("Sigmoid", ["f"], ["probs"], name="sig")]
-    graph = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
-                                                      ["N", cin, "H", "W"])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", cout])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="canopy-test", producer_version="1")
-    model.doc_string = "test model"
-    for k_, v in meta:
-        e = model.metadata_props.add()
-        e.key, e.value = k_, v
-    if len({k_ for k_, _ in meta}) == len(meta):  # the checker refuses repeated keys
-        onnx.checker.check_model(model)
-    return model
-
-
 def run_case(d, name, meta, new_value, big=False):
     src = os.path.join(d, name + ".onnx")
     dst = os.path.join(d, name + ".out.onnx")
-    onnx.save(make_model(meta, big), src)
+    onnx.save(tm.onnx_graph_model(meta, big), src)
     p, _ = et.probe("set-meta", src, dst, KEY, new_value)
     a = open(src, "rb").read()
     b = open(dst, "rb").read()
@@ -107,7 +77,7 @@ def test():
 
         # In place: the same path as input and output.
         src = os.path.join(d, "inplace.onnx")
-        onnx.save(make_model([(KEY, "[0.2,0.2,0.2,0.2]")]), src)
+        onnx.save(tm.onnx_graph_model([(KEY, "[0.2,0.2,0.2,0.2]")]), src)
         before = open(src, "rb").read()
         et.probe("set-meta", src, src, KEY, value)
         m = onnx.load(src)

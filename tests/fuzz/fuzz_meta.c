@@ -6,7 +6,7 @@
  * Under `make check` the replay main (replay.c) runs every saved input of
  * tests/fuzz/corpus/meta.
  */
-#include "engine/graph.h"
+#include "onnx/onnx.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *keys[MAX_KEYS], *vals[MAX_KEYS];
-    cnp_arena arena = {NULL, 0};
+    cnp_meta_params params;
     cnp_model_meta meta;
     cnp_ctx ctx;
     char *text;
@@ -49,9 +49,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         line = next;
     }
     cnp_ctx_clear(&ctx);
-    cnp_meta_peek_input_size(keys, vals, n);
-    cnp_meta_parse(&ctx, &arena, "fuzz.onnx", keys, vals, n, n_out, n_ch, fixed, &meta);
-    cnp_arena_release(&arena);
+    memset(&params, 0, sizeof params);
+    params.file = "fuzz.onnx";
+    params.props.keys = keys;
+    params.props.vals = vals;
+    params.props.n = n;
+    params.n_outputs = n_out;
+    params.n_channels = n_ch;
+    params.fixed_size = fixed;
+    cnp_meta_peek_input_size(&params.props);
+    cnp_meta_parse(&ctx, &params, &meta);
+    cnp_meta_clear(&meta);
     free(text);
     return 0;
 }

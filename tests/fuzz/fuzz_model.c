@@ -27,7 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     cnp_model_info_get(m, &info);
     if (info.n_params <= 200000 &&
-        cnp_model_prepare(&ctx, m, 2, 32, 32, 1, CNP_PREPARE_TTA) == CNP_OK) {
+        cnp_model_prepare(&ctx, m, &(cnp_prepare_options){.max_batch = 2, .height = 32, .width = 32,
+                                                           .n_threads = 1,
+                                                           .flags = CNP_PREPARE_TTA}) == CNP_OK) {
         const cnp_model_meta *meta = cnp_model_meta_cget(m);
         x = calloc((size_t)2 * meta->n_channels * 32 * 32, sizeof *x);
         p = calloc((size_t)2 * meta->n_labels, sizeof *p);

@@ -8,11 +8,10 @@ TESTS += tests/model/test_bf16.py
 EXTRA_DIST += tests/model/test_bf16.py
 
 # Model loading: bad models, metadata, uncommon graph paths and TTA against
-# PyTorch (tests/model/tinymodels.py builds the models with PyTorch and the
+# PyTorch (tests/lib/tinymodels.py builds the models with PyTorch and the
 # onnx package).
 TESTS += tests/model/test_bad_models.py tests/model/test_meta.py tests/model/test_graph.py
-EXTRA_DIST += tests/model/test_bad_models.py tests/model/test_meta.py tests/model/test_graph.py \
-	tests/model/tinymodels.py
+EXTRA_DIST += tests/model/test_bad_models.py tests/model/test_meta.py tests/model/test_graph.py
 
 # Fuzz targets for the model loader and the metadata parser, replayed over
 # their saved inputs (tests/fuzz/corpus/*) by `make check`.

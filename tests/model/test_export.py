@@ -7,6 +7,7 @@ import json
 import os
 import sys
 
+import canopy_labels  # scripts/ is on PYTHONPATH
 import canopytest as ct
 
 try:
@@ -122,14 +123,9 @@ def test_fastai(d):
     model = onnx.load(out)
     check_io(model, 4, 13)
     md = props(model)
-    assert json.loads(md["canopy.labels"]) == [
-        "agriculture", "artisinal_mine", "bare_ground", "blooming", "blow_down", "clear",
-        "cloudy", "conventional_mine", "cultivation", "habitation", "haze", "partly_cloudy",
-        "primary", "road", "selective_logging", "slash_burn", "water"]
+    assert json.loads(md["canopy.labels"]) == canopy_labels.KAGGLE_LABELS
     assert json.loads(md["canopy.thresholds"]) == [0.2] * 17
-    assert json.loads(md["canopy.markers"]) == [
-        "agriculture", "artisinal_mine", "bare_ground", "blow_down", "conventional_mine",
-        "cultivation", "habitation", "road", "selective_logging", "slash_burn"]
+    assert json.loads(md["canopy.markers"]) == canopy_labels.DEFAULT_MARKERS
     assert md["canopy.input_size"] == "128"
     assert json.loads(md["canopy.bands"]) == [1, 2, 3, 4]
     assert abs(float(md["canopy.scale"]) - 1 / 255) < 1e-15

@@ -1,7 +1,6 @@
 """Helpers shared by the tests/scene/test_classify_*.py tests (not a test):
-tiny models built with torch + scripts/canopy_models.py, synthetic scenes
-written with GDAL, the PyTorch reference for each chip, and readers of
-classify's outputs through GDAL/OGR.
+the tiny model and synthetic scenes of tests/lib/, the PyTorch reference
+for each chip, and readers of classify's outputs through GDAL/OGR.
 """
 import hashlib
 import json
@@ -20,89 +19,17 @@ ogr.UseExceptions()
 
 import torch  # noqa: E402  (after GDAL: both load their own libraries)
 
-import canopy_models as cm  # noqa: E402  (scripts/ is on PYTHONPATH)
+import scenes  # noqa: E402  (tests/lib/ is on PYTHONPATH)
+import tinymodels as tm  # noqa: E402
 
 torch.set_num_threads(1)
 
 
-class Tiny:
-    """A small random ResNet exported to ONNX, and its PyTorch twin."""
-
-    def __init__(self, path, seed=1, input_size=32, in_channels=3, gsd_m=None, bands=None,
-                 scale=1 / 255.0, name="tiny", widths=(8, 8, 16, 16)):
-        torch.manual_seed(seed)
-        self.path = path
-        self.input_size = input_size
-        self.C = in_channels
-        self.model = cm.build_model("resnet18", len(cm.KAGGLE_LABELS), in_channels, "fastai",
-                                    widths=list(widths))
-        d = cm.default_meta(len(cm.KAGGLE_LABELS), in_channels)
-        calib = cm.normalise(cm.random_chips(seed + 11, 16, in_channels, input_size),
-                             d["scale"], d["mean"], d["std"])
-        cm.randomize(self.model, seed, calib=calib)
-        meta = {"name": name, "version": "t%d" % seed, "scale": scale}
-        if gsd_m is not None:
-            meta["gsd_m"] = gsd_m
-        if bands is not None:
-            meta["bands"] = list(bands)
-        cm.export_onnx(self.model, path, input_size, in_channels, meta)
-        self.meta = cm.complete_meta(meta, len(cm.KAGGLE_LABELS), in_channels)
-        self.labels = self.meta["labels"]
-        self.markers = self.meta["markers"]
-        self.net = torch.nn.Sequential(self.model, torch.nn.Sigmoid()).eval()
-
-    def probs(self, x):
-        """x: normalised input (n, C, S, S) -> probabilities (n, labels)."""
-        with torch.no_grad():
-            return self.net(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
-
-    def normalise(self, raw, offset=0.0, scale=None):
-        """raw (C, h, w) -> normalised, float64, as the metadata says."""
-        s = self.meta["scale"] if scale is None else scale
-        m = np.array(self.meta["mean"], np.float64)[:, None, None]
-        d = np.array(self.meta["std"], np.float64)[:, None, None]
-        return ((raw.astype(np.float64) - offset) * s - m) / d
-
-
-def make_scene(path, arr, gt, epsg, dtype=gdal.GDT_Byte, nodata=None, alpha=False, options=None,
-               mask=None):
-    """A GeoTIFF from arr (bands, h, w); epsg None leaves it without a CRS;
-    mask (h, w) becomes a per-dataset mask band."""
-    bands, h, w = arr.shape
-    opts = list(options or [])
-    if alpha:
-        opts += ["ALPHA=YES", "PHOTOMETRIC=RGB"]
-    ds = gdal.GetDriverByName("GTiff").Create(path, w, h, bands, dtype, opts)
-    ds.SetGeoTransform(gt)
-    if epsg:
-        srs = osr.SpatialReference()
-        srs.ImportFromEPSG(epsg)
-        ds.SetProjection(srs.ExportToWkt())
-    for b in range(bands):
-        band = ds.GetRasterBand(b + 1)
-        band.WriteArray(arr[b])
-        if nodata is not None:
-            band.SetNoDataValue(nodata)
-    if mask is not None:
-        ds.CreateMaskBand(gdal.GMF_PER_DATASET)
-        ds.GetRasterBand(1).GetMaskBand().WriteArray(mask)
-    ds = None
-
-
-def texture(seed, bands, h, w, lo=0, hi=255, dtype=np.uint8):
-    """Smooth random patterns plus noise, so that chips differ."""
-    rng = np.random.default_rng(seed)
-    out = np.empty((bands, h, w), np.float64)
-    yy, xx = np.mgrid[0:h, 0:w]
-    for b in range(bands):
-        f = np.zeros((h, w))
-        for _ in range(4):
-            kx, ky = rng.uniform(0.002, 0.05, 2)
-            f += np.sin(xx * kx + rng.uniform(0, 6)) * np.cos(yy * ky + rng.uniform(0, 6))
-        f = (f - f.min()) / (np.ptp(f) + 1e-9)
-        f += 0.15 * rng.standard_normal((h, w))
-        out[b] = lo + (hi - lo) * np.clip(f, 0, 1)
-    return np.round(out).astype(dtype)
+# The tiny model and the synthetic scenes live in tests/lib/ (shared with
+# tests/plugin and tests/batch); the scene tests use them through this module.
+Tiny = tm.ResNetTiny
+make_scene = scenes.make_scene
+texture = scenes.texture
 
 
 def block_mean(x, k):

@@ -13,11 +13,10 @@ import canopytest as ct
 
 gdal.UseExceptions()
 sys.path.insert(0, os.path.join(ct.SRCDIR, "scripts"))
+import canopy_labels  # noqa: E402
 import demo_scenes  # noqa: E402
 
-KAGGLE = {"agriculture", "artisinal_mine", "bare_ground", "blooming", "blow_down", "clear",
-          "cloudy", "conventional_mine", "cultivation", "habitation", "haze", "partly_cloudy",
-          "primary", "road", "selective_logging", "slash_burn", "water"}
+KAGGLE = set(canopy_labels.KAGGLE_LABELS)
 WEATHER = {"clear", "partly_cloudy", "haze", "cloudy"}
 GEN = ct.script("make-demo-data")
 

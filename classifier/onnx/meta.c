@@ -23,11 +23,13 @@
  *   canopy.gsd_m       metres per pixel (fallback resolution in cm/px)
  *   canopy.name, canopy.version  plain strings
  */
-#include "engine/graph.h"
+#define _POSIX_C_SOURCE 200809L
+#include "onnx/onnx.h"
 
 #include <ctype.h>
 #include <json.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +38,7 @@
 #define MAX_INPUT_SIZE 16384
 #define MAX_BAND 65535
 
-static const char *const KAGGLE_LABELS[17] = {
+static const char *const KAGGLE_LABELS[CNP_META_KAGGLE_N] = {
     "agriculture", "artisinal_mine", "bare_ground", "blooming", "blow_down", "clear", "cloudy",
     "conventional_mine", "cultivation", "habitation", "haze", "partly_cloudy", "primary", "road",
     "selective_logging", "slash_burn", "water"};
@@ -49,21 +51,41 @@ static const float IMAGENET_MEAN[3] = {0.485f, 0.456f, 0.406f};
 static const float IMAGENET_STD[3] = {0.229f, 0.224f, 0.225f};
 
 /* The last value of `key`, or NULL. */
-static const char *find(const char *const *keys, const char *const *vals, size_t n,
-                        const char *key)
+static const char *find(const cnp_meta_props *pr, const char *key)
 {
     const char *v = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (keys[i] && !strcmp(keys[i], key))
-            v = vals[i] ? vals[i] : "";
+    for (size_t i = 0; i < pr->n; i++)
+        if (pr->keys[i] && !strcmp(pr->keys[i], key))
+            v = pr->vals[i] ? pr->vals[i] : "";
     return v;
 }
 
+/* The parse in progress: where messages go, the strings, the result. */
 typedef struct mp {
     cnp_ctx *ctx;
-    cnp_arena *arena;
     const char *file;
+    const cnp_meta_props *props;
+    cnp_model_meta *meta;
 } mp;
+
+/* The value of `key`, else of `fallback` (may be NULL); *used is the key
+ * found. */
+static const char *find2(const mp *p, const char *key, const char *fallback, const char **used)
+{
+    const char *s = find(p->props, key);
+    *used = key;
+    if (!s && fallback)
+        s = find(p->props, *used = fallback);
+    return s;
+}
+
+static char *dup_str(cnp_ctx *ctx, const char *s)
+{
+    char *d = strdup(s ? s : "");
+    if (!d)
+        cnp_error(ctx, CNP_ERR_NOMEM, "out of memory for the model's metadata");
+    return d;
+}
 
 static cnp_status bad(mp *p, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -143,6 +165,20 @@ static cnp_status get_number(mp *p, const char *key, const char *s, double lo, d
     return CNP_OK;
 }
 
+/* Parses s as a JSON array (of `what`, for the message) into *out. */
+static cnp_status parse_array(mp *p, const char *key, const char *s, const char *what,
+                              json_object **out)
+{
+    if (parse_json(p, key, s, out) != CNP_OK)
+        return p->ctx->status;
+    if (!json_object_is_type(*out, json_type_array)) {
+        json_object_put(*out);
+        *out = NULL;
+        return bad(p, key, "expected a JSON array of %s, got '%.60s'", what, s);
+    }
+    return CNP_OK;
+}
+
 /* A JSON array of exactly n numbers (one per `per`), each in [lo, hi] (and > lo when
  * `open_lo`), into out (floats) or iout (ints). */
 static cnp_status get_numbers(mp *p, const char *key, const char *s, int n, const char *per,
@@ -150,14 +186,12 @@ static cnp_status get_numbers(mp *p, const char *key, const char *s, int n, cons
 {
     json_object *o = NULL;
     cnp_status st = CNP_OK;
+    char what[48];
     size_t len;
 
-    if (parse_json(p, key, s, &o) != CNP_OK)
+    snprintf(what, sizeof what, "%d numbers", n);
+    if (parse_array(p, key, s, what, &o) != CNP_OK)
         return p->ctx->status;
-    if (!json_object_is_type(o, json_type_array)) {
-        st = bad(p, key, "expected a JSON array of %d numbers, got '%.60s'", n, s);
-        goto cleanup;
-    }
     len = json_object_array_length(o);
     if (len != (size_t)n) {
         st = bad(p, key, "has %zu values, the model needs %d (one per %s)", len, n, per);
@@ -206,7 +240,7 @@ static cnp_status set_label(mp *p, const char *key, cnp_model_meta *meta, int i,
     for (int j = 0; j < meta->n_labels; j++)
         if (meta->labels[j] && j != i && !strcmp(meta->labels[j], s))
             return bad(p, key, "label '%.60s' appears twice", s);
-    meta->labels[i] = cnp_arena_strdup(p->ctx, p->arena, s);
+    meta->labels[i] = dup_str(p->ctx, s);
     return meta->labels[i] ? CNP_OK : CNP_ERR_NOMEM;
 }
 
@@ -231,8 +265,7 @@ static int get_band_names(mp *p, const char *key, const char *s, cnp_model_meta 
         bad(p, key, "expected %d band names or numbers, one per input channel", C);
         goto cleanup;
     }
-    meta->band_names = cnp_arena_alloc(p->ctx, p->arena, (size_t)C + 1,
-                                       sizeof *meta->band_names, "band names");
+    meta->band_names = cnp_calloc(p->ctx, (size_t)C + 1, sizeof *meta->band_names, "band names");
     if (!meta->band_names)
         goto cleanup;
     for (c = 0; c < C; c++) {
@@ -248,11 +281,10 @@ static int get_band_names(mp *p, const char *key, const char *s, cnp_model_meta 
                 "digits, '_', '-'; all names or all numbers)", c + 1);
             goto cleanup;
         }
-        if (!(meta->band_names[c] = cnp_arena_strdup(p->ctx, p->arena, v)))
+        if (!(meta->band_names[c] = dup_str(p->ctx, v)))
             goto cleanup;
         meta->bands[c] = c + 1;
     }
-    meta->band_names[C] = NULL;
 cleanup:
     json_object_put(o);
     return 1;
@@ -281,7 +313,7 @@ static cnp_status get_labels(mp *p, const char *key, const char *s, cnp_model_me
             if ((st = set_label(p, key, meta, i, json_object_get_string(e))) != CNP_OK)
                 goto cleanup;
         }
-    } else if (json_object_is_type(o, json_type_object) && strcmp(key, "canopy.labels")) {
+    } else if (json_object_is_type(o, json_type_object) && strcmp(key, CNP_META_KEY_LABELS)) {
         /* Deepness: {"0": "name", "1": ...}, one entry per output */
         if (json_object_object_length(o) != n) {
             st = bad(p, key, "has %d classes but the model has %d outputs",
@@ -320,12 +352,8 @@ static cnp_status get_markers(mp *p, const char *key, const char *s, cnp_model_m
     cnp_status st = CNP_OK;
     size_t len;
 
-    if (parse_json(p, key, s, &o) != CNP_OK)
+    if (parse_array(p, key, s, "label names", &o) != CNP_OK)
         return p->ctx->status;
-    if (!json_object_is_type(o, json_type_array)) {
-        st = bad(p, key, "expected a JSON array of label names, got '%.60s'", s);
-        goto cleanup;
-    }
     len = json_object_array_length(o);
     for (size_t i = 0; i < len; i++) {
         json_object *e = json_object_array_get_idx(o, i);
@@ -350,13 +378,13 @@ cleanup:
     return st;
 }
 
-int cnp_meta_peek_input_size(const char *const *keys, const char *const *vals, size_t n)
+int cnp_meta_peek_input_size(const cnp_meta_props *props)
 {
-    const char *s = find(keys, vals, n, "canopy.input_size");
+    const char *s = find(props, CNP_META_KEY_INPUT_SIZE);
     char *end;
     long v;
     if (!s)
-        s = find(keys, vals, n, "tile_size");
+        s = find(props, "tile_size");
     if (!s)
         return 0;
     while (*s == ' ' || *s == '"')
@@ -367,82 +395,63 @@ int cnp_meta_peek_input_size(const char *const *keys, const char *const *vals, s
     return (int)v;
 }
 
-cnp_status cnp_meta_parse(cnp_ctx *ctx, cnp_arena *arena, const char *file,
-                          const char *const *keys, const char *const *vals, size_t n,
-                          int n_outputs, int n_channels, int fixed_size, cnp_model_meta *meta)
+/* ---- One field at a time: the file's value, or the default ---------- */
+
+static cnp_status labels_field(mp *p)
 {
-    mp p = {ctx, arena, file};
-    const char *s, *key;
-    int L = n_outputs, C = n_channels;
-    double d;
+    cnp_model_meta *meta = p->meta;
+    const char *key, *s = find2(p, CNP_META_KEY_LABELS, "class_names", &key);
+    const int L = meta->n_labels;
 
-    memset(meta, 0, sizeof *meta);
-    if (L < 1 || L > 1000000)
-        return cnp_error(ctx, CNP_ERR_SHAPE, "%s: the model has %d outputs per chip", file, L);
-    if (C < 1 || C > 4096)
-        return cnp_error(ctx, CNP_ERR_SHAPE, "%s: the model has %d input channels", file, C);
-    meta->n_labels = L;
-    meta->n_channels = C;
-    meta->labels = cnp_arena_alloc(ctx, arena, (size_t)L, sizeof *meta->labels, "labels");
-    meta->thresholds = cnp_arena_alloc(ctx, arena, (size_t)L, sizeof *meta->thresholds, "labels");
-    meta->is_marker = cnp_arena_alloc(ctx, arena, (size_t)L, sizeof *meta->is_marker, "labels");
-    meta->bands = cnp_arena_alloc(ctx, arena, (size_t)C, sizeof *meta->bands, "bands");
-    meta->mean = cnp_arena_alloc(ctx, arena, (size_t)C, sizeof *meta->mean, "mean");
-    meta->std = cnp_arena_alloc(ctx, arena, (size_t)C, sizeof *meta->std, "std");
-    if (!meta->labels || !meta->thresholds || !meta->is_marker || !meta->bands || !meta->mean ||
-        !meta->std)
-        return CNP_ERR_NOMEM;
-
-    /* labels */
-    key = "canopy.labels";
-    if (!(s = find(keys, vals, n, key)))
-        s = find(keys, vals, n, key = "class_names");
-    if (s) {
-        if (get_labels(&p, key, s, meta) != CNP_OK)
-            return ctx->status;
-    } else {
-        meta->defaulted |= CNP_META_DEF_LABELS;
-        for (int i = 0; i < L; i++) {
-            char nm[32];
-            snprintf(nm, sizeof nm, "label_%d", i);
-            meta->labels[i] = cnp_arena_strdup(ctx, arena, L == 17 ? KAGGLE_LABELS[i] : nm);
-            if (!meta->labels[i])
-                return CNP_ERR_NOMEM;
-        }
+    if (s)
+        return get_labels(p, key, s, meta);
+    meta->defaulted |= CNP_META_DEF_LABELS;
+    for (int i = 0; i < L; i++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "label_%d", i);
+        meta->labels[i] = dup_str(p->ctx, L == CNP_META_KAGGLE_N ? KAGGLE_LABELS[i] : nm);
+        if (!meta->labels[i])
+            return CNP_ERR_NOMEM;
     }
+    return CNP_OK;
+}
 
-    /* thresholds */
-    if ((s = find(keys, vals, n, key = "canopy.thresholds"))) {
-        if (get_numbers(&p, key, s, L, "label", 0.0, 1.0, 0, meta->thresholds, NULL) != CNP_OK)
-            return ctx->status;
+static cnp_status thresholds_markers_fields(mp *p)
+{
+    cnp_model_meta *meta = p->meta;
+    const int L = meta->n_labels;
+    const char *key = CNP_META_KEY_THRESHOLDS, *s;
+
+    if ((s = find(p->props, key))) {
+        if (get_numbers(p, key, s, L, "label", 0.0, 1.0, 0, meta->thresholds, NULL) != CNP_OK)
+            return p->ctx->status;
     } else {
         meta->defaulted |= CNP_META_DEF_THRESHOLDS;
         for (int i = 0; i < L; i++)
             meta->thresholds[i] = CNP_META_DEFAULT_THRESHOLD;
     }
+    if ((s = find(p->props, key = CNP_META_KEY_MARKERS)))
+        return get_markers(p, key, s, meta);
+    meta->defaulted |= CNP_META_DEF_MARKERS;
+    for (int i = 0; i < L; i++)
+        for (size_t j = 0; j < sizeof DEFAULT_MARKERS / sizeof *DEFAULT_MARKERS; j++)
+            if (!strcmp(meta->labels[i], DEFAULT_MARKERS[j]))
+                meta->is_marker[i] = 1;
+    return CNP_OK;
+}
 
-    /* markers */
-    if ((s = find(keys, vals, n, key = "canopy.markers"))) {
-        if (get_markers(&p, key, s, meta) != CNP_OK)
-            return ctx->status;
-    } else {
-        meta->defaulted |= CNP_META_DEF_MARKERS;
-        for (int i = 0; i < L; i++)
-            for (size_t j = 0; j < sizeof DEFAULT_MARKERS / sizeof *DEFAULT_MARKERS; j++)
-                if (!strcmp(meta->labels[i], DEFAULT_MARKERS[j]))
-                    meta->is_marker[i] = 1;
-    }
+static cnp_status geometry_fields(mp *p, int fixed_size)
+{
+    cnp_model_meta *meta = p->meta;
+    const char *key, *s = find2(p, CNP_META_KEY_INPUT_SIZE, "tile_size", &key);
+    double d;
 
-    /* input size */
-    key = "canopy.input_size";
-    if (!(s = find(keys, vals, n, key)))
-        s = find(keys, vals, n, key = "tile_size");
     if (s) {
-        if (get_number(&p, key, s, 32, MAX_INPUT_SIZE, 1, &d) != CNP_OK)
-            return ctx->status;
+        if (get_number(p, key, s, 32, MAX_INPUT_SIZE, 1, &d) != CNP_OK)
+            return p->ctx->status;
         meta->input_size = (int)d;
         if (fixed_size && meta->input_size != fixed_size)
-            return bad(&p, key, "says %d but the model was exported for a fixed input of %dx%d "
+            return bad(p, key, "says %d but the model was exported for a fixed input of %dx%d "
                        "pixels", meta->input_size, fixed_size, fixed_size);
     } else if (fixed_size) {
         meta->input_size = fixed_size;
@@ -450,81 +459,135 @@ cnp_status cnp_meta_parse(cnp_ctx *ctx, cnp_arena *arena, const char *file,
         meta->defaulted |= CNP_META_DEF_INPUT_SIZE;
         meta->input_size = CNP_META_DEFAULT_SIZE;
     }
+    if ((s = find(p->props, key = CNP_META_KEY_BANDS)) && get_band_names(p, key, s, meta))
+        return p->ctx->status;
+    if (s)
+        return get_numbers(p, key, s, meta->n_channels, "input channel", 1, MAX_BAND, 0, NULL,
+                           meta->bands);
+    meta->defaulted |= CNP_META_DEF_BANDS;
+    for (int c = 0; c < meta->n_channels; c++)
+        meta->bands[c] = c + 1;
+    return CNP_OK;
+}
 
-    /* bands: numbers, or names */
-    if ((s = find(keys, vals, n, key = "canopy.bands")) && get_band_names(&p, key, s, meta)) {
-        if (ctx->status != CNP_OK)
-            return ctx->status;
-    } else if (s) {
-        if (get_numbers(&p, key, s, C, "input channel", 1, MAX_BAND, 0, NULL, meta->bands) !=
-            CNP_OK)
-            return ctx->status;
-    } else {
-        meta->defaulted |= CNP_META_DEF_BANDS;
-        for (int c = 0; c < C; c++)
-            meta->bands[c] = c + 1;
-    }
+/* A JSON number in (0, hi]; `unit` ends the message ("" or " metres"). */
+static cnp_status get_positive(mp *p, const char *key, const char *s, double hi,
+                               const char *unit, double *out)
+{
+    if (get_number(p, key, s, 0, hi, 0, out) != CNP_OK)
+        return p->ctx->status;
+    if (!(*out > 0))
+        return bad(p, key, "must be greater than 0%s", unit);
+    return CNP_OK;
+}
 
-    /* scale */
-    if ((s = find(keys, vals, n, key = "canopy.scale"))) {
-        if (get_number(&p, key, s, 0, 1e30, 0, &d) != CNP_OK)
-            return ctx->status;
-        if (!(d > 0))
-            return bad(&p, key, "must be greater than 0");
+/* canopy.scale, canopy.mean, canopy.std (or their fallbacks). */
+static cnp_status scaling_fields(mp *p)
+{
+    cnp_model_meta *meta = p->meta;
+    const int C = meta->n_channels;
+    const char *key = CNP_META_KEY_SCALE, *s;
+    double d;
+
+    if ((s = find(p->props, key))) {
+        if (get_positive(p, key, s, 1e30, "", &d) != CNP_OK)
+            return p->ctx->status;
         meta->scale = d;
     } else {
         meta->defaulted |= CNP_META_DEF_SCALE;
-        meta->scale = 1.0 / 255.0;
+        meta->scale = CNP_META_DEFAULT_SCALE;
     }
-
-    /* mean, std */
-    key = "canopy.mean";
-    if (!(s = find(keys, vals, n, key)))
-        s = find(keys, vals, n, key = "standardization_mean");
-    if (s) {
-        if (get_numbers(&p, key, s, C, "input channel", -1e30, 1e30, 0, meta->mean, NULL) != CNP_OK)
-            return ctx->status;
+    if ((s = find2(p, CNP_META_KEY_MEAN, "standardization_mean", &key))) {
+        if (get_numbers(p, key, s, C, "input channel", -1e30, 1e30, 0, meta->mean, NULL) != CNP_OK)
+            return p->ctx->status;
     } else {
         meta->defaulted |= CNP_META_DEF_MEAN;
         for (int c = 0; c < C; c++)
             meta->mean[c] = c < 3 ? IMAGENET_MEAN[c] : CNP_META_EXTRA_MEAN;
     }
-    key = "canopy.std";
-    if (!(s = find(keys, vals, n, key)))
-        s = find(keys, vals, n, key = "standardization_std");
-    if (s) {
-        if (get_numbers(&p, key, s, C, "input channel", 0, 1e30, 1, meta->std, NULL) != CNP_OK)
-            return ctx->status;
-    } else {
-        meta->defaulted |= CNP_META_DEF_STD;
-        for (int c = 0; c < C; c++)
-            meta->std[c] = c < 3 ? IMAGENET_STD[c] : CNP_META_EXTRA_STD;
-    }
+    if ((s = find2(p, CNP_META_KEY_STD, "standardization_std", &key)))
+        return get_numbers(p, key, s, C, "input channel", 0, 1e30, 1, meta->std, NULL);
+    meta->defaulted |= CNP_META_DEF_STD;
+    for (int c = 0; c < C; c++)
+        meta->std[c] = c < 3 ? IMAGENET_STD[c] : CNP_META_EXTRA_STD;
+    return CNP_OK;
+}
 
-    /* training GSD */
-    if ((s = find(keys, vals, n, key = "canopy.gsd_m"))) {
-        if (get_number(&p, key, s, 0, 1e7, 0, &d) != CNP_OK)
-            return ctx->status;
-        if (!(d > 0))
-            return bad(&p, key, "must be greater than 0 metres");
+/* canopy.gsd_m (or resolution in cm/px), canopy.name, canopy.version. */
+static cnp_status descriptive_fields(mp *p, const char *default_name)
+{
+    cnp_model_meta *meta = p->meta;
+    const char *key = CNP_META_KEY_GSD, *s;
+    double d;
+
+    if ((s = find(p->props, key))) {
+        if (get_positive(p, key, s, 1e7, " metres", &d) != CNP_OK)
+            return p->ctx->status;
         meta->gsd_m = d;
-    } else if ((s = find(keys, vals, n, key = "resolution"))) {
-        if (get_number(&p, key, s, 0, 1e9, 0, &d) != CNP_OK)
-            return ctx->status;
-        if (!(d > 0))
-            return bad(&p, key, "must be greater than 0 cm/px");
+    } else if ((s = find(p->props, key = "resolution"))) {
+        if (get_positive(p, key, s, 1e9, " cm/px", &d) != CNP_OK)
+            return p->ctx->status;
         meta->gsd_m = d / 100.0;
     }
+    s = find(p->props, CNP_META_KEY_NAME);
+    if (s && s[0]) {
+        if (!(meta->name = dup_str(p->ctx, s)))
+            return CNP_ERR_NOMEM;
+    } else if (default_name && !(meta->name = dup_str(p->ctx, default_name))) {
+        return CNP_ERR_NOMEM;
+    }
+    s = find(p->props, CNP_META_KEY_TRAINED_ON);
+    if (s && s[0] && !(meta->trained_on = dup_str(p->ctx, s)))
+        return CNP_ERR_NOMEM;
+    s = find(p->props, CNP_META_KEY_VERSION);
+    return (meta->version = dup_str(p->ctx, s)) ? CNP_OK : CNP_ERR_NOMEM;
+}
 
-    /* name, version: plain strings */
-    s = find(keys, vals, n, "canopy.name");
-    if (s && s[0] && !(meta->name = cnp_arena_strdup(ctx, arena, s)))
-        return CNP_ERR_NOMEM;
-    s = find(keys, vals, n, "canopy.version");
-    if (!(meta->version = cnp_arena_strdup(ctx, arena, s ? s : "")))
-        return CNP_ERR_NOMEM;
-    s = find(keys, vals, n, "canopy.trained_on");
-    if (s && s[0] && !(meta->trained_on = cnp_arena_strdup(ctx, arena, s)))
-        return CNP_ERR_NOMEM;
+cnp_status cnp_meta_parse(cnp_ctx *ctx, const cnp_meta_params *params, cnp_model_meta *meta)
+{
+    mp p = {ctx, params->file, &params->props, meta};
+    const int L = params->n_outputs, C = params->n_channels;
+
+    memset(meta, 0, sizeof *meta);
+    if (L < 1 || L > 1000000)
+        return cnp_error(ctx, CNP_ERR_SHAPE, "%s: the model has %d outputs per chip", p.file, L);
+    if (C < 1 || C > 4096)
+        return cnp_error(ctx, CNP_ERR_SHAPE, "%s: the model has %d input channels", p.file, C);
+    meta->n_labels = L;
+    meta->n_channels = C;
+    meta->labels = cnp_calloc(ctx, (size_t)L + 1, sizeof *meta->labels, "labels");
+    meta->thresholds = cnp_calloc(ctx, (size_t)L, sizeof *meta->thresholds, "labels");
+    meta->is_marker = cnp_calloc(ctx, (size_t)L, sizeof *meta->is_marker, "labels");
+    meta->bands = cnp_calloc(ctx, (size_t)C, sizeof *meta->bands, "bands");
+    meta->mean = cnp_calloc(ctx, (size_t)C, sizeof *meta->mean, "mean");
+    meta->std = cnp_calloc(ctx, (size_t)C, sizeof *meta->std, "std");
+    if (!meta->labels || !meta->thresholds || !meta->is_marker || !meta->bands || !meta->mean ||
+        !meta->std)
+        return ctx->status;
+    if (labels_field(&p) != CNP_OK || thresholds_markers_fields(&p) != CNP_OK ||
+        geometry_fields(&p, params->fixed_size) != CNP_OK || scaling_fields(&p) != CNP_OK ||
+        descriptive_fields(&p, params->default_name) != CNP_OK)
+        return ctx->status;
     return CNP_OK;
+}
+
+void cnp_meta_clear(cnp_model_meta *meta)
+{
+    if (!meta)
+        return;
+    for (int i = 0; meta->labels && i < meta->n_labels; i++)
+        free(meta->labels[i]);
+    free(meta->labels);
+    free(meta->thresholds);
+    free(meta->is_marker);
+    free(meta->bands);
+    for (int c = 0; meta->band_names && meta->band_names[c]; c++)
+        free(meta->band_names[c]);
+    free(meta->band_names);
+    free(meta->trained_on);
+    free(meta->mean);
+    free(meta->std);
+    free(meta->name);
+    free(meta->version);
+    memset(meta, 0, sizeof *meta);
 }
