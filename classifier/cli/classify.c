@@ -53,6 +53,7 @@ typedef struct options {
     int bf16;                  /* --precision bf16 */
     int float_probs;
     int split_masks;
+    int lossy_probs;           /* --lossy-probs */
     cnp_raster_format format;
     char **co;                 /* CSL of NAME=VALUE */
     char **config;             /* CSL of KEY=VALUE */
@@ -139,7 +140,11 @@ static void print_help(FILE *f)
 "  --probs-type T        Byte (0..254, scale 1/255; default) or Float32\n"
 "  --split-masks         also write OUTDIR/NAME.masks/LABEL.tif, one per label\n"
 "  -of GTiff|COG         raster format (default GTiff)\n"
-"  -co NAME=VALUE        creation option for the rasters (repeatable)\n"
+"  -co NAME=VALUE        creation option for the rasters (repeatable); lossy ones\n"
+"                        (COMPRESS=JPEG, WEBP, LERC with MAX_Z_ERROR > 0, ...) are\n"
+"                        refused: the masks must match the GeoJSON\n"
+"  --lossy-probs         accept lossy -co for the probabilities only (the masks\n"
+"                        stay lossless); recorded in the manifest\n"
 "  --config KEY VALUE    GDAL configuration option (repeatable)\n"
 "  --progress            GDAL's progress even when stdout is not a terminal (for\n"
 "                        the QGIS plugin and other programs that read it)\n"
@@ -218,7 +223,8 @@ static int parse_options(int argc, char **argv, options *o)
             return -1;
         }
         if (!strcmp(name, "-q") || !strcmp(name, "--quiet") || !strcmp(name, "--tta") ||
-            !strcmp(name, "--split-masks") || !strcmp(name, "--progress"))
+            !strcmp(name, "--split-masks") || !strcmp(name, "--progress") ||
+            !strcmp(name, "--lossy-probs"))
             takes = 0;
         if (takes && !v && !strcmp(name, "--config")) {
             if (i + 2 >= argc)
@@ -242,6 +248,8 @@ static int parse_options(int argc, char **argv, options *o)
             o->tta = 1;
         else if (!strcmp(name, "--split-masks"))
             o->split_masks = 1;
+        else if (!strcmp(name, "--lossy-probs"))
+            o->lossy_probs = 1;
         else if (!strcmp(name, "--progress"))
             o->progress = 1;
         else if (!strcmp(name, "-m") || !strcmp(name, "--model"))
@@ -787,6 +795,7 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
     rp.precision = cnp_model_precision(b->model);
     rp.float_probs = o->float_probs;
     rp.split_masks = o->split_masks;
+    rp.lossy_probs = o->lossy_probs;
     rp.format = o->format == CNP_FORMAT_COG ? "COG" : "GTiff";
     rp.creation_options = (const char *const *)o->co;
     rp.config = (const char *const *)o->config;
@@ -875,6 +884,7 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
         ro.format = o->format;
         ro.float_probs = o->float_probs;
         ro.creation_options = (const char *const *)o->co;
+        ro.lossy_probs = o->lossy_probs;
         mi.scene = name;
         mi.model = meta->name;
         mi.run_utc = run_utc;
@@ -1036,6 +1046,17 @@ int cnp_cmd_classify(int argc, char **argv)
     if (rc != CNP_EXIT_OK) {
         options_free(&o);
         return rc < 0 ? CNP_EXIT_OK : rc;
+    }
+    {
+        /* Lossy -co: a usage error now, not after classifying. */
+        cnp_raster_options ro = { o.format, o.float_probs, (const char *const *)o.co,
+                                  o.lossy_probs };
+        cnp_ctx_clear(&ctx);
+        if (cnp_raster_options_check(&ctx, &ro) != CNP_OK) {
+            cnp_cli_report(CMD, &ctx);
+            options_free(&o);
+            return CNP_EXIT_USAGE;
+        }
     }
     b.o = &o;
     b.threads = o.threads;

@@ -178,6 +178,7 @@ static json_object *params_json(const cnp_run_params *p)
     ok = ok && add(o, "precision", str(p->precision ? p->precision : "fp32"));
     ok = ok && add(o, "probs_type", str(p->float_probs ? "Float32" : "Byte"));
     ok = ok && add(o, "split_masks", json_object_new_boolean(p->split_masks));
+    ok = ok && add(o, "lossy_probs", json_object_new_boolean(p->lossy_probs));
     ok = ok && add(o, "format", str(p->format));
     a = json_object_new_array();
     for (i = 0; ok && p->creation_options && p->creation_options[i]; i++)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -392,6 +393,78 @@ static char **set_default(char **o, const char *key, const char *value)
     return CSLFetchNameValue(o, key) ? o : CSLSetNameValue(o, key, value);
 }
 
+/* Keys that make a GTiff/COG lose information, whatever their value's
+ * detail: dropped from the masks' options under lossy_probs. */
+static const char *const lossy_keys[] = {
+    "COMPRESS", "QUALITY", "JPEG_QUALITY", "JPEGTABLESMODE", "WEBP_LEVEL", "WEBP_LOSSLESS",
+    "MAX_Z_ERROR", "MAX_Z_ERROR_OVERVIEW", "JXL_LOSSLESS", "JXL_DISTANCE", "JXL_ALPHA_DISTANCE",
+    "JXL_EFFORT", "NBITS", "DISCARD_LSB", "PHOTOMETRIC", NULL
+};
+
+static int is_value(char **o, const char *key, const char *value)
+{
+    const char *v = CSLFetchNameValue(o, key);
+    return v && !strcasecmp(v, value);
+}
+
+/* What in the creation options o loses information (written into why),
+ * or 0 when they are lossless. bits: the raster's sample size. */
+static int lossy_reason(char **o, int bits, int cog, char *why, size_t n)
+{
+    const char *c = CSLFetchNameValue(o, "COMPRESS"), *v;
+
+    why[0] = '\0';
+    if (c && (!strcasecmp(c, "JPEG") || !strcasecmp(c, "JPEG2000")))
+        snprintf(why, n, "COMPRESS=%s is lossy", c);
+    else if (c && !strcasecmp(c, "WEBP") && !CPLTestBool(CSLFetchNameValueDef(o, "WEBP_LOSSLESS", "NO")) &&
+             !(cog && is_value(o, "QUALITY", "100")))
+        snprintf(why, n, "COMPRESS=WEBP without %s is lossy", cog ? "QUALITY=100" : "WEBP_LOSSLESS=YES");
+    else if (c && !strcasecmp(c, "JXL") &&
+             (!CPLTestBool(CSLFetchNameValueDef(o, "JXL_LOSSLESS", "YES")) ||
+              ((v = CSLFetchNameValue(o, "JXL_DISTANCE")) && CPLAtof(v) > 0)))
+        snprintf(why, n, "COMPRESS=JXL with JXL_LOSSLESS=NO or JXL_DISTANCE > 0 is lossy");
+    else if (c && !strncasecmp(c, "LERC", 4) &&
+             (((v = CSLFetchNameValue(o, "MAX_Z_ERROR")) && CPLAtof(v) != 0) ||
+              ((v = CSLFetchNameValue(o, "MAX_Z_ERROR_OVERVIEW")) && CPLAtof(v) != 0)))
+        snprintf(why, n, "COMPRESS=%s with MAX_Z_ERROR=%s is lossy", c, v);
+    else if ((v = CSLFetchNameValue(o, "NBITS")) && atoi(v) < bits)
+        snprintf(why, n, "NBITS=%s keeps fewer than the %d bits of each value", v, bits);
+    else if ((v = CSLFetchNameValue(o, "DISCARD_LSB")))
+        snprintf(why, n, "DISCARD_LSB=%s drops bits of each value", v);
+    else if (is_value(o, "PHOTOMETRIC", "YCBCR"))
+        snprintf(why, n, "PHOTOMETRIC=YCBCR is lossy");
+    return why[0] != '\0';
+}
+
+/* Refuses lossy creation options: always for masks (they must agree with
+ * the GeoJSON and the manifest), for probabilities unless opt->lossy_probs.
+ * Under lossy_probs the masks' lossy keys are dropped from *o, so that they
+ * get the lossless defaults. */
+static cnp_status check_lossy(cnp_ctx *ctx, const char *path, raster_kind kind, GDALDataType type,
+                              const cnp_raster_options *opt, char ***o)
+{
+    char why[160];
+    int cog = opt && opt->format == CNP_FORMAT_COG;
+
+    if (!lossy_reason(*o, type == GDT_Float32 ? 32 : 8, cog, why, sizeof why))
+        return CNP_OK;
+    if (kind == KIND_PROBS && opt && opt->lossy_probs)
+        return CNP_OK;
+    if (kind == KIND_MASKS && opt && opt->lossy_probs) {
+        for (int i = 0; lossy_keys[i]; i++)
+            *o = CSLSetNameValue(*o, lossy_keys[i], NULL);
+        return CNP_OK;
+    }
+    if (kind == KIND_MASKS)
+        return cnp_error(ctx, CNP_ERR_USAGE, "%s: -co %s: the masks would then disagree with "
+                         "the GeoJSON and the manifest; use a lossless compression (e.g. "
+                         "-co COMPRESS=DEFLATE, ZSTD or LZW)", path, why);
+    return cnp_error(ctx, CNP_ERR_USAGE, "%s: -co %s; the probabilities would no longer be "
+                     "the ones the masks and GeoJSON come from: add --lossy-probs to accept "
+                     "that for the probabilities (the masks stay lossless), or use a lossless "
+                     "compression", path, why);
+}
+
 /* The user's -co, then the format's defaults for what they leave out,
  * validated against the driver. *bx, *by receive the tile size of the
  * result (for overview levels). Caller frees the list with CSLDestroy. */
@@ -404,6 +477,7 @@ static cnp_status build_options(cnp_ctx *ctx, const char *path, GDALDriverH drv,
     char num[32];
     int cog = opt && opt->format == CNP_FORMAT_COG;
     const char *v;
+    cnp_status lossy;
     int i;
 
     *out = NULL;
@@ -419,6 +493,10 @@ static cnp_status build_options(cnp_ctx *ctx, const char *path, GDALDriverH drv,
         }
         o = CSLSetNameValue(o, key, val);
         CPLFree(key);
+    }
+    if ((lossy = check_lossy(ctx, path, kind, type, opt, &o)) != CNP_OK) {
+        CSLDestroy(o);
+        return lossy;
     }
     if (cog) {
         int bs = round16(grid->cols > grid->rows ? grid->cols : grid->rows);
@@ -474,6 +552,26 @@ static cnp_status build_options(cnp_ctx *ctx, const char *path, GDALDriverH drv,
     }
     *out = o;
     return CNP_OK;
+}
+
+cnp_status cnp_raster_options_check(cnp_ctx *ctx, const cnp_raster_options *opt)
+{
+    char **o = NULL;
+    cnp_status st = CNP_OK;
+
+    for (int i = 0; opt && opt->creation_options && opt->creation_options[i]; i++) {
+        char *key = NULL;
+        const char *val = CPLParseNameValue(opt->creation_options[i], &key);
+        if (key && val)
+            o = CSLSetNameValue(o, key, val);
+        CPLFree(key);
+    }
+    st = check_lossy(ctx, "output rasters", KIND_PROBS, opt && opt->float_probs ? GDT_Float32 : GDT_Byte,
+                     opt, &o);
+    if (st == CNP_OK)
+        st = check_lossy(ctx, "output rasters", KIND_MASKS, GDT_Byte, opt, &o);
+    CSLDestroy(o);
+    return st;
 }
 
 /* Overview factors 2, 4, ... until the smallest overview fits one tile. */

@@ -41,7 +41,17 @@ typedef struct cnp_raster_options {
     cnp_raster_format format;         /* -of GTiff | COG */
     int float_probs;                  /* --probs-type Float32 (else Byte, scale 1/255) */
     const char *const *creation_options; /* NULL-terminated NAME=VALUE list (-co), or NULL */
+    int lossy_probs;                  /* --lossy-probs: lossy -co allowed for the
+                                         probabilities (masks keep lossless defaults) */
 } cnp_raster_options;
+
+/* Lossy creation options (COMPRESS=JPEG, WEBP without lossless, JXL lossy,
+ * LERC with MAX_Z_ERROR > 0, NBITS below the sample size, DISCARD_LSB,
+ * PHOTOMETRIC=YCBCR) are refused by the writers: always for masks (they
+ * must agree with the GeoJSON and the manifest), for probabilities unless
+ * opt->lossy_probs. This checks opt's list the same way before any work
+ * (CNP_ERR_USAGE naming the option and what to do). opt is borrowed. */
+cnp_status cnp_raster_options_check(cnp_ctx *ctx, const cnp_raster_options *opt);
 
 /* NAME.probs.tif: band per label (description = label), Byte 0..254 with
  * scale 1/255 offset 0 and nodata 255 (or Float32 with NaN nodata), tiled,
@@ -156,6 +166,7 @@ typedef struct cnp_run_params {
     const char *precision;     /* "fp32" or "bf16": what ran (cnp_model_precision) */
     int float_probs;
     int split_masks;
+    int lossy_probs;           /* --lossy-probs: lossy -co accepted for the probabilities */
     const char *format;                  /* "GTiff" or "COG" */
     const char *const *creation_options; /* NULL-terminated NAME=VALUE, or NULL */
     const char *const *config;           /* NULL-terminated KEY=VALUE, or NULL */
