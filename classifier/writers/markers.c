@@ -17,7 +17,13 @@
  * area_m2 is the geodesic area on the WGS 84 ellipsoid: the densified
  * polygon is reprojected to EPSG:4326 and measured with PROJ's geodesic
  * polygon area (geod_polygonarea, Karney's algorithm), holes subtracted.
- * (OGR_G_GeodesicArea only arrived in GDAL 3.9.)
+ * (OGR_G_GeodesicArea only arrived in GDAL 3.9.) In a geographic scene CRS
+ * the outline's edges are meridians and parallels, and a parallel is not a
+ * geodesic (a region spanning the globe's width would be measured along
+ * great circles over the pole): there the area is exact on the CRS's
+ * ellipsoid, summing over edges (dlon x the area from the equator to the
+ * edge's latitude per radian of longitude), which also holds for a region
+ * covering the whole world.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "writers/writers.h"
@@ -80,6 +86,9 @@ typedef struct markers_job {
     GDALDatasetH id_ds, mask_ds, vec_ds, out;
     OGRLayerH out_layer;
     struct geod_geodesic geod;
+    int geographic;      /* the scene CRS is lon/lat: area from parallels/meridians */
+    double rad_per_unit; /* its angular unit in radians */
+    double a, e2;        /* its ellipsoid: semi-major axis (m), eccentricity squared */
     int n_features;
 } markers_job;
 
@@ -222,14 +231,46 @@ cleanup:
 
 /* ---- geometry ----------------------------------------------------------- */
 
-/* Geodesic area (m^2) of a ring in (lon, lat); absolute value. */
-static int ring_area(const struct geod_geodesic *gd, OGRGeometryH ring, double *out)
+/* Area (m^2) between the equator and latitude phi (radians) over one radian
+ * of longitude on the ellipsoid (a, e2): the integral of the area element
+ * a^2 (1 - e2) cos(phi) / (1 - e2 sin^2(phi))^2. */
+static double lune_area(const markers_job *j, double phi)
 {
+    double s = sin(phi), e = sqrt(j->e2), b2 = j->a * j->a * (1.0 - j->e2);
+    if (e < 1e-12)
+        return j->a * j->a * s;
+    return 0.5 * b2 * (s / (1.0 - j->e2 * s * s) + atanh(e * s) / e);
+}
+
+/* Area (m^2) of a ring in the scene's lon/lat units whose edges are
+ * meridians or parallels (exact; a sloped edge is taken at its mean). */
+static double ring_area_lonlat(const markers_job *j, OGRGeometryH ring)
+{
+    int n = OGR_G_GetPointCount(ring), i;
+    double k = j->rad_per_unit, sum = 0.0;
+    for (i = 0; i + 1 < n; i++) {
+        double dl = (OGR_G_GetX(ring, i + 1) - OGR_G_GetX(ring, i)) * k;
+        double p0 = fmax(-90.0 * RAD_PER_DEGREE, fmin(90.0 * RAD_PER_DEGREE, OGR_G_GetY(ring, i) * k));
+        double p1 = fmax(-90.0 * RAD_PER_DEGREE, fmin(90.0 * RAD_PER_DEGREE, OGR_G_GetY(ring, i + 1) * k));
+        sum += dl * 0.5 * (lune_area(j, p0) + lune_area(j, p1));
+    }
+    return fabs(sum);
+}
+
+/* Area (m^2) of a ring: in the scene CRS's lon/lat when it is geographic,
+ * else geodesic over the ring in WGS 84 (lon, lat); absolute value. */
+static int ring_area(const markers_job *j, OGRGeometryH ring, double *out)
+{
+    const struct geod_geodesic *gd = &j->geod;
     int n = OGR_G_GetPointCount(ring), i;
     double *lat, *lon, a = 0.0;
     *out = 0.0;
     if (n < 3)
         return 1;
+    if (j->geographic) {
+        *out = ring_area_lonlat(j, ring);
+        return 1;
+    }
     lat = malloc((size_t)n * sizeof *lat);
     lon = malloc((size_t)n * sizeof *lon);
     if (!lat || !lon) {
@@ -248,8 +289,9 @@ static int ring_area(const struct geod_geodesic *gd, OGRGeometryH ring, double *
     return 1;
 }
 
-/* Sum over polygons of |exterior| - sum |holes|, geometry in (lon, lat). */
-static int geodesic_area(const struct geod_geodesic *gd, OGRGeometryH g, double *out)
+/* Sum over polygons of |exterior| - sum |holes|; g in the scene CRS when it
+ * is geographic, else in WGS 84 (lon, lat). */
+static int geodesic_area(const markers_job *j, OGRGeometryH g, double *out)
 {
     OGRwkbGeometryType t = wkbFlatten(OGR_G_GetGeometryType(g));
     double total = 0.0, a;
@@ -257,13 +299,13 @@ static int geodesic_area(const struct geod_geodesic *gd, OGRGeometryH g, double 
     *out = 0.0;
     if (t == wkbMultiPolygon || t == wkbGeometryCollection) {
         for (i = 0; i < OGR_G_GetGeometryCount(g); i++) {
-            if (!geodesic_area(gd, OGR_G_GetGeometryRef(g, i), &a))
+            if (!geodesic_area(j, OGR_G_GetGeometryRef(g, i), &a))
                 return 0;
             total += a;
         }
     } else if (t == wkbPolygon) {
         for (k = 0; k < OGR_G_GetGeometryCount(g); k++) {
-            if (!ring_area(gd, OGR_G_GetGeometryRef(g, k), &a))
+            if (!ring_area(j, OGR_G_GetGeometryRef(g, k), &a))
                 return 0;
             total += k == 0 ? a : -a;
         }
@@ -442,7 +484,7 @@ static cnp_status write_region(cnp_ctx *ctx, markers_job *j, const char *label, 
                        j->path, label, gdal_msg());
         goto cleanup;
     }
-    if (!geodesic_area(&j->geod, ll, &area)) {
+    if (!geodesic_area(j, j->geographic ? g : ll, &area)) {
         st = cnp_error(ctx, CNP_ERR_NOMEM, "%s: out of memory measuring a %s region", j->path,
                        label);
         goto cleanup;
@@ -564,6 +606,16 @@ static cnp_status make_srs(cnp_ctx *ctx, markers_job *j)
                          "the PROJ installation (proj.db)", j->path, gdal_msg());
     OSRSetAxisMappingStrategy(j->scene_srs, OAMS_TRADITIONAL_GIS_ORDER);
     OSRSetAxisMappingStrategy(j->wgs84, OAMS_TRADITIONAL_GIS_ORDER);
+    if (OSRIsGeographic(j->scene_srs)) {
+        OGRErr e1 = OGRERR_NONE, e2 = OGRERR_NONE;
+        double invf;
+        j->a = OSRGetSemiMajor(j->scene_srs, &e1);
+        invf = OSRGetInvFlattening(j->scene_srs, &e2);
+        j->rad_per_unit = OSRGetAngularUnits(j->scene_srs, NULL);
+        j->e2 = invf > 0 ? (2.0 - 1.0 / invf) / invf : 0.0;
+        j->geographic = e1 == OGRERR_NONE && e2 == OGRERR_NONE && j->a > 0 &&
+                        j->rad_per_unit > 0;
+    }
     CPLErrorReset();
     j->to_wgs84 = OCTNewCoordinateTransformation(j->scene_srs, j->wgs84);
     if (!j->to_wgs84)

@@ -1,5 +1,7 @@
 # tests/security (see tests/local.mk): each test plays an attack or a fault
 # from issue 13 and checks that the victim file is untouched, the output
 # right or the message right.
-TESTS += tests/security/test_georef.py tests/security/test_lossy_co.py
-EXTRA_DIST += tests/security/test_georef.py tests/security/test_lossy_co.py
+TESTS += tests/security/test_georef.py tests/security/test_lossy_co.py \
+	tests/security/test_area_geographic.py
+EXTRA_DIST += tests/security/test_georef.py tests/security/test_lossy_co.py \
+	tests/security/test_area_geographic.py
