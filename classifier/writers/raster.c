@@ -648,20 +648,64 @@ cleanup:
 
 /* ---- QGIS styles -------------------------------------------------------- */
 
-static void xml_text(FILE *f, const char *s)
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not one
+ * (stray continuation byte, truncated or overlong sequence, surrogate,
+ * beyond U+10FFFF): such bytes would make the XML ill-formed. */
+static int utf8_len(const unsigned char *s)
 {
-    for (; *s; s++) {
+    int n = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : s[0] >= 0xe0 && s[0] < 0xf0 ? 3
+          : s[0] >= 0xf0 && s[0] < 0xf5 ? 4 : 0;
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((n == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (n == 3 && s[0] == 0xed && s[1] >= 0xa0) ||
+        (n == 4 && s[0] == 0xf0 && s[1] < 0x90) || (n == 4 && s[0] == 0xf4 && s[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+/* Writes s as XML character data (attribute values included); in a comment
+ * (in_comment) "--", which would end it early, becomes "- -". Control
+ * characters are dropped and invalid UTF-8 bytes become '?'. Labels come
+ * from model metadata: nothing in them may change the document. */
+static void xml_out(FILE *f, const char *str, int in_comment)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    while (*s) {
+        int n = utf8_len(s);
+        if (n == 0) {
+            fputc('?', f);
+            s++;
+            continue;
+        }
+        if (n > 1) {
+            fwrite(s, 1, (size_t)n, f);
+            s += n;
+            continue;
+        }
         switch (*s) {
         case '&': fputs("&amp;", f); break;
         case '<': fputs("&lt;", f); break;
         case '>': fputs("&gt;", f); break;
         case '"': fputs("&quot;", f); break;
         case '\'': fputs("&apos;", f); break;
+        case '-': fputs(in_comment && s[1] == '-' ? "- " : "-", f); break;
         default:
-            if ((unsigned char)*s >= 0x20 || *s == '\t')
+            if (*s >= 0x20 || *s == '\t')
                 fputc(*s, f);
         }
+        s++;
     }
+}
+
+static void xml_text(FILE *f, const char *s)
+{
+    xml_out(f, s, 0);
+}
+
+static void xml_comment(FILE *f, const char *s)
+{
+    xml_out(f, s, 1);
 }
 
 /* Viridis at five stops, in QGIS's "r,g,b,a" notation and as #rrggbb. */
@@ -718,7 +762,7 @@ static void qml_probs(FILE *f, const cnp_result *res)
     char stops[256] = "";
     qml_head(f);
     fprintf(f, "    <!-- canopy: probability of ");
-    xml_text(f, res->labels[band]);
+    xml_comment(f, res->labels[band]);
     fprintf(f, " (band %d); other labels are bands ", band + 1);
     fprintf(f, "1..%d -->\n", res->n_labels);
     fprintf(f, "    <rasterrenderer type=\"singlebandpseudocolor\" band=\"%d\" opacity=\"1\" "
@@ -766,7 +810,7 @@ static void qml_masks(FILE *f, const char *label, int band, int bands)
 {
     qml_head(f);
     fprintf(f, "    <!-- canopy: mask of ");
-    xml_text(f, label);
+    xml_comment(f, label);
     if (bands > 1)
         fprintf(f, " (band %d); other labels are bands 1..%d", band, bands);
     fputs(" -->\n", f);
