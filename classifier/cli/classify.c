@@ -862,6 +862,7 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
         cnp_result res;
         cnp_raster_options ro;
         cnp_markers_info mi;
+        long dropped = 0;
         memset(&grid, 0, sizeof grid);
         grid.cols = in->cols;
         grid.rows = in->rows;
@@ -888,6 +889,7 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
         mi.scene = name;
         mi.model = meta->name;
         mi.run_utc = run_utc;
+        mi.n_dropped = &dropped;
         if (interrupted) {
             st = cnp_error(ctx, CNP_ERR_CANCELLED, "%s: interrupted; no output was written", path);
             goto cleanup;
@@ -898,6 +900,12 @@ static cnp_status classify_scene(cnp_ctx *ctx, batch *b, const char *path, int *
                                   &ro)) != CNP_OK ||
             (st = cnp_write_markers(ctx, w.markers, &grid, &res, &mi, &n_features)) != CNP_OK)
             goto cleanup;
+        if (dropped > 0)
+            fprintf(stderr, "canopy %s: warning: %s: %ld marker chip%s left out of %s: %s "
+                    "corner has no longitude/latitude (off the globe, or outside the scene "
+                    "CRS's area of use); the masks still hold %s\n", CMD, path, dropped,
+                    dropped == 1 ? "" : "s", w.markers, dropped == 1 ? "its" : "a",
+                    dropped == 1 ? "it" : "them");
     }
     t_write = cnp_now();
 

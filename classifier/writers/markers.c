@@ -89,6 +89,8 @@ typedef struct markers_job {
     int geographic;      /* the scene CRS is lon/lat: area from parallels/meridians */
     double rad_per_unit; /* its angular unit in radians */
     double a, e2;        /* its ellipsoid: semi-major axis (m), eccentricity squared */
+    unsigned char *off;  /* (rows, cols) 1 = a corner has no lon/lat; NULL when none */
+    long n_dropped;      /* positive chips left out: not transformable to EPSG:4326 */
     int n_features;
 } markers_job;
 
@@ -479,9 +481,9 @@ static cnp_status write_region(cnp_ctx *ctx, markers_job *j, const char *label, 
         ll = OGR_G_Clone(g);
     }
     if (!ll || OGR_G_Transform(ll, j->to_wgs84) != OGRERR_NONE) {
-        st = cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: a %s region cannot be reprojected from "
-                       "the scene CRS to EPSG:4326 (%s); check the scene's georeferencing",
-                       j->path, label, gdal_msg());
+        /* Corners all have a lon/lat (find_off_globe), an edge between them
+         * does not: leave the region out, counted for the warning. */
+        j->n_dropped += r->chips;
         goto cleanup;
     }
     if (!geodesic_area(j, j->geographic ? g : ll, &area)) {
@@ -549,6 +551,10 @@ static cnp_status write_label(cnp_ctx *ctx, markers_job *j, int l)
     for (i = 0; i < j->cells; i++) {
         float p = res->probs[i * nl + (size_t)l];
         j->pos[i] = !isnan(p) && p >= res->thresholds[l];
+        if (j->pos[i] && j->off && j->off[i]) {
+            j->pos[i] = 0;
+            j->n_dropped++;
+        }
         any |= j->pos[i];
     }
     if (!any)
@@ -585,6 +591,54 @@ static cnp_status write_label(cnp_ctx *ctx, markers_job *j, int l)
 }
 
 /* ---- set-up ------------------------------------------------------------- */
+
+/* Marks in j->off the cells with a corner that has no lon/lat (a
+ * geostationary scene's corners off the globe, a polar one past its area of
+ * use): their chips are left out of the GeoJSON, the rest is written.
+ * Corners are taken on the scene's footprint (clip), one grid row at a
+ * time. j->off stays NULL when every corner transforms. */
+static cnp_status find_off_globe(cnp_ctx *ctx, markers_job *j)
+{
+    const cnp_grid *g = j->grid;
+    size_t n = (size_t)g->cols + 1;
+    double *x = cnp_calloc(ctx, n, sizeof *x, "grid corners");
+    double *y = x ? cnp_calloc(ctx, n, sizeof *y, "grid corners") : NULL;
+    double *z = y ? cnp_calloc(ctx, n, sizeof *z, "grid corners") : NULL;
+    int *ok = z ? cnp_calloc(ctx, 2 * n, sizeof *ok, "grid corners") : NULL;
+    cnp_status st = ok ? CNP_OK : CNP_ERR_NOMEM;
+
+    for (int r = 0; st == CNP_OK && r <= g->rows; r++) {
+        int *cur = ok + (size_t)(r % 2) * n, *prev = ok + (size_t)((r + 1) % 2) * n;
+        for (size_t c = 0; c < n; c++) {
+            x[c] = g->gt[0] + g->gt[1] * (double)c + g->gt[2] * r;
+            y[c] = g->gt[3] + g->gt[4] * (double)c + g->gt[5] * r;
+            if (g->has_clip) {
+                x[c] = fmax(g->clip[0], fmin(g->clip[2], x[c]));
+                y[c] = fmax(g->clip[1], fmin(g->clip[3], y[c]));
+            }
+            z[c] = 0.0;
+            cur[c] = 0;
+        }
+        CPLErrorReset();
+        OCTTransformEx(j->to_wgs84, (int)n, x, y, z, cur);
+        for (size_t c = 0; c < n; c++)
+            cur[c] = cur[c] && isfinite(x[c]) && isfinite(y[c]);
+        for (size_t c = 0; r > 0 && c + 1 < n; c++) {
+            if (cur[c] && cur[c + 1] && prev[c] && prev[c + 1])
+                continue;
+            if (!j->off && !(j->off = cnp_calloc(ctx, j->cells, 1, "off-globe cells"))) {
+                st = CNP_ERR_NOMEM;
+                break;
+            }
+            j->off[(size_t)(r - 1) * (size_t)g->cols + c] = 1;
+        }
+    }
+    free(x);
+    free(y);
+    free(z);
+    free(ok);
+    return st;
+}
 
 static cnp_status make_srs(cnp_ctx *ctx, markers_job *j)
 {
@@ -729,6 +783,7 @@ static void markers_free(markers_job *j)
     if (j->wgs84)
         OSRDestroySpatialReference(j->wgs84);
     free(j->pos);
+    free(j->off);
     free(j->ids);
     free(j->comps);
     free(j->queue);
@@ -767,6 +822,8 @@ cnp_status cnp_write_markers(cnp_ctx *ctx, const char *path, const cnp_grid *gri
     st = make_srs(ctx, &j);
     if (st == CNP_OK)
         st = make_work(ctx, &j);
+    if (st == CNP_OK)
+        st = find_off_globe(ctx, &j);
     if (st != CNP_OK)
         goto cleanup;
     tmp = cnp_tmp_prepare(ctx, path);
@@ -793,6 +850,8 @@ cnp_status cnp_write_markers(cnp_ctx *ctx, const char *path, const cnp_grid *gri
         st = cnp_commit_file(ctx, tmp, path);
     if (st == CNP_OK && n_features)
         *n_features = j.n_features;
+    if (st == CNP_OK && info && info->n_dropped)
+        *info->n_dropped = j.n_dropped;
 cleanup:
     markers_free(&j);
     if (st != CNP_OK && tmp)

@@ -87,6 +87,8 @@ typedef struct cnp_markers_info {
     const char *scene;      /* scene id (file base name) */
     const char *model;      /* model name */
     const char *run_utc;    /* ISO 8601 UTC time of the run */
+    long *n_dropped;        /* out (may be NULL): marker chips left out of the
+                               GeoJSON because a corner has no lon/lat */
 } cnp_markers_info;
 
 /* NAME.markers.geojson: RFC 7946 FeatureCollection in EPSG:4326 (lon, lat),
@@ -100,7 +102,11 @@ typedef struct cnp_markers_info {
  * regions across the antimeridian are split there, regions over a pole are
  * closed along it. Outline edges are densified in the scene CRS until
  * their lon/lat chords stay within 1 cm of the true edge. area_m2 is geodesic on WGS 84 (PROJ's geod_polygonarea),
- * max_prob/mean_prob are rounded to 1e-6, coordinates to 1e-7 degree. info
+ * max_prob/mean_prob are rounded to 1e-6, coordinates to 1e-7 degree.
+ * Chips with a corner that cannot be transformed to EPSG:4326 (off the globe
+ * in a geostationary view, outside a CRS's domain) and regions whose edges
+ * cannot are left out, the rest written; their count goes to
+ * *info->n_dropped for the caller's warning. info
  * and its members may be NULL (null properties). The grid needs a CRS. */
 cnp_status cnp_write_markers(cnp_ctx *ctx, const char *path, const cnp_grid *grid,
                              const cnp_result *res, const cnp_markers_info *info,

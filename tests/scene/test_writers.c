@@ -361,7 +361,7 @@ static void test_size_limit(const char *dir)
     char path[512], split[512], first[256];
     cnp_raster_options fopt = { CNP_FORMAT_GTIFF, 1, NULL, 0 };
     cnp_raster_options cog = { CNP_FORMAT_COG, 0, NULL, 0 };
-    cnp_markers_info info = { "scene", "model", "2024-01-01T00:00:00Z" };
+    cnp_markers_info info = { "scene", "model", "2024-01-01T00:00:00Z", NULL };
     cnp_status st;
     int nf = -1;
 
@@ -480,7 +480,7 @@ static void test_read_only(const char *dir)
         cnp_ctx ctx;
         synth s;
         char path[600];
-        cnp_markers_info info = { "s", "m", "t" };
+        cnp_markers_info info = { "s", "m", "t", NULL };
         int bad = 0;
         if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
             _exit(3);
@@ -531,7 +531,7 @@ static void test_happy(const char *dir)
     cnp_ctx ctx;
     synth s;
     char path[512];
-    cnp_markers_info info = { "scene", "model", "2024-01-01T00:00:00Z" };
+    cnp_markers_info info = { "scene", "model", "2024-01-01T00:00:00Z", NULL };
     int nf = -1;
 
     if (!synth_make(&s, 12, 8, 5)) {
@@ -582,7 +582,7 @@ static int write_mode(int argc, char **argv)
     const char *split = NULL;
     char **co = NULL;
     cnp_raster_options opt = { CNP_FORMAT_GTIFF, 0, NULL, 0 };
-    cnp_markers_info info = { NULL, "test-model", "2024-05-06T07:08:09Z" };
+    cnp_markers_info info = { NULL, "test-model", "2024-05-06T07:08:09Z", NULL };
     cnp_grid grid;
     cnp_result res;
     cnp_ctx ctx;

@@ -2,6 +2,8 @@
 # from issue 13 and checks that the victim file is untouched, the output
 # right or the message right.
 TESTS += tests/security/test_georef.py tests/security/test_lossy_co.py \
-	tests/security/test_area_geographic.py tests/security/test_qml_labels.py
+	tests/security/test_area_geographic.py tests/security/test_qml_labels.py \
+	tests/security/test_markers_offglobe.py
 EXTRA_DIST += tests/security/test_georef.py tests/security/test_lossy_co.py \
-	tests/security/test_area_geographic.py tests/security/test_qml_labels.py
+	tests/security/test_area_geographic.py tests/security/test_qml_labels.py \
+	tests/security/test_markers_offglobe.py
