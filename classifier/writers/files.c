@@ -77,6 +77,30 @@ char *cnp_tmp_path(cnp_ctx *ctx, const char *final_path)
     return out;
 }
 
+const char *cnp_write_advice(int err)
+{
+    switch (err) {
+    case ENOSPC:
+#ifdef EDQUOT
+    case EDQUOT:
+#endif
+        return "free space (or quota) in the output folder (-o) ran out; make room or choose "
+               "another folder";
+    case ENAMETOOLONG:
+        return "the file name is longer than the file system allows (usually 255 bytes a "
+               "name); rename the scene to a shorter name or use a shorter -o path";
+    case EACCES:
+    case EPERM:
+    case EROFS:
+        return "choose a writable output folder (-o)";
+    case ENOENT:
+    case ENOTDIR:
+        return "the output folder (-o) is missing or is not a folder";
+    default:
+        return "check the creation options (-co) and the output folder (-o)";
+    }
+}
+
 char *cnp_tmp_prepare(cnp_ctx *ctx, const char *final_path)
 {
     char *tmp = cnp_tmp_path(ctx, final_path);
@@ -87,8 +111,8 @@ char *cnp_tmp_prepare(cnp_ctx *ctx, const char *final_path)
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
     if (fd < 0) {
         int e = errno;
-        cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; choose a writable output folder "
-                  "(-o) with free space", final_path, strerror(e));
+        cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", final_path, strerror(e),
+                  cnp_write_advice(e));
         free(tmp);
         return NULL;
     }
@@ -134,8 +158,8 @@ cnp_status cnp_commit_file(cnp_ctx *ctx, const char *tmp_path, const char *final
 
     e = sync_path(tmp_path, 0);
     if (e) {
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: flushing it to disk failed (%s); check "
-                       "free space in the output folder", final_path, strerror(e));
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: flushing it to disk failed (%s); %s",
+                       final_path, strerror(e), cnp_write_advice(e));
         goto cleanup;
     }
     if (rename(tmp_path, final_path) != 0) {

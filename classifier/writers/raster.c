@@ -545,7 +545,7 @@ static cnp_status build_options(cnp_ctx *ctx, const char *path, GDALDriverH drv,
         v = CSLFetchNameValue(o, "BLOCKYSIZE");
         *by = v ? atoi(v) : *bx;
     }
-    if (*bx < 1 || *by < 1) {
+    if (*bx < 1 || *by < 1 || (!cog && (*bx % 16 || *by % 16))) {
         CSLDestroy(o);
         return cnp_error(ctx, CNP_ERR_USAGE, "%s: the tile size given with -co must be a "
                          "positive multiple of 16", path);
@@ -556,21 +556,29 @@ static cnp_status build_options(cnp_ctx *ctx, const char *path, GDALDriverH drv,
 
 cnp_status cnp_raster_options_check(cnp_ctx *ctx, const cnp_raster_options *opt)
 {
+    int cog = opt && opt->format == CNP_FORMAT_COG, bx, by;
+    GDALDriverH drv;
+    cnp_grid grid;
     char **o = NULL;
-    cnp_status st = CNP_OK;
+    cnp_status st;
 
-    for (int i = 0; opt && opt->creation_options && opt->creation_options[i]; i++) {
-        char *key = NULL;
-        const char *val = CPLParseNameValue(opt->creation_options[i], &key);
-        if (key && val)
-            o = CSLSetNameValue(o, key, val);
-        CPLFree(key);
-    }
-    st = check_lossy(ctx, "output rasters", KIND_PROBS, opt && opt->float_probs ? GDT_Float32 : GDT_Byte,
-                     opt, &o);
-    if (st == CNP_OK)
-        st = check_lossy(ctx, "output rasters", KIND_MASKS, GDT_Byte, opt, &o);
+    cnp_gdal_init();
+    drv = GDALGetDriverByName(cog ? "COG" : "GTiff");
+    if (!drv)
+        return CNP_OK; /* the writers say so, naming the file */
+    memset(&grid, 0, sizeof grid);
+    grid.cols = grid.rows = 256;
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    st = build_options(ctx, "output rasters", drv, &grid, 2,
+                       opt && opt->float_probs ? GDT_Float32 : GDT_Byte, KIND_PROBS, opt, &o,
+                       &bx, &by);
     CSLDestroy(o);
+    o = NULL;
+    if (st == CNP_OK)
+        st = build_options(ctx, "output rasters", drv, &grid, 2, GDT_Byte, KIND_MASKS, opt, &o,
+                           &bx, &by);
+    CSLDestroy(o);
+    CPLPopErrorHandler();
     return st;
 }
 
@@ -623,24 +631,30 @@ static cnp_status copy_out(cnp_ctx *ctx, const char *final, const char *tmp, GDA
             o = CSLSetNameValue(o, "COPY_SRC_OVERVIEWS", "YES");
     }
     CPLErrorReset();
+    errno = 0;
     out = GDALCreateCopy(drv, tmp, mem, FALSE, (CSLConstList)o, NULL, NULL);
     if (!out || CPLGetLastErrorType() == CE_Failure) {
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check free space and permissions "
-                       "in the output folder", final, gdal_msg());
+        int e = errno;
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", final, gdal_msg(),
+                       cnp_write_advice(e));
         goto cleanup;
     }
     GDALFlushCache(out);
     if (CPLGetLastErrorType() == CE_Failure) {
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check free space in the output "
-                       "folder", final, gdal_msg());
+        int e = errno;
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", final, gdal_msg(),
+                       cnp_write_advice(e));
         goto cleanup;
     }
 cleanup:
     if (out) {
+        errno = 0;
         GDALClose(out);
-        if (st == CNP_OK && CPLGetLastErrorType() == CE_Failure)
-            st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check free space in the "
-                           "output folder", final, gdal_msg());
+        if (st == CNP_OK && CPLGetLastErrorType() == CE_Failure) {
+            int e = errno;
+            st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", final, gdal_msg(),
+                           cnp_write_advice(e));
+        }
     }
     CSLDestroy(o);
     return st;
@@ -849,8 +863,9 @@ static cnp_status stage_qml(cnp_ctx *ctx, stage_list *s, const char *raster_fina
         goto cleanup;
     f = fopen(tmp, "w");
     if (!f) {
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; choose a writable output folder "
-                       "(-o) with free space", qml, strerror(errno));
+        int e = errno;
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", qml, strerror(e),
+                       cnp_write_advice(e));
         goto cleanup;
     }
     if (kind == KIND_PROBS)

@@ -49,8 +49,10 @@ typedef struct cnp_raster_options {
  * LERC with MAX_Z_ERROR > 0, NBITS below the sample size, DISCARD_LSB,
  * PHOTOMETRIC=YCBCR) are refused by the writers: always for masks (they
  * must agree with the GeoJSON and the manifest), for probabilities unless
- * opt->lossy_probs. This checks opt's list the same way before any work
- * (CNP_ERR_USAGE naming the option and what to do). opt is borrowed. */
+ * opt->lossy_probs. This checks opt's list the same way before any work,
+ * and against the driver (unknown names and values, tile sizes that are not
+ * multiples of 16): CNP_ERR_USAGE naming the option and what to do. opt is
+ * borrowed. */
 cnp_status cnp_raster_options_check(cnp_ctx *ctx, const cnp_raster_options *opt);
 
 /* NAME.probs.tif: band per label (description = label), Byte 0..254 with
@@ -131,6 +133,12 @@ void cnp_discard_file(const char *tmp_path);
  * the error in ctx. cnp_commit_file() also removes the temporary when it
  * fails, so a failed commit needs no cnp_discard_file(). */
 char *cnp_tmp_prepare(cnp_ctx *ctx, const char *final_path);
+
+/* What to do about a failed write, from its errno (0 when unknown, e.g. a
+ * GDAL driver refusing a value): free space only for ENOSPC/EDQUOT, a
+ * shorter name for ENAMETOOLONG, a writable folder for EACCES/EPERM/EROFS,
+ * else the creation options and the output folder. A static string. */
+const char *cnp_write_advice(int err);
 
 /* Checks a grid and a result before writing `path` (named in messages):
  * sizes that fit GDAL and memory, a usable geotransform, labels present,
