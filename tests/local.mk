@@ -35,5 +35,6 @@ include tests/eval/local.mk
 include tests/cli/local.mk
 include tests/plugin/local.mk
 include tests/batch/local.mk
+include tests/install/local.mk
 include tests/fuzz/local.mk
 include tests/security/local.mk

@@ -1,5 +1,6 @@
 /* base.c -- error context, checked allocation, clock. */
 #define _POSIX_C_SOURCE 200809L
+#include "config.h"
 #include "base/base.h"
 
 #include <errno.h>
@@ -48,6 +49,27 @@ const char *cnp_status_name(cnp_status st)
     case CNP_ERR_INTERNAL: return "internal error";
     }
     return "unknown error";
+}
+
+const char *cnp_status_code(cnp_status st)
+{
+    switch (st) {
+    case CNP_OK: return "ok";
+    case CNP_ERR_USAGE: return "usage";
+    case CNP_ERR_IO: return "io";
+    case CNP_ERR_FORMAT: return "format";
+    case CNP_ERR_UNSUPPORTED: return "unsupported";
+    case CNP_ERR_SHAPE: return "shape";
+    case CNP_ERR_NOMEM: return "nomem";
+    case CNP_ERR_CANCELLED: return "cancelled";
+    case CNP_ERR_INTERNAL: return "internal";
+    }
+    return "internal";
+}
+
+const char *cnp_version(void)
+{
+    return PACKAGE_VERSION;
 }
 
 int cnp_mul_size(size_t a, size_t b, size_t *out)

@@ -10,29 +10,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
-typedef enum {
-    CNP_OK = 0,
-    CNP_ERR_USAGE,       /* bad argument or parameter from the caller */
-    CNP_ERR_IO,          /* a file could not be opened, read or written */
-    CNP_ERR_FORMAT,      /* a file is malformed, truncated or inconsistent */
-    CNP_ERR_UNSUPPORTED, /* well-formed, but canopy does not handle it */
-    CNP_ERR_SHAPE,       /* tensor or raster dimensions that do not fit */
-    CNP_ERR_NOMEM,       /* allocation failed or a size overflowed */
-    CNP_ERR_CANCELLED,   /* the progress callback asked to stop */
-    CNP_ERR_INTERNAL     /* a check of canopy's own (e.g. BLAS self-test) */
-} cnp_status;
-
-#define CNP_MSG_MAX 2048
-
-/* Error context: the first error wins until cnp_ctx_clear(). Caller-owned,
- * usually on the stack; one per thread. */
-typedef struct cnp_ctx {
-    cnp_status status;
-    char msg[CNP_MSG_MAX];
-} cnp_ctx;
-
-void cnp_ctx_clear(cnp_ctx *ctx);
+/* cnp_status, cnp_ctx, cnp_ctx_clear, cnp_status_name, cnp_status_code,
+ * cnp_progress_fn, cnp_version: the public part (canopy/status.h). */
+#include "canopy/status.h"
 
 /* Records an error (printf-style message) unless one is already recorded,
  * and returns `st` so that `return cnp_error(ctx, CNP_ERR_IO, ...)` reads
@@ -40,9 +22,6 @@ void cnp_ctx_clear(cnp_ctx *ctx);
 cnp_status cnp_error(cnp_ctx *ctx, cnp_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 cnp_status cnp_verror(cnp_ctx *ctx, cnp_status st, const char *fmt, va_list ap);
-
-/* Name of a status ("format error", ...). Static string. */
-const char *cnp_status_name(cnp_status st);
 
 /* a * b into *out; returns 0 on overflow (then *out is unspecified). */
 int cnp_mul_size(size_t a, size_t b, size_t *out);
@@ -59,9 +38,59 @@ void cnp_aligned_free(void *p);
 /* strdup that records CNP_ERR_NOMEM; caller frees. */
 char *cnp_strdup(cnp_ctx *ctx, const char *s);
 
-/* Progress callback, GDAL's shape (GDALProgressFunc-compatible): `done` in
- * [0,1]; returns 0 to cancel. Called from one thread only. */
-typedef int (*cnp_progress_fn)(double done, const char *msg, void *user);
+/* ---- files (files.c): the one atomic writer, the one reader ------------
+ *
+ * Every file canopy creates goes through cnp_atomic_*: it is written in a
+ * private folder made with mkdtemp() in its destination folder (0700, an
+ * unpredictable name ".canopy-XXXXXX"), then renamed onto its final name
+ * with renameat() and the folder fsync'd. A link planted at the final name
+ * is replaced, never followed; nothing can be planted in the private
+ * folder.
+ *
+ *   tmp = cnp_atomic_begin(ctx, "out/a.probs.tif");    the private folder
+ *   fd = cnp_atomic_open(ctx, tmp, final)   or   GDALCreate(drv, tmp, ...)
+ *   ... write, close ...
+ *   cnp_atomic_commit(ctx, tmp, final)      or   cnp_atomic_discard(tmp)
+ *   free(tmp);
+ */
+
+/* Makes the private folder beside final_path and returns the temporary
+ * path of the file in it (caller frees; then commit or discard). NULL with
+ * CNP_ERR_IO ("cannot write FINAL: why; choose a writable output folder")
+ * when the folder takes no new entry, CNP_ERR_USAGE when final_path names
+ * no file. */
+char *cnp_atomic_begin(cnp_ctx *ctx, const char *final_path);
+
+/* Creates tmp_path (O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0666 &
+ * ~umask). The descriptor, or -1 with the error naming final_path. The
+ * stdio twin returns a FILE the caller fcloses. */
+int cnp_atomic_open(cnp_ctx *ctx, const char *tmp_path, const char *final_path);
+FILE *cnp_atomic_fopen(cnp_ctx *ctx, const char *tmp_path, const char *final_path);
+
+/* fsync(tmp_path), renameat onto final_path, fsync of its folder; removes
+ * the private folder and anything else left in it (a GDAL driver's side
+ * files) whether it succeeds or not. */
+cnp_status cnp_atomic_commit(cnp_ctx *ctx, const char *tmp_path, const char *final_path);
+
+/* What to do about a failed write, from its errno (0 when unknown, e.g. a
+ * GDAL driver refusing a value): free space only for ENOSPC/EDQUOT, a
+ * shorter name for ENAMETOOLONG, a writable folder for EACCES/EPERM/EROFS,
+ * else the creation options and the output folder. A static string. */
+const char *cnp_write_advice(int err);
+
+/* Removes the private folder of tmp_path and all in it. NULL: no-op. */
+void cnp_atomic_discard(const char *tmp_path);
+
+/* The whole of data[size] as final_path, atomically. */
+cnp_status cnp_atomic_write(cnp_ctx *ctx, const char *final_path, const void *data, size_t size);
+
+/* Reads a whole file (at most max_size bytes, else CNP_ERR_FORMAT) into a
+ * malloc'd, NUL-terminated buffer the caller frees; *size excludes the NUL.
+ * Errors name the file. CNP_FILE_MAX: what canopy reads whole at most
+ * (ONNX files are limited to 2 GB by protobuf). */
+#define CNP_FILE_MAX ((size_t)2 << 30)
+cnp_status cnp_file_read(cnp_ctx *ctx, const char *path, size_t max_size, char **data,
+                         size_t *size);
 
 /* Monotonic clock in seconds. */
 double cnp_now(void);

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "config.h"
 #include "cli/cli.h"
+#include "pipeline/batcher.h"
 #include "engine/engine.h"
 #include "eval/eval.h"
 #include "scene/scene.h"
@@ -288,6 +289,39 @@ static void print_table(const cnp_model_meta *meta, const cnp_label_metrics *m, 
 
 /* ---- the run ------------------------------------------------------------- */
 
+/* Results of the chips as the batcher hands them back, in order. */
+typedef struct eval_sink {
+    int L;
+    int *chip_row;             /* (n) table row of each scored chip */
+    float *probs, *probs_tta;  /* (n, L) */
+    long n, n_unreadable;
+    progress *prog;
+} eval_sink;
+
+static void on_chip(void *user, long row, const float *p, const float *p_tta, const cnp_ctx *err)
+{
+    eval_sink *es = user;
+    if (!p) {
+        cnp_cli_report(CMD, err);
+        es->n_unreadable++;
+        return;
+    }
+    es->chip_row[es->n] = (int)row;
+    memcpy(es->probs + (size_t)es->n * (size_t)es->L, p, (size_t)es->L * sizeof *p);
+    if (p_tta)
+        memcpy(es->probs_tta + (size_t)es->n * (size_t)es->L, p_tta, (size_t)es->L * sizeof *p);
+    es->n++;
+}
+
+static int on_batch(double done, const char *msg, void *user)
+{
+    eval_sink *es = user;
+    (void)done;
+    (void)msg;
+    progress_update(es->prog, es->n + es->n_unreadable);
+    return 1;
+}
+
 int cnp_cmd_evaluate(int argc, char **argv)
 {
     options o;
@@ -300,10 +334,9 @@ int cnp_cmd_evaluate(int argc, char **argv)
     int *chip_row = NULL;           /* (n) table row of each scored chip */
     unsigned char *truth = NULL;    /* (n, L) */
     float *probs = NULL, *probs_tta = NULL; /* (n, L) */
-    float *input = NULL;            /* (batch, C, S, S) */
-    int *batch_rows = NULL;         /* (batch) */
-    unsigned char *batch_ok = NULL; /* (batch) */
-    cnp_ctx *batch_ctx = NULL;      /* (batch) */
+    cnp_batcher batcher;
+    cnp_chip_job job;
+    eval_sink sink;
     cnp_label_metrics *lm = NULL, *lm_tta = NULL, *lm_after = NULL; /* (L) */
     float *thr = NULL;              /* (L) optimised thresholds */
     int *fit = NULL, *held = NULL, n_fit = 0, n_held = 0;
@@ -417,17 +450,12 @@ int cnp_cmd_evaluate(int argc, char **argv)
         cnp_error(&ctx, CNP_ERR_NOMEM, "%s: input size overflows", o.model);
         goto fail;
     }
-    input = cnp_aligned_alloc(&ctx, batch_elems, sizeof *input, "the input batch");
-    batch_rows = cnp_calloc(&ctx, (size_t)o.batch, sizeof *batch_rows, "the input batch");
-    batch_ok = cnp_calloc(&ctx, (size_t)o.batch, 1, "the input batch");
-    batch_ctx = cnp_calloc(&ctx, (size_t)o.batch, sizeof *batch_ctx, "the input batch");
     chip_row = cnp_calloc(&ctx, (size_t)n_listed, sizeof *chip_row, "results");
     truth = cnp_calloc(&ctx, (size_t)n_listed * (size_t)L, 1, "results");
     probs = cnp_calloc(&ctx, (size_t)n_listed * (size_t)L, sizeof *probs, "results");
     if (o.tta)
         probs_tta = cnp_calloc(&ctx, (size_t)n_listed * (size_t)L, sizeof *probs, "results");
-    if (!input || !batch_rows || !batch_ok || !batch_ctx || !chip_row || !truth || !probs ||
-        (o.tta && !probs_tta))
+    if (!chip_row || !truth || !probs || (o.tta && !probs_tta))
         goto fail;
 
     prog.quiet = o.quiet;
@@ -438,44 +466,28 @@ int cnp_cmd_evaluate(int argc, char **argv)
         fprintf(stderr, "canopy %s: scoring %ld chips with %s\n", CMD, prog.total, o.model);
     progress_update(&prog, 0);
 
-    r = 0;
-    while (r < n_listed) {
-        int nb = 0, j, k;
-        while (r < n_listed && nb < o.batch) {
-            if (paths[r])
-                batch_rows[nb++] = (int)r;
-            r++;
-        }
-        if (nb == 0)
-            break;
-#pragma omp parallel for num_threads(o.threads) schedule(dynamic, 1)
-        for (j = 0; j < nb; j++) {
-            cnp_ctx_clear(&batch_ctx[j]);
-            batch_ok[j] = cnp_chip_read(&batch_ctx[j], paths[batch_rows[j]], &spec,
-                                        input + (size_t)j * chip_elems) == CNP_OK;
-        }
-        for (j = 0, k = 0; j < nb; j++) {
-            if (!batch_ok[j]) {
-                cnp_cli_report(CMD, &batch_ctx[j]);
-                n_unreadable++;
-                continue;
-            }
-            if (k != j)
-                memmove(input + (size_t)k * chip_elems, input + (size_t)j * chip_elems,
-                        chip_elems * sizeof *input);
-            chip_row[n + k] = batch_rows[j];
-            k++;
-        }
-        if (k > 0) {
-            if (cnp_model_forward(&ctx, model, input, k, probs + (size_t)n * (size_t)L) != CNP_OK)
-                goto fail;
-            if (o.tta && cnp_model_forward_tta(&ctx, model, input, k,
-                                               probs_tta + (size_t)n * (size_t)L) != CNP_OK)
-                goto fail;
-        }
-        n += k;
-        progress_update(&prog, n + n_unreadable);
-    }
+    memset(&sink, 0, sizeof sink);
+    sink.L = L;
+    sink.chip_row = chip_row;
+    sink.probs = probs;
+    sink.probs_tta = probs_tta;
+    sink.prog = &prog;
+    memset(&job, 0, sizeof job);
+    job.spec = &spec;
+    job.paths = (const char *const *)paths;
+    job.n = n_listed;
+    job.threads = o.threads;
+    job.want_plain = 1;
+    job.want_tta = o.tta;
+    job.on_chip = on_chip;
+    job.user = &sink;
+    job.progress = on_batch;
+    job.progress_user = &sink;
+    cnp_batcher_init(&batcher, model, o.batch);
+    if (cnp_batcher_chips(&ctx, &batcher, &job) != CNP_OK)
+        goto fail;
+    n = sink.n;
+    n_unreadable = sink.n_unreadable;
     if (n == 0) {
         cnp_error(&ctx, CNP_ERR_IO, "none of the %ld images found in %s could be read; nothing "
                   "to score", prog.total, o.images);
@@ -622,7 +634,7 @@ int cnp_cmd_evaluate(int argc, char **argv)
             }
             memcpy(buf, s, len);
             buf[len] = '\n';
-            st = cnp_eval_write_atomic(&ctx, o.report, buf, len + 1);
+            st = cnp_atomic_write(&ctx, o.report, buf, len + 1);
             free(buf);
             if (st != CNP_OK)
                 goto fail;
@@ -689,10 +701,6 @@ cleanup:
     free(truth);
     free(probs);
     free(probs_tta);
-    cnp_aligned_free(input);
-    free(batch_rows);
-    free(batch_ok);
-    free(batch_ctx);
     free(lm);
     free(lm_tta);
     free(lm_after);

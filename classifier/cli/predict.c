@@ -1,11 +1,10 @@
 /* predict.c -- `canopy predict`: image chips (any raster GDAL reads) ->
  * the Kaggle submission CSV `image_name,tags`, or per-label probabilities.
- */
+ * argv -> cnp_predict_options, cnp_predict() (canopy/predict.h), the CSV. */
 #define _POSIX_C_SOURCE 200809L
 #include "config.h"
+#include "canopy/predict.h"
 #include "cli/cli.h"
-#include "engine/engine.h"
-#include "scene/scene.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,8 +12,6 @@
 #include <string.h>
 
 #define CMD "predict"
-#define DEFAULT_BATCH 16
-#define MAX_BATCH 4096
 
 static void print_help(FILE *f)
 {
@@ -53,83 +50,7 @@ static void print_help(FILE *f)
             "Exit status: 0 every chip was classified; 1 the model could not be loaded, or a\n"
             "chip or list could not be read (a message on stderr; the other chips are still\n"
             "printed); 2 usage error.\n",
-            cnp_cli_default_model(), MAX_BATCH, DEFAULT_BATCH);
-}
-
-typedef struct chip_list {
-    char **path;
-    size_t n, cap;
-} chip_list;
-
-static int list_add(chip_list *l, const char *p)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        char **np = realloc(l->path, cap * sizeof *np);
-        if (!np)
-            return 0;
-        l->path = np;
-        l->cap = cap;
-    }
-    if (!(l->path[l->n] = strdup(p)))
-        return 0;
-    l->n++;
-    return 1;
-}
-
-static void list_free(chip_list *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->path[i]);
-    free(l->path);
-}
-
-/* Adds the paths of a list file; 0 on a read error (reported). */
-static int read_list(chip_list *l, const char *file, int *nomem)
-{
-    FILE *f = fopen(file, "r");
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    int ok = 1;
-    if (!f) {
-        fprintf(stderr, "canopy " CMD ": %s: cannot open the list of chips: %s\n", file,
-                strerror(errno));
-        return 0;
-    }
-    while ((len = getline(&line, &cap, f)) >= 0) {
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = '\0';
-        if (len == 0)
-            continue;
-        if (!list_add(l, line)) {
-            *nomem = 1;
-            ok = 0;
-            break;
-        }
-    }
-    if (ferror(f)) {
-        fprintf(stderr, "canopy " CMD ": %s: could not read the list of chips: %s\n", file,
-                strerror(errno));
-        ok = 0;
-    }
-    free(line);
-    fclose(f);
-    return ok;
-}
-
-/* Base name without directory and extension. */
-static void image_name(const char *path, char *out, size_t size)
-{
-    const char *b = strrchr(path, '/'), *dot;
-    size_t len;
-    b = b ? b + 1 : path;
-    dot = strrchr(b, '.');
-    len = dot && dot != b ? (size_t)(dot - b) : strlen(b);
-    if (len >= size)
-        len = size - 1;
-    memcpy(out, b, len);
-    out[len] = '\0';
+            cnp_cli_default_model(), CNP_PREDICT_MAX_BATCH, CNP_PREDICT_DEFAULT_BATCH);
 }
 
 /* A CSV field, quoted (RFC 4180) when it needs to be. */
@@ -148,21 +69,30 @@ static void put_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void print_rows(const cnp_model_meta *meta, char **names, const float *probs, int n,
-                       int want_probs)
+static void print_csv(const cnp_predict_result *r, int want_probs)
 {
-    char nm[4096];
-    for (int i = 0; i < n; i++) {
-        const float *p = probs + (size_t)i * meta->n_labels;
+    long i;
+    int l;
+    if (want_probs) {
+        fputs("image_name", stdout);
+        for (l = 0; l < r->n_labels; l++) {
+            fputc(',', stdout);
+            put_field(stdout, r->labels[l]);
+        }
+        fputc('\n', stdout);
+    } else {
+        puts("image_name,tags");
+    }
+    for (i = 0; i < r->n; i++) {
+        const float *p = r->probs + (size_t)i * (size_t)r->n_labels;
         int first = 1;
-        image_name(names[i], nm, sizeof nm);
-        put_field(stdout, nm);
+        put_field(stdout, r->names[i]);
         fputc(',', stdout);
-        for (int l = 0; l < meta->n_labels; l++) {
+        for (l = 0; l < r->n_labels; l++) {
             if (want_probs) {
                 printf("%s%.9g", l ? "," : "", (double)p[l]);
-            } else if (p[l] >= meta->thresholds[l]) {
-                printf("%s%s", first ? "" : " ", meta->labels[l]);
+            } else if (p[l] >= r->thresholds[l]) {
+                printf("%s%s", first ? "" : " ", r->labels[l]);
                 first = 0;
             }
         }
@@ -172,157 +102,50 @@ static void print_rows(const cnp_model_meta *meta, char **names, const float *pr
 
 int cnp_cmd_predict(int argc, char **argv)
 {
-    const char *model_path = NULL;
-    int want_probs = 0, tta = 0, threads = 0, batch = DEFAULT_BATCH, failed = 0, nomem = 0;
-    int bf16 = 0;
-    int rc = CNP_EXIT_OK, only_args = 0;
-    chip_list chips = {NULL, 0, 0};
-    cnp_model *m = NULL;
-    const cnp_model_meta *meta;
-    cnp_chip_spec spec;
+    cnp_predict_options *o;
+    cnp_predict_result *r = NULL;
     cnp_ctx ctx;
-    float *input = NULL, *probs = NULL;
-    char **names = NULL;
-    size_t chip_floats;
-    int k = 0;
+    long i;
+    int rc = CNP_EXIT_OK;
 
     cnp_ctx_clear(&ctx);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (only_args || a[0] != '-' || !a[1]) {
-            if (a[0] == '@' && a[1]) {
-                if (!read_list(&chips, a + 1, &nomem)) {
-                    failed++;
-                    if (nomem)
-                        goto oom;
-                }
-            } else if (!list_add(&chips, a)) {
-                goto oom;
-            }
-        } else if (!strcmp(a, "--")) {
-            only_args = 1;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            print_help(stdout);
-            goto cleanup;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (++i >= argc) {
-                rc = cnp_cli_usage_error(CMD, "%s needs a model file", a);
-                goto cleanup;
-            }
-            model_path = argv[i];
-        } else if (!strcmp(a, "--probs")) {
-            want_probs = 1;
-        } else if (!strcmp(a, "--tta")) {
-            tta = 1;
-        } else if (!strcmp(a, "--threads")) {
-            if (++i >= argc) {
-                rc = cnp_cli_usage_error(CMD, "--threads needs a number");
-                goto cleanup;
-            }
-            if (!cnp_cli_parse_int(CMD, a, argv[i], 1, 1024, &threads)) {
-                rc = CNP_EXIT_USAGE;
-                goto cleanup;
-            }
-        } else if (!strcmp(a, "--precision")) {
-            if (++i >= argc) {
-                rc = cnp_cli_usage_error(CMD, "--precision needs fp32 or bf16");
-                goto cleanup;
-            }
-            if (!cnp_cli_parse_precision(CMD, argv[i], &bf16)) {
-                rc = CNP_EXIT_USAGE;
-                goto cleanup;
-            }
-        } else if (!strcmp(a, "--batch")) {
-            if (++i >= argc) {
-                rc = cnp_cli_usage_error(CMD, "--batch needs a number");
-                goto cleanup;
-            }
-            if (!cnp_cli_parse_int(CMD, a, argv[i], 1, MAX_BATCH, &batch)) {
-                rc = CNP_EXIT_USAGE;
-                goto cleanup;
-            }
-        } else {
-            rc = cnp_cli_usage_error(CMD, "unknown option '%s'", a);
-            goto cleanup;
-        }
+    o = cnp_predict_options_new(argc - 1, argv + 1, &ctx);
+    if (!o)
+        return ctx.status == CNP_ERR_USAGE ? cnp_cli_usage_error(CMD, "%s", ctx.msg)
+                                           : (cnp_cli_report(CMD, &ctx), CNP_EXIT_FAILURE);
+    if (o->help) {
+        print_help(stdout);
+        goto cleanup;
     }
-    if (chips.n == 0) {
-        if (failed)
+    if (!o->model && !(o->model = strdup(cnp_cli_default_model())))
+        goto oom;
+    if (o->threads <= 0)
+        o->threads = cnp_cli_default_threads();
+    cnp_predict(o, NULL, NULL, &r);
+    if (!r)
+        goto oom;
+    for (i = 0; r->errors && r->errors[i]; i++)
+        fprintf(stderr, "canopy " CMD ": %s\n", r->errors[i]);
+    if (r->status != CNP_OK) {
+        if (r->status == CNP_ERR_USAGE)
+            rc = cnp_cli_usage_error(CMD, "%s", r->message);
+        else if (!r->message || !r->message[0])
             rc = CNP_EXIT_FAILURE; /* the lists were reported */
         else
-            rc = cnp_cli_usage_error(CMD, "no chips given");
+            rc = (fprintf(stderr, "canopy " CMD ": %s\n", r->message), CNP_EXIT_FAILURE);
         goto cleanup;
     }
-    if (!model_path)
-        model_path = cnp_cli_default_model();
-    if (threads <= 0)
-        threads = cnp_cli_default_threads();
-
-    if (cnp_model_load(&ctx, model_path, &m) != CNP_OK) {
-        cnp_cli_report(CMD, &ctx);
-        rc = CNP_EXIT_FAILURE;
-        goto cleanup;
-    }
-    meta = cnp_model_meta_cget(m);
-    if ((size_t)batch > chips.n)
-        batch = chips.n ? (int)chips.n : 1;
-    if (cnp_model_prepare(&ctx, m, batch, meta->input_size, meta->input_size, threads,
-                          (tta ? CNP_PREPARE_TTA : 0) | cnp_cli_precision_flags(bf16)) != CNP_OK) {
-        cnp_cli_report(CMD, &ctx);
-        rc = CNP_EXIT_FAILURE;
-        goto cleanup;
-    }
-    chip_floats = (size_t)meta->n_channels * meta->input_size * meta->input_size;
-    input = malloc((size_t)batch * chip_floats * sizeof *input);
-    probs = malloc((size_t)batch * meta->n_labels * sizeof *probs);
-    names = malloc((size_t)batch * sizeof *names);
-    if (!input || !probs || !names)
-        goto oom;
-    cnp_cli_chip_spec(&spec, meta);
-
-    if (want_probs) {
-        fputs("image_name", stdout);
-        for (int l = 0; l < meta->n_labels; l++) {
-            fputc(',', stdout);
-            put_field(stdout, meta->labels[l]);
-        }
-        fputc('\n', stdout);
-    } else {
-        puts("image_name,tags");
-    }
-    for (size_t c = 0; c <= chips.n; c++) {
-        if (c < chips.n) {
-            cnp_ctx_clear(&ctx);
-            if (cnp_chip_read(&ctx, chips.path[c], &spec, input + (size_t)k * chip_floats) !=
-                CNP_OK) {
-                cnp_cli_report(CMD, &ctx);
-                failed++;
-                continue;
-            }
-            names[k++] = chips.path[c];
-            if (k < batch)
-                continue;
-        }
-        if (k == 0)
-            continue;
-        cnp_ctx_clear(&ctx);
-        if ((tta ? cnp_model_forward_tta(&ctx, m, input, k, probs)
-                 : cnp_model_forward(&ctx, m, input, k, probs)) != CNP_OK) {
-            cnp_cli_report(CMD, &ctx);
-            rc = CNP_EXIT_FAILURE;
-            goto cleanup;
-        }
-        print_rows(meta, names, probs, k, want_probs);
-        k = 0;
-    }
+    if (o->bf16 && strcmp(r->precision, "bf16") != 0)
+        fputs("canopy: --precision bf16: this CPU has no AVX512_BF16; running in fp32\n", stderr);
+    print_csv(r, o->probs);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "canopy " CMD ": writing the CSV to stdout failed: %s\n", strerror(errno));
         rc = CNP_EXIT_FAILURE;
         goto cleanup;
     }
-    if (failed) {
-        fprintf(stderr, "canopy " CMD ": %d chip%s or list%s could not be read\n", failed,
-                failed == 1 ? "" : "s", failed == 1 ? "" : "s");
+    if (r->n_failed) {
+        fprintf(stderr, "canopy " CMD ": %ld chip%s or list%s could not be read\n", r->n_failed,
+                r->n_failed == 1 ? "" : "s", r->n_failed == 1 ? "" : "s");
         rc = CNP_EXIT_FAILURE;
     }
     goto cleanup;
@@ -330,10 +153,7 @@ oom:
     fprintf(stderr, "canopy " CMD ": out of memory\n");
     rc = CNP_EXIT_FAILURE;
 cleanup:
-    free(input);
-    free(probs);
-    free(names);
-    cnp_model_free(m);
-    list_free(&chips);
+    cnp_predict_result_free(r);
+    cnp_predict_options_free(o);
     return rc;
 }

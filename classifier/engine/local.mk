@@ -15,7 +15,7 @@ classifier/engine/onnx.pb-c.c: $(ONNX_PROTO)
 	rm -rf classifier/engine/proto.tmp
 BUILT_SOURCES += classifier/engine/onnx.pb-c.c classifier/engine/onnx.pb-c.h
 CLEANFILES += classifier/engine/onnx.pb-c.c classifier/engine/onnx.pb-c.h
-nodist_classifier_libcanopy_a_SOURCES += classifier/engine/onnx.pb-c.c classifier/engine/onnx.pb-c.h
+nodist_classifier_libcanopy_la_SOURCES += classifier/engine/onnx.pb-c.c classifier/engine/onnx.pb-c.h
 
 # Model loading, metadata, graph building/fusion, planning and execution.
 CNP_ENGINE_GRAPH_SOURCES = classifier/engine/graph.h classifier/engine/onnx_parse.h \
@@ -29,6 +29,6 @@ CNP_ENGINE_KERNEL_SOURCES = classifier/engine/conv.c classifier/engine/pool.c \
 	classifier/engine/gemm.c classifier/engine/gemm_bf16.c classifier/engine/gemm_tile.h \
 	classifier/engine/winograd.c
 
-classifier_libcanopy_a_SOURCES += classifier/engine/engine.h classifier/engine/kernels.h \
+classifier_libcanopy_la_SOURCES += classifier/engine/engine.h classifier/engine/kernels.h \
 	classifier/engine/avx512.h \
 	$(CNP_ENGINE_GRAPH_SOURCES) $(CNP_ENGINE_KERNEL_SOURCES)

@@ -173,12 +173,4 @@ cnp_status cnp_onnx_set_metadata_buffer(cnp_ctx *ctx, const void *data, size_t s
 cnp_status cnp_onnx_set_metadata(cnp_ctx *ctx, const char *in_path, const char *out_path,
                                  const char *key, const char *value);
 
-/* Writes size bytes to path atomically (temporary file in the same folder,
- * fsync, rename; the temporary is removed on failure). Mode 0666 & ~umask. */
-cnp_status cnp_eval_write_atomic(cnp_ctx *ctx, const char *path, const void *data, size_t size);
-
-/* Reads a whole file into a new buffer (caller frees with free()), with a
- * NUL byte appended after *size bytes. */
-cnp_status cnp_eval_read_file(cnp_ctx *ctx, const char *path, char **data, size_t *size);
-
 #endif

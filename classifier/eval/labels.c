@@ -8,76 +8,10 @@
 #include <string.h>
 #include <strings.h>
 
-/* Label files are a few MB (Kaggle's has 40,479 rows in 1.4 MB); ONNX files
- * are limited to 2 GB by protobuf. */
-#define MAX_FILE_BYTES ((size_t)2 << 30)
+/* Label files are a few MB (Kaggle's has 40,479 rows in 1.4 MB), read whole
+ * with cnp_file_read() up to CNP_FILE_MAX. */
 /* Distinct unknown tags kept by name; more are only counted. */
 #define MAX_UNKNOWN_NAMES 100
-
-cnp_status cnp_eval_read_file(cnp_ctx *ctx, const char *path, char **data, size_t *size)
-{
-    cnp_status st = CNP_OK;
-    FILE *f = NULL;
-    char *buf = NULL;
-    size_t cap = 0, len = 0;
-
-    *data = NULL;
-    *size = 0;
-    f = fopen(path, "rb");
-    if (!f) {
-        st = cnp_error(ctx, CNP_ERR_IO, "%s: cannot open (%s); check the path", path,
-                       strerror(errno));
-        goto cleanup;
-    }
-    for (;;) {
-        size_t got;
-        if (cap - len < 65536) {
-            size_t ncap = cap ? cap * 2 : 65536 + 1;
-            char *nb;
-            if (ncap > MAX_FILE_BYTES + 1)
-                ncap = MAX_FILE_BYTES + 1;
-            if (ncap <= len + 1) {
-                st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: larger than %zu bytes; this is not a "
-                               "file canopy reads whole", path, MAX_FILE_BYTES);
-                goto cleanup;
-            }
-            nb = realloc(buf, ncap);
-            if (!nb) {
-                st = cnp_error(ctx, CNP_ERR_NOMEM, "%s: out of memory reading %zu bytes", path,
-                               ncap);
-                goto cleanup;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        got = fread(buf + len, 1, cap - 1 - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                st = cnp_error(ctx, CNP_ERR_IO, "%s: read error after %zu bytes (%s)", path, len,
-                               strerror(errno));
-                goto cleanup;
-            }
-            break;
-        }
-    }
-    if (!buf) {
-        buf = malloc(1);
-        if (!buf) {
-            st = cnp_error(ctx, CNP_ERR_NOMEM, "%s: out of memory", path);
-            goto cleanup;
-        }
-    }
-    buf[len] = '\0';
-    *data = buf;
-    *size = len;
-    buf = NULL;
-cleanup:
-    free(buf);
-    if (f)
-        fclose(f);
-    return st;
-}
 
 void cnp_label_table_free(cnp_label_table *t)
 {
@@ -229,7 +163,7 @@ static cnp_status read_record(reader *r, field f[2], field *extra, int *n_fields
             while (cur->len > 0 && (cur->s[cur->len - 1] == ' ' || cur->s[cur->len - 1] == '\t'))
                 cur->s[--cur->len] = '\0';
         }
-        n++; /* at most 2^30 + 1: files are capped at MAX_FILE_BYTES */
+        n++; /* at most 2^30 + 1: files are capped at CNP_FILE_MAX */
         if (r->p < r->end && *r->p == ',') {
             r->p++;
             continue;
@@ -555,7 +489,7 @@ cnp_status cnp_label_table_read(cnp_ctx *ctx, const char *path, const char *cons
     cnp_status st;
 
     *out = NULL;
-    st = cnp_eval_read_file(ctx, path, &data, &size);
+    st = cnp_file_read(ctx, path, CNP_FILE_MAX, &data, &size);
     if (st == CNP_OK)
         st = cnp_label_table_parse(ctx, data, size, path, labels, n_labels, out);
     free(data);

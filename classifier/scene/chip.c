@@ -1,5 +1,6 @@
 /* chip.c -- one image file as one model input chip. */
 #include "scene/scene.h"
+#include "base/gdal.h"
 
 #include <gdal.h>
 #include <cpl_conv.h>
@@ -20,12 +21,6 @@ void cnp_gdal_init(void)
     pthread_once(&gdal_once, register_all);
 }
 
-static const char *gdal_msg(void)
-{
-    const char *m = CPLGetLastErrorMsg();
-    return m && *m ? m : "no further detail from GDAL";
-}
-
 cnp_status cnp_chip_read(cnp_ctx *ctx, const char *path, const cnp_chip_spec *spec, float *out)
 {
     cnp_status st = CNP_OK;
@@ -35,13 +30,12 @@ cnp_status cnp_chip_read(cnp_ctx *ctx, const char *path, const cnp_chip_spec *sp
     int nb, c;
 
     cnp_gdal_init();
-    CPLErrorReset();
-    CPLPushErrorHandler(CPLQuietErrorHandler);
+    cnp_gdal_quiet_begin();
     ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
-    CPLPopErrorHandler();
+    cnp_gdal_quiet_end();
     if (!ds) {
         st = cnp_error(ctx, CNP_ERR_IO, "%s: cannot open as an image (%s); check the path and "
-                       "that it is a raster GDAL reads", path, gdal_msg());
+                       "that it is a raster GDAL reads", path, cnp_gdal_msg());
         goto cleanup;
     }
     nb = GDALGetRasterCount(ds);
@@ -61,14 +55,13 @@ cnp_status cnp_chip_read(cnp_ctx *ctx, const char *path, const cnp_chip_spec *sp
         double sc = spec->scale / spec->std[c];
         double sh = spec->mean[c] / spec->std[c];
         size_t i;
-        CPLErrorReset();
-        CPLPushErrorHandler(CPLQuietErrorHandler);
+        cnp_gdal_quiet_begin();
         CPLErr e = GDALRasterIOEx(b, GF_Read, 0, 0, GDALGetRasterXSize(ds), GDALGetRasterYSize(ds),
                                   dst, spec->size, spec->size, GDT_Float32, 0, 0, &extra);
-        CPLPopErrorHandler();
+        cnp_gdal_quiet_end();
         if (e != CE_None) {
             st = cnp_error(ctx, CNP_ERR_IO, "%s: reading band %d failed (%s); the file may be "
-                           "truncated or corrupt", path, spec->bands[c], gdal_msg());
+                           "truncated or corrupt", path, spec->bands[c], cnp_gdal_msg());
             goto cleanup;
         }
         for (i = 0; i < plane; i++)

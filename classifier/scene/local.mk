@@ -1,3 +1,3 @@
 # scene: GDAL reading (chips, chip grid, masks, strips).
-classifier_libcanopy_a_SOURCES += classifier/scene/scene.h classifier/scene/chip.c \
+classifier_libcanopy_la_SOURCES += classifier/scene/scene.h classifier/scene/chip.c \
 	classifier/scene/tiler.c

@@ -3,6 +3,7 @@
  * validity and reading rules). */
 #define _POSIX_C_SOURCE 200809L
 #include "scene/scene.h"
+#include "base/gdal.h"
 
 #include <gdal.h>
 #include <cpl_conv.h>
@@ -98,12 +99,6 @@ struct cnp_tiler {
     long chips, partial, skipped;
 };
 
-static const char *gdal_msg(void)
-{
-    const char *m = CPLGetLastErrorMsg();
-    return m && *m ? m : "no further detail from GDAL";
-}
-
 /* ---------------------------------------------------------------- geometry */
 
 /* Ground size in metres of one scene pixel along x and y at the scene
@@ -144,9 +139,9 @@ static cnp_status pixel_metres(cnp_ctx *ctx, cnp_tiler *t, OGRSpatialReferenceH 
     geog = OSRCloneGeogCS(srs);
     if (geog) {
         OSRSetAxisMappingStrategy(geog, OAMS_TRADITIONAL_GIS_ORDER);
-        CPLPushErrorHandler(CPLQuietErrorHandler);
+        cnp_gdal_quiet_begin();
         ct = OCTNewCoordinateTransformation(srs, geog);
-        CPLPopErrorHandler();
+        cnp_gdal_quiet_end();
     }
     if (ct && OCTTransform(ct, 4, x, y, NULL)) {
         double s_x, s_y;
@@ -181,7 +176,7 @@ static cnp_status pixel_metres(cnp_ctx *ctx, cnp_tiler *t, OGRSpatialReferenceH 
     }
     st = cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: cannot work out the ground size of a pixel "
                    "in its CRS (%s); reproject it with gdalwarp -t_srs to a UTM zone, or read "
-                   "it at its own resolution with --gsd native", t->path, gdal_msg());
+                   "it at its own resolution with --gsd native", t->path, cnp_gdal_msg());
 cleanup:
     if (ct)
         OCTDestroyCoordinateTransformation(ct);
@@ -436,14 +431,13 @@ cnp_status cnp_tiler_open(cnp_ctx *ctx, const char *path, const cnp_tiler_params
     t->info.path = t->path;
     t->info.input_size = t->S;
 
-    CPLErrorReset();
-    CPLPushErrorHandler(CPLQuietErrorHandler);
+    cnp_gdal_quiet_begin();
     t->ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL,
                        NULL, NULL);
-    CPLPopErrorHandler();
+    cnp_gdal_quiet_end();
     if (!t->ds) {
         st = cnp_error(ctx, CNP_ERR_IO, "%s: cannot open as a raster (%s); check that the file "
-                       "exists, is complete and is an image GDAL reads", path, gdal_msg());
+                       "exists, is complete and is an image GDAL reads", path, cnp_gdal_msg());
         goto cleanup;
     }
     t->info.width = GDALGetRasterXSize(t->ds);
@@ -520,14 +514,13 @@ cnp_status cnp_tiler_open(cnp_ctx *ctx, const char *path, const cnp_tiler_params
         if (c == 0) {
             r->ds = t->ds;
         } else {
-            CPLErrorReset();
-            CPLPushErrorHandler(CPLQuietErrorHandler);
+            cnp_gdal_quiet_begin();
             r->ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
                                NULL, NULL, NULL);
-            CPLPopErrorHandler();
+            cnp_gdal_quiet_end();
             if (!r->ds) {
                 st = cnp_error(ctx, CNP_ERR_IO, "%s: cannot open it a second time for reading "
-                               "(%s)", path, gdal_msg());
+                               "(%s)", path, cnp_gdal_msg());
                 goto cleanup;
             }
         }
@@ -602,7 +595,7 @@ static cnp_status resize_chip(cnp_ctx *ctx, const cnp_tiler *t, const float *raw
     mem = drv ? GDALCreate(drv, "", w, h, 0, GDT_Float32, NULL) : NULL;
     if (!mem)
         return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot create an in-memory raster for "
-                         "resampling (%s)", t->path, gdal_msg());
+                         "resampling (%s)", t->path, cnp_gdal_msg());
     for (c = 0; c < t->C; c++) {
         char ptr[64], line[64], *opts[4];
         const float *p = raw + (size_t)c * plane + (size_t)y0 * bw + x0;
@@ -614,7 +607,7 @@ static cnp_status resize_chip(cnp_ctx *ctx, const cnp_tiler *t, const float *raw
         opts[3] = NULL;
         if (GDALAddBand(mem, GDT_Float32, opts) != CE_None) {
             st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot wrap chip (%d, %d) for "
-                           "resampling (%s)", t->path, s->row, s->col0 + j, gdal_msg());
+                           "resampling (%s)", t->path, s->row, s->col0 + j, cnp_gdal_msg());
             goto cleanup;
         }
     }
@@ -627,12 +620,12 @@ static cnp_status resize_chip(cnp_ctx *ctx, const cnp_tiler *t, const float *raw
         extra.dfXSize = in->chip_px[0];
         extra.dfYSize = in->chip_px[1];
     }
-    CPLErrorReset();
+    cnp_gdal_reset();
     if (GDALDatasetRasterIOEx(mem, GF_Read, 0, 0, w, h, dst, t->S, t->S, GDT_Float32, t->C,
                               NULL, (GSpacing)sizeof(float), (GSpacing)sizeof(float) * t->S,
                               (GSpacing)(sizeof(float) * S2), &extra) != CE_None)
         st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: resampling chip (%d, %d) failed (%s)",
-                       t->path, s->row, s->col0 + j, gdal_msg());
+                       t->path, s->row, s->col0 + j, cnp_gdal_msg());
 cleanup:
     GDALClose(mem);
     return st;
@@ -689,23 +682,23 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, reader *r, int k, slot 
         for (c = 0; c < t->C; c++) {
             GDALRasterBandH b = GDALGetRasterBand(r->ds, t->bands[c]);
             float *dst = r->raw + (size_t)c * plane;
-            CPLErrorReset();
+            cnp_gdal_reset();
             if (GDALRasterIO(b, GF_Read, ix0, iy0, iw, ih, dst + off, iw, ih, GDT_Float32,
                              (GSpacing)sizeof(float), (GSpacing)sizeof(float) * bw) != CE_None)
                 return cnp_error(ctx, CNP_ERR_IO, "%s: reading band %d, rows %d-%d failed "
                                  "(%s); the file may be truncated or corrupt: check it with "
                                  "gdalinfo -checksum", t->path, t->bands[c], iy0, iy1 - 1,
-                                 gdal_msg());
+                                 cnp_gdal_msg());
         }
         for (y = iy0; y < iy1; y++)
             memset(r->ok + (size_t)(y - by0) * bw + (ix0 - bx0), 1, (size_t)iw);
         for (m = 0; m < r->n_masks; m++) {
-            CPLErrorReset();
+            cnp_gdal_reset();
             if (GDALRasterIO(r->masks[m], GF_Read, ix0, iy0, iw, ih, r->tmp + off, iw, ih,
                              GDT_Byte, 1, bw) != CE_None)
                 return cnp_error(ctx, CNP_ERR_IO, "%s: reading the validity mask, rows %d-%d "
                                  "failed (%s); the file may be truncated or corrupt", t->path,
-                                 iy0, iy1 - 1, gdal_msg());
+                                 iy0, iy1 - 1, cnp_gdal_msg());
             for (y = iy0; y < iy1; y++) {
                 size_t row = (size_t)(y - by0) * bw;
                 for (x = ix0; x < ix1; x++)
@@ -789,7 +782,7 @@ static void *reader_main(void *arg)
     cnp_tiler *t = r->t;
     int k;
 
-    CPLPushErrorHandler(CPLQuietErrorHandler);
+    cnp_gdal_quiet_begin();
     for (k = r->id; k < t->info.n_strips; k += t->n_readers) {
         slot *sl = &t->slots[k % t->n_slots];
         cnp_ctx ctx;
@@ -835,7 +828,7 @@ static void *reader_main(void *arg)
         pthread_cond_broadcast(&t->cv);
         pthread_mutex_unlock(&t->mu);
     }
-    CPLPopErrorHandler();
+    cnp_gdal_quiet_end();
     return NULL;
 }
 

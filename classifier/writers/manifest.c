@@ -542,41 +542,39 @@ cnp_status cnp_manifest_write(cnp_ctx *ctx, const cnp_manifest *m, const cnp_run
         st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory writing %s", manifest_path);
         goto cleanup;
     }
-    tmp = cnp_tmp_path(ctx, manifest_path);
+    tmp = cnp_atomic_begin(ctx, manifest_path);
     if (!tmp) {
         st = ctx->status;
         goto cleanup;
     }
-    f = fopen(tmp, "w");
+    f = cnp_atomic_fopen(ctx, tmp, manifest_path);
     if (!f) {
-        int e = errno;
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; choose a writable output folder "
-                       "(-o) with free space", manifest_path, strerror(e));
+        st = ctx->status;
         goto cleanup;
     }
     len = strlen(text);
     if (fwrite(text, 1, len, f) != len || fputc('\n', f) == EOF) {
         int e = errno;
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check free space in the output "
-                       "folder", manifest_path, strerror(e));
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", manifest_path, strerror(e),
+                       cnp_write_advice(e));
         goto cleanup;
     }
     if (fclose(f) != 0) {
         int e = errno;
         f = NULL;
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check free space in the output "
-                       "folder", manifest_path, strerror(e));
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", manifest_path, strerror(e),
+                       cnp_write_advice(e));
         goto cleanup;
     }
     f = NULL;
-    st = cnp_commit_file(ctx, tmp, manifest_path);
+    st = cnp_atomic_commit(ctx, tmp, manifest_path);
     free(tmp);
     tmp = NULL; /* committed, or removed by the failed commit */
 cleanup:
     if (f)
         fclose(f);
     if (tmp) {
-        cnp_discard_file(tmp);
+        cnp_atomic_discard(tmp);
         free(tmp);
     }
     json_object_put(o);

@@ -27,8 +27,10 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "writers/writers.h"
+#include "base/gdal.h"
 #include "scene/scene.h" /* cnp_gdal_init */
 
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -53,12 +55,6 @@
 #define RAD_PER_DEGREE (3.14159265358979323846 / 180.0)
 
 enum { F_LABEL, F_MAX, F_MEAN, F_CHIPS, F_AREA, F_SCENE, F_MODEL, F_RUN, F_COUNT };
-
-static const char *gdal_msg(void)
-{
-    const char *m = CPLGetLastErrorMsg();
-    return m && *m ? m : "no further detail from GDAL";
-}
 
 typedef struct region {
     float max;
@@ -158,30 +154,30 @@ static cnp_status trace_regions(cnp_ctx *ctx, markers_job *j, const char *label)
     OGRFieldDefnH fd;
     OGRFeatureH f;
 
-    CPLErrorReset();
+    cnp_gdal_reset();
     if (GDALRasterIO(idb, GF_Write, 0, 0, cols, rows, j->comps, cols, rows, GDT_Int32, 0, 0)
         != CE_None ||
         GDALRasterIO(mb, GF_Write, 0, 0, cols, rows, j->pos, cols, rows, GDT_Byte, 0, 0)
         != CE_None) {
         return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: storing the %s regions in memory failed "
-                         "(%s)", j->path, label, gdal_msg());
+                         "(%s)", j->path, label, cnp_gdal_msg());
     }
     vl = GDALDatasetCreateLayer(j->vec_ds, "regions", NULL, wkbPolygon, NULL);
     if (!vl)
         return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot make an in-memory layer (%s)",
-                         j->path, gdal_msg());
+                         j->path, cnp_gdal_msg());
     fd = OGR_Fld_Create("id", OFTInteger);
     if (OGR_L_CreateField(vl, fd, TRUE) != OGRERR_NONE) {
         OGR_Fld_Destroy(fd);
         st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot make an in-memory field (%s)",
-                       j->path, gdal_msg());
+                       j->path, cnp_gdal_msg());
         goto cleanup;
     }
     OGR_Fld_Destroy(fd);
-    CPLErrorReset();
+    cnp_gdal_reset();
     if (GDALPolygonize(idb, mb, vl, 0, NULL, NULL, NULL) != CE_None) {
         st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: tracing the %s regions failed (%s)", j->path,
-                       label, gdal_msg());
+                       label, cnp_gdal_msg());
         goto cleanup;
     }
     OGR_L_ResetReading(vl);
@@ -439,7 +435,7 @@ static OGRGeometryH clip_to_scene(const cnp_grid *grid, OGRGeometryH g)
         OGR_G_AddPoint_2D(ring, c[0], c[1]);
         if (OGR_G_AddGeometryDirectly(rect, ring) == OGRERR_NONE) {
             ring = NULL;
-            CPLErrorReset();
+            cnp_gdal_reset();
             out = OGR_G_Intersection(g, rect);
         }
     }
@@ -467,13 +463,13 @@ static cnp_status write_region(cnp_ctx *ctx, markers_job *j, const char *label, 
         OGRGeometryH clipped = clip_to_scene(j->grid, g);
         if (!clipped) {
             st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: clipping a %s region to the scene failed "
-                           "(%s)", j->path, label, gdal_msg());
+                           "(%s)", j->path, label, cnp_gdal_msg());
             goto cleanup;
         }
         OGR_G_DestroyGeometry(g);
         g = clipped;
     }
-    CPLErrorReset();
+    cnp_gdal_reset();
     ll = densify(j->to_wgs84, g);
     if (ll) {
         OGR_G_DestroyGeometry(g);
@@ -513,19 +509,19 @@ static cnp_status write_region(cnp_ctx *ctx, markers_job *j, const char *label, 
         OGR_F_SetFieldString(f, F_RUN, j->info->run_utc);
     else
         OGR_F_SetFieldNull(f, F_RUN);
-    CPLErrorReset();
+    cnp_gdal_reset();
     if (OGR_F_SetGeometryDirectly(f, g) != OGRERR_NONE) {
         g = NULL;
         st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot attach a %s outline (%s)", j->path,
-                       label, gdal_msg());
+                       label, cnp_gdal_msg());
         goto cleanup;
     }
     g = NULL;
-    CPLErrorReset();
+    cnp_gdal_reset();
     if (OGR_L_CreateFeature(j->out_layer, f) != OGRERR_NONE) {
         st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: a %s region failed (%s); check the "
                        "scene's georeferencing and free space in the output folder", j->path,
-                       label, gdal_msg());
+                       label, cnp_gdal_msg());
         goto cleanup;
     }
     j->n_features++;
@@ -619,7 +615,7 @@ static cnp_status find_off_globe(cnp_ctx *ctx, markers_job *j)
             z[c] = 0.0;
             cur[c] = 0;
         }
-        CPLErrorReset();
+        cnp_gdal_reset();
         OCTTransformEx(j->to_wgs84, (int)n, x, y, z, cur);
         for (size_t c = 0; c < n; c++)
             cur[c] = cur[c] && isfinite(x[c]) && isfinite(y[c]);
@@ -651,13 +647,13 @@ static cnp_status make_srs(cnp_ctx *ctx, markers_job *j)
     j->wgs84 = OSRNewSpatialReference(NULL);
     if (!j->scene_srs || !j->wgs84)
         return cnp_error(ctx, CNP_ERR_NOMEM, "%s: out of memory for CRS objects", j->path);
-    CPLErrorReset();
+    cnp_gdal_reset();
     if (OSRSetFromUserInput(j->scene_srs, wkt) != OGRERR_NONE)
         return cnp_error(ctx, CNP_ERR_FORMAT, "%s: the scene's CRS cannot be read (%s); check "
-                         "the scene's georeferencing", j->path, gdal_msg());
+                         "the scene's georeferencing", j->path, cnp_gdal_msg());
     if (OSRImportFromEPSG(j->wgs84, 4326) != OGRERR_NONE)
         return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: EPSG:4326 is unknown to PROJ (%s); check "
-                         "the PROJ installation (proj.db)", j->path, gdal_msg());
+                         "the PROJ installation (proj.db)", j->path, cnp_gdal_msg());
     OSRSetAxisMappingStrategy(j->scene_srs, OAMS_TRADITIONAL_GIS_ORDER);
     OSRSetAxisMappingStrategy(j->wgs84, OAMS_TRADITIONAL_GIS_ORDER);
     if (OSRIsGeographic(j->scene_srs)) {
@@ -670,12 +666,12 @@ static cnp_status make_srs(cnp_ctx *ctx, markers_job *j)
         j->geographic = e1 == OGRERR_NONE && e2 == OGRERR_NONE && j->a > 0 &&
                         j->rad_per_unit > 0;
     }
-    CPLErrorReset();
+    cnp_gdal_reset();
     j->to_wgs84 = OCTNewCoordinateTransformation(j->scene_srs, j->wgs84);
     if (!j->to_wgs84)
         return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: PROJ has no way from the scene's CRS to "
                          "EPSG:4326 (%s); reproject the scene first (gdalwarp -t_srs)", j->path,
-                         gdal_msg());
+                         cnp_gdal_msg());
     return CNP_OK;
 }
 
@@ -696,7 +692,7 @@ static cnp_status make_work(cnp_ctx *ctx, markers_job *j)
         return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: GDAL lacks its MEM or Memory driver; "
                          "check the GDAL installation", j->path);
     memcpy(gt, g->gt, sizeof gt);
-    CPLErrorReset();
+    cnp_gdal_reset();
     j->id_ds = GDALCreate(mem, "", g->cols, g->rows, 1, GDT_Int32, NULL);
     j->mask_ds = GDALCreate(mem, "", g->cols, g->rows, 1, GDT_Byte, NULL);
     j->vec_ds = GDALCreate(vmem, "", 0, 0, 0, GDT_Unknown, NULL);
@@ -704,7 +700,7 @@ static cnp_status make_work(cnp_ctx *ctx, markers_job *j)
         GDALSetGeoTransform(j->id_ds, gt) != CE_None ||
         GDALSetGeoTransform(j->mask_ds, gt) != CE_None)
         return cnp_error(ctx, CNP_ERR_NOMEM, "%s: cannot hold the chip grid in memory (%s)",
-                         j->path, gdal_msg());
+                         j->path, cnp_gdal_msg());
     geod_init(&j->geod, 6378137.0, 1.0 / 298.257223563);
     return CNP_OK;
 }
@@ -723,22 +719,25 @@ static cnp_status open_output(cnp_ctx *ctx, markers_job *j, const char *tmp)
     if (!drv)
         return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: this GDAL has no GeoJSON driver; check "
                          "the GDAL installation", j->path);
-    CPLErrorReset();
+    cnp_gdal_reset();
+    errno = 0;
     j->out = GDALCreate(drv, tmp, 0, 0, 0, GDT_Unknown, NULL);
-    if (!j->out)
-        return cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; choose a writable output folder "
-                         "(-o) with free space", j->path, gdal_msg());
+    if (!j->out) {
+        int e = errno;
+        return cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", j->path, cnp_gdal_msg(),
+                         cnp_write_advice(e));
+    }
     j->out_layer = GDALDatasetCreateLayer(j->out, "markers", j->scene_srs, wkbUnknown, lco);
     if (!j->out_layer)
         return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "cannot write %s: %s; check the scene's "
-                         "georeferencing", j->path, gdal_msg());
+                         "georeferencing", j->path, cnp_gdal_msg());
     for (i = 0; i < F_COUNT; i++) {
         OGRFieldDefnH fd = OGR_Fld_Create(fields[i].name, fields[i].type);
         OGRErr e = OGR_L_CreateField(j->out_layer, fd, TRUE);
         OGR_Fld_Destroy(fd);
         if (e != OGRERR_NONE)
             return cnp_error(ctx, CNP_ERR_INTERNAL, "cannot write %s: adding field %s failed "
-                             "(%s)", j->path, fields[i].name, gdal_msg());
+                             "(%s)", j->path, fields[i].name, cnp_gdal_msg());
     }
     return CNP_OK;
 }
@@ -752,7 +751,7 @@ static cnp_status verify_output(cnp_ctx *ctx, markers_job *j, const char *tmp)
     OGRLayerH lyr;
     GIntBig n = -1;
 
-    CPLErrorReset();
+    cnp_gdal_reset();
     ds = GDALOpenEx(tmp, GDAL_OF_VECTOR | GDAL_OF_READONLY, drivers, NULL, NULL);
     if (ds && GDALDatasetGetLayerCount(ds) == 1 && (lyr = GDALDatasetGetLayer(ds, 0)) != NULL)
         n = OGR_L_GetFeatureCount(lyr, TRUE);
@@ -761,7 +760,7 @@ static cnp_status verify_output(cnp_ctx *ctx, markers_job *j, const char *tmp)
     if (n != j->n_features)
         return cnp_error(ctx, CNP_ERR_IO, "cannot write %s: the file written does not read back "
                          "(%s); check free space in the output folder", j->path,
-                         ds ? "wrong feature count" : gdal_msg());
+                         ds ? "wrong feature count" : cnp_gdal_msg());
     return CNP_OK;
 }
 
@@ -817,7 +816,7 @@ cnp_status cnp_write_markers(cnp_ctx *ctx, const char *path, const cnp_grid *gri
     saved_copy = saved ? strdup(saved) : NULL;
     had_pam = saved_copy != NULL;
     CPLSetThreadLocalConfigOption("GDAL_PAM_ENABLED", "NO");
-    CPLPushErrorHandler(CPLQuietErrorHandler);
+    cnp_gdal_quiet_begin();
 
     st = make_srs(ctx, &j);
     if (st == CNP_OK)
@@ -826,7 +825,7 @@ cnp_status cnp_write_markers(cnp_ctx *ctx, const char *path, const cnp_grid *gri
         st = find_off_globe(ctx, &j);
     if (st != CNP_OK)
         goto cleanup;
-    tmp = cnp_tmp_prepare(ctx, path);
+    tmp = cnp_atomic_begin(ctx, path);
     if (!tmp) {
         st = ctx ? ctx->status : CNP_ERR_IO;
         goto cleanup;
@@ -837,17 +836,17 @@ cnp_status cnp_write_markers(cnp_ctx *ctx, const char *path, const cnp_grid *gri
             st = write_label(ctx, &j, l);
     if (st != CNP_OK)
         goto cleanup;
-    CPLErrorReset();
+    cnp_gdal_reset();
     GDALClose(j.out);
     j.out = NULL;
     if (CPLGetLastErrorType() == CE_Failure) {
         st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check free space in the output "
-                       "folder", path, gdal_msg());
+                       "folder", path, cnp_gdal_msg());
         goto cleanup;
     }
     st = verify_output(ctx, &j, tmp);
     if (st == CNP_OK)
-        st = cnp_commit_file(ctx, tmp, path);
+        st = cnp_atomic_commit(ctx, tmp, path);
     if (st == CNP_OK && n_features)
         *n_features = j.n_features;
     if (st == CNP_OK && info && info->n_dropped)
@@ -855,9 +854,9 @@ cnp_status cnp_write_markers(cnp_ctx *ctx, const char *path, const cnp_grid *gri
 cleanup:
     markers_free(&j);
     if (st != CNP_OK && tmp)
-        cnp_discard_file(tmp);
+        cnp_atomic_discard(tmp);
     free(tmp);
-    CPLPopErrorHandler();
+    cnp_gdal_quiet_end();
     CPLSetThreadLocalConfigOption("GDAL_PAM_ENABLED", had_pam ? saved_copy : NULL);
     free(saved_copy);
     return st;

@@ -9,6 +9,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "writers/writers.h"
+#include "base/gdal.h"
 #include "scene/scene.h" /* cnp_gdal_init */
 
 #include <errno.h>
@@ -34,12 +35,6 @@
 
 typedef enum { KIND_PROBS, KIND_MASKS } raster_kind;
 
-static const char *gdal_msg(void)
-{
-    const char *m = CPLGetLastErrorMsg();
-    return m && *m ? m : "no further detail from GDAL";
-}
-
 /* ---- GDAL session: quiet errors, no PAM side files --------------------- */
 
 typedef struct gdal_session {
@@ -56,13 +51,12 @@ static void session_begin(gdal_session *s)
     if (v && !s->saved_pam)
         s->had_pam = 0;
     CPLSetThreadLocalConfigOption("GDAL_PAM_ENABLED", "NO");
-    CPLPushErrorHandler(CPLQuietErrorHandler);
-    CPLErrorReset();
+    cnp_gdal_quiet_begin();
 }
 
 static void session_end(gdal_session *s)
 {
-    CPLPopErrorHandler();
+    cnp_gdal_quiet_end();
     CPLSetThreadLocalConfigOption("GDAL_PAM_ENABLED", s->had_pam ? s->saved_pam : NULL);
     free(s->saved_pam);
     s->saved_pam = NULL;
@@ -96,7 +90,7 @@ static cnp_status stage_add(cnp_ctx *ctx, stage_list *s, const char *final, cons
         s->v = v;
         s->cap = cap;
     }
-    t = cnp_tmp_prepare(ctx, final);
+    t = cnp_atomic_begin(ctx, final);
     if (!t)
         return ctx ? ctx->status : CNP_ERR_IO;
     f = cnp_strdup(ctx, final);
@@ -118,7 +112,7 @@ static cnp_status stage_commit(cnp_ctx *ctx, stage_list *s)
 {
     int i, j;
     for (i = 0; i < s->n; i++) {
-        if (cnp_commit_file(ctx, s->v[i].tmp, s->v[i].final) != CNP_OK) {
+        if (cnp_atomic_commit(ctx, s->v[i].tmp, s->v[i].final) != CNP_OK) {
             for (j = 0; j < i; j++) {
                 unlink(s->v[j].final);
                 s->v[j].committed = 0;
@@ -137,7 +131,7 @@ static void stage_free(stage_list *s)
     int i;
     for (i = 0; i < s->n; i++) {
         if (!s->v[i].committed)
-            cnp_discard_file(s->v[i].tmp);
+            cnp_atomic_discard(s->v[i].tmp);
         free(s->v[i].tmp);
         free(s->v[i].final);
     }
@@ -260,24 +254,24 @@ static cnp_status mem_create(cnp_ctx *ctx, const char *path, const cnp_grid *gri
     if (!drv)
         return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: GDAL has no MEM driver; check the GDAL "
                          "installation", path);
-    CPLErrorReset();
+    cnp_gdal_reset();
     ds = GDALCreate(drv, "", grid->cols, grid->rows, bands, type, NULL);
     if (!ds)
         return cnp_error(ctx, CNP_ERR_NOMEM, "%s: cannot hold the %d x %d x %d grid in memory "
-                         "(%s)", path, grid->cols, grid->rows, bands, gdal_msg());
+                         "(%s)", path, grid->cols, grid->rows, bands, cnp_gdal_msg());
     memcpy(gt, grid->gt, sizeof gt);
-    CPLErrorReset();
+    cnp_gdal_reset();
     if (GDALSetGeoTransform(ds, gt) != CE_None) {
         GDALClose(ds);
         return cnp_error(ctx, CNP_ERR_FORMAT, "%s: the grid's geotransform was refused (%s)",
-                         path, gdal_msg());
+                         path, cnp_gdal_msg());
     }
     if (grid->crs_wkt && *grid->crs_wkt) {
-        CPLErrorReset();
+        cnp_gdal_reset();
         if (GDALSetProjection(ds, grid->crs_wkt) != CE_None) {
             GDALClose(ds);
             return cnp_error(ctx, CNP_ERR_FORMAT, "%s: the scene's CRS is not valid WKT (%s); "
-                             "check the scene's georeferencing", path, gdal_msg());
+                             "check the scene's georeferencing", path, cnp_gdal_msg());
         }
     }
     *out = ds;
@@ -287,11 +281,11 @@ static cnp_status mem_create(cnp_ctx *ctx, const char *path, const cnp_grid *gri
 static cnp_status set_band(cnp_ctx *ctx, const char *path, GDALRasterBandH b, const void *data,
                            GDALDataType type, int cols, int rows)
 {
-    CPLErrorReset();
+    cnp_gdal_reset();
     if (GDALRasterIO(b, GF_Write, 0, 0, cols, rows, (void *)data, cols, rows, type, 0, 0)
         != CE_None)
         return cnp_error(ctx, CNP_ERR_IO, "%s: storing band values failed (%s)", path,
-                         gdal_msg());
+                         cnp_gdal_msg());
     return CNP_OK;
 }
 
@@ -302,7 +296,7 @@ static cnp_status describe_band(cnp_ctx *ctx, const char *path, GDALRasterBandH 
 {
     char thr[32];
     int ok = 1;
-    CPLErrorReset();
+    cnp_gdal_reset();
     GDALSetDescription(b, res->labels[l]);
     snprintf(thr, sizeof thr, "%.9g", (double)res->thresholds[l]);
     ok &= GDALSetMetadataItem(b, "CANOPY_LABEL", res->labels[l], NULL) == CE_None;
@@ -324,7 +318,7 @@ static cnp_status describe_band(cnp_ctx *ctx, const char *path, GDALRasterBandH 
                                   "threshold,255=not classified", NULL) == CE_None;
     if (!ok)
         return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: setting band %d's metadata failed (%s)",
-                         path, l + 1, gdal_msg());
+                         path, l + 1, cnp_gdal_msg());
     return CNP_OK;
 }
 
@@ -339,14 +333,14 @@ static cnp_status describe_dataset(cnp_ctx *ctx, const char *path, GDALDatasetH 
         st = CNP_ERR_NOMEM;
         goto cleanup;
     }
-    CPLErrorReset();
+    cnp_gdal_reset();
     ok &= GDALSetMetadataItem(ds, "CANOPY_PRODUCT", kind == KIND_PROBS ? "probabilities"
                               : "masks", NULL) == CE_None;
     ok &= GDALSetMetadataItem(ds, "CANOPY_LABELS", labels, NULL) == CE_None;
     ok &= GDALSetMetadataItem(ds, "CANOPY_MARKERS", markers, NULL) == CE_None;
     if (!ok)
         st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: setting the dataset metadata failed (%s)",
-                       path, gdal_msg());
+                       path, cnp_gdal_msg());
 cleanup:
     free(labels);
     free(markers);
@@ -366,11 +360,11 @@ static cnp_status set_mask_palette(cnp_ctx *ctx, const char *path, GDALRasterBan
         return cnp_error(ctx, CNP_ERR_NOMEM, "%s: out of memory for a colour table", path);
     for (i = 0; i < 256; i++)
         GDALSetColorEntry(ct, i, i == 1 ? &hit : &none);
-    CPLErrorReset();
+    cnp_gdal_reset();
     if (GDALSetRasterColorTable(b, ct) != CE_None ||
         GDALSetRasterColorInterpretation(b, GCI_PaletteIndex) != CE_None)
         st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: setting the colour table failed (%s)", path,
-                       gdal_msg());
+                       cnp_gdal_msg());
     GDALDestroyColorTable(ct);
     return st;
 }
@@ -526,10 +520,10 @@ static cnp_status build_options(cnp_ctx *ctx, const char *path, GDALDriverH drv,
         }
     }
     o = set_default(o, "BIGTIFF", "IF_SAFER");
-    CPLErrorReset();
+    cnp_gdal_reset();
     if (!GDALValidateCreationOptions(drv, (CSLConstList)o)) {
         cnp_status st = cnp_error(ctx, CNP_ERR_USAGE, "%s: %s; see the %s driver's creation "
-                                  "options (gdalinfo --format %s)", path, gdal_msg(),
+                                  "options (gdalinfo --format %s)", path, cnp_gdal_msg(),
                                   GDALGetDriverShortName(drv), GDALGetDriverShortName(drv));
         CSLDestroy(o);
         return st;
@@ -620,29 +614,29 @@ static cnp_status copy_out(cnp_ctx *ctx, const char *final, const char *tmp, GDA
         goto cleanup;
     n = overview_levels(grid, bx, by, levels);
     if (n > 0) {
-        CPLErrorReset();
+        cnp_gdal_reset();
         if (GDALBuildOverviews(mem, kind == KIND_PROBS ? "AVERAGE" : "NEAREST", n, levels, 0,
                                NULL, NULL, NULL) != CE_None) {
             st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: building overviews failed (%s)", final,
-                           gdal_msg());
+                           cnp_gdal_msg());
             goto cleanup;
         }
         if (!cog)
             o = CSLSetNameValue(o, "COPY_SRC_OVERVIEWS", "YES");
     }
-    CPLErrorReset();
+    cnp_gdal_reset();
     errno = 0;
     out = GDALCreateCopy(drv, tmp, mem, FALSE, (CSLConstList)o, NULL, NULL);
     if (!out || CPLGetLastErrorType() == CE_Failure) {
         int e = errno;
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", final, gdal_msg(),
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", final, cnp_gdal_msg(),
                        cnp_write_advice(e));
         goto cleanup;
     }
     GDALFlushCache(out);
     if (CPLGetLastErrorType() == CE_Failure) {
         int e = errno;
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", final, gdal_msg(),
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", final, cnp_gdal_msg(),
                        cnp_write_advice(e));
         goto cleanup;
     }
@@ -652,7 +646,7 @@ cleanup:
         GDALClose(out);
         if (st == CNP_OK && CPLGetLastErrorType() == CE_Failure) {
             int e = errno;
-            st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", final, gdal_msg(),
+            st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", final, cnp_gdal_msg(),
                            cnp_write_advice(e));
         }
     }
@@ -861,11 +855,9 @@ static cnp_status stage_qml(cnp_ctx *ctx, stage_list *s, const char *raster_fina
     st = stage_add(ctx, s, qml, &tmp);
     if (st != CNP_OK)
         goto cleanup;
-    f = fopen(tmp, "w");
+    f = cnp_atomic_fopen(ctx, tmp, qml);
     if (!f) {
-        int e = errno;
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", qml, strerror(e),
-                       cnp_write_advice(e));
+        st = ctx ? ctx->status : CNP_ERR_IO;
         goto cleanup;
     }
     if (kind == KIND_PROBS)
@@ -877,9 +869,11 @@ static cnp_status stage_qml(cnp_ctx *ctx, stage_list *s, const char *raster_fina
     bad = ferror(f);
     bad |= fclose(f) != 0;
     f = NULL;
-    if (bad)
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check free space in the output "
-                       "folder", qml, strerror(errno));
+    if (bad) {
+        int e = errno;
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", qml, strerror(e),
+                       cnp_write_advice(e));
+    }
 cleanup:
     if (f)
         fclose(f);

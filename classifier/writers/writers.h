@@ -119,27 +119,6 @@ cnp_status cnp_write_markers(cnp_ctx *ctx, const char *path, const cnp_grid *gri
  * caller provides. */
 cnp_status cnp_sha256_file(cnp_ctx *ctx, const char *path, char hex[65]);
 
-/* Atomic output: cnp_tmp_path() gives "DIR/.NAME.tmp-PID" for a final path
- * (caller frees); cnp_commit_file() renames tmp onto final (fsync first),
- * cnp_discard_file() removes tmp (and its .aux.xml/.ovr side files). */
-char *cnp_tmp_path(cnp_ctx *ctx, const char *final_path);
-cnp_status cnp_commit_file(cnp_ctx *ctx, const char *tmp_path, const char *final_path);
-void cnp_discard_file(const char *tmp_path);
-
-/* cnp_tmp_path() plus an up-front check that the folder of final_path takes
- * a new file (created and removed again), so that an unwritable folder is
- * reported as "cannot write FINAL: Permission denied; choose a writable
- * output folder ...". Returns the temporary path (caller frees) or NULL with
- * the error in ctx. cnp_commit_file() also removes the temporary when it
- * fails, so a failed commit needs no cnp_discard_file(). */
-char *cnp_tmp_prepare(cnp_ctx *ctx, const char *final_path);
-
-/* What to do about a failed write, from its errno (0 when unknown, e.g. a
- * GDAL driver refusing a value): free space only for ENOSPC/EDQUOT, a
- * shorter name for ENAMETOOLONG, a writable folder for EACCES/EPERM/EROFS,
- * else the creation options and the output folder. A static string. */
-const char *cnp_write_advice(int err);
-
 /* Checks a grid and a result before writing `path` (named in messages):
  * sizes that fit GDAL and memory, a usable geotransform, labels present,
  * thresholds in [0, 1]. Every writer above calls it first. */

@@ -158,32 +158,43 @@ static int synth_make(synth *s, int cols, int rows, unsigned seed)
 
 /* ---- self-test parts ---------------------------------------------------- */
 
-static void test_tmp_path(void)
+/* The atomic writer (base.h): the temporary lives in a private folder of
+ * the destination ("DIR/.canopy-XXXXXX/NAME", mode 0700, a new name each
+ * time), never at a name another user could predict. */
+static void test_tmp_path(const char *dir)
 {
     cnp_ctx ctx;
-    char want[256];
-    char *t;
-    long pid = (long)getpid();
+    char final[512], prefix[600];
+    char *t, *t2;
+    struct stat sb;
 
     cnp_ctx_clear(&ctx);
-    t = cnp_tmp_path(&ctx, "out/x.probs.tif");
-    snprintf(want, sizeof want, "out/.x.probs.tif.tmp-%ld", pid);
-    CHECK(t && !strcmp(t, want), "tmp path of out/x.probs.tif: %s, want %s", t ? t : "NULL",
-          want);
+    snprintf(final, sizeof final, "%s/x.probs.tif", dir);
+    snprintf(prefix, sizeof prefix, "%s/.canopy-", dir);
+    t = cnp_atomic_begin(&ctx, final);
+    t2 = cnp_atomic_begin(&ctx, final);
+    CHECK(t && t2 && strcmp(t, t2) != 0, "two temporaries for one name must differ: %s %s",
+          t ? t : "NULL", t2 ? t2 : "NULL");
+    CHECK(t && !strncmp(t, prefix, strlen(prefix)) && strlen(t) > strlen(prefix) + 6 &&
+              !strcmp(t + strlen(t) - strlen("/x.probs.tif"), "/x.probs.tif"),
+          "temporary of %s: %s", final, t ? t : "NULL");
+    if (t) {
+        char *slash = strrchr(t, '/');
+        *slash = '\0';
+        CHECK(lstat(t, &sb) == 0 && S_ISDIR(sb.st_mode) && (sb.st_mode & 0777) == 0700,
+              "the private folder %s must be a 0700 folder", t);
+        *slash = '/';
+    }
+    cnp_atomic_discard(t);
+    cnp_atomic_discard(t2);
     free(t);
-    t = cnp_tmp_path(&ctx, "x.geojson");
-    snprintf(want, sizeof want, ".x.geojson.tmp-%ld", pid);
-    CHECK(t && !strcmp(t, want), "tmp path of x.geojson: %s, want %s", t ? t : "NULL", want);
-    free(t);
-    t = cnp_tmp_path(&ctx, "/x.tif");
-    snprintf(want, sizeof want, "/.x.tif.tmp-%ld", pid);
-    CHECK(t && !strcmp(t, want), "tmp path of /x.tif: %s, want %s", t ? t : "NULL", want);
-    free(t);
-    t = cnp_tmp_path(&ctx, "a/b/");
+    free(t2);
+    CHECK(count_entries(dir, NULL, 0) == 0, "discard must remove the private folders");
+    t = cnp_atomic_begin(&ctx, "a/b/");
     CHECK(!t && ctx.status == CNP_ERR_USAGE, "a folder path must be refused");
     free(t);
     cnp_ctx_clear(&ctx);
-    t = cnp_tmp_path(&ctx, "");
+    t = cnp_atomic_begin(&ctx, "");
     CHECK(!t && ctx.status == CNP_ERR_USAGE, "an empty path must be refused");
     free(t);
 }
@@ -191,32 +202,55 @@ static void test_tmp_path(void)
 static void test_commit_discard(const char *dir)
 {
     cnp_ctx ctx;
-    char final[512], side[600], first[256];
+    char final[512], side[600], first[256], victim[512], text[64];
     char *t;
+    FILE *f;
+    int fd;
 
     cnp_ctx_clear(&ctx);
     snprintf(final, sizeof final, "%s/c.txt", dir);
-    t = cnp_tmp_prepare(&ctx, final);
-    CHECK(t != NULL, "cnp_tmp_prepare: %s", ctx.msg);
+    t = cnp_atomic_begin(&ctx, final);
+    CHECK(t != NULL, "cnp_atomic_begin: %s", ctx.msg);
     if (!t)
         return;
-    CHECK(!exists(t), "cnp_tmp_prepare must not leave its probe file");
-    CHECK(write_text(t, "hello\n"), "writing %s", t);
+    fd = cnp_atomic_open(&ctx, t, final);
+    CHECK(fd >= 0 && write(fd, "hello\n", 6) == 6 && close(fd) == 0, "writing %s", t);
+    CHECK(cnp_atomic_open(&ctx, t, final) < 0 && ctx.status == CNP_ERR_IO,
+          "a second exclusive create of %s must fail", t);
+    cnp_ctx_clear(&ctx);
     snprintf(side, sizeof side, "%s.aux.xml", t);
     CHECK(write_text(side, "<PAMDataset/>\n"), "writing %s", side);
-    CHECK(cnp_commit_file(&ctx, t, final) == CNP_OK, "commit: %s", ctx.msg);
+    CHECK(cnp_atomic_commit(&ctx, t, final) == CNP_OK, "commit: %s", ctx.msg);
     CHECK(exists(final) && !exists(t) && !exists(side), "commit must leave only the final file");
     CHECK(count_entries(dir, first, sizeof first) == 1, "one file after commit");
     free(t);
 
-    t = cnp_tmp_path(&ctx, final);
+    t = cnp_atomic_begin(&ctx, final);
     CHECK(t && write_text(t, "partial"), "writing a temporary");
     snprintf(side, sizeof side, "%s.ovr", t);
     CHECK(write_text(side, "x"), "writing %s", side);
-    cnp_discard_file(t);
+    cnp_atomic_discard(t);
     CHECK(!exists(t) && !exists(side), "discard must remove the temporary and its .ovr");
-    cnp_discard_file(NULL);
+    cnp_atomic_discard(NULL);
     free(t);
+
+    /* A link planted at the final name is replaced, not written through. */
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    CHECK(write_text(victim, "precious\n"), "writing %s", victim);
+    unlink(final);
+    CHECK(symlink(victim, final) == 0, "planting a link at %s", final);
+    CHECK(cnp_atomic_write(&ctx, final, "new\n", 4) == CNP_OK, "cnp_atomic_write: %s", ctx.msg);
+    f = fopen(victim, "r");
+    CHECK(f && fgets(text, sizeof text, f) && !strcmp(text, "precious\n"),
+          "the link's target must be untouched");
+    if (f)
+        fclose(f);
+    {
+        struct stat sb;
+        CHECK(lstat(final, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 4,
+              "the final name must now be the new regular file");
+    }
+    unlink(victim);
 
     /* A commit whose rename fails (target is a non-empty folder) reports the
      * final name and removes the temporary. */
@@ -224,9 +258,9 @@ static void test_commit_discard(const char *dir)
     mkdir(final, 0755);
     snprintf(side, sizeof side, "%s/blocked/f", dir);
     write_text(side, "x");
-    t = cnp_tmp_path(&ctx, final);
+    t = cnp_atomic_begin(&ctx, final);
     CHECK(t && write_text(t, "data"), "writing a temporary");
-    CHECK(cnp_commit_file(&ctx, t, final) == CNP_ERR_IO && strstr(ctx.msg, final),
+    CHECK(cnp_atomic_commit(&ctx, t, final) == CNP_ERR_IO && strstr(ctx.msg, final),
           "a failed rename must be an I/O error naming %s: %s", final, ctx.msg);
     CHECK(t && !exists(t), "a failed commit must remove its temporary");
     free(t);
@@ -558,7 +592,7 @@ static int self_test(void)
         fprintf(stderr, "test_writers: cannot make a work folder here: %s\n", strerror(errno));
         return 99;
     }
-    test_tmp_path();
+    test_tmp_path(dir);
     test_commit_discard(dir);
     test_sha256(dir);
     test_bad_input(dir);

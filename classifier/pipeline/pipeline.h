@@ -1,0 +1,51 @@
+/* pipeline.h -- the scene pipeline's internals (public API: canopy/classify.h):
+ * options.c (options, argv), scenes.c (scene lists, output folder),
+ * model.c (the prepared model), outputs.c (a scene's output files),
+ * classify.c (the scene flow, step by step), result.c (result objects). */
+#ifndef CNP_PIPELINE_H
+#define CNP_PIPELINE_H
+
+#include "base/base.h"
+#include "canopy/classify.h"
+#include "engine/engine.h"
+#include "pipeline/batcher.h"
+
+/* Most chips per forward pass (and per strip segment). */
+#define CNP_CLASSIFY_MAX_BATCH 32
+
+cnp_classify_options *cnp_classify_options_defaults(cnp_ctx *ctx);
+
+struct cnp_classify_model {
+    const cnp_classify_options *o;
+    cnp_model *model;
+    cnp_model_meta *meta;          /* the model's, overrides applied */
+    char sha256[65];
+    double offset, scale;          /* raw value v -> (v - offset) * scale */
+    int bands[CNP_CLASSIFY_MAX_CHANNELS];
+    int threads;                   /* resolved (>= 1) */
+    cnp_batcher batcher;           /* the model in passes of CNP_CLASSIFY_MAX_BATCH */
+    float *batch_probs;            /* (CNP_CLASSIFY_MAX_BATCH, n_labels) */
+    char **names;                  /* CSL: scene names classified so far */
+    char **name_paths;             /* CSL: their paths, same order */
+};
+
+/* Every output a scene may have: the final files and the split folder. */
+typedef struct cnp_scene_outputs {
+    char *probs, *probs_qml, *masks, *masks_qml, *markers, *manifest, *split_dir;
+} cnp_scene_outputs;
+
+cnp_status cnp_scene_outputs_init(cnp_ctx *ctx, const char *dir, const char *name,
+                                  cnp_scene_outputs *w);
+void cnp_scene_outputs_free(cnp_scene_outputs *w);
+/* Removes a scene's outputs, the manifest first (a failed scene leaves none
+ * of them; an interrupted removal is never "up to date"). */
+void cnp_scene_outputs_remove(const cnp_scene_outputs *w, const cnp_model_meta *meta);
+/* The files in the split folder (sorted, full paths) appended to *list (CSL). */
+void cnp_scene_outputs_list_split(const char *dir, char ***list);
+
+/* A new result for path (status CNP_OK, nothing counted), or NULL. */
+cnp_classify_result *cnp_classify_result_new(const char *path);
+/* Appends an output (copies); 0 when out of memory. */
+int cnp_classify_result_add_output(cnp_classify_result *r, const char *kind, const char *path);
+
+#endif
