@@ -1,5 +1,5 @@
 # scripts: set-up, demo, export and benchmark tools.
-EXTRA_DIST += scripts/install-deps scripts/check
+EXTRA_DIST += scripts/install-deps scripts/check scripts/fuzz
 EXTRA_DIST += scripts/bench scripts/bench-ort.js scripts/bench-torch.py
 # export-onnx: installed as canopy-export-onnx (shebang = configure's PYTHON3),
 # its module canopy_models.py under $(pkgdatadir)/python where the installed

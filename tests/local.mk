@@ -9,10 +9,26 @@ AM_TESTS_ENVIRONMENT = \
 	CANOPY_MODEL='$(abs_top_srcdir)/data/canopy-demo.onnx'; export CANOPY_MODEL; \
 	PYTHON3='$(PYTHON3)'; export PYTHON3; \
 	PYTHONDONTWRITEBYTECODE=1; export PYTHONDONTWRITEBYTECODE; \
-	PYTHONPATH='$(abs_top_srcdir)/tests:$(abs_top_srcdir)/tests/lib:$(abs_top_srcdir)/scripts'; export PYTHONPATH;
+	PYTHONPATH='$(abs_top_srcdir)/tests:$(abs_top_srcdir)/tests/lib:$(abs_top_srcdir)/scripts'; export PYTHONPATH; \
+	$(CNP_SANITIZER_ENV)
 EXTRA_DIST += tests/canopytest.py
 # Helpers shared by the tests (labels come from scripts/canopy_labels.py).
 EXTRA_DIST += tests/lib/tinymodels.py tests/lib/scenes.py
+
+# ./configure --enable-sanitizers: every program the tests run (C tests, and
+# canopy started by the python tests) reports to sanitizer-reports/ instead of
+# stderr (so the tests' checks of messages are unchanged) and exits 86 on a
+# report; scripts/check fails when that folder is not empty. Leak checking is
+# on; tests/sanitizers/lsan.supp lists what is suppressed and why.
+if CNP_SANITIZERS
+CNP_SANITIZER_ENV = \
+	mkdir -p '$(abs_top_builddir)/sanitizer-reports'; \
+	CANOPY_SANITIZED=1; export CANOPY_SANITIZED; \
+	ASAN_OPTIONS='detect_leaks=1:exitcode=86:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:log_path=$(abs_top_builddir)/sanitizer-reports/asan'; export ASAN_OPTIONS; \
+	UBSAN_OPTIONS='print_stacktrace=1:halt_on_error=1:exitcode=86:log_path=$(abs_top_builddir)/sanitizer-reports/ubsan'; export UBSAN_OPTIONS; \
+	LSAN_OPTIONS='exitcode=86:suppressions=$(abs_top_srcdir)/tests/sanitizers/lsan.supp'; export LSAN_OPTIONS;
+endif
+EXTRA_DIST += tests/sanitizers/lsan.supp
 
 include tests/engine/local.mk
 include tests/model/local.mk
@@ -25,3 +41,5 @@ include tests/alerts/local.mk
 include tests/install/local.mk
 include tests/products/local.mk
 include tests/pictures/local.mk
+include tests/fuzz/local.mk
+include tests/security/local.mk

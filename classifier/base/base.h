@@ -72,6 +72,12 @@ FILE *cnp_atomic_fopen(cnp_ctx *ctx, const char *tmp_path, const char *final_pat
  * files) whether it succeeds or not. */
 cnp_status cnp_atomic_commit(cnp_ctx *ctx, const char *tmp_path, const char *final_path);
 
+/* What to do about a failed write, from its errno (0 when unknown, e.g. a
+ * GDAL driver refusing a value): free space only for ENOSPC/EDQUOT, a
+ * shorter name for ENAMETOOLONG, a writable folder for EACCES/EPERM/EROFS,
+ * else the creation options and the output folder. A static string. */
+const char *cnp_write_advice(int err);
+
 /* Removes the private folder of tmp_path and all in it. NULL: no-op. */
 void cnp_atomic_discard(const char *tmp_path);
 

@@ -57,8 +57,8 @@ char *cnp_atomic_begin(cnp_ctx *ctx, const char *final_path)
     }
     if (!mkdtemp(priv)) {
         int e = errno;
-        cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; choose a writable output folder (-o) "
-                  "with free space", final_path, strerror(e));
+        cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", final_path, strerror(e),
+                  cnp_write_advice(e));
         goto cleanup;
     }
     n = strlen(priv) + strlen(base) + 2;
@@ -76,13 +76,37 @@ cleanup:
     return tmp;
 }
 
+const char *cnp_write_advice(int err)
+{
+    switch (err) {
+    case ENOSPC:
+#ifdef EDQUOT
+    case EDQUOT:
+#endif
+        return "free space (or quota) in the output folder (-o) ran out; make room or choose "
+               "another folder";
+    case ENAMETOOLONG:
+        return "the file name is longer than the file system allows (usually 255 bytes a "
+               "name); rename the scene to a shorter name or use a shorter -o path";
+    case EACCES:
+    case EPERM:
+    case EROFS:
+        return "choose a writable output folder (-o)";
+    case ENOENT:
+    case ENOTDIR:
+        return "the output folder (-o) is missing or is not a folder";
+    default:
+        return "check the creation options (-co) and the output folder (-o)";
+    }
+}
+
 int cnp_atomic_open(cnp_ctx *ctx, const char *tmp_path, const char *final_path)
 {
     int fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
     if (fd < 0) {
         int e = errno;
-        cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; choose a writable output folder (-o) "
-                  "with free space", final_path, strerror(e));
+        cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", final_path, strerror(e),
+                  cnp_write_advice(e));
     }
     return fd;
 }
@@ -145,8 +169,8 @@ cnp_status cnp_atomic_commit(cnp_ctx *ctx, const char *tmp_path, const char *fin
 
     e = sync_path(tmp_path, 0);
     if (e) {
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: flushing it to disk failed (%s); check "
-                       "free space in the output folder", final_path, strerror(e));
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: flushing it to disk failed (%s); %s",
+                       final_path, strerror(e), cnp_write_advice(e));
         goto cleanup;
     }
     if (renameat(AT_FDCWD, tmp_path, AT_FDCWD, final_path) != 0) {
@@ -191,17 +215,19 @@ cnp_status cnp_atomic_write(cnp_ctx *ctx, const char *final_path, const void *da
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0) {
-            st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check free space in the output "
-                           "folder", final_path, strerror(errno));
+            int e = errno;
+            st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", final_path, strerror(e),
+                           cnp_write_advice(e));
             goto cleanup;
         }
         p += w;
         size -= (size_t)w;
     }
     if (close(fd) != 0) {
+        int e = errno;
         fd = -1;
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check free space in the output "
-                       "folder", final_path, strerror(errno));
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", final_path, strerror(e),
+                       cnp_write_advice(e));
         goto cleanup;
     }
     fd = -1;

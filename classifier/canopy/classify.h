@@ -79,7 +79,10 @@ typedef struct cnp_classify_options {
     int float_probs;           /* --probs-type Float32 */
     int split_masks;           /* --split-masks */
     int format;                /* -of: CNP_CLASSIFY_GTIFF or CNP_CLASSIFY_COG */
-    char **creation_options;   /* -co NAME=VALUE, or NULL */
+    char **creation_options;   /* -co NAME=VALUE, or NULL; lossy ones are refused
+                                  (cnp_classify_options_new) unless: */
+    int lossy_probs;           /* --lossy-probs: lossy -co for the probabilities
+                                  only (masks stay lossless); in the manifest */
     char **config;             /* --config KEY=VALUE: recorded in the manifest; the
                                   caller applies them (CPLSetConfigOption) */
     char **inputs;             /* scenes, folders, @lists (cnp_scene_list_new) */
@@ -236,6 +239,9 @@ typedef struct cnp_classify_result {
     char **warnings;           /* NULL-terminated, or NULL: about how the scene is read
                                   (bands that contradict the model, no UDM2 found, a
                                   model expecting 8-bit values fed reflectance...) */
+    long marker_chips_dropped; /* marker chips left out of the GeoJSON: a corner
+                                  has no lon/lat (off the globe, ...) */
+    char *warning;             /* one line for people about that, or NULL */
 } cnp_classify_result;
 
 CNP_API void cnp_classify_result_free(cnp_classify_result *r);

@@ -130,7 +130,11 @@ static void print_help(FILE *f)
 "  --probs-type T        Byte (0..254, scale 1/255; default) or Float32\n"
 "  --split-masks         also write OUTDIR/NAME.masks/LABEL.tif, one per label\n"
 "  -of GTiff|COG         raster format (default GTiff)\n"
-"  -co NAME=VALUE        creation option for the rasters (repeatable)\n"
+"  -co NAME=VALUE        creation option for the rasters (repeatable); lossy ones\n"
+"                        (COMPRESS=JPEG, WEBP, LERC with MAX_Z_ERROR > 0, ...) are\n"
+"                        refused: the masks must match the GeoJSON\n"
+"  --lossy-probs         accept lossy -co for the probabilities only (the masks\n"
+"                        stay lossless); recorded in the manifest\n"
 "  --config KEY VALUE    GDAL configuration option (repeatable)\n"
 "  --progress            GDAL's progress even when stdout is not a terminal\n"
 "  --progress=jsonl      the JSONL event stream on stdout instead: one JSON\n"
@@ -296,6 +300,11 @@ static int run_scene(report *r, const cnp_classify_options *o, cnp_classify_mode
         report_error(r, r->index, r->path, st, res ? res->message : NULL);
         outcome = 0;
     } else {
+        if (res->warning) {
+            fprintf(stderr, "canopy %s: warning: %s\n", CMD, res->warning);
+            if (r->jsonl)
+                cnp_ev_warning(r->index, r->path, res->warning);
+        }
         if (!r->quiet && res->summary)
             fprintf(r->human, "%s\n", res->summary);
         if (!r->quiet && res->alerts && res->alerts_summary)

@@ -66,6 +66,7 @@ typedef struct scene_run {
     int *partial_cells;        /* (n_partial, 2) */
     long n_partial;
     int n_features;
+    long n_dropped;            /* marker chips left out of the GeoJSON */
     char **written;            /* CSL: files written, for the manifest */
     int started;               /* old outputs removed: remove ours on failure */
     double t_start, t_open, t_hash, t_write0, t_write, infer_s;
@@ -219,6 +220,7 @@ static void run_params(const scene_run *s, cnp_run_params *rp)
     rp->precision = cnp_model_precision(s->m->model);
     rp->float_probs = o->float_probs;
     rp->split_masks = o->split_masks;
+    rp->lossy_probs = o->lossy_probs;
     rp->format = o->format == CNP_CLASSIFY_COG ? "COG" : "GTiff";
     rp->creation_options = (const char *const *)o->creation_options;
     rp->config = (const char *const *)o->config;
@@ -373,9 +375,11 @@ static cnp_status scene_write(cnp_ctx *ctx, scene_run *s)
     ro.format = o->format == CNP_CLASSIFY_COG ? CNP_FORMAT_COG : CNP_FORMAT_GTIFF;
     ro.float_probs = o->float_probs;
     ro.creation_options = (const char *const *)o->creation_options;
+    ro.lossy_probs = o->lossy_probs;
     mi.scene = s->name;
     mi.model = meta->name;
     mi.run_utc = s->run_utc;
+    mi.n_dropped = &s->n_dropped;
     s->t_write0 = cnp_now();
     if (!keep_going(s, 1.0, "writing probabilities"))
         return cancelled(ctx, s);
@@ -437,9 +441,11 @@ static cnp_status scene_pictures(cnp_ctx *ctx, scene_run *s)
         counts[n++] = s->positives[k];
     }
     memset(&q, 0, sizeof q);
-    q.scene = s->path;
+    /* The dataset the tiler read (a product's subdataset, not the .SAFE
+     * folder) and the bands resolved in it. */
+    q.scene = s->pr ? s->pr->dataset : s->path;
     q.n_bands = meta->n_channels;
-    q.bands = s->m->bands;
+    q.bands = s->pr ? s->pr->bands : s->m->bands;
     q.markers = s->w.markers;
     q.alerts = cnp_classify_result_output(s->res, "alerts");
     q.name = s->name;
@@ -454,7 +460,7 @@ static cnp_status scene_pictures(cnp_ctx *ctx, scene_run *s)
     s->written = CSLAddString(s->written, s->w.quicklook_pgw);
     s->written = CSLAddString(s->written, s->w.quicklook_aux);
     memset(&sp, 0, sizeof sp);
-    sp.scene = s->path;
+    sp.scene = s->pr ? s->pr->dataset : s->path;
     sp.name = s->name;
     sp.date = s->res->date;
     sp.run_utc = s->run_utc;
@@ -650,8 +656,18 @@ static cnp_status scene_summary(cnp_ctx *ctx, scene_run *s)
     r->chips_nodata = (long)s->cells - s->ts.chips - s->ts.obscured;
     r->chips_partial = s->n_partial;
     r->marker_features = s->n_features;
+    r->marker_chips_dropped = s->n_dropped;
     if (!result_outputs(s) || !result_labels(s, s->positives))
         return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    if (s->n_dropped > 0 &&
+        asprintf(&r->warning, "%s: %ld marker chip%s left out of %s: %s corner has no "
+                 "longitude/latitude (off the globe, or outside the scene CRS's area of use); "
+                 "the masks still hold %s", s->path, s->n_dropped, s->n_dropped == 1 ? "" : "s",
+                 s->w.markers, s->n_dropped == 1 ? "its" : "a",
+                 s->n_dropped == 1 ? "it" : "them") < 0) {
+        r->warning = NULL;
+        return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    }
     ok = asprintf(&line, "%s: %ld chips (%ld partial, %ld not classified%s) in %.1f s, %.1f "
                   "chips/s (inference alone %.1f chips/s); %d marker region%s; positive chips:",
                   s->path, s->ts.chips, s->n_partial, r->chips_nodata + r->chips_obscured,

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "pipeline/pipeline.h"
 #include "scene/date.h"
+#include "writers/writers.h"
 
 #include <cpl_string.h>
 
@@ -84,7 +85,7 @@ cnp_classify_options *cnp_classify_options_defaults(cnp_ctx *ctx)
 static int is_flag(const char *name)
 {
     static const char *const flags[] = {"-q", "--quiet", "--tta", "--split-masks", "--progress",
-                                        "--list", "--no-quicklook", "--record-failures", NULL};
+                                        "--list", "--no-quicklook", "--record-failures", "--lossy-probs", NULL};
     int i;
     for (i = 0; flags[i]; i++)
         if (!strcmp(name, flags[i]))
@@ -100,6 +101,8 @@ static int parse_flag(cnp_classify_options *o, const char *name)
         o->tta = 1;
     else if (!strcmp(name, "--split-masks"))
         o->split_masks = 1;
+    else if (!strcmp(name, "--lossy-probs"))
+        o->lossy_probs = 1;
     else if (!strcmp(name, "--progress"))
         o->progress = CNP_PROGRESS_TERM;
     else if (!strcmp(name, "--list"))
@@ -265,6 +268,14 @@ static int check_all(cnp_ctx *ctx, cnp_classify_options *o)
                            o->alerts_dismiss))
         return !cnp_error(ctx, CNP_ERR_USAGE, "--alerts-grid, --alerts-baseline, --alerts-high "
                           "and --alerts-dismiss need --alerts DIR");
+    {   /* -co against the driver, lossy ones refused: now, not after classifying */
+        cnp_raster_options ro = { o->format == CNP_CLASSIFY_COG ? CNP_FORMAT_COG
+                                                                : CNP_FORMAT_GTIFF,
+                                  o->float_probs, (const char *const *)o->creation_options,
+                                  o->lossy_probs };
+        if (cnp_raster_options_check(ctx, &ro) != CNP_OK)
+            return 0;
+    }
     return 1;
 }
 

@@ -69,5 +69,6 @@ void cnp_classify_result_free(cnp_classify_result *r)
     free(r->positives);
     free(r->summary);
     CSLDestroy(r->warnings);
+    free(r->warning);
     free(r);
 }

@@ -365,6 +365,38 @@ static void find_masks(cnp_tiler *t, reader *r)
     t->info.mask_kind = cnp_strdup(NULL, kind[0] ? kind : "none");
 }
 
+/* The scene's geotransform into gt. A scene georeferenced only by ground
+ * control points or RPCs has none (and some drivers then report GDAL's
+ * default 0,1,0,0,0,1 as if it were one, which would put the scene at 0,0
+ * with 1-unit pixels): refused, with the gdalwarp command that turns it into
+ * the north-up grid canopy classifies on. */
+static cnp_status read_geotransform(cnp_ctx *ctx, GDALDatasetH ds, const char *path,
+                                    double gt[6])
+{
+    static const double identity[6] = {0, 1, 0, 0, 0, 1};
+    char **rpc;
+    int n_gcps;
+
+    if (GDALGetGeoTransform(ds, gt) == CE_None && memcmp(gt, identity, sizeof identity) != 0)
+        return CNP_OK;
+    n_gcps = GDALGetGCPCount(ds);
+    if (n_gcps > 0)
+        return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: georeferenced only by %d ground control "
+                         "points (GCPs), not by a geotransform; warp it to a north-up grid "
+                         "first: gdalwarp -tps %s warped.tif (thin plate spline; or -order 1, "
+                         "2 or 3 for a polynomial fit), then classify warped.tif",
+                         path, n_gcps, path);
+    rpc = GDALGetMetadata(ds, "RPC");
+    if (rpc && CSLFetchNameValue(rpc, "LINE_OFF"))
+        return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: georeferenced only by rational "
+                         "polynomial coefficients (RPCs), not by a geotransform; orthorectify "
+                         "it first: gdalwarp -rpc -to RPC_DEM=dem.tif %s warped.tif (or "
+                         "gdalwarp -rpc without a DEM), then classify warped.tif", path, path);
+    return cnp_error(ctx, CNP_ERR_FORMAT, "%s: no georeferencing (no geotransform); canopy "
+                     "classify needs a georeferenced scene: assign one with gdal_translate "
+                     "-a_srs/-a_ullr, or use canopy predict for plain image chips", path);
+}
+
 /* Checks the caller's parameters (a usage error otherwise). */
 static cnp_status check_params(cnp_ctx *ctx, const char *path, const cnp_tiler_params *p)
 {
@@ -468,10 +500,8 @@ static cnp_status open_scene(cnp_ctx *ctx, cnp_tiler *t, OGRSpatialReferenceH *s
     if (t->info.n_bands < 1 || t->info.width < 1 || t->info.height < 1)
         return cnp_error(ctx, CNP_ERR_FORMAT, "%s: no raster bands to read; is it a vector or "
                          "a container of subdatasets? (gdalinfo lists them)", path);
-    if (GDALGetGeoTransform(t->ds, t->info.scene_gt) != CE_None)
-        return cnp_error(ctx, CNP_ERR_FORMAT, "%s: no georeferencing (no geotransform); canopy "
-                         "classify needs a georeferenced scene: assign one with gdal_translate "
-                         "-a_srs/-a_ullr, or use canopy predict for plain image chips", path);
+    if (read_geotransform(ctx, t->ds, path, t->info.scene_gt) != CNP_OK)
+        return ctx->status;
     if (t->info.scene_gt[2] != 0.0 || t->info.scene_gt[4] != 0.0)
         return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: rotated or sheared geotransform "
                          "(%g, %g) is not supported; warp it to a north-up grid first, e.g. "

@@ -178,6 +178,7 @@ static json_object *params_json(const cnp_run_params *p)
     ok = ok && add(o, "precision", str(p->precision ? p->precision : "fp32"));
     ok = ok && add(o, "probs_type", str(p->float_probs ? "Float32" : "Byte"));
     ok = ok && add(o, "split_masks", json_object_new_boolean(p->split_masks));
+    ok = ok && add(o, "lossy_probs", json_object_new_boolean(p->lossy_probs));
     ok = ok && add(o, "format", str(p->format));
     a = json_object_new_array();
     for (i = 0; ok && p->creation_options && p->creation_options[i]; i++)
@@ -571,15 +572,15 @@ cnp_status cnp_manifest_write(cnp_ctx *ctx, const cnp_manifest *m, const cnp_run
     len = strlen(text);
     if (fwrite(text, 1, len, f) != len || fputc('\n', f) == EOF) {
         int e = errno;
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check free space in the output "
-                       "folder", manifest_path, strerror(e));
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", manifest_path, strerror(e),
+                       cnp_write_advice(e));
         goto cleanup;
     }
     if (fclose(f) != 0) {
         int e = errno;
         f = NULL;
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check free space in the output "
-                       "folder", manifest_path, strerror(e));
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", manifest_path, strerror(e),
+                       cnp_write_advice(e));
         goto cleanup;
     }
     f = NULL;

@@ -17,13 +17,20 @@
  * area_m2 is the geodesic area on the WGS 84 ellipsoid: the densified
  * polygon is reprojected to EPSG:4326 and measured with PROJ's geodesic
  * polygon area (geod_polygonarea, Karney's algorithm), holes subtracted.
- * (OGR_G_GeodesicArea only arrived in GDAL 3.9.)
+ * (OGR_G_GeodesicArea only arrived in GDAL 3.9.) In a geographic scene CRS
+ * the outline's edges are meridians and parallels, and a parallel is not a
+ * geodesic (a region spanning the globe's width would be measured along
+ * great circles over the pole): there the area is exact on the CRS's
+ * ellipsoid, summing over edges (dlon x the area from the equator to the
+ * edge's latitude per radian of longitude), which also holds for a region
+ * covering the whole world.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "writers/writers.h"
 #include "base/gdal.h"
 #include "scene/scene.h" /* cnp_gdal_init */
 
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -75,6 +82,11 @@ typedef struct markers_job {
     GDALDatasetH id_ds, mask_ds, vec_ds, out;
     OGRLayerH out_layer;
     struct geod_geodesic geod;
+    int geographic;      /* the scene CRS is lon/lat: area from parallels/meridians */
+    double rad_per_unit; /* its angular unit in radians */
+    double a, e2;        /* its ellipsoid: semi-major axis (m), eccentricity squared */
+    unsigned char *off;  /* (rows, cols) 1 = a corner has no lon/lat; NULL when none */
+    long n_dropped;      /* positive chips left out: not transformable to EPSG:4326 */
     int n_features;
 } markers_job;
 
@@ -217,14 +229,46 @@ cleanup:
 
 /* ---- geometry ----------------------------------------------------------- */
 
-/* Geodesic area (m^2) of a ring in (lon, lat); absolute value. */
-static int ring_area(const struct geod_geodesic *gd, OGRGeometryH ring, double *out)
+/* Area (m^2) between the equator and latitude phi (radians) over one radian
+ * of longitude on the ellipsoid (a, e2): the integral of the area element
+ * a^2 (1 - e2) cos(phi) / (1 - e2 sin^2(phi))^2. */
+static double lune_area(const markers_job *j, double phi)
 {
+    double s = sin(phi), e = sqrt(j->e2), b2 = j->a * j->a * (1.0 - j->e2);
+    if (e < 1e-12)
+        return j->a * j->a * s;
+    return 0.5 * b2 * (s / (1.0 - j->e2 * s * s) + atanh(e * s) / e);
+}
+
+/* Area (m^2) of a ring in the scene's lon/lat units whose edges are
+ * meridians or parallels (exact; a sloped edge is taken at its mean). */
+static double ring_area_lonlat(const markers_job *j, OGRGeometryH ring)
+{
+    int n = OGR_G_GetPointCount(ring), i;
+    double k = j->rad_per_unit, sum = 0.0;
+    for (i = 0; i + 1 < n; i++) {
+        double dl = (OGR_G_GetX(ring, i + 1) - OGR_G_GetX(ring, i)) * k;
+        double p0 = fmax(-90.0 * RAD_PER_DEGREE, fmin(90.0 * RAD_PER_DEGREE, OGR_G_GetY(ring, i) * k));
+        double p1 = fmax(-90.0 * RAD_PER_DEGREE, fmin(90.0 * RAD_PER_DEGREE, OGR_G_GetY(ring, i + 1) * k));
+        sum += dl * 0.5 * (lune_area(j, p0) + lune_area(j, p1));
+    }
+    return fabs(sum);
+}
+
+/* Area (m^2) of a ring: in the scene CRS's lon/lat when it is geographic,
+ * else geodesic over the ring in WGS 84 (lon, lat); absolute value. */
+static int ring_area(const markers_job *j, OGRGeometryH ring, double *out)
+{
+    const struct geod_geodesic *gd = &j->geod;
     int n = OGR_G_GetPointCount(ring), i;
     double *lat, *lon, a = 0.0;
     *out = 0.0;
     if (n < 3)
         return 1;
+    if (j->geographic) {
+        *out = ring_area_lonlat(j, ring);
+        return 1;
+    }
     lat = malloc((size_t)n * sizeof *lat);
     lon = malloc((size_t)n * sizeof *lon);
     if (!lat || !lon) {
@@ -243,8 +287,9 @@ static int ring_area(const struct geod_geodesic *gd, OGRGeometryH ring, double *
     return 1;
 }
 
-/* Sum over polygons of |exterior| - sum |holes|, geometry in (lon, lat). */
-static int geodesic_area(const struct geod_geodesic *gd, OGRGeometryH g, double *out)
+/* Sum over polygons of |exterior| - sum |holes|; g in the scene CRS when it
+ * is geographic, else in WGS 84 (lon, lat). */
+static int geodesic_area(const markers_job *j, OGRGeometryH g, double *out)
 {
     OGRwkbGeometryType t = wkbFlatten(OGR_G_GetGeometryType(g));
     double total = 0.0, a;
@@ -252,13 +297,13 @@ static int geodesic_area(const struct geod_geodesic *gd, OGRGeometryH g, double 
     *out = 0.0;
     if (t == wkbMultiPolygon || t == wkbGeometryCollection) {
         for (i = 0; i < OGR_G_GetGeometryCount(g); i++) {
-            if (!geodesic_area(gd, OGR_G_GetGeometryRef(g, i), &a))
+            if (!geodesic_area(j, OGR_G_GetGeometryRef(g, i), &a))
                 return 0;
             total += a;
         }
     } else if (t == wkbPolygon) {
         for (k = 0; k < OGR_G_GetGeometryCount(g); k++) {
-            if (!ring_area(gd, OGR_G_GetGeometryRef(g, k), &a))
+            if (!ring_area(j, OGR_G_GetGeometryRef(g, k), &a))
                 return 0;
             total += k == 0 ? a : -a;
         }
@@ -432,12 +477,12 @@ static cnp_status write_region(cnp_ctx *ctx, markers_job *j, const char *label, 
         ll = OGR_G_Clone(g);
     }
     if (!ll || OGR_G_Transform(ll, j->to_wgs84) != OGRERR_NONE) {
-        st = cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: a %s region cannot be reprojected from "
-                       "the scene CRS to EPSG:4326 (%s); check the scene's georeferencing",
-                       j->path, label, cnp_gdal_msg());
+        /* Corners all have a lon/lat (find_off_globe), an edge between them
+         * does not: leave the region out, counted for the warning. */
+        j->n_dropped += r->chips;
         goto cleanup;
     }
-    if (!geodesic_area(&j->geod, ll, &area)) {
+    if (!geodesic_area(j, j->geographic ? g : ll, &area)) {
         st = cnp_error(ctx, CNP_ERR_NOMEM, "%s: out of memory measuring a %s region", j->path,
                        label);
         goto cleanup;
@@ -502,6 +547,10 @@ static cnp_status write_label(cnp_ctx *ctx, markers_job *j, int l)
     for (i = 0; i < j->cells; i++) {
         float p = res->probs[i * nl + (size_t)l];
         j->pos[i] = !isnan(p) && p >= res->thresholds[l];
+        if (j->pos[i] && j->off && j->off[i]) {
+            j->pos[i] = 0;
+            j->n_dropped++;
+        }
         any |= j->pos[i];
     }
     if (!any)
@@ -539,6 +588,54 @@ static cnp_status write_label(cnp_ctx *ctx, markers_job *j, int l)
 
 /* ---- set-up ------------------------------------------------------------- */
 
+/* Marks in j->off the cells with a corner that has no lon/lat (a
+ * geostationary scene's corners off the globe, a polar one past its area of
+ * use): their chips are left out of the GeoJSON, the rest is written.
+ * Corners are taken on the scene's footprint (clip), one grid row at a
+ * time. j->off stays NULL when every corner transforms. */
+static cnp_status find_off_globe(cnp_ctx *ctx, markers_job *j)
+{
+    const cnp_grid *g = j->grid;
+    size_t n = (size_t)g->cols + 1;
+    double *x = cnp_calloc(ctx, n, sizeof *x, "grid corners");
+    double *y = x ? cnp_calloc(ctx, n, sizeof *y, "grid corners") : NULL;
+    double *z = y ? cnp_calloc(ctx, n, sizeof *z, "grid corners") : NULL;
+    int *ok = z ? cnp_calloc(ctx, 2 * n, sizeof *ok, "grid corners") : NULL;
+    cnp_status st = ok ? CNP_OK : CNP_ERR_NOMEM;
+
+    for (int r = 0; st == CNP_OK && r <= g->rows; r++) {
+        int *cur = ok + (size_t)(r % 2) * n, *prev = ok + (size_t)((r + 1) % 2) * n;
+        for (size_t c = 0; c < n; c++) {
+            x[c] = g->gt[0] + g->gt[1] * (double)c + g->gt[2] * r;
+            y[c] = g->gt[3] + g->gt[4] * (double)c + g->gt[5] * r;
+            if (g->has_clip) {
+                x[c] = fmax(g->clip[0], fmin(g->clip[2], x[c]));
+                y[c] = fmax(g->clip[1], fmin(g->clip[3], y[c]));
+            }
+            z[c] = 0.0;
+            cur[c] = 0;
+        }
+        cnp_gdal_reset();
+        OCTTransformEx(j->to_wgs84, (int)n, x, y, z, cur);
+        for (size_t c = 0; c < n; c++)
+            cur[c] = cur[c] && isfinite(x[c]) && isfinite(y[c]);
+        for (size_t c = 0; r > 0 && c + 1 < n; c++) {
+            if (cur[c] && cur[c + 1] && prev[c] && prev[c + 1])
+                continue;
+            if (!j->off && !(j->off = cnp_calloc(ctx, j->cells, 1, "off-globe cells"))) {
+                st = CNP_ERR_NOMEM;
+                break;
+            }
+            j->off[(size_t)(r - 1) * (size_t)g->cols + c] = 1;
+        }
+    }
+    free(x);
+    free(y);
+    free(z);
+    free(ok);
+    return st;
+}
+
 static cnp_status make_srs(cnp_ctx *ctx, markers_job *j)
 {
     const char *wkt = j->grid->crs_wkt;
@@ -559,6 +656,16 @@ static cnp_status make_srs(cnp_ctx *ctx, markers_job *j)
                          "the PROJ installation (proj.db)", j->path, cnp_gdal_msg());
     OSRSetAxisMappingStrategy(j->scene_srs, OAMS_TRADITIONAL_GIS_ORDER);
     OSRSetAxisMappingStrategy(j->wgs84, OAMS_TRADITIONAL_GIS_ORDER);
+    if (OSRIsGeographic(j->scene_srs)) {
+        OGRErr e1 = OGRERR_NONE, e2 = OGRERR_NONE;
+        double invf;
+        j->a = OSRGetSemiMajor(j->scene_srs, &e1);
+        invf = OSRGetInvFlattening(j->scene_srs, &e2);
+        j->rad_per_unit = OSRGetAngularUnits(j->scene_srs, NULL);
+        j->e2 = invf > 0 ? (2.0 - 1.0 / invf) / invf : 0.0;
+        j->geographic = e1 == OGRERR_NONE && e2 == OGRERR_NONE && j->a > 0 &&
+                        j->rad_per_unit > 0;
+    }
     cnp_gdal_reset();
     j->to_wgs84 = OCTNewCoordinateTransformation(j->scene_srs, j->wgs84);
     if (!j->to_wgs84)
@@ -613,10 +720,13 @@ static cnp_status open_output(cnp_ctx *ctx, markers_job *j, const char *tmp)
         return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: this GDAL has no GeoJSON driver; check "
                          "the GDAL installation", j->path);
     cnp_gdal_reset();
+    errno = 0;
     j->out = GDALCreate(drv, tmp, 0, 0, 0, GDT_Unknown, NULL);
-    if (!j->out)
-        return cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; choose a writable output folder "
-                         "(-o) with free space", j->path, cnp_gdal_msg());
+    if (!j->out) {
+        int e = errno;
+        return cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", j->path, cnp_gdal_msg(),
+                         cnp_write_advice(e));
+    }
     j->out_layer = GDALDatasetCreateLayer(j->out, "markers", j->scene_srs, wkbUnknown, lco);
     if (!j->out_layer)
         return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "cannot write %s: %s; check the scene's "
@@ -672,6 +782,7 @@ static void markers_free(markers_job *j)
     if (j->wgs84)
         OSRDestroySpatialReference(j->wgs84);
     free(j->pos);
+    free(j->off);
     free(j->ids);
     free(j->comps);
     free(j->queue);
@@ -710,6 +821,8 @@ cnp_status cnp_write_markers(cnp_ctx *ctx, const char *path, const cnp_grid *gri
     st = make_srs(ctx, &j);
     if (st == CNP_OK)
         st = make_work(ctx, &j);
+    if (st == CNP_OK)
+        st = find_off_globe(ctx, &j);
     if (st != CNP_OK)
         goto cleanup;
     tmp = cnp_atomic_begin(ctx, path);
@@ -736,6 +849,8 @@ cnp_status cnp_write_markers(cnp_ctx *ctx, const char *path, const cnp_grid *gri
         st = cnp_atomic_commit(ctx, tmp, path);
     if (st == CNP_OK && n_features)
         *n_features = j.n_features;
+    if (st == CNP_OK && info && info->n_dropped)
+        *info->n_dropped = j.n_dropped;
 cleanup:
     markers_free(&j);
     if (st != CNP_OK && tmp)

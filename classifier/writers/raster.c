@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -386,6 +387,78 @@ static char **set_default(char **o, const char *key, const char *value)
     return CSLFetchNameValue(o, key) ? o : CSLSetNameValue(o, key, value);
 }
 
+/* Keys that make a GTiff/COG lose information, whatever their value's
+ * detail: dropped from the masks' options under lossy_probs. */
+static const char *const lossy_keys[] = {
+    "COMPRESS", "QUALITY", "JPEG_QUALITY", "JPEGTABLESMODE", "WEBP_LEVEL", "WEBP_LOSSLESS",
+    "MAX_Z_ERROR", "MAX_Z_ERROR_OVERVIEW", "JXL_LOSSLESS", "JXL_DISTANCE", "JXL_ALPHA_DISTANCE",
+    "JXL_EFFORT", "NBITS", "DISCARD_LSB", "PHOTOMETRIC", NULL
+};
+
+static int is_value(char **o, const char *key, const char *value)
+{
+    const char *v = CSLFetchNameValue(o, key);
+    return v && !strcasecmp(v, value);
+}
+
+/* What in the creation options o loses information (written into why),
+ * or 0 when they are lossless. bits: the raster's sample size. */
+static int lossy_reason(char **o, int bits, int cog, char *why, size_t n)
+{
+    const char *c = CSLFetchNameValue(o, "COMPRESS"), *v;
+
+    why[0] = '\0';
+    if (c && (!strcasecmp(c, "JPEG") || !strcasecmp(c, "JPEG2000")))
+        snprintf(why, n, "COMPRESS=%s is lossy", c);
+    else if (c && !strcasecmp(c, "WEBP") && !CPLTestBool(CSLFetchNameValueDef(o, "WEBP_LOSSLESS", "NO")) &&
+             !(cog && is_value(o, "QUALITY", "100")))
+        snprintf(why, n, "COMPRESS=WEBP without %s is lossy", cog ? "QUALITY=100" : "WEBP_LOSSLESS=YES");
+    else if (c && !strcasecmp(c, "JXL") &&
+             (!CPLTestBool(CSLFetchNameValueDef(o, "JXL_LOSSLESS", "YES")) ||
+              ((v = CSLFetchNameValue(o, "JXL_DISTANCE")) && CPLAtof(v) > 0)))
+        snprintf(why, n, "COMPRESS=JXL with JXL_LOSSLESS=NO or JXL_DISTANCE > 0 is lossy");
+    else if (c && !strncasecmp(c, "LERC", 4) &&
+             (((v = CSLFetchNameValue(o, "MAX_Z_ERROR")) && CPLAtof(v) != 0) ||
+              ((v = CSLFetchNameValue(o, "MAX_Z_ERROR_OVERVIEW")) && CPLAtof(v) != 0)))
+        snprintf(why, n, "COMPRESS=%s with MAX_Z_ERROR=%s is lossy", c, v);
+    else if ((v = CSLFetchNameValue(o, "NBITS")) && atoi(v) < bits)
+        snprintf(why, n, "NBITS=%s keeps fewer than the %d bits of each value", v, bits);
+    else if ((v = CSLFetchNameValue(o, "DISCARD_LSB")))
+        snprintf(why, n, "DISCARD_LSB=%s drops bits of each value", v);
+    else if (is_value(o, "PHOTOMETRIC", "YCBCR"))
+        snprintf(why, n, "PHOTOMETRIC=YCBCR is lossy");
+    return why[0] != '\0';
+}
+
+/* Refuses lossy creation options: always for masks (they must agree with
+ * the GeoJSON and the manifest), for probabilities unless opt->lossy_probs.
+ * Under lossy_probs the masks' lossy keys are dropped from *o, so that they
+ * get the lossless defaults. */
+static cnp_status check_lossy(cnp_ctx *ctx, const char *path, raster_kind kind, GDALDataType type,
+                              const cnp_raster_options *opt, char ***o)
+{
+    char why[160];
+    int cog = opt && opt->format == CNP_FORMAT_COG;
+
+    if (!lossy_reason(*o, type == GDT_Float32 ? 32 : 8, cog, why, sizeof why))
+        return CNP_OK;
+    if (kind == KIND_PROBS && opt && opt->lossy_probs)
+        return CNP_OK;
+    if (kind == KIND_MASKS && opt && opt->lossy_probs) {
+        for (int i = 0; lossy_keys[i]; i++)
+            *o = CSLSetNameValue(*o, lossy_keys[i], NULL);
+        return CNP_OK;
+    }
+    if (kind == KIND_MASKS)
+        return cnp_error(ctx, CNP_ERR_USAGE, "%s: -co %s: the masks would then disagree with "
+                         "the GeoJSON and the manifest; use a lossless compression (e.g. "
+                         "-co COMPRESS=DEFLATE, ZSTD or LZW)", path, why);
+    return cnp_error(ctx, CNP_ERR_USAGE, "%s: -co %s; the probabilities would no longer be "
+                     "the ones the masks and GeoJSON come from: add --lossy-probs to accept "
+                     "that for the probabilities (the masks stay lossless), or use a lossless "
+                     "compression", path, why);
+}
+
 /* The user's -co, then the format's defaults for what they leave out,
  * validated against the driver. *bx, *by receive the tile size of the
  * result (for overview levels). Caller frees the list with CSLDestroy. */
@@ -398,6 +471,7 @@ static cnp_status build_options(cnp_ctx *ctx, const char *path, GDALDriverH drv,
     char num[32];
     int cog = opt && opt->format == CNP_FORMAT_COG;
     const char *v;
+    cnp_status lossy;
     int i;
 
     *out = NULL;
@@ -413,6 +487,10 @@ static cnp_status build_options(cnp_ctx *ctx, const char *path, GDALDriverH drv,
         }
         o = CSLSetNameValue(o, key, val);
         CPLFree(key);
+    }
+    if ((lossy = check_lossy(ctx, path, kind, type, opt, &o)) != CNP_OK) {
+        CSLDestroy(o);
+        return lossy;
     }
     if (cog) {
         int bs = round16(grid->cols > grid->rows ? grid->cols : grid->rows);
@@ -461,13 +539,41 @@ static cnp_status build_options(cnp_ctx *ctx, const char *path, GDALDriverH drv,
         v = CSLFetchNameValue(o, "BLOCKYSIZE");
         *by = v ? atoi(v) : *bx;
     }
-    if (*bx < 1 || *by < 1) {
+    if (*bx < 1 || *by < 1 || (!cog && (*bx % 16 || *by % 16))) {
         CSLDestroy(o);
         return cnp_error(ctx, CNP_ERR_USAGE, "%s: the tile size given with -co must be a "
                          "positive multiple of 16", path);
     }
     *out = o;
     return CNP_OK;
+}
+
+cnp_status cnp_raster_options_check(cnp_ctx *ctx, const cnp_raster_options *opt)
+{
+    int cog = opt && opt->format == CNP_FORMAT_COG, bx, by;
+    GDALDriverH drv;
+    cnp_grid grid;
+    char **o = NULL;
+    cnp_status st;
+
+    cnp_gdal_init();
+    drv = GDALGetDriverByName(cog ? "COG" : "GTiff");
+    if (!drv)
+        return CNP_OK; /* the writers say so, naming the file */
+    memset(&grid, 0, sizeof grid);
+    grid.cols = grid.rows = 256;
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    st = build_options(ctx, "output rasters", drv, &grid, 2,
+                       opt && opt->float_probs ? GDT_Float32 : GDT_Byte, KIND_PROBS, opt, &o,
+                       &bx, &by);
+    CSLDestroy(o);
+    o = NULL;
+    if (st == CNP_OK)
+        st = build_options(ctx, "output rasters", drv, &grid, 2, GDT_Byte, KIND_MASKS, opt, &o,
+                           &bx, &by);
+    CSLDestroy(o);
+    CPLPopErrorHandler();
+    return st;
 }
 
 /* Overview factors 2, 4, ... until the smallest overview fits one tile. */
@@ -519,24 +625,30 @@ static cnp_status copy_out(cnp_ctx *ctx, const char *final, const char *tmp, GDA
             o = CSLSetNameValue(o, "COPY_SRC_OVERVIEWS", "YES");
     }
     cnp_gdal_reset();
+    errno = 0;
     out = GDALCreateCopy(drv, tmp, mem, FALSE, (CSLConstList)o, NULL, NULL);
     if (!out || CPLGetLastErrorType() == CE_Failure) {
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check free space and permissions "
-                       "in the output folder", final, cnp_gdal_msg());
+        int e = errno;
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", final, cnp_gdal_msg(),
+                       cnp_write_advice(e));
         goto cleanup;
     }
     GDALFlushCache(out);
     if (CPLGetLastErrorType() == CE_Failure) {
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check free space in the output "
-                       "folder", final, cnp_gdal_msg());
+        int e = errno;
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", final, cnp_gdal_msg(),
+                       cnp_write_advice(e));
         goto cleanup;
     }
 cleanup:
     if (out) {
+        errno = 0;
         GDALClose(out);
-        if (st == CNP_OK && CPLGetLastErrorType() == CE_Failure)
-            st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check free space in the "
-                           "output folder", final, cnp_gdal_msg());
+        if (st == CNP_OK && CPLGetLastErrorType() == CE_Failure) {
+            int e = errno;
+            st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", final, cnp_gdal_msg(),
+                           cnp_write_advice(e));
+        }
     }
     CSLDestroy(o);
     return st;
@@ -544,20 +656,64 @@ cleanup:
 
 /* ---- QGIS styles -------------------------------------------------------- */
 
-static void xml_text(FILE *f, const char *s)
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not one
+ * (stray continuation byte, truncated or overlong sequence, surrogate,
+ * beyond U+10FFFF): such bytes would make the XML ill-formed. */
+static int utf8_len(const unsigned char *s)
 {
-    for (; *s; s++) {
+    int n = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : s[0] >= 0xe0 && s[0] < 0xf0 ? 3
+          : s[0] >= 0xf0 && s[0] < 0xf5 ? 4 : 0;
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((n == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (n == 3 && s[0] == 0xed && s[1] >= 0xa0) ||
+        (n == 4 && s[0] == 0xf0 && s[1] < 0x90) || (n == 4 && s[0] == 0xf4 && s[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+/* Writes s as XML character data (attribute values included); in a comment
+ * (in_comment) "--", which would end it early, becomes "- -". Control
+ * characters are dropped and invalid UTF-8 bytes become '?'. Labels come
+ * from model metadata: nothing in them may change the document. */
+static void xml_out(FILE *f, const char *str, int in_comment)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    while (*s) {
+        int n = utf8_len(s);
+        if (n == 0) {
+            fputc('?', f);
+            s++;
+            continue;
+        }
+        if (n > 1) {
+            fwrite(s, 1, (size_t)n, f);
+            s += n;
+            continue;
+        }
         switch (*s) {
         case '&': fputs("&amp;", f); break;
         case '<': fputs("&lt;", f); break;
         case '>': fputs("&gt;", f); break;
         case '"': fputs("&quot;", f); break;
         case '\'': fputs("&apos;", f); break;
+        case '-': fputs(in_comment && s[1] == '-' ? "- " : "-", f); break;
         default:
-            if ((unsigned char)*s >= 0x20 || *s == '\t')
+            if (*s >= 0x20 || *s == '\t')
                 fputc(*s, f);
         }
+        s++;
     }
+}
+
+static void xml_text(FILE *f, const char *s)
+{
+    xml_out(f, s, 0);
+}
+
+static void xml_comment(FILE *f, const char *s)
+{
+    xml_out(f, s, 1);
 }
 
 /* Viridis at five stops, in QGIS's "r,g,b,a" notation and as #rrggbb. */
@@ -614,7 +770,7 @@ static void qml_probs(FILE *f, const cnp_result *res)
     char stops[256] = "";
     qml_head(f);
     fprintf(f, "    <!-- canopy: probability of ");
-    xml_text(f, res->labels[band]);
+    xml_comment(f, res->labels[band]);
     fprintf(f, " (band %d); other labels are bands ", band + 1);
     fprintf(f, "1..%d -->\n", res->n_labels);
     fprintf(f, "    <rasterrenderer type=\"singlebandpseudocolor\" band=\"%d\" opacity=\"1\" "
@@ -662,7 +818,7 @@ static void qml_masks(FILE *f, const char *label, int band, int bands)
 {
     qml_head(f);
     fprintf(f, "    <!-- canopy: mask of ");
-    xml_text(f, label);
+    xml_comment(f, label);
     if (bands > 1)
         fprintf(f, " (band %d); other labels are bands 1..%d", band, bands);
     fputs(" -->\n", f);
@@ -713,9 +869,11 @@ static cnp_status stage_qml(cnp_ctx *ctx, stage_list *s, const char *raster_fina
     bad = ferror(f);
     bad |= fclose(f) != 0;
     f = NULL;
-    if (bad)
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check free space in the output "
-                       "folder", qml, strerror(errno));
+    if (bad) {
+        int e = errno;
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", qml, strerror(e),
+                       cnp_write_advice(e));
+    }
 cleanup:
     if (f)
         fclose(f);

@@ -41,7 +41,19 @@ typedef struct cnp_raster_options {
     cnp_raster_format format;         /* -of GTiff | COG */
     int float_probs;                  /* --probs-type Float32 (else Byte, scale 1/255) */
     const char *const *creation_options; /* NULL-terminated NAME=VALUE list (-co), or NULL */
+    int lossy_probs;                  /* --lossy-probs: lossy -co allowed for the
+                                         probabilities (masks keep lossless defaults) */
 } cnp_raster_options;
+
+/* Lossy creation options (COMPRESS=JPEG, WEBP without lossless, JXL lossy,
+ * LERC with MAX_Z_ERROR > 0, NBITS below the sample size, DISCARD_LSB,
+ * PHOTOMETRIC=YCBCR) are refused by the writers: always for masks (they
+ * must agree with the GeoJSON and the manifest), for probabilities unless
+ * opt->lossy_probs. This checks opt's list the same way before any work,
+ * and against the driver (unknown names and values, tile sizes that are not
+ * multiples of 16): CNP_ERR_USAGE naming the option and what to do. opt is
+ * borrowed. */
+cnp_status cnp_raster_options_check(cnp_ctx *ctx, const cnp_raster_options *opt);
 
 /* NAME.probs.tif: band per label (description = label), Byte 0..254 with
  * scale 1/255 offset 0 and nodata 255 (or Float32 with NaN nodata), tiled,
@@ -77,6 +89,8 @@ typedef struct cnp_markers_info {
     const char *scene;      /* scene id (file base name) */
     const char *model;      /* model name */
     const char *run_utc;    /* ISO 8601 UTC time of the run */
+    long *n_dropped;        /* out (may be NULL): marker chips left out of the
+                               GeoJSON because a corner has no lon/lat */
 } cnp_markers_info;
 
 /* NAME.markers.geojson: RFC 7946 FeatureCollection in EPSG:4326 (lon, lat),
@@ -90,7 +104,11 @@ typedef struct cnp_markers_info {
  * regions across the antimeridian are split there, regions over a pole are
  * closed along it. Outline edges are densified in the scene CRS until
  * their lon/lat chords stay within 1 cm of the true edge. area_m2 is geodesic on WGS 84 (PROJ's geod_polygonarea),
- * max_prob/mean_prob are rounded to 1e-6, coordinates to 1e-7 degree. info
+ * max_prob/mean_prob are rounded to 1e-6, coordinates to 1e-7 degree.
+ * Chips with a corner that cannot be transformed to EPSG:4326 (off the globe
+ * in a geostationary view, outside a CRS's domain) and regions whose edges
+ * cannot are left out, the rest written; their count goes to
+ * *info->n_dropped for the caller's warning. info
  * and its members may be NULL (null properties). The grid needs a CRS. */
 cnp_status cnp_write_markers(cnp_ctx *ctx, const char *path, const cnp_grid *grid,
                              const cnp_result *res, const cnp_markers_info *info,
@@ -141,6 +159,7 @@ typedef struct cnp_run_params {
     const char *precision;     /* "fp32" or "bf16": what ran (cnp_model_precision) */
     int float_probs;
     int split_masks;
+    int lossy_probs;           /* --lossy-probs: lossy -co accepted for the probabilities */
     const char *format;                  /* "GTiff" or "COG" */
     const char *const *creation_options; /* NULL-terminated NAME=VALUE, or NULL */
     const char *const *config;           /* NULL-terminated KEY=VALUE, or NULL */

@@ -243,7 +243,7 @@ def test_chips_and_usage(d, base, chip):
 
     for args in (["predict", "--bogus", chip], ["predict", "-m", base], ["predict", "--batch", "0",
                  chip], ["predict", "--threads", "x", chip], ["predict", "-m"],
-                 ["info", base, base], ["info", "--frobnicate"]):
+                 ["info", base, base, base], ["info", "--frobnicate"]):
         p = run(*args)
         assert p.returncode == 2 and p.stdout == "", "usage %s: exit %d" % (args, p.returncode)
         assert "canopy %s" % args[0] in p.stderr, p.stderr

@@ -317,7 +317,7 @@ static void test_bad_input(const char *dir)
     float bad_thr[4];
     const char *bad_co[] = { "COMPRESS", NULL };
     const char *unknown_co[] = { "NO_SUCH_OPTION=1", NULL };
-    cnp_raster_options opt = { CNP_FORMAT_GTIFF, 0, NULL };
+    cnp_raster_options opt = { CNP_FORMAT_GTIFF, 0, NULL, 0 };
 
     if (!synth_make(&s, 7, 5, 1)) {
         CHECK(0, "out of memory");
@@ -393,9 +393,9 @@ static void test_size_limit(const char *dir)
     synth s;
     struct rlimit old, lim;
     char path[512], split[512], first[256];
-    cnp_raster_options fopt = { CNP_FORMAT_GTIFF, 1, NULL };
-    cnp_raster_options cog = { CNP_FORMAT_COG, 0, NULL };
-    cnp_markers_info info = { "scene", "model", "2024-01-01T00:00:00Z" };
+    cnp_raster_options fopt = { CNP_FORMAT_GTIFF, 1, NULL, 0 };
+    cnp_raster_options cog = { CNP_FORMAT_COG, 0, NULL, 0 };
+    cnp_markers_info info = { "scene", "model", "2024-01-01T00:00:00Z", NULL };
     cnp_status st;
     int nf = -1;
 
@@ -514,7 +514,7 @@ static void test_read_only(const char *dir)
         cnp_ctx ctx;
         synth s;
         char path[600];
-        cnp_markers_info info = { "s", "m", "t" };
+        cnp_markers_info info = { "s", "m", "t", NULL };
         int bad = 0;
         if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
             _exit(3);
@@ -565,7 +565,7 @@ static void test_happy(const char *dir)
     cnp_ctx ctx;
     synth s;
     char path[512];
-    cnp_markers_info info = { "scene", "model", "2024-01-01T00:00:00Z" };
+    cnp_markers_info info = { "scene", "model", "2024-01-01T00:00:00Z", NULL };
     int nf = -1;
 
     if (!synth_make(&s, 12, 8, 5)) {
@@ -615,8 +615,8 @@ static int write_mode(int argc, char **argv)
     const char *in = argv[2], *outdir = argv[3], *name = argv[4];
     const char *split = NULL;
     char **co = NULL;
-    cnp_raster_options opt = { CNP_FORMAT_GTIFF, 0, NULL };
-    cnp_markers_info info = { NULL, "test-model", "2024-05-06T07:08:09Z" };
+    cnp_raster_options opt = { CNP_FORMAT_GTIFF, 0, NULL, 0 };
+    cnp_markers_info info = { NULL, "test-model", "2024-05-06T07:08:09Z", NULL };
     cnp_grid grid;
     cnp_result res;
     cnp_ctx ctx;
