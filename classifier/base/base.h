@@ -95,4 +95,12 @@ cnp_status cnp_file_read(cnp_ctx *ctx, const char *path, size_t max_size, char *
 /* Monotonic clock in seconds. */
 double cnp_now(void);
 
+/* Command-line numbers: s as a whole number in [lo, hi] (cnp_parse_int) or
+ * a finite number in [lo, hi] (cnp_parse_double) into *out. 1 on success;
+ * 0 with CNP_ERR_USAGE in ctx naming the option `opt` otherwise (then *out
+ * is unchanged). */
+int cnp_parse_int(cnp_ctx *ctx, const char *opt, const char *s, int lo, int hi, int *out);
+int cnp_parse_double(cnp_ctx *ctx, const char *opt, const char *s, double lo, double hi,
+                     double *out);
+
 #endif

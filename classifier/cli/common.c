@@ -42,31 +42,23 @@ int cnp_cli_usage_error(const char *cmd, const char *fmt, ...)
 
 int cnp_cli_parse_int(const char *cmd, const char *opt, const char *s, int lo, int hi, int *out)
 {
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        cnp_cli_usage_error(cmd, "%s expects a whole number from %d to %d, got '%s'", opt, lo, hi, s);
-        return 0;
-    }
-    *out = (int)v;
-    return 1;
+    cnp_ctx ctx;
+    cnp_ctx_clear(&ctx);
+    if (cnp_parse_int(&ctx, opt, s, lo, hi, out))
+        return 1;
+    cnp_cli_usage_error(cmd, "%s", ctx.msg);
+    return 0;
 }
 
 int cnp_cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
                          double *out)
 {
-    char *end;
-    double v;
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
-        cnp_cli_usage_error(cmd, "%s expects a number from %g to %g, got '%s'", opt, lo, hi, s);
-        return 0;
-    }
-    *out = v;
-    return 1;
+    cnp_ctx ctx;
+    cnp_ctx_clear(&ctx);
+    if (cnp_parse_double(&ctx, opt, s, lo, hi, out))
+        return 1;
+    cnp_cli_usage_error(cmd, "%s", ctx.msg);
+    return 0;
 }
 
 int cnp_cli_parse_precision(const char *cmd, const char *s, int *bf16)

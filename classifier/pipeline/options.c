@@ -14,43 +14,12 @@
 #include <string.h>
 #include <strings.h>
 
-static int parse_int(cnp_ctx *ctx, const char *opt, const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        cnp_error(ctx, CNP_ERR_USAGE, "%s expects a whole number from %d to %d, got '%s'", opt,
-                  lo, hi, s);
-        return 0;
-    }
-    *out = (int)v;
-    return 1;
-}
-
-static int parse_double(cnp_ctx *ctx, const char *opt, const char *s, double lo, double hi,
-                        double *out)
-{
-    char *end;
-    double v;
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
-        cnp_error(ctx, CNP_ERR_USAGE, "%s expects a number from %g to %g, got '%s'", opt, lo, hi,
-                  s);
-        return 0;
-    }
-    *out = v;
-    return 1;
-}
-
 static int parse_int_list(cnp_ctx *ctx, const char *opt, const char *s, int *v, int max, int *n)
 {
     char **parts = CSLTokenizeString2(s, ",", 0);
     int i, k = CSLCount(parts), ok = k >= 1 && k <= max;
     for (i = 0; ok && i < k; i++)
-        ok = parse_int(ctx, opt, parts[i], 1, 65535, &v[i]);
+        ok = cnp_parse_int(ctx, opt, parts[i], 1, 65535, &v[i]);
     if (!ok && !(k >= 1 && k <= max))
         cnp_error(ctx, CNP_ERR_USAGE, "%s expects 1 to %d comma-separated band numbers, got '%s'",
                   opt, max, s);
@@ -121,8 +90,8 @@ static int parse_scale_range(cnp_ctx *ctx, cnp_classify_options *o, const char *
 {
     char **parts = CSLTokenizeString2(v, ",", 0);
     int ok = CSLCount(parts) == 2 &&
-             parse_double(ctx, name, parts[0], -1e300, 1e300, &o->range_lo) &&
-             parse_double(ctx, name, parts[1], -1e300, 1e300, &o->range_hi);
+             cnp_parse_double(ctx, name, parts[0], -1e300, 1e300, &o->range_lo) &&
+             cnp_parse_double(ctx, name, parts[1], -1e300, 1e300, &o->range_hi);
     CSLDestroy(parts);
     if (!ok || !(o->range_hi > o->range_lo)) {
         cnp_error(ctx, CNP_ERR_USAGE, "--scale-range expects MIN,MAX with MIN < MAX (e.g. "
@@ -168,7 +137,7 @@ static int parse_scl_classes(cnp_ctx *ctx, cnp_classify_options *o, const char *
     int k, cls, ok = CSLCount(parts) > 0;
     memset(o->scl_unusable, 0, sizeof o->scl_unusable);
     for (k = 0; ok && parts[k]; k++) {
-        ok = parse_int(ctx, name, parts[k], 0, CNP_CLASSIFY_SCL_CLASSES - 1, &cls);
+        ok = cnp_parse_int(ctx, name, parts[k], 0, CNP_CLASSIFY_SCL_CLASSES - 1, &cls);
         if (ok)
             o->scl_unusable[cls] = 1;
     }
@@ -187,9 +156,9 @@ static int parse_one(cnp_ctx *ctx, cnp_classify_options *o, const char *name, co
     if (!strcmp(name, "-o") || !strcmp(name, "--output"))
         return set_str(&o->outdir, v) || !cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
     if (!strcmp(name, "--chip"))
-        return parse_int(ctx, name, v, 8, 65536, &o->chip);
+        return cnp_parse_int(ctx, name, v, 8, 65536, &o->chip);
     if (!strcmp(name, "--stride"))
-        return parse_int(ctx, name, v, 1, 65536, &o->stride);
+        return cnp_parse_int(ctx, name, v, 1, 65536, &o->stride);
     if (!strcmp(name, "--bands"))
         return parse_int_list(ctx, name, v, o->bands, CNP_CLASSIFY_MAX_CHANNELS, &o->n_bands);
     if (!strcmp(name, "--scale-range"))
@@ -200,16 +169,16 @@ static int parse_one(cnp_ctx *ctx, cnp_classify_options *o, const char *name, co
             return 1;
         }
         o->gsd_mode = CNP_CLASSIFY_GSD_USER;
-        return parse_double(ctx, name, v, 1e-3, 1e6, &o->gsd_m);
+        return cnp_parse_double(ctx, name, v, 1e-3, 1e6, &o->gsd_m);
     }
     if (!strcmp(name, "--min-valid"))
-        return parse_double(ctx, name, v, 0.0, 1.0, &o->min_valid);
+        return cnp_parse_double(ctx, name, v, 0.0, 1.0, &o->min_valid);
     if (!strcmp(name, "--threshold")) {
         const char *e = strchr(v, '=');
         double p;
         if (!e || e == v)
             return !cnp_error(ctx, CNP_ERR_USAGE, "--threshold expects LABEL=P, got '%s'", v);
-        if (!parse_double(ctx, name, e + 1, 0.0, 1.0, &p))
+        if (!cnp_parse_double(ctx, name, e + 1, 0.0, 1.0, &p))
             return 0;
         o->thresholds = CSLAddString(o->thresholds, v);
         return 1;
@@ -217,7 +186,7 @@ static int parse_one(cnp_ctx *ctx, cnp_classify_options *o, const char *name, co
     if (!strcmp(name, "--markers"))
         return set_str(&o->markers, v) || !cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
     if (!strcmp(name, "--threads"))
-        return parse_int(ctx, name, v, 1, 1024, &o->threads);
+        return cnp_parse_int(ctx, name, v, 1, 1024, &o->threads);
     if (!strcmp(name, "--precision") || !strcmp(name, "--probs-type") || !strcmp(name, "-of"))
         return parse_enum(ctx, o, name, v);
     if (!strcmp(name, "-co")) {
@@ -231,11 +200,11 @@ static int parse_one(cnp_ctx *ctx, cnp_classify_options *o, const char *name, co
     if (!strcmp(name, "--alerts-grid"))
         return set_str(&o->alerts_grid, v) || !cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
     if (!strcmp(name, "--alerts-baseline"))
-        return parse_int(ctx, name, v, 1, 1000, &o->alerts_baseline);
+        return cnp_parse_int(ctx, name, v, 1, 1000, &o->alerts_baseline);
     if (!strcmp(name, "--alerts-dismiss"))
-        return parse_int(ctx, name, v, 1, 1000, &o->alerts_dismiss);
+        return cnp_parse_int(ctx, name, v, 1, 1000, &o->alerts_dismiss);
     if (!strcmp(name, "--alerts-high"))
-        return parse_double(ctx, name, v, 1e-6, 1.0, &o->alerts_high);
+        return cnp_parse_double(ctx, name, v, 1e-6, 1.0, &o->alerts_high);
     if (!strcmp(name, "--date")) {
         int day;
         if (!cnp_date_parse(v, &day))

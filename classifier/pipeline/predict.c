@@ -12,21 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int parse_int(cnp_ctx *ctx, const char *opt, const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        cnp_error(ctx, CNP_ERR_USAGE, "%s expects a whole number from %d to %d, got '%s'", opt,
-                  lo, hi, s);
-        return 0;
-    }
-    *out = (int)v;
-    return 1;
-}
-
 /* An option at argv[*i] (with its value). 1 go on, 0 error, 2 help. */
 static int parse_opt(cnp_ctx *ctx, cnp_predict_options *o, int argc, char **argv, int *i)
 {
@@ -52,9 +37,9 @@ static int parse_opt(cnp_ctx *ctx, cnp_predict_options *o, int argc, char **argv
                !cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
     }
     if (!strcmp(a, "--threads"))
-        return parse_int(ctx, a, argv[++*i], 1, 1024, &o->threads);
+        return cnp_parse_int(ctx, a, argv[++*i], 1, 1024, &o->threads);
     if (!strcmp(a, "--batch"))
-        return parse_int(ctx, a, argv[++*i], 1, CNP_PREDICT_MAX_BATCH, &o->batch);
+        return cnp_parse_int(ctx, a, argv[++*i], 1, CNP_PREDICT_MAX_BATCH, &o->batch);
     if (!strcmp(a, "--precision")) {
         const char *v = argv[++*i];
         if (strcmp(v, "fp32") && strcmp(v, "bf16"))
