@@ -48,6 +48,46 @@ static void outline(const cnp_footprint *f, int per_side, double *x, double *y)
     y[k] = y[0];
 }
 
+/* The outline when part of it has no lon/lat (a geostationary full disk, a
+ * polar scene whose corners are off the globe): the bounding box, as a
+ * closed ring, of the points of a grid over the scene that transform. x and
+ * y hold at least 5 points; *n becomes 5. An error when no point does. */
+static cnp_status partial_outline(cnp_ctx *ctx, const char *scene,
+                                  OGRCoordinateTransformationH ct, const cnp_footprint *f,
+                                  int *n, double *x, double *y)
+{
+    enum { G = 65 };
+    double gx[G], gy[G], b[4] = {INFINITY, INFINITY, -INFINITY, -INFINITY};
+    int ok[G], i, j, any = 0;
+
+    for (j = 0; j < G; j++) {
+        for (i = 0; i < G; i++) {
+            double px = f->width * (double)i / (G - 1), py = f->height * (double)j / (G - 1);
+            gx[i] = f->gt[0] + px * f->gt[1] + py * f->gt[2];
+            gy[i] = f->gt[3] + px * f->gt[4] + py * f->gt[5];
+        }
+        OCTTransformEx(ct, G, gx, gy, NULL, ok);
+        for (i = 0; i < G; i++) {
+            if (!ok[i] || !isfinite(gx[i]) || !isfinite(gy[i]))
+                continue;
+            b[0] = fmin(b[0], gx[i]);
+            b[1] = fmin(b[1], gy[i]);
+            b[2] = fmax(b[2], gx[i]);
+            b[3] = fmax(b[3], gy[i]);
+            any = 1;
+        }
+    }
+    if (!any)
+        return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: no part of the scene can be transformed "
+                         "to lon/lat", scene);
+    x[0] = x[3] = x[4] = b[0];
+    x[1] = x[2] = b[2];
+    y[0] = y[1] = y[4] = b[1];
+    y[2] = y[3] = b[3];
+    *n = 5;
+    return CNP_OK;
+}
+
 cnp_status cnp_footprint_get(cnp_ctx *ctx, const char *scene, int per_side, cnp_footprint *f)
 {
     GDALDatasetH ds = GDALOpenEx(scene, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
@@ -83,11 +123,13 @@ cnp_status cnp_footprint_get(cnp_ctx *ctx, const char *scene, int per_side, cnp_
     OSRSetAxisMappingStrategy(wgs, OAMS_TRADITIONAL_GIS_ORDER);
     ct = OCTNewCoordinateTransformation(f->srs, wgs);
     outline(f, per_side, x, y);
-    if (!ct || !OCTTransform(ct, n, x, y, NULL)) {
-        st = cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: the scene's outline cannot be transformed "
+    if (!ct) {
+        st = cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: the scene's CRS cannot be transformed "
                        "to lon/lat: %s", scene, CPLGetLastErrorMsg());
         goto cleanup;
     }
+    if (!OCTTransform(ct, n, x, y, NULL) && (st = partial_outline(ctx, scene, ct, f, &n, x, y)))
+        goto cleanup;
     f->bbox[0] = f->bbox[1] = INFINITY;
     f->bbox[2] = f->bbox[3] = -INFINITY;
     for (i = 0; i < n; i++) {
