@@ -26,7 +26,7 @@ CNP_SANITIZER_ENV = \
 	CANOPY_SANITIZED=1; export CANOPY_SANITIZED; \
 	ASAN_OPTIONS='detect_leaks=1:exitcode=86:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:log_path=$(abs_top_builddir)/sanitizer-reports/asan'; export ASAN_OPTIONS; \
 	UBSAN_OPTIONS='print_stacktrace=1:halt_on_error=1:exitcode=86:log_path=$(abs_top_builddir)/sanitizer-reports/ubsan'; export UBSAN_OPTIONS; \
-	LSAN_OPTIONS='exitcode=86:suppressions=$(abs_top_srcdir)/tests/sanitizers/lsan.supp'; export LSAN_OPTIONS;
+	LSAN_OPTIONS='exitcode=86:print_suppressions=0:suppressions=$(abs_top_srcdir)/tests/sanitizers/lsan.supp'; export LSAN_OPTIONS;
 endif
 EXTRA_DIST += tests/sanitizers/lsan.supp
 

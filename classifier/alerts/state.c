@@ -23,13 +23,9 @@
 
 #define STATE_JSON "state.json"
 #define LOCK_NAME ".lock"
-#define TMP_PREFIX ".tmp-"
 #define DEFAULT_OBSCURED "cloudy,haze,partly_cloudy"
 #define STATE_JSON_MAX (64 << 20)
 
-/* Files canopy writes into its temporary folders (and removes from stale ones). */
-static const char *const tmp_names[] = { STATE_JSON, "alerts.tif", "alerts.qml",
-                                         "alerts.geojson", NULL };
 
 char *al_join(cnp_ctx *ctx, const char *a, const char *b)
 {
@@ -126,38 +122,6 @@ cleanup:
     return st;
 }
 
-/* Removes what a killed update left: canopy's temporary folders and the
- * files it puts in them. */
-static void remove_stale_tmp(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    if (!d)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        char path[4096], f[4096 + 512];
-        DIR *t;
-        struct dirent *te;
-        if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (!is_real_dir(path) || !(t = opendir(path)))
-            continue;
-        while ((te = readdir(t)) != NULL) {
-            int i, ours = 0;
-            for (i = 0; tmp_names[i]; i++)
-                ours |= !strcmp(te->d_name, tmp_names[i]);
-            ours |= strlen(te->d_name) > 4 && !strcmp(te->d_name + strlen(te->d_name) - 4, ".tif");
-            if (!ours)
-                continue;
-            snprintf(f, sizeof f, "%s/%s", path, te->d_name);
-            unlink(f);
-        }
-        closedir(t);
-        rmdir(path);
-    }
-    closedir(d);
-}
 
 static int sync_path(const char *path, int is_dir)
 {
@@ -437,7 +401,35 @@ static cnp_status move_in(cnp_ctx *ctx, const char *tmpdir, const char *name, co
     return CNP_OK;
 }
 
-/* Removes obs/ files that the state does not name (a killed update's). */
+static int hex_run(const char *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* 1 when name has the form obs_name() gives: SAFE_<16 hex>_<8 hex>.tif. */
+static int is_obs_name(const char *name)
+{
+    size_t n = strlen(name), i, k;
+    if (n < 1 + 1 + 16 + 1 + 8 + 4 || strcmp(name + n - 4, ".tif") != 0)
+        return 0;
+    k = n - 4 - 8; /* the content hash */
+    if (!hex_run(name + k, 8) || name[k - 1] != '_' || !hex_run(name + k - 17, 16) ||
+        name[k - 18] != '_' || name[0] == '.')
+        return 0;
+    for (i = 0; i < k - 18; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+              (name[i] >= '0' && name[i] <= '9') || name[i] == '-' || name[i] == '_' ||
+              name[i] == '.'))
+            return 0;
+    return 1;
+}
+
+/* Removes obs/ files that the state does not name (a killed update's):
+ * regular files named as canopy names observations, nothing else. */
 static void remove_unreferenced_obs(const al_state *s, const char *dir)
 {
     char path[4096];
@@ -447,16 +439,15 @@ static void remove_unreferenced_obs(const al_state *s, const char *dir)
     if (!(d = opendir(path)))
         return;
     while ((e = readdir(d)) != NULL) {
-        size_t n = strlen(e->d_name);
+        struct stat sb;
         int i, used = 0;
-        if (n < 5 || strcmp(e->d_name + n - 4, ".tif") != 0)
+        if (!is_obs_name(e->d_name) ||
+            fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
             continue;
         for (i = 0; i < s->n_scenes && !used; i++)
             used = !strcmp(s->scenes[i].obs + 4, e->d_name);
-        if (!used) {
-            snprintf(path, sizeof path, "%s/obs/%s", dir, e->d_name);
-            unlink(path);
-        }
+        if (!used)
+            unlinkat(dirfd(d), e->d_name, 0);
     }
     closedir(d);
 }
@@ -485,40 +476,19 @@ static cnp_status job_open(cnp_ctx *ctx, job *j, const cnp_alerts_options *opt, 
         return cnp_error(ctx, CNP_ERR_USAGE, "no alert state folder given (--alerts DIR)");
     if ((st = open_dir(ctx, opt->dir, &j->lock_fd)) != CNP_OK)
         return st;
-    remove_stale_tmp(opt->dir);
+    cnp_private_dirs_clean(opt->dir); /* a killed update's, provably */
     return state_read(ctx, opt->dir, &j->s, exists);
 }
 
 static cnp_status job_tmpdir(cnp_ctx *ctx, job *j)
 {
-    j->tmpdir = al_join(ctx, j->opt->dir, TMP_PREFIX "XXXXXX");
-    if (!j->tmpdir)
-        return CNP_ERR_NOMEM;
-    if (!mkdtemp(j->tmpdir)) {
-        cnp_error(ctx, CNP_ERR_IO, "%s: cannot make a temporary folder (%s); check the alert "
-                  "state folder's permissions and free space", j->opt->dir, strerror(errno));
-        free(j->tmpdir);
-        j->tmpdir = NULL;
-        return CNP_ERR_IO;
-    }
-    return CNP_OK;
+    j->tmpdir = cnp_private_dir_new(ctx, j->opt->dir, j->opt->dir);
+    return j->tmpdir ? CNP_OK : ctx->status;
 }
 
 static void job_close(job *j)
 {
-    if (j->tmpdir) {
-        int i;
-        char p[4096];
-        for (i = 0; tmp_names[i]; i++) {
-            snprintf(p, sizeof p, "%s/%s", j->tmpdir, tmp_names[i]);
-            unlink(p);
-        }
-        if (j->new_obs) {
-            snprintf(p, sizeof p, "%s/%s", j->tmpdir, j->new_obs + 4);
-            unlink(p);
-        }
-        rmdir(j->tmpdir);
-    }
+    cnp_private_dir_remove(j->tmpdir);
     if (j->lock_fd >= 0)
         close(j->lock_fd); /* releases the lock */
     al_timeline_free(&j->tl);

@@ -84,6 +84,27 @@ void cnp_atomic_discard(const char *tmp_path);
 /* The whole of data[size] as final_path, atomically. */
 cnp_status cnp_atomic_write(cnp_ctx *ctx, const char *final_path, const void *data, size_t size);
 
+/* ---- private folders (private.c) ----------------------------------------
+ *
+ * A private folder is made by mkdtemp() inside an output folder (mode 0700,
+ * ".canopy-XXXXXX") with an owner file naming the process that made it, so
+ * that a later run can prove it is canopy's and that its maker is gone. */
+
+/* Makes a private folder in dir; the path (caller frees) or NULL with the
+ * error in ctx ("cannot write WHAT: why; advice"). */
+char *cnp_private_dir_new(cnp_ctx *ctx, const char *dir, const char *what);
+
+/* Removes a private folder and all in it (folders a few levels deep),
+ * never following a link. A path whose last part is not ".canopy-XXXXXX"
+ * is left alone. NULL: no-op. */
+void cnp_private_dir_remove(const char *path);
+
+/* Removes the private folders in dir whose makers are gone (killed, the
+ * machine restarted; another host's after a week); the number removed.
+ * Folders that are not provably canopy's (another owner, other modes, no
+ * owner file, a link) are left alone. */
+int cnp_private_dirs_clean(const char *dir);
+
 /* Reads a whole file (at most max_size bytes, else CNP_ERR_FORMAT) into a
  * malloc'd, NUL-terminated buffer the caller frees; *size excludes the NUL.
  * Errors name the file. CNP_FILE_MAX: what canopy reads whole at most

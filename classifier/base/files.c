@@ -1,7 +1,8 @@
 /* files.c -- the one atomic writer and the one whole-file reader of canopy.
  *
  * Every file canopy creates is first written in a private folder made with
- * mkdtemp() inside its destination folder (mode 0700, unpredictable name),
+ * mkdtemp() inside its destination folder (mode 0700, unpredictable name;
+ * private.c),
  * opened there with O_CREAT|O_EXCL|O_NOFOLLOW (or written there by a GDAL
  * driver, by path), flushed with fsync, renamed onto its final name with
  * renameat() (which replaces a symlink planted at the final name instead of
@@ -13,7 +14,6 @@
 #include "config.h"
 #include "base/base.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -42,34 +42,22 @@ static int split_path(const char *path, char **dir, char **base)
 char *cnp_atomic_begin(cnp_ctx *ctx, const char *final_path)
 {
     char *dir = NULL, *base = NULL, *priv = NULL, *tmp = NULL;
-    size_t n;
 
     if (!final_path || !*final_path || final_path[strlen(final_path) - 1] == '/') {
         cnp_error(ctx, CNP_ERR_USAGE, "output path '%s' names no file; give a file name",
                   final_path ? final_path : "");
         return NULL;
     }
-    if (!split_path(final_path, &dir, &base) ||
-        asprintf(&priv, "%s/.canopy-XXXXXX", dir) < 0) {
-        priv = NULL;
+    if (!split_path(final_path, &dir, &base)) {
         cnp_error(ctx, CNP_ERR_NOMEM, "out of memory making a temporary name for %s", final_path);
-        goto cleanup;
+        return NULL;
     }
-    if (!mkdtemp(priv)) {
-        int e = errno;
-        cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", final_path, strerror(e),
-                  cnp_write_advice(e));
-        goto cleanup;
-    }
-    n = strlen(priv) + strlen(base) + 2;
-    tmp = malloc(n);
-    if (!tmp) {
-        rmdir(priv);
+    priv = cnp_private_dir_new(ctx, dir, final_path);
+    if (priv && asprintf(&tmp, "%s/%s", priv, base) < 0) {
+        tmp = NULL;
+        cnp_private_dir_remove(priv);
         cnp_error(ctx, CNP_ERR_NOMEM, "out of memory making a temporary name for %s", final_path);
-        goto cleanup;
     }
-    snprintf(tmp, n, "%s/%s", priv, base);
-cleanup:
     free(priv);
     free(dir);
     free(base);
@@ -142,21 +130,10 @@ static int sync_path(const char *path, int is_dir)
 void cnp_atomic_discard(const char *tmp_path)
 {
     char *dir = NULL, *base = NULL;
-    DIR *d;
-    struct dirent *e;
 
     if (!tmp_path || !split_path(tmp_path, &dir, &base))
         return;
-    /* Only a folder of ours: ".canopy-XXXXXX" made by cnp_atomic_begin. */
-    if (strstr(dir, "/.canopy-") || !strncmp(dir, ".canopy-", 8)) {
-        d = opendir(dir);
-        while (d && (e = readdir(d)) != NULL)
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-                unlinkat(dirfd(d), e->d_name, 0);
-        if (d)
-            closedir(d);
-        rmdir(dir);
-    }
+    cnp_private_dir_remove(dir); /* only a folder named like ours */
     free(dir);
     free(base);
 }

@@ -4,13 +4,20 @@
  *   scene_open       the product (scene/product.h: dataset, bands, radiometry,
  *                    quality mask, name), output paths, the tiler (chip grid)
  *   scene_identity   the run's identity; up to date -> skipped, stop
- *   scene_classify   the old outputs removed, every strip through the model
- *   scene_write      probabilities, masks (+ split), markers GeoJSON
+ *   scene_classify   every strip through the model
+ *   scene_write      probabilities, masks (+ split), markers GeoJSON, written
+ *                    in the scene's private folder in -o (base/private.c),
+ *                    as everything up to the manifest
  *   scene_pictures   (after scene_alerts, below) quick-look (+ world file,
  *                    .aux.xml) with the new alerts outlined, and the STAC
  *                    Item; listed in the manifest (not with --no-quicklook)
  *   scene_manifest   NAME.manifest.json, written last: it makes the scene
  *                    "up to date"
+ *   scene_commit     the previous run's outputs that are not replaced
+ *                    removed (only those its manifest lists), the staged
+ *                    files renamed into place, the manifest last: a process
+ *                    killed before leaves only its private folder, which a
+ *                    later run removes
  *   scene_alerts     with --alerts DIR: the scene added to the alert state at
  *                    its acquisition date (scene_open resolves the date; a
  *                    scene without one fails there, before any work), its
@@ -21,7 +28,9 @@
  *   scene_summary    the result's counts and its line for people
  *
  * Any failure or cancellation after scene_identity removes every output of
- * the scene. */
+ * the scene (those its manifest lists) and the private folder. A scene with
+ * no chip to classify (all nodata, smaller than one chip) is done, with a
+ * warning: masks of 255, no feature, the manifest saying why. */
 #define _GNU_SOURCE
 #include "config.h"
 #include "pictures/pictures.h"
@@ -55,7 +64,9 @@ typedef struct scene_run {
     char *product_json;        /* its manifest record, NULL for a plain raster */
     char *name;
     char run_utc[32];
-    cnp_scene_outputs w;
+    cnp_scene_outputs w;       /* the outputs' final names */
+    char *stage;               /* the scene's private folder in -o */
+    cnp_scene_outputs ws;      /* the outputs as written, in stage */
     cnp_tiler *t;
     const cnp_tiler_info *in;
     cnp_tiler_stats ts;
@@ -68,9 +79,11 @@ typedef struct scene_run {
     int n_features;
     long n_dropped;            /* marker chips left out of the GeoJSON */
     char **written;            /* CSL: files written, for the manifest */
-    int started;               /* old outputs removed: remove ours on failure */
+    int started;               /* past the up-to-date check: a failure removes the
+                                  scene's outputs */
     double t_start, t_open, t_hash, t_write0, t_write, infer_s;
     cnp_scene_date date;       /* acquisition date (source NONE: unknown) */
+    const char *none_why;      /* no chip classified: why (static), else NULL */
 } scene_run;
 
 static void utc_now(char *buf, size_t n)
@@ -175,6 +188,16 @@ static cnp_status scene_open(cnp_ctx *ctx, scene_run *s)
     s->m->name_paths = CSLAddString(s->m->name_paths, s->path);
     if ((st = cnp_scene_outputs_init(ctx, s->o->outdir, s->name, &s->w)) != CNP_OK)
         return st;
+    if (s->o->split_masks) { /* before any work: a link, two labels as one file */
+        char **names = cnp_split_names(ctx, s->w.split_dir,
+                                       (const char *const *)s->m->meta->labels,
+                                       s->m->meta->n_labels);
+        if (!names)
+            return ctx->status;
+        CSLDestroy(names);
+        if ((st = cnp_scene_outputs_check_split(ctx, &s->w)) != CNP_OK)
+            return st;
+    }
     if ((st = cnp_scene_date_get(ctx, s->path, s->o->date, &s->date)) != CNP_OK)
         return st;
     if (s->date.source) {
@@ -298,7 +321,32 @@ static cnp_status classify_strips(cnp_ctx *ctx, scene_run *s)
     return st;
 }
 
-/* Step 3: the old outputs go, every chip is classified, positives counted. */
+/* Why a scene has no chip to classify: smaller than one chip, or all
+ * nodata. A warning for the result (caller frees), and *why for the
+ * manifest (static). */
+static char *nothing_classified(const scene_run *s, const char **why)
+{
+    const cnp_tiler_info *in = s->in;
+    char *w = NULL;
+    int rc;
+    if (in->width < in->chip_px[0] || in->height < in->chip_px[1]) {
+        *why = "smaller than one chip";
+        rc = asprintf(&w, "%s: the scene (%d x %d pixels) is smaller than one chip (%.0f x %.0f "
+                      "pixels): nothing classified; its masks hold 255 (not classified) and its "
+                      "GeoJSON no feature. Use a smaller --chip (and a model trained for it) to "
+                      "classify it", s->path, in->width, in->height, in->chip_px[0],
+                      in->chip_px[1]);
+    } else {
+        *why = "all nodata";
+        rc = asprintf(&w, "%s: no chip has %g%% or more valid pixels (the scene is all nodata, "
+                      "transparent or masked: %s): nothing classified; its masks hold 255 (not "
+                      "classified) and its GeoJSON no feature. Check its nodata value, or lower "
+                      "--min-valid", s->path, 100.0 * s->o->min_valid, in->mask_kind);
+    }
+    return rc < 0 ? NULL : w;
+}
+
+/* Step 3: every chip is classified, positives counted. */
 static cnp_status scene_classify(cnp_ctx *ctx, scene_run *s)
 {
     const cnp_model_meta *meta = s->m->meta;
@@ -307,7 +355,6 @@ static cnp_status scene_classify(cnp_ctx *ctx, scene_run *s)
     int k;
 
     s->started = 1;
-    cnp_scene_outputs_remove(&s->w, meta);
     if (!cnp_mul_size((size_t)s->in->rows, (size_t)s->in->cols, &s->cells) ||
         !cnp_mul_size(s->cells, (size_t)meta->n_labels, &n))
         return cnp_error(ctx, CNP_ERR_NOMEM, "%s: the chip grid is too large", s->path);
@@ -322,11 +369,15 @@ static cnp_status scene_classify(cnp_ctx *ctx, scene_run *s)
     if ((st = classify_strips(ctx, s)) != CNP_OK)
         return st;
     cnp_tiler_stats_get(s->t, &s->ts);
-    if (s->ts.chips == 0 && s->ts.obscured == 0) /* all obscured: an observation of clouds */
-        return cnp_error(ctx, CNP_ERR_FORMAT, "%s: no chip has %g%% or more valid pixels (the "
-                         "scene is all nodata, transparent or masked: %s); nothing to classify. "
-                         "Check its nodata value, or lower --min-valid", s->path,
-                         100.0 * s->o->min_valid, s->in->mask_kind);
+    /* All obscured is an observation of clouds; none classified at all is a
+     * scene done, with a warning (not a failure retried every night). */
+    if (s->ts.chips == 0 && s->ts.obscured == 0) {
+        char *w = nothing_classified(s, &s->none_why);
+        if (!w)
+            return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+        s->res->warnings = CSLAddString(s->res->warnings, w);
+        free(w);
+    }
     for (c = 0; c < s->cells; c++) {
         for (k = 0; k < meta->n_labels; k++) {
             float p = s->probs[c * meta->n_labels + k];
@@ -366,6 +417,12 @@ static cnp_status scene_write(cnp_ctx *ctx, scene_run *s)
     cnp_markers_info mi;
     cnp_status st;
 
+    /* Everything is written in the scene's private folder, then moved into
+     * place with the manifest last (scene_commit). */
+    if (!(s->stage = cnp_private_dir_new(ctx, s->o->outdir, s->w.manifest)))
+        return ctx->status;
+    if ((st = cnp_scene_outputs_init(ctx, s->stage, s->name, &s->ws)) != CNP_OK)
+        return st;
     scene_grid(s, &grid);
     res.n_labels = meta->n_labels;
     res.labels = (const char *const *)meta->labels;
@@ -383,28 +440,28 @@ static cnp_status scene_write(cnp_ctx *ctx, scene_run *s)
     s->t_write0 = cnp_now();
     if (!keep_going(s, 1.0, "writing probabilities"))
         return cancelled(ctx, s);
-    if ((st = cnp_write_probs(ctx, s->w.probs, &grid, &res, &ro)) != CNP_OK)
+    if ((st = cnp_write_probs(ctx, s->ws.probs, &grid, &res, &ro)) != CNP_OK)
         return st;
     if (!keep_going(s, 1.0, "writing masks"))
         return cancelled(ctx, s);
-    if ((st = cnp_write_masks(ctx, s->w.masks, o->split_masks ? s->w.split_dir : NULL, &grid,
+    if ((st = cnp_write_masks(ctx, s->ws.masks, o->split_masks ? s->ws.split_dir : NULL, &grid,
                               &res, &ro)) != CNP_OK)
         return st;
     if (!keep_going(s, 1.0, "writing markers"))
         return cancelled(ctx, s);
-    if ((st = cnp_write_markers(ctx, s->w.markers, &grid, &res, &mi, &s->n_features)) != CNP_OK)
+    if ((st = cnp_write_markers(ctx, s->ws.markers, &grid, &res, &mi, &s->n_features)) != CNP_OK)
         return st;
     s->t_write = cnp_now();
 
-    s->written = CSLAddString(s->written, s->w.probs);
-    if (exists(s->w.probs_qml))
-        s->written = CSLAddString(s->written, s->w.probs_qml);
-    s->written = CSLAddString(s->written, s->w.masks);
-    if (exists(s->w.masks_qml))
-        s->written = CSLAddString(s->written, s->w.masks_qml);
-    s->written = CSLAddString(s->written, s->w.markers);
+    s->written = CSLAddString(s->written, s->ws.probs);
+    if (exists(s->ws.probs_qml))
+        s->written = CSLAddString(s->written, s->ws.probs_qml);
+    s->written = CSLAddString(s->written, s->ws.masks);
+    if (exists(s->ws.masks_qml))
+        s->written = CSLAddString(s->written, s->ws.masks_qml);
+    s->written = CSLAddString(s->written, s->ws.markers);
     if (o->split_masks)
-        cnp_scene_outputs_list_split(s->w.split_dir, &s->written);
+        cnp_scene_outputs_list_split(s->ws.split_dir, &s->written);
     if (!keep_going(s, 1.0, "writing the manifest"))
         return cancelled(ctx, s);
     return CNP_OK;
@@ -446,19 +503,19 @@ static cnp_status scene_pictures(cnp_ctx *ctx, scene_run *s)
     q.scene = s->pr ? s->pr->dataset : s->path;
     q.n_bands = meta->n_channels;
     q.bands = s->pr ? s->pr->bands : s->m->bands;
-    q.markers = s->w.markers;
-    q.alerts = cnp_classify_result_output(s->res, "alerts");
+    q.markers = s->ws.markers;
+    q.alerts = cnp_classify_result_output(s->res, "alerts") ? s->ws.alerts : NULL;
     q.name = s->name;
     q.date = s->res->date;
     q.model = meta->name;
     q.n_labels = n;
     q.labels = labels;
     q.counts = counts;
-    if ((st = cnp_quicklook_write(ctx, s->w.quicklook, &q, NULL)) != CNP_OK)
+    if ((st = cnp_quicklook_write(ctx, s->ws.quicklook, &q, NULL)) != CNP_OK)
         goto cleanup;
-    s->written = CSLAddString(s->written, s->w.quicklook);
-    s->written = CSLAddString(s->written, s->w.quicklook_pgw);
-    s->written = CSLAddString(s->written, s->w.quicklook_aux);
+    s->written = CSLAddString(s->written, s->ws.quicklook);
+    s->written = CSLAddString(s->written, s->ws.quicklook_pgw);
+    s->written = CSLAddString(s->written, s->ws.quicklook_aux);
     memset(&sp, 0, sizeof sp);
     sp.scene = s->pr ? s->pr->dataset : s->path;
     sp.name = s->name;
@@ -466,18 +523,18 @@ static cnp_status scene_pictures(cnp_ctx *ctx, scene_run *s)
     sp.run_utc = s->run_utc;
     sp.model = meta->name;
     sp.collection = collection;
-    sp.probs = s->w.probs;
-    sp.masks = s->w.masks;
-    sp.markers = s->w.markers;
-    sp.quicklook = s->w.quicklook;
-    sp.manifest = s->w.manifest;
-    sp.alerts = cnp_classify_result_output(s->res, "alerts");
+    sp.probs = s->ws.probs;
+    sp.masks = s->ws.masks;
+    sp.markers = s->ws.markers;
+    sp.quicklook = s->ws.quicklook;
+    sp.manifest = s->ws.manifest;
+    sp.alerts = q.alerts;
     sp.n_labels = n;
     sp.labels = labels;
     sp.counts = counts;
-    if ((st = cnp_stac_item_write(ctx, s->w.stac, &sp)) != CNP_OK)
+    if ((st = cnp_stac_item_write(ctx, s->ws.stac, &sp)) != CNP_OK)
         goto cleanup;
-    s->written = CSLAddString(s->written, s->w.stac);
+    s->written = CSLAddString(s->written, s->ws.stac);
 cleanup:
     free(collection);
     free(labels);
@@ -518,17 +575,17 @@ static void scene_record_outcome(const scene_run *s, const cnp_ctx *ctx, cnp_sta
     free(name);
 }
 
-/* Step 5: the manifest, last. */
 /* Step: with --alerts DIR, the scene's probabilities added to the alert
  * state (canopy/alerts: lock, atomic, idempotent); its changes beside the
- * outputs as NAME.alerts.geojson. */
-static cnp_status scene_alerts(cnp_ctx *ctx, scene_run *s)
+ * outputs as NAME.alerts.geojson. The probabilities are read from, and the
+ * changes written to, `at`: the staged outputs of a classified scene, the
+ * final ones of a scene up to date. */
+static cnp_status scene_alerts(cnp_ctx *ctx, scene_run *s, const cnp_scene_outputs *at)
 {
     cnp_alerts_options ao;
     cnp_alerts_scene sc;
     cnp_alerts_result *ar = NULL;
     cnp_classify_result *r = s->res;
-    char *changes = NULL;
     cnp_status st;
 
     if (!s->o->alerts_dir)
@@ -539,13 +596,11 @@ static cnp_status scene_alerts(cnp_ctx *ctx, scene_run *s)
     ao.baseline = s->o->alerts_baseline;
     ao.high = s->o->alerts_high;
     ao.dismiss = s->o->alerts_dismiss;
-    if (asprintf(&changes, "%s/%s.alerts.geojson", s->o->outdir, s->name) < 0)
-        return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
     memset(&sc, 0, sizeof sc);
-    sc.probs_path = s->w.probs;
+    sc.probs_path = at->probs;
     sc.scene_id = s->name;
     sc.day = s->date.day;
-    sc.changes_path = changes;
+    sc.changes_path = at->alerts;
     st = cnp_alerts_update(ctx, &ao, &sc, &ar);
     if (st == CNP_OK) {
         r->alerts = 1;
@@ -559,15 +614,16 @@ static cnp_status scene_alerts(cnp_ctx *ctx, scene_run *s)
         ar->summary = NULL;
         r->alerts_state = ar->state_dir;
         ar->state_dir = NULL;
-        if (ar->changes_path && (!cnp_classify_result_add_output(r, "alerts", ar->changes_path) ||
-                                 !(s->written = CSLAddString(s->written, ar->changes_path))))
+        if (ar->changes_path && (!cnp_classify_result_add_output(r, "alerts", s->w.alerts) ||
+                                 (at != &s->w &&
+                                  !(s->written = CSLAddString(s->written, ar->changes_path)))))
             st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
     }
     cnp_alerts_result_free(ar);
-    free(changes);
     return st;
 }
 
+/* Step 5: the manifest, staged last. */
 static cnp_status scene_manifest(cnp_ctx *ctx, scene_run *s)
 {
     const cnp_model_meta *meta = s->m->meta;
@@ -608,7 +664,19 @@ static cnp_status scene_manifest(cnp_ctx *ctx, scene_run *s)
     rr.infer_s = s->res->infer_s = s->infer_s;
     rr.write_s = s->res->write_s = s->t_write - s->t_write0;
     rr.total_s = s->res->total_s = cnp_now() - s->t_start;
-    return cnp_manifest_write(ctx, s->man, &rr, s->w.manifest);
+    rr.none_classified = s->none_why;
+    return cnp_manifest_write(ctx, s->man, &rr, s->ws.manifest);
+}
+
+/* Step 6: the staged outputs into place, the manifest last. */
+static cnp_status scene_commit(cnp_ctx *ctx, scene_run *s)
+{
+    char **staged = CSLDuplicate(s->written);
+    cnp_status st;
+    staged = CSLAddString(staged, s->ws.manifest);
+    st = cnp_scene_outputs_commit(ctx, &s->w, s->stage, (const char *const *)staged);
+    CSLDestroy(staged);
+    return st;
 }
 
 static int result_outputs(scene_run *s)
@@ -642,7 +710,7 @@ static int result_labels(scene_run *s, const long *positives)
     return 1;
 }
 
-/* Step 6: the result's counts and its line for people. */
+/* Step 7: the result's counts and its line for people. */
 static cnp_status scene_summary(cnp_ctx *ctx, scene_run *s)
 {
     cnp_classify_result *r = s->res;
@@ -741,6 +809,9 @@ static void scene_run_free(scene_run *s)
     cnp_product_free(s->pr); /* after the tiler: it may own the mask the tiler read */
     free(s->product_json);
     cnp_scene_outputs_free(&s->w);
+    cnp_scene_outputs_free(&s->ws);
+    cnp_private_dir_remove(s->stage); /* empty after a commit */
+    free(s->stage);
     CSLDestroy(s->written);
     free(s->partial_cells);
     free(s->positives);
@@ -774,18 +845,19 @@ cnp_status cnp_classify_scene(const cnp_classify_options *o, cnp_classify_model 
         goto cleanup;
     if (up_to_date) {
         if ((st = skipped_summary(&ctx, &s)) == CNP_OK)
-            st = scene_alerts(&ctx, &s);
+            st = scene_alerts(&ctx, &s, &s.w);
         goto cleanup;
     }
     /* From here on, the scene's old outputs are stale. */
     if ((st = scene_classify(&ctx, &s)) != CNP_OK || (st = scene_write(&ctx, &s)) != CNP_OK ||
-        (st = scene_alerts(&ctx, &s)) != CNP_OK || (st = scene_pictures(&ctx, &s)) != CNP_OK ||
-        (st = scene_manifest(&ctx, &s)) != CNP_OK)
+        (st = scene_alerts(&ctx, &s, &s.ws)) != CNP_OK ||
+        (st = scene_pictures(&ctx, &s)) != CNP_OK || (st = scene_manifest(&ctx, &s)) != CNP_OK ||
+        (st = scene_commit(&ctx, &s)) != CNP_OK)
         goto cleanup;
     st = scene_summary(&ctx, &s);
 cleanup:
     if (st != CNP_OK && s.started)
-        cnp_scene_outputs_remove(&s.w, m->meta);
+        cnp_scene_outputs_remove_listed(&s.w, NULL);
     scene_record_outcome(&s, &ctx, st);
     s.res->status = st;
     if (st != CNP_OK) {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 static int parse_int_list(cnp_ctx *ctx, const char *opt, const char *s, int *v, int max, int *n)
 {
@@ -51,15 +52,39 @@ cnp_classify_options *cnp_classify_options_defaults(cnp_ctx *ctx)
 }
 
 /* Options that take no value. */
-static int is_flag(const char *name)
+static const char *const flags[] = {"-q", "--quiet", "--tta", "--split-masks", "--progress",
+                                    "--list", "--no-quicklook", "--record-failures",
+                                    "--lossy-probs", NULL};
+/* The options that take a value (parse_one, and --config KEY VALUE). */
+static const char *const valued[] = {"-m", "--model", "-o", "--output", "--chip", "--stride",
+                                     "--bands", "--scale-range", "--gsd", "--min-valid",
+                                     "--threshold", "--markers", "--threads", "--precision",
+                                     "--probs-type", "-of", "-co", "--alerts", "--alerts-grid",
+                                     "--alerts-baseline", "--alerts-dismiss", "--alerts-high",
+                                     "--date", "--mask", "--scl-unusable", "--config", NULL};
+
+static int in_list(const char *name, const char *const *list)
 {
-    static const char *const flags[] = {"-q", "--quiet", "--tta", "--split-masks", "--progress",
-                                        "--list", "--no-quicklook", "--record-failures", "--lossy-probs", NULL};
     int i;
-    for (i = 0; flags[i]; i++)
-        if (!strcmp(name, flags[i]))
+    for (i = 0; list[i]; i++)
+        if (!strcmp(name, list[i]))
             return 1;
     return 0;
+}
+
+static int is_flag(const char *name)
+{
+    return in_list(name, flags);
+}
+
+/* 0, with the error: a as an unknown option; a file of that name (a scene
+ * named "-x.tif") gets the way to give it. */
+static int unknown_option(cnp_ctx *ctx, const char *a)
+{
+    if (access(a, F_OK) == 0)
+        return !cnp_error(ctx, CNP_ERR_USAGE, "unknown option '%s'; to classify the file of "
+                          "that name, give it as ./%s or after '--'", a, a);
+    return !cnp_error(ctx, CNP_ERR_USAGE, "unknown option '%s'", a);
 }
 
 static int parse_flag(cnp_classify_options *o, const char *name)
@@ -263,6 +288,8 @@ static int parse_arg(cnp_ctx *ctx, cnp_classify_options *o, int argc, char **arg
     }
     if (!strcmp(name, "-h") || !strcmp(name, "--help"))
         return 2;
+    if (!is_flag(name) && !in_list(name, valued))
+        return unknown_option(ctx, a);
     takes = !is_flag(name);
     if (!takes && v && !strcmp(name, "--progress") && !strcmp(v, "jsonl")) {
         o->progress = CNP_PROGRESS_JSONL;
@@ -289,7 +316,7 @@ static int parse_arg(cnp_ctx *ctx, cnp_classify_options *o, int argc, char **arg
         return parse_flag(o, name);
     rc = parse_one(ctx, o, name, v);
     if (rc < 0)
-        return !cnp_error(ctx, CNP_ERR_USAGE, "unknown option '%s'", a);
+        return unknown_option(ctx, a);
     return rc;
 }
 

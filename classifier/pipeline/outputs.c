@@ -1,15 +1,25 @@
-/* outputs.c -- the output files of one scene: names, listing, removal. */
+/* outputs.c -- the output files of one scene: names, listing, the move of
+ * a finished scene from its private folder into place, removal.
+ *
+ * Only files canopy can prove it made are ever removed: those the scene's
+ * own manifest lists, under the scene's own output names (NAME.probs.tif
+ * ..., NAME.masks/LABEL.tif|.qml), regular files reached without following
+ * a link. */
 #define _GNU_SOURCE
 #include "config.h"
 #include "pipeline/pipeline.h"
 
 #include <cpl_conv.h>
 #include <cpl_string.h>
+#include <json-c/json.h>
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* "DIR/NAME.SUFFIX" (caller frees). */
@@ -36,6 +46,8 @@ void cnp_scene_outputs_free(cnp_scene_outputs *w)
     free(w->quicklook_pgw);
     free(w->quicklook_aux);
     free(w->stac);
+    free(w->alerts);
+    free(w->dir);
     memset(w, 0, sizeof *w);
 }
 
@@ -54,7 +66,9 @@ cnp_status cnp_scene_outputs_init(cnp_ctx *ctx, const char *dir, const char *nam
     w->quicklook_pgw = out_path(ctx, dir, name, ".quicklook.pgw");
     w->quicklook_aux = out_path(ctx, dir, name, ".quicklook.png.aux.xml");
     w->stac = out_path(ctx, dir, name, ".stac.json");
-    if (!w->probs || !w->probs_qml || !w->masks || !w->masks_qml || !w->markers ||
+    w->alerts = out_path(ctx, dir, name, ".alerts.geojson");
+    w->dir = cnp_strdup(ctx, dir);
+    if (!w->alerts || !w->dir || !w->probs || !w->probs_qml || !w->masks || !w->masks_qml || !w->markers ||
         !w->manifest || !w->split_dir || !w->quicklook || !w->quicklook_pgw ||
         !w->quicklook_aux || !w->stac)
         return CNP_ERR_NOMEM;
@@ -86,22 +100,211 @@ void cnp_scene_outputs_list_split(const char *dir, char ***list)
     CSLDestroy(found);
 }
 
-void cnp_scene_outputs_remove(const cnp_scene_outputs *w, const cnp_model_meta *meta)
+static const char *base_name(const char *path)
 {
-    int i;
-    unlink(w->manifest);
-    unlink(w->probs);
-    unlink(w->probs_qml);
-    unlink(w->masks);
-    unlink(w->masks_qml);
-    unlink(w->markers);
-    unlink(w->stac);
-    unlink(w->quicklook);
-    unlink(w->quicklook_pgw);
-    unlink(w->quicklook_aux);
-    for (i = 0; meta && i < meta->n_labels; i++) {
-        unlink(CPLFormFilename(w->split_dir, meta->labels[i], "tif"));
-        unlink(CPLFormFilename(w->split_dir, meta->labels[i], "qml"));
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* A label's file name as the mask writer makes it: letters, digits, '-',
+ * '_', '.' (not first), then ".tif" or ".qml". */
+static int split_file_name(const char *s)
+{
+    size_t n = strlen(s);
+    const char *p;
+    if (n < 5 || s[0] == '.' || (strcmp(s + n - 4, ".tif") && strcmp(s + n - 4, ".qml")))
+        return 0;
+    for (p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return 0;
+    return 1;
+}
+
+/* 1 when rel (relative to the output folder) is one of the scene's output
+ * names; *in_split = 1 for a file of the split folder. */
+static int output_name(const cnp_scene_outputs *w, const char *rel, int *in_split)
+{
+    const char *const files[] = {w->probs, w->probs_qml, w->masks, w->masks_qml, w->markers,
+                                 w->manifest, w->quicklook, w->quicklook_pgw, w->quicklook_aux,
+                                 w->stac, w->alerts};
+    const char *split = base_name(w->split_dir);
+    size_t i, n = strlen(split);
+
+    *in_split = 0;
+    for (i = 0; i < sizeof files / sizeof files[0]; i++)
+        if (!strcmp(rel, base_name(files[i])))
+            return 1;
+    if (!strncmp(rel, split, n) && rel[n] == '/' && split_file_name(rel + n + 1)) {
+        *in_split = 1;
+        return 1;
     }
-    rmdir(w->split_dir);
+    return 0;
+}
+
+/* Unlinks name in the folder dfd when it is a regular file (no link
+ * followed); 1 when removed. */
+static int unlink_regular(int dfd, const char *name)
+{
+    struct stat sb;
+    return fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode) &&
+           unlinkat(dfd, name, 0) == 0;
+}
+
+/* The scene's manifest, read without following a link; NULL when there is
+ * none or it is not a JSON object. */
+static json_object *manifest_read(const cnp_scene_outputs *w)
+{
+    json_object *o;
+    struct stat sb;
+    int fd = open(w->manifest, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > (16 << 20)) {
+        close(fd);
+        return NULL;
+    }
+    o = json_object_from_fd(fd);
+    close(fd);
+    if (o && !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        o = NULL;
+    }
+    return o;
+}
+
+void cnp_scene_outputs_remove_listed(const cnp_scene_outputs *w, const char *const *keep)
+{
+    json_object *man = manifest_read(w), *outs = NULL;
+    const char *split = base_name(w->split_dir);
+    int dfd, sfd = -1, split_removed = 0;
+    size_t i, n;
+
+    if (!man)
+        return;
+    dfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        json_object_put(man);
+        return;
+    }
+    n = json_object_object_get_ex(man, "outputs", &outs) &&
+                json_object_is_type(outs, json_type_array)
+            ? json_object_array_length(outs) : 0;
+    for (i = 0; i < n; i++) {
+        json_object *f = NULL;
+        const char *rel;
+        int in_split;
+        if (!json_object_object_get_ex(json_object_array_get_idx(outs, i), "file", &f) ||
+            !(rel = json_object_get_string(f)) || !output_name(w, rel, &in_split) ||
+            !strcmp(rel, base_name(w->manifest)) || CSLFindStringCaseSensitive((CSLConstList)keep, rel) >= 0)
+            continue;
+        if (!in_split) {
+            unlink_regular(dfd, rel);
+            continue;
+        }
+        if (sfd < 0)
+            sfd = openat(dfd, split, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sfd >= 0)
+            split_removed |= unlink_regular(sfd, rel + strlen(split) + 1);
+    }
+    if (sfd >= 0)
+        close(sfd);
+    if (split_removed)
+        unlinkat(dfd, split, AT_REMOVEDIR); /* when it is now empty */
+    if (!keep)
+        unlink_regular(dfd, base_name(w->manifest));
+    close(dfd);
+    json_object_put(man);
+}
+
+/* The split folder in the output folder dfd, made when missing; never a
+ * link. Its descriptor, or -1 with the error in ctx. */
+static int split_open(cnp_ctx *ctx, const cnp_scene_outputs *w, int dfd)
+{
+    const char *split = base_name(w->split_dir);
+    int fd;
+    if (mkdirat(dfd, split, 0777) != 0 && errno != EEXIST) {
+        int e = errno;
+        cnp_error(ctx, CNP_ERR_IO, "cannot create the folder %s for per-label masks: %s; %s",
+                  w->split_dir, strerror(e), cnp_write_advice(e));
+        return -1;
+    }
+    fd = openat(dfd, split, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        cnp_error(ctx, CNP_ERR_IO, "%s is a link or not a folder; canopy never writes "
+                  "through links: remove it (or choose another -o folder)", w->split_dir);
+    return fd;
+}
+
+cnp_status cnp_scene_outputs_check_split(cnp_ctx *ctx, const cnp_scene_outputs *w)
+{
+    struct stat sb;
+    if (lstat(w->split_dir, &sb) != 0 || S_ISDIR(sb.st_mode))
+        return CNP_OK;
+    return cnp_error(ctx, CNP_ERR_IO, "%s is %s; canopy never writes through links: remove it "
+                     "(or choose another -o folder)", w->split_dir,
+                     S_ISLNK(sb.st_mode) ? "a link" : "not a folder");
+}
+
+cnp_status cnp_scene_outputs_commit(cnp_ctx *ctx, const cnp_scene_outputs *w,
+                                    const char *stage, const char *const *staged)
+{
+    size_t sl = strlen(stage);
+    const char *split = base_name(w->split_dir);
+    cnp_status st = CNP_OK;
+    char **done = NULL;
+    char **keep = NULL;
+    int dfd, sfd = -1, i, in_split;
+
+    for (i = 0; staged && staged[i]; i++) {
+        const char *rel = staged[i] + sl + 1;
+        if (strncmp(staged[i], stage, sl) != 0 || staged[i][sl] != '/' ||
+            !output_name(w, rel, &in_split))
+            return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: not one of the scene's outputs "
+                             "(canopy bug)", staged[i]);
+        keep = CSLAddString(keep, rel);
+    }
+    dfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        int e = errno;
+        CSLDestroy(keep);
+        return cnp_error(ctx, CNP_ERR_IO, "cannot open the output folder %s: %s; %s", w->dir,
+                         strerror(e), cnp_write_advice(e));
+    }
+    /* The previous run's outputs this run does not replace. */
+    cnp_scene_outputs_remove_listed(w, (const char *const *)keep);
+    for (i = 0; st == CNP_OK && staged && staged[i]; i++) {
+        const char *rel = staged[i] + sl + 1;
+        output_name(w, rel, &in_split);
+        if (in_split && sfd < 0 && (sfd = split_open(ctx, w, dfd)) < 0) {
+            st = CNP_ERR_IO;
+            break;
+        }
+        if (renameat(AT_FDCWD, staged[i], in_split ? sfd : dfd,
+                     in_split ? rel + strlen(split) + 1 : rel) != 0) {
+            int e = errno;
+            st = cnp_error(ctx, CNP_ERR_IO, "cannot move %s into place: %s; check the output "
+                           "folder's permissions", rel, strerror(e));
+            break;
+        }
+        done = CSLAddString(done, rel);
+    }
+    if (st == CNP_OK && ((sfd >= 0 && fsync(sfd) != 0 && errno != EINVAL && errno != EROFS) ||
+                         (fsync(dfd) != 0 && errno != EINVAL && errno != EROFS))) {
+        int e = errno;
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write the outputs of %s: syncing the output "
+                       "folder failed (%s)", base_name(w->manifest), strerror(e));
+    }
+    if (st != CNP_OK) /* this run's files go again, the manifest first */
+        for (i = CSLCount(done) - 1; i >= 0; i--) {
+            output_name(w, done[i], &in_split);
+            unlink_regular(in_split ? sfd : dfd,
+                           in_split ? done[i] + strlen(split) + 1 : done[i]);
+        }
+    if (sfd >= 0)
+        close(sfd);
+    close(dfd);
+    CSLDestroy(done);
+    CSLDestroy(keep);
+    return st;
 }

@@ -29,20 +29,45 @@ struct cnp_classify_model {
     char **name_paths;             /* CSL: their paths, same order */
 };
 
-/* Every output a scene may have: the final files and the split folder. */
+/* Every output a scene may have: the final files and the split folder, in
+ * the output folder dir (or, staged, in the scene's private folder). */
 typedef struct cnp_scene_outputs {
     char *probs, *probs_qml, *masks, *masks_qml, *markers, *manifest, *split_dir;
-    char *quicklook, *quicklook_pgw, *quicklook_aux, *stac;
+    char *quicklook, *quicklook_pgw, *quicklook_aux, *stac, *alerts;
+    char *dir;
 } cnp_scene_outputs;
 
 cnp_status cnp_scene_outputs_init(cnp_ctx *ctx, const char *dir, const char *name,
                                   cnp_scene_outputs *w);
 void cnp_scene_outputs_free(cnp_scene_outputs *w);
-/* Removes a scene's outputs, the manifest first (a failed scene leaves none
- * of them; an interrupted removal is never "up to date"). */
-void cnp_scene_outputs_remove(const cnp_scene_outputs *w, const cnp_model_meta *meta);
+
+/* CNP_ERR_IO when the split folder (NAME.masks) is a link or not a folder:
+ * canopy never writes through it. */
+cnp_status cnp_scene_outputs_check_split(cnp_ctx *ctx, const cnp_scene_outputs *w);
+
+/* Removes the outputs the scene's manifest lists (only the scene's own
+ * output names, regular files, no link followed), except the relative
+ * names in keep; with keep NULL also the manifest, last (a failed scene
+ * leaves none of its outputs). */
+void cnp_scene_outputs_remove_listed(const cnp_scene_outputs *w, const char *const *keep);
+
+/* Moves a finished scene into place: staged (NULL-terminated paths in the
+ * scene's private folder `stage`, the manifest last) renamed onto w's
+ * names, after the previous run's outputs that are not replaced are
+ * removed; the folder synced. On failure the files already moved are
+ * removed again and ctx says why. */
+cnp_status cnp_scene_outputs_commit(cnp_ctx *ctx, const cnp_scene_outputs *w,
+                                    const char *stage, const char *const *staged);
+
 /* The files in the split folder (sorted, full paths) appended to *list (CSL). */
 void cnp_scene_outputs_list_split(const char *dir, char ***list);
+
+/* Appends the entries of a list file (an @LIST argument: one path a line;
+ * blank lines, lines starting with '#', surrounding blanks, CR and a UTF-8
+ * byte order mark ignored) to *out (CSL), *n of them. Errors name the file
+ * and `what` ("scenes", "chips"). */
+cnp_status cnp_list_file_read(cnp_ctx *ctx, const char *list, const char *what, char ***out,
+                              int *n);
 
 /* A new result for path (status CNP_OK, nothing counted), or NULL. */
 cnp_classify_result *cnp_classify_result_new(const char *path);

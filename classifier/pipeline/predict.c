@@ -3,14 +3,13 @@
 #include "config.h"
 #include "canopy/predict.h"
 #include "pipeline/batcher.h"
+#include "pipeline/pipeline.h"
 
 #include <cpl_string.h>
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* An option at argv[*i] (with its value). 1 go on, 0 error, 2 help. */
 static int parse_opt(cnp_ctx *ctx, cnp_predict_options *o, int argc, char **argv, int *i)
@@ -110,37 +109,17 @@ static char **expand_inputs(const cnp_predict_options *o, cnp_predict_result *r)
     int i;
     for (i = 0; o->inputs && o->inputs[i]; i++) {
         const char *a = o->inputs[i];
-        FILE *f;
-        char *line = NULL, *msg = NULL;
-        size_t cap = 0;
-        ssize_t len;
+        cnp_ctx c;
+        int n;
         if (a[0] != '@' || !a[1]) {
             paths = CSLAddString(paths, a);
             continue;
         }
-        if (!(f = fopen(a + 1, "r"))) {
-            if (asprintf(&msg, "%s: cannot open the list of chips: %s", a + 1,
-                         strerror(errno)) >= 0)
-                r->errors = CSLAddString(r->errors, msg);
-            free(msg);
-            r->n_failed++;
-            continue;
-        }
-        while ((len = getline(&line, &cap, f)) >= 0) {
-            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-                line[--len] = '\0';
-            if (len > 0)
-                paths = CSLAddString(paths, line);
-        }
-        if (ferror(f)) {
-            if (asprintf(&msg, "%s: could not read the list of chips: %s", a + 1,
-                         strerror(errno)) >= 0)
-                r->errors = CSLAddString(r->errors, msg);
-            free(msg);
+        cnp_ctx_clear(&c);
+        if (cnp_list_file_read(&c, a + 1, "chips", &paths, &n) != CNP_OK) {
+            r->errors = CSLAddString(r->errors, c.msg);
             r->n_failed++;
         }
-        free(line);
-        fclose(f);
     }
     return paths;
 }

@@ -106,20 +106,24 @@ static cnp_status add_folder(cnp_ctx *ctx, const char *dir, char ***out)
     return CNP_OK;
 }
 
-/* Appends the scenes of an @list file. */
-static cnp_status add_list(cnp_ctx *ctx, const char *list, char ***out)
+cnp_status cnp_list_file_read(cnp_ctx *ctx, const char *list, const char *what, char ***out,
+                              int *n)
 {
     FILE *f = fopen(list, "r");
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    int n = 0;
+    int first = 1;
 
+    *n = 0;
     if (!f)
-        return cnp_error(ctx, CNP_ERR_IO, "cannot read the scene list %s: %s", list,
+        return cnp_error(ctx, CNP_ERR_IO, "cannot read the list of %s %s: %s", what, list,
                          strerror(errno));
     while ((len = getline(&line, &cap, f)) >= 0) {
         char *s = line, *end = line + len;
+        if (first && len >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) /* a UTF-8 byte order mark */
+            s += 3;
+        first = 0;
         while (end > s && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
             *--end = '\0';
         while (*s == ' ' || *s == '\t')
@@ -127,17 +131,27 @@ static cnp_status add_list(cnp_ctx *ctx, const char *list, char ***out)
         if (!*s || *s == '#')
             continue;
         *out = CSLAddString(*out, s);
-        n++;
+        ++*n;
     }
     free(line);
     if (ferror(f)) {
+        int e = errno;
         fclose(f);
-        return cnp_error(ctx, CNP_ERR_IO, "reading the scene list %s failed", list);
+        return cnp_error(ctx, CNP_ERR_IO, "reading the list of %s %s failed: %s", what, list,
+                         strerror(e));
     }
     fclose(f);
-    if (n == 0)
-        return cnp_error(ctx, CNP_ERR_IO, "the scene list %s names no scene", list);
     return CNP_OK;
+}
+
+/* Appends the scenes of an @list file. */
+static cnp_status add_list(cnp_ctx *ctx, const char *list, char ***out)
+{
+    int n;
+    cnp_status st = cnp_list_file_read(ctx, list, "scenes", out, &n);
+    if (st == CNP_OK && n == 0)
+        return cnp_error(ctx, CNP_ERR_IO, "the scene list %s names no scene", list);
+    return st;
 }
 
 char *cnp_classify_scene_name(const char *path)
@@ -262,6 +276,9 @@ cnp_status cnp_classify_outdir_make(cnp_ctx *ctx, const cnp_classify_options *o)
     }
     close(fd);
     unlink(path);
+    /* What killed runs left behind: their private folders, provably ours
+     * and their makers gone (base/private.c). */
+    cnp_private_dirs_clean(dir);
 cleanup:
     free(path);
     free(p);

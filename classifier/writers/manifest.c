@@ -486,7 +486,9 @@ static json_object *results_json(cnp_ctx *ctx, const cnp_manifest *m, const cnp_
          add(c, "partial", json_object_new_int64(r->partial)) &&
          add(c, "skipped", json_object_new_int64(r->skipped)) &&
          add(c, "nodata", json_object_new_int64(r->skipped - r->obscured)) &&
-         add(c, "obscured", json_object_new_int64(r->obscured)) && add(c, "partial_cells", a);
+         add(c, "obscured", json_object_new_int64(r->obscured)) &&
+         (!r->none_classified || add(c, "none_classified", str(r->none_classified))) &&
+         add(c, "partial_cells", a);
     if (!ok) {
         json_object_put(a);
         json_object_put(c);

@@ -966,6 +966,28 @@ static char *safe_name(cnp_ctx *ctx, const char *label)
     return s;
 }
 
+char **cnp_split_names(cnp_ctx *ctx, const char *where, const char *const *labels, int n)
+{
+    char **names = cnp_calloc(ctx, (size_t)n + 1, sizeof *names, "per-label file names");
+    int l, j;
+
+    for (l = 0; names && l < n; l++) {
+        if (!(names[l] = safe_name(ctx, labels[l]))) {
+            CSLDestroy(names);
+            return NULL;
+        }
+        for (j = 0; j < l; j++)
+            if (strcmp(names[j], names[l]) == 0) {
+                cnp_error(ctx, CNP_ERR_USAGE, "%s: labels '%s' and '%s' would both be written "
+                          "as %s.tif; rename one in the model's label list", where, labels[j],
+                          labels[l], names[l]);
+                CSLDestroy(names);
+                return NULL;
+            }
+    }
+    return names;
+}
+
 /* mkdir -p; errors name the folder. */
 static cnp_status make_dirs(cnp_ctx *ctx, const char *dir)
 {
@@ -1008,25 +1030,11 @@ static cnp_status stage_split(cnp_ctx *ctx, stage_list *stages, const char *spli
     char **names = NULL;
     char *file = NULL;
     GDALDatasetH mem = NULL;
-    int l, j, nl = res->n_labels;
+    int l, nl = res->n_labels;
 
-    names = cnp_calloc(ctx, (size_t)nl, sizeof *names, "per-label file names");
+    names = cnp_split_names(ctx, split_dir, res->labels, nl);
     if (!names)
-        return CNP_ERR_NOMEM;
-    for (l = 0; l < nl; l++) {
-        names[l] = safe_name(ctx, res->labels[l]);
-        if (!names[l]) {
-            st = CNP_ERR_NOMEM;
-            goto cleanup;
-        }
-        for (j = 0; j < l; j++)
-            if (strcmp(names[j], names[l]) == 0) {
-                st = cnp_error(ctx, CNP_ERR_USAGE, "%s: labels '%s' and '%s' would both be "
-                               "written as %s.tif; rename one in the model's label list",
-                               split_dir, res->labels[j], res->labels[l], names[l]);
-                goto cleanup;
-            }
-    }
+        return ctx ? ctx->status : CNP_ERR_NOMEM;
     st = make_dirs(ctx, split_dir);
     if (st != CNP_OK)
         goto cleanup;
@@ -1068,9 +1076,7 @@ cleanup:
     if (mem)
         GDALClose(mem);
     free(file);
-    for (l = 0; l < nl; l++)
-        free(names[l]);
-    free(names);
+    CSLDestroy(names);
     return st;
 }
 

@@ -74,6 +74,13 @@ cnp_status cnp_raster_options_check(cnp_ctx *ctx, const cnp_raster_options *opt)
 cnp_status cnp_write_probs(cnp_ctx *ctx, const char *path, const cnp_grid *grid,
                            const cnp_result *res, const cnp_raster_options *opt);
 
+/* The per-label mask file names (without .tif) of n labels: letters,
+ * digits, '-', '_' and '.' (not first) kept, anything else '_'. A
+ * NULL-terminated list the caller frees with CSLDestroy(), or NULL with
+ * the error in ctx: out of memory, or two labels that become the same name
+ * (CNP_ERR_USAGE, naming both and `where`). */
+char **cnp_split_names(cnp_ctx *ctx, const char *where, const char *const *labels, int n);
+
 /* NAME.masks.tif: band per label, 1 where prob >= threshold, 0 where not,
  * nodata 255 where not classified; .qml style beside it. When split_dir is
  * not NULL also writes split_dir/LABEL.tif, one file per label, each with a
@@ -190,6 +197,8 @@ typedef struct cnp_run_results {
     const char *date_source;   /* where it came from ("metadata", "filename", ...), or NULL */
     const char *alerts_summary;/* monitoring: the scene's alerts line, or NULL */
     const char *alerts_state;  /* monitoring: the alert state folder, or NULL */
+    const char *none_classified; /* no chip classified: why ("all nodata",
+                                    "smaller than one chip"), or NULL */
     int threads;
     double open_s, hash_s, read_s, read_cpu_s, wait_s, infer_s, write_s, total_s;
 } cnp_run_results;

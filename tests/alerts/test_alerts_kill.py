@@ -54,11 +54,11 @@ def test():
         before = snapshot(state)
         killed_add(state, paths[3], "before-commit")
         assert snapshot(state) == before, "a kill before the commit changed the state"
-        assert [n for n in os.listdir(state) if n.startswith(".tmp-")], \
+        assert [n for n in os.listdir(state) if n.startswith(".canopy-")], \
             "the killed update left no temporary folder (was the hook reached?)"
         canopy("alerts", "add", "--no-changes", state, paths[3])
         same_alerts(state, ref4, "after a kill before the commit and a new run")
-        assert not [n for n in os.listdir(state) if n.startswith(".tmp-")], os.listdir(state)
+        assert not [n for n in os.listdir(state) if n.startswith(".canopy-")], os.listdir(state)
 
         before = snapshot(state)
         killed_add(state, paths[4], "after-commit")

@@ -3,7 +3,11 @@
 # right or the message right.
 TESTS += tests/security/test_georef.py tests/security/test_lossy_co.py \
 	tests/security/test_area_geographic.py tests/security/test_qml_labels.py \
-	tests/security/test_markers_offglobe.py tests/security/test_messages.py
+	tests/security/test_markers_offglobe.py tests/security/test_messages.py \
+	tests/security/test_empty_scenes.py tests/security/test_label_paths.py \
+	tests/security/test_sigkill.py tests/security/test_arguments.py
 EXTRA_DIST += tests/security/test_georef.py tests/security/test_lossy_co.py \
 	tests/security/test_area_geographic.py tests/security/test_qml_labels.py \
-	tests/security/test_markers_offglobe.py tests/security/test_messages.py
+	tests/security/test_markers_offglobe.py tests/security/test_messages.py \
+	tests/security/test_empty_scenes.py tests/security/test_label_paths.py \
+	tests/security/test_sigkill.py tests/security/test_arguments.py
