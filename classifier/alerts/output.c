@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include "alerts/internal.h"
+#include "base/gdal.h"
 #include "scene/date.h"
 
 #include <errno.h>
@@ -30,12 +31,6 @@
 #include <geodesic.h>
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
-
-static const char *gdal_msg(void)
-{
-    const char *m = CPLGetLastErrorMsg();
-    return m && *m ? m : "no further detail from GDAL";
-}
 
 /* ---- cell areas --------------------------------------------------------- */
 
@@ -271,20 +266,20 @@ static cnp_status gj_open(cnp_ctx *ctx, const al_state *s, const char *path, int
                                                j->srs, wkbPolygon, lco) : NULL;
     if (!j->layer)
         return cnp_error(ctx, CNP_ERR_IO, "cannot write %s (%s); check the folder", path,
-                         gdal_msg());
+                         cnp_gdal_msg());
     for (i = 0; i < (changes ? F_CHANGE + 1 : F_CHANGE); i++) {
         OGRFieldDefnH fd = OGR_Fld_Create(fields[i], types[i]);
         OGRErr e = OGR_L_CreateField(j->layer, fd, TRUE);
         OGR_Fld_Destroy(fd);
         if (e != OGRERR_NONE)
             return cnp_error(ctx, CNP_ERR_IO, "%s: cannot add field %s (%s)", path, fields[i],
-                             gdal_msg());
+                             cnp_gdal_msg());
     }
     j->id_ds = GDALCreate(mem, "", s->grid.cols, s->grid.rows, 1, GDT_Int32, NULL);
     j->mask_ds = GDALCreate(mem, "", s->grid.cols, s->grid.rows, 1, GDT_Byte, NULL);
     j->vec_ds = GDALCreate(vmem, "", 0, 0, 0, GDT_Unknown, NULL);
     if (!j->id_ds || !j->mask_ds || !j->vec_ds)
-        return cnp_error(ctx, CNP_ERR_NOMEM, "cannot make in-memory rasters (%s)", gdal_msg());
+        return cnp_error(ctx, CNP_ERR_NOMEM, "cannot make in-memory rasters (%s)", cnp_gdal_msg());
     GDALSetGeoTransform(j->id_ds, (double *)s->grid.gt);
     GDALSetProjection(j->id_ds, s->grid.wkt);
     return CNP_OK;
@@ -298,7 +293,7 @@ static cnp_status gj_close(cnp_ctx *ctx, gj *j, const char *path, cnp_status st)
         GDALClose(j->out);
         if (CPLGetLastErrorType() >= CE_Failure && st == CNP_OK)
             st = cnp_error(ctx, CNP_ERR_IO, "%s: writing failed (%s); check free space", path,
-                           gdal_msg());
+                           cnp_gdal_msg());
     }
     if (j->id_ds)
         GDALClose(j->id_ds);
@@ -367,7 +362,7 @@ static cnp_status gj_add(cnp_ctx *ctx, gj *j, const al_state *s, int l, const re
         GDALRasterIO(mb, GF_Write, 0, 0, cols, rows, mask, cols, rows, GDT_Byte, 0, 0)
         != CE_None) {
         st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: in-memory raster write failed (%s)", path,
-                       gdal_msg());
+                       cnp_gdal_msg());
         goto cleanup;
     }
     vl = GDALDatasetCreateLayer(j->vec_ds, s->labels[l], NULL, wkbPolygon, NULL);
@@ -376,7 +371,7 @@ static cnp_status gj_add(cnp_ctx *ctx, gj *j, const al_state *s, int l, const re
         GDALPolygonize(idb, mb, vl, 0, NULL, NULL, NULL) != CE_None) {
         OGR_Fld_Destroy(fd);
         st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: tracing the %s alert regions failed (%s)",
-                       path, s->labels[l], gdal_msg());
+                       path, s->labels[l], cnp_gdal_msg());
         goto cleanup;
     }
     OGR_Fld_Destroy(fd);
@@ -393,7 +388,7 @@ static cnp_status gj_add(cnp_ctx *ctx, gj *j, const al_state *s, int l, const re
         OGR_F_SetGeometryDirectly(o, OGR_F_StealGeometry(f));
         if (OGR_L_CreateFeature(j->layer, o) != OGRERR_NONE)
             st = cnp_error(ctx, CNP_ERR_IO, "%s: writing a feature failed (%s)", path,
-                           gdal_msg());
+                           cnp_gdal_msg());
         else
             j->n_features++;
         OGR_F_Destroy(o);
@@ -560,7 +555,7 @@ static cnp_status write_tif(cnp_ctx *ctx, const al_state *s, const al_timeline *
                                (char **)co) : NULL;
     if (!ds) {
         free(v);
-        return cnp_error(ctx, CNP_ERR_IO, "cannot write %s (%s)", path, gdal_msg());
+        return cnp_error(ctx, CNP_ERR_IO, "cannot write %s (%s)", path, cnp_gdal_msg());
     }
     ok &= GDALSetGeoTransform(ds, (double *)s->grid.gt) == CE_None;
     ok &= GDALSetProjection(ds, s->grid.wkt) == CE_None;
@@ -605,7 +600,7 @@ static cnp_status write_tif(cnp_ctx *ctx, const al_state *s, const al_timeline *
     ok &= CPLGetLastErrorType() < CE_Failure;
     if (!ok)
         return cnp_error(ctx, CNP_ERR_IO, "%s: writing failed (%s); check free space", path,
-                         gdal_msg());
+                         cnp_gdal_msg());
     return CNP_OK;
 }
 

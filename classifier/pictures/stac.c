@@ -5,6 +5,7 @@
 #include "config.h"
 #include "pictures/html.h"
 #include "pictures/internal.h"
+#include "base/gdal.h"
 
 #include <cpl_conv.h>
 #include <cpl_string.h>
@@ -101,7 +102,7 @@ cnp_status cnp_footprint_get(cnp_ctx *ctx, const char *scene, int per_side, cnp_
     memset(f, 0, sizeof *f);
     if (!ds)
         return cnp_error(ctx, CNP_ERR_IO, "cannot open the scene %s: %s", scene,
-                         CPLGetLastErrorMsg());
+                         cnp_gdal_msg());
     f->width = GDALGetRasterXSize(ds);
     f->height = GDALGetRasterYSize(ds);
     wkt = GDALGetProjectionRef(ds);
@@ -125,7 +126,7 @@ cnp_status cnp_footprint_get(cnp_ctx *ctx, const char *scene, int per_side, cnp_
     outline(f, per_side, x, y);
     if (!ct) {
         st = cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: the scene's CRS cannot be transformed "
-                       "to lon/lat: %s", scene, CPLGetLastErrorMsg());
+                       "to lon/lat: %s", scene, cnp_gdal_msg());
         goto cleanup;
     }
     if (!OCTTransform(ct, n, x, y, NULL) && (st = partial_outline(ctx, scene, ct, f, &n, x, y)))
