@@ -15,8 +15,6 @@
 #include "base/gdal.h"
 #include "scene/date.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -451,46 +449,26 @@ cleanup:
 }
 
 /* The changes GeoJSON goes beside the scene's outputs, in a folder others
- * may write to: it is written inside a private temporary folder made there
- * (mkdtemp, mode 0700, so nobody can plant a link at its name), flushed and
- * renamed into place. */
+ * may write to: it goes through the atomic writer (base.h), so that a link
+ * planted at its name is replaced, never followed, and no partial file is
+ * ever left under that name. */
 cnp_status al_write_changes(cnp_ctx *ctx, const al_state *s, const al_timeline *tl,
                             const double *areas, const char *path, cnp_alerts_result *r)
 {
     cnp_status st;
-    const char *slash;
-    char *tmpdir = NULL, *tmp = NULL;
-    int fd;
+    char *tmp;
 
     if (!path)
         return write_geojson(ctx, s, tl, areas, NULL, 1, r);
-    slash = strrchr(path, '/');
-    if (asprintf(&tmpdir, "%.*s.alerts-XXXXXX", slash ? (int)(slash - path + 1) : 0, path) < 0)
-        return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
-    if (!mkdtemp(tmpdir)) {
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check the folder's permissions",
-                       path, strerror(errno));
-        free(tmpdir);
-        return st;
-    }
-    if (!(tmp = al_join(ctx, tmpdir, "changes.geojson"))) {
-        rmdir(tmpdir);
-        free(tmpdir);
-        return CNP_ERR_NOMEM;
-    }
+    tmp = cnp_atomic_begin(ctx, path);
+    if (!tmp)
+        return ctx && ctx->status ? ctx->status : CNP_ERR_IO;
     st = write_geojson(ctx, s, tl, areas, tmp, 1, r);
-    if (st == CNP_OK) {
-        fd = open(tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 || fsync(fd) != 0 || rename(tmp, path) != 0)
-            st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check the folder", path,
-                           strerror(errno));
-        if (fd >= 0)
-            close(fd);
-    }
-    unlink(tmp);
-    rmdir(tmpdir);
+    if (st == CNP_OK)
+        st = cnp_atomic_commit(ctx, tmp, path);
+    else
+        cnp_atomic_discard(tmp);
     free(tmp);
-    free(tmpdir);
     return st;
 }
 
