@@ -12,7 +12,8 @@ AM_TESTS_ENVIRONMENT = \
 	PYTHONPATH='$(abs_top_srcdir)/tests:$(abs_top_srcdir)/tests/lib:$(abs_top_srcdir)/scripts'; export PYTHONPATH; \
 	$(CNP_SANITIZER_ENV)
 EXTRA_DIST += tests/canopytest.py
-# Helpers shared by the tests (labels come from scripts/canopy_labels.py).
+# Helpers shared by the tests (labels come from scripts/canopy_labels.py);
+# tests/lib/tiler_dump.c, shared by the tiler drivers, is in their SOURCES.
 EXTRA_DIST += tests/lib/tinymodels.py tests/lib/scenes.py
 
 # ./configure --enable-sanitizers: every program the tests run (C tests, and

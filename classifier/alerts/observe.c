@@ -2,6 +2,7 @@
  * GDAL's warper, and written as an observation raster (alerts.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "alerts/internal.h"
+#include "base/gdal.h"
 #include "scene/date.h"
 #include "scene/scene.h" /* cnp_gdal_init */
 
@@ -18,12 +19,6 @@
 
 #define DST_NODATA (-1.0)
 
-static const char *gdal_msg(void)
-{
-    const char *m = CPLGetLastErrorMsg();
-    return m && *m ? m : "no further detail from GDAL";
-}
-
 static GDALDatasetH open_raster(cnp_ctx *ctx, const char *path, const char *what)
 {
     GDALDatasetH ds;
@@ -34,7 +29,7 @@ static GDALDatasetH open_raster(cnp_ctx *ctx, const char *path, const char *what
     CPLPopErrorHandler();
     if (!ds)
         cnp_error(ctx, CNP_ERR_IO, "%s: cannot open the %s (%s); check the path", path, what,
-                  gdal_msg());
+                  cnp_gdal_msg());
     return ds;
 }
 
@@ -176,7 +171,7 @@ static cnp_status copy_bands(cnp_ctx *ctx, const al_state *s, GDALDatasetH src, 
         GDALClose(dst);
         return ctx->status ? ctx->status
                            : cnp_error(ctx, CNP_ERR_IO, "%s: reading its bands failed (%s)", probs,
-                                       gdal_msg());
+                                       cnp_gdal_msg());
     }
     *out = dst;
     return CNP_OK;
@@ -221,7 +216,7 @@ static cnp_status warp(cnp_ctx *ctx, const al_state *s, GDALDatasetH src, const 
     dst = mem ? GDALCreate(mem, "", s->grid.cols, s->grid.rows, b->n, GDT_Float32, NULL) : NULL;
     if (!dst)
         return cnp_error(ctx, CNP_ERR_NOMEM, "%s: cannot make the in-memory grid (%s)", probs,
-                         gdal_msg());
+                         cnp_gdal_msg());
     GDALSetGeoTransform(dst, (double *)s->grid.gt);
     GDALSetProjection(dst, s->grid.wkt);
     if (same_grid(src, s))
@@ -248,7 +243,7 @@ static cnp_status warp(cnp_ctx *ctx, const al_state *s, GDALDatasetH src, const 
     if (GDALReprojectImage(src, NULL, dst, NULL, GRA_NearestNeighbour, 0.0, 0.0, NULL, NULL, wo)
         != CE_None)
         st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: mapping it onto the alert grid failed (%s)",
-                       probs, gdal_msg());
+                       probs, cnp_gdal_msg());
     GDALDestroyWarpOptions(wo);
     if (st != CNP_OK) {
         GDALClose(dst);
@@ -276,7 +271,7 @@ static cnp_status to_obs(cnp_ctx *ctx, const al_state *s, GDALDatasetH w, const 
             != CE_None) {
             free(p);
             return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: reading the warped grid failed (%s)",
-                             probs, gdal_msg());
+                             probs, cnp_gdal_msg());
         }
     }
     for (c = 0; c < cells; c++) {
@@ -326,7 +321,7 @@ static cnp_status write_obs(cnp_ctx *ctx, const al_state *s, const sel *b, const
                          (char **)co) : NULL;
     if (!ds)
         return cnp_error(ctx, CNP_ERR_IO, "%s: cannot write the observation (%s)", out_path,
-                         gdal_msg());
+                         cnp_gdal_msg());
     ok &= GDALSetGeoTransform(ds, (double *)s->grid.gt) == CE_None;
     ok &= GDALSetProjection(ds, s->grid.wkt) == CE_None;
     ok &= GDALSetMetadataItem(ds, "CANOPY_SCENE", scene_id, NULL) == CE_None;
@@ -355,7 +350,7 @@ static cnp_status write_obs(cnp_ctx *ctx, const al_state *s, const sel *b, const
     ok &= CPLGetLastErrorType() < CE_Failure;
     if (!ok)
         st = cnp_error(ctx, CNP_ERR_IO, "%s: writing the observation failed (%s); check free "
-                       "space", out_path, gdal_msg());
+                       "space", out_path, cnp_gdal_msg());
     return st;
 }
 

@@ -12,10 +12,9 @@
  */
 #define _GNU_SOURCE
 #include "alerts/internal.h"
+#include "base/gdal.h"
 #include "scene/date.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,12 +29,6 @@
 #include <geodesic.h>
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
-
-static const char *gdal_msg(void)
-{
-    const char *m = CPLGetLastErrorMsg();
-    return m && *m ? m : "no further detail from GDAL";
-}
 
 /* ---- cell areas --------------------------------------------------------- */
 
@@ -271,20 +264,20 @@ static cnp_status gj_open(cnp_ctx *ctx, const al_state *s, const char *path, int
                                                j->srs, wkbPolygon, lco) : NULL;
     if (!j->layer)
         return cnp_error(ctx, CNP_ERR_IO, "cannot write %s (%s); check the folder", path,
-                         gdal_msg());
+                         cnp_gdal_msg());
     for (i = 0; i < (changes ? F_CHANGE + 1 : F_CHANGE); i++) {
         OGRFieldDefnH fd = OGR_Fld_Create(fields[i], types[i]);
         OGRErr e = OGR_L_CreateField(j->layer, fd, TRUE);
         OGR_Fld_Destroy(fd);
         if (e != OGRERR_NONE)
             return cnp_error(ctx, CNP_ERR_IO, "%s: cannot add field %s (%s)", path, fields[i],
-                             gdal_msg());
+                             cnp_gdal_msg());
     }
     j->id_ds = GDALCreate(mem, "", s->grid.cols, s->grid.rows, 1, GDT_Int32, NULL);
     j->mask_ds = GDALCreate(mem, "", s->grid.cols, s->grid.rows, 1, GDT_Byte, NULL);
     j->vec_ds = GDALCreate(vmem, "", 0, 0, 0, GDT_Unknown, NULL);
     if (!j->id_ds || !j->mask_ds || !j->vec_ds)
-        return cnp_error(ctx, CNP_ERR_NOMEM, "cannot make in-memory rasters (%s)", gdal_msg());
+        return cnp_error(ctx, CNP_ERR_NOMEM, "cannot make in-memory rasters (%s)", cnp_gdal_msg());
     GDALSetGeoTransform(j->id_ds, (double *)s->grid.gt);
     GDALSetProjection(j->id_ds, s->grid.wkt);
     return CNP_OK;
@@ -298,7 +291,7 @@ static cnp_status gj_close(cnp_ctx *ctx, gj *j, const char *path, cnp_status st)
         GDALClose(j->out);
         if (CPLGetLastErrorType() >= CE_Failure && st == CNP_OK)
             st = cnp_error(ctx, CNP_ERR_IO, "%s: writing failed (%s); check free space", path,
-                           gdal_msg());
+                           cnp_gdal_msg());
     }
     if (j->id_ds)
         GDALClose(j->id_ds);
@@ -367,7 +360,7 @@ static cnp_status gj_add(cnp_ctx *ctx, gj *j, const al_state *s, int l, const re
         GDALRasterIO(mb, GF_Write, 0, 0, cols, rows, mask, cols, rows, GDT_Byte, 0, 0)
         != CE_None) {
         st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: in-memory raster write failed (%s)", path,
-                       gdal_msg());
+                       cnp_gdal_msg());
         goto cleanup;
     }
     vl = GDALDatasetCreateLayer(j->vec_ds, s->labels[l], NULL, wkbPolygon, NULL);
@@ -376,7 +369,7 @@ static cnp_status gj_add(cnp_ctx *ctx, gj *j, const al_state *s, int l, const re
         GDALPolygonize(idb, mb, vl, 0, NULL, NULL, NULL) != CE_None) {
         OGR_Fld_Destroy(fd);
         st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: tracing the %s alert regions failed (%s)",
-                       path, s->labels[l], gdal_msg());
+                       path, s->labels[l], cnp_gdal_msg());
         goto cleanup;
     }
     OGR_Fld_Destroy(fd);
@@ -393,7 +386,7 @@ static cnp_status gj_add(cnp_ctx *ctx, gj *j, const al_state *s, int l, const re
         OGR_F_SetGeometryDirectly(o, OGR_F_StealGeometry(f));
         if (OGR_L_CreateFeature(j->layer, o) != OGRERR_NONE)
             st = cnp_error(ctx, CNP_ERR_IO, "%s: writing a feature failed (%s)", path,
-                           gdal_msg());
+                           cnp_gdal_msg());
         else
             j->n_features++;
         OGR_F_Destroy(o);
@@ -456,46 +449,26 @@ cleanup:
 }
 
 /* The changes GeoJSON goes beside the scene's outputs, in a folder others
- * may write to: it is written inside a private temporary folder made there
- * (mkdtemp, mode 0700, so nobody can plant a link at its name), flushed and
- * renamed into place. */
+ * may write to: it goes through the atomic writer (base.h), so that a link
+ * planted at its name is replaced, never followed, and no partial file is
+ * ever left under that name. */
 cnp_status al_write_changes(cnp_ctx *ctx, const al_state *s, const al_timeline *tl,
                             const double *areas, const char *path, cnp_alerts_result *r)
 {
     cnp_status st;
-    const char *slash;
-    char *tmpdir = NULL, *tmp = NULL;
-    int fd;
+    char *tmp;
 
     if (!path)
         return write_geojson(ctx, s, tl, areas, NULL, 1, r);
-    slash = strrchr(path, '/');
-    if (asprintf(&tmpdir, "%.*s.alerts-XXXXXX", slash ? (int)(slash - path + 1) : 0, path) < 0)
-        return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
-    if (!mkdtemp(tmpdir)) {
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check the folder's permissions",
-                       path, strerror(errno));
-        free(tmpdir);
-        return st;
-    }
-    if (!(tmp = al_join(ctx, tmpdir, "changes.geojson"))) {
-        rmdir(tmpdir);
-        free(tmpdir);
-        return CNP_ERR_NOMEM;
-    }
+    tmp = cnp_atomic_begin(ctx, path);
+    if (!tmp)
+        return ctx && ctx->status ? ctx->status : CNP_ERR_IO;
     st = write_geojson(ctx, s, tl, areas, tmp, 1, r);
-    if (st == CNP_OK) {
-        fd = open(tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 || fsync(fd) != 0 || rename(tmp, path) != 0)
-            st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; check the folder", path,
-                           strerror(errno));
-        if (fd >= 0)
-            close(fd);
-    }
-    unlink(tmp);
-    rmdir(tmpdir);
+    if (st == CNP_OK)
+        st = cnp_atomic_commit(ctx, tmp, path);
+    else
+        cnp_atomic_discard(tmp);
     free(tmp);
-    free(tmpdir);
     return st;
 }
 
@@ -560,7 +533,7 @@ static cnp_status write_tif(cnp_ctx *ctx, const al_state *s, const al_timeline *
                                (char **)co) : NULL;
     if (!ds) {
         free(v);
-        return cnp_error(ctx, CNP_ERR_IO, "cannot write %s (%s)", path, gdal_msg());
+        return cnp_error(ctx, CNP_ERR_IO, "cannot write %s (%s)", path, cnp_gdal_msg());
     }
     ok &= GDALSetGeoTransform(ds, (double *)s->grid.gt) == CE_None;
     ok &= GDALSetProjection(ds, s->grid.wkt) == CE_None;
@@ -605,7 +578,7 @@ static cnp_status write_tif(cnp_ctx *ctx, const al_state *s, const al_timeline *
     ok &= CPLGetLastErrorType() < CE_Failure;
     if (!ok)
         return cnp_error(ctx, CNP_ERR_IO, "%s: writing failed (%s); check free space", path,
-                         gdal_msg());
+                         cnp_gdal_msg());
     return CNP_OK;
 }
 

@@ -2,6 +2,7 @@
  * the state in date order. */
 #define _POSIX_C_SOURCE 200809L
 #include "alerts/internal.h"
+#include "base/gdal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ static cnp_status read_obs(cnp_ctx *ctx, const al_state *s, const al_scene *sc, 
         if (GDALRasterIO(band, GF_Read, 0, 0, s->grid.cols, s->grid.rows, o->v + (size_t)b * cells,
                          s->grid.cols, s->grid.rows, GDT_Byte, 0, 0) != CE_None) {
             st = cnp_error(ctx, CNP_ERR_IO, "%s: reading the observation of scene %s failed (%s)",
-                           sc->path, sc->id, CPLGetLastErrorMsg());
+                           sc->path, sc->id, cnp_gdal_msg());
             goto cleanup;
         }
         if (b < s->n_labels) {

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "config.h"
 #include "cli/cli.h"
+#include "cli/events.h"
 #include "alerts/alerts.h"
 #include "scene/date.h"
 
@@ -170,21 +171,10 @@ static char *scene_name(const char *path)
 static void print_json(const char *probs, const char *id, const cnp_scene_date *d,
                        const cnp_alerts_result *r)
 {
-    json_object *o = json_object_new_object(), *al = json_object_new_object();
-    json_object *labels = json_object_new_array(), *outputs = json_object_new_object();
+    json_object *o = json_object_new_object(), *al = cnp_ev_alerts_json(r);
+    json_object *outputs = json_object_new_object();
     char buf[40];
-    int i;
 
-    for (i = 0; r->labels_new && r->labels_new[i]; i++)
-        json_object_array_add(labels, json_object_new_string(r->labels_new[i]));
-    json_object_object_add(al, "new", json_object_new_int(r->n_new));
-    json_object_object_add(al, "confirmed", json_object_new_int(r->n_confirmed));
-    json_object_object_add(al, "dismissed", json_object_new_int(r->n_dismissed));
-    json_object_object_add(al, "labels_new", labels);
-    snprintf(buf, sizeof buf, "%.2f", r->area_new_m2);
-    json_object_object_add(al, "area_m2", json_object_new_double_s(r->area_new_m2, buf));
-    json_object_object_add(al, "summary", json_object_new_string(r->summary));
-    json_object_object_add(al, "state", json_object_new_string(r->state_dir));
     json_object_object_add(al, "unchanged", json_object_new_boolean(r->unchanged));
     json_object_object_add(o, "v", json_object_new_int(1));
     json_object_object_add(o, "scene", json_object_new_string(probs));
@@ -197,10 +187,7 @@ static void print_json(const char *probs, const char *id, const cnp_scene_date *
     json_object_object_add(o, "outputs", outputs);
     snprintf(buf, sizeof buf, "%.4f", r->seconds);
     json_object_object_add(o, "seconds", json_object_new_double_s(r->seconds, buf));
-    printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                       JSON_C_TO_STRING_NOSLASHESCAPE));
-    fflush(stdout);
-    json_object_put(o);
+    cnp_ev_emit(o);
 }
 
 static int add_one(alerts_args *a, const char *probs)

@@ -37,6 +37,12 @@ void cnp_cli_report(const char *cmd, const cnp_ctx *ctx);
 int cnp_cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Reports a failed cnp_<cmd>_options_new() from its ctx: a CNP_ERR_USAGE
+ * status as a usage error (pointing to --help), any other as a failure
+ * ("canopy <cmd>: <msg>"). Returns the exit status: CNP_EXIT_USAGE or
+ * CNP_EXIT_FAILURE. */
+int cnp_cli_options_failed(const char *cmd, const cnp_ctx *ctx);
+
 /* Parses a positive int option value; returns 0 and prints a usage error on
  * failure. */
 int cnp_cli_parse_int(const char *cmd, const char *opt, const char *s, int lo, int hi, int *out);

@@ -40,6 +40,14 @@ int cnp_cli_usage_error(const char *cmd, const char *fmt, ...)
     return CNP_EXIT_USAGE;
 }
 
+int cnp_cli_options_failed(const char *cmd, const cnp_ctx *ctx)
+{
+    if (ctx && ctx->status == CNP_ERR_USAGE)
+        return cnp_cli_usage_error(cmd, "%s", ctx->msg);
+    cnp_cli_report(cmd, ctx);
+    return CNP_EXIT_FAILURE;
+}
+
 int cnp_cli_parse_int(const char *cmd, const char *opt, const char *s, int lo, int hi, int *out)
 {
     cnp_ctx ctx;

@@ -3,8 +3,6 @@
 #include "config.h"
 #include "cli/events.h"
 
-#include <json-c/json.h>
-
 #include <stdio.h>
 #include <time.h>
 
@@ -29,8 +27,7 @@ static void put_scene(json_object *o, int index, const char *path)
     put_str(o, "scene", path);
 }
 
-/* Prints the event as one line and frees it. */
-static void emit(json_object *o)
+void cnp_ev_emit(json_object *o)
 {
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
                                                           JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -71,7 +68,7 @@ void cnp_ev_run_start(const char *model, int n_scenes, const char *outdir,
     json_object_object_add(o, "scenes", json_object_new_int(n_scenes));
     put_str(o, "outdir", outdir);
     put_str(o, "precision", precision);
-    emit(o);
+    cnp_ev_emit(o);
 }
 
 void cnp_ev_scene(const char *path, const char *name)
@@ -79,7 +76,7 @@ void cnp_ev_scene(const char *path, const char *name)
     json_object *o = event_new("scene");
     put_str(o, "scene", path);
     put_str(o, "name", name);
-    emit(o);
+    cnp_ev_emit(o);
 }
 
 void cnp_ev_scene_start(int index, int count, const char *path, const char *name)
@@ -89,7 +86,7 @@ void cnp_ev_scene_start(int index, int count, const char *path, const char *name
     json_object_object_add(o, "count", json_object_new_int(count));
     put_str(o, "scene", path);
     put_str(o, "name", name);
-    emit(o);
+    cnp_ev_emit(o);
 }
 
 void cnp_ev_progress(int index, const char *path, double done)
@@ -97,7 +94,7 @@ void cnp_ev_progress(int index, const char *path, double done)
     json_object *o = event_new("progress");
     put_scene(o, index, path);
     json_object_object_add(o, "done", fixed(done, 2));
-    emit(o);
+    cnp_ev_emit(o);
 }
 
 void cnp_ev_warning(int index, const char *path, const char *message)
@@ -105,7 +102,7 @@ void cnp_ev_warning(int index, const char *path, const char *message)
     json_object *o = event_new("warning");
     put_scene(o, index, path);
     put_str(o, "message", message);
-    emit(o);
+    cnp_ev_emit(o);
 }
 
 static json_object *chips_json(const cnp_classify_result *r)
@@ -137,23 +134,32 @@ void cnp_ev_scene_done(int index, const cnp_classify_result *r, double secs)
     json_object_object_add(o, "outputs", outs);
     put_str(o, "date", r->date);
     if (r->alerts) {
-        json_object *al = json_object_new_object(), *ln = json_object_new_array();
-        char buf[32];
-        for (i = 0; r->alerts_labels_new && r->alerts_labels_new[i]; i++)
-            json_object_array_add(ln, json_object_new_string(r->alerts_labels_new[i]));
-        json_object_object_add(al, "new", json_object_new_int(r->alerts_new));
-        json_object_object_add(al, "confirmed", json_object_new_int(r->alerts_confirmed));
-        json_object_object_add(al, "dismissed", json_object_new_int(r->alerts_dismissed));
-        json_object_object_add(al, "labels_new", ln);
-        snprintf(buf, sizeof buf, "%.2f", r->alerts_area_m2);
-        json_object_object_add(al, "area_m2", json_object_new_double_s(r->alerts_area_m2, buf));
-        put_str(al, "summary", r->alerts_summary);
-        put_str(al, "state", r->alerts_state);
-        json_object_object_add(o, "alerts", al);
+        const cnp_alerts_result a = {
+            .n_new = r->alerts_new, .n_confirmed = r->alerts_confirmed,
+            .n_dismissed = r->alerts_dismissed, .labels_new = r->alerts_labels_new,
+            .area_new_m2 = r->alerts_area_m2, .summary = r->alerts_summary,
+            .state_dir = r->alerts_state};
+        json_object_object_add(o, "alerts", cnp_ev_alerts_json(&a));
     }
     json_object_object_add(o, "seconds", seconds(secs));
     put_str(o, "summary", r->summary);
-    emit(o);
+    cnp_ev_emit(o);
+}
+
+json_object *cnp_ev_alerts_json(const cnp_alerts_result *r)
+{
+    json_object *al = json_object_new_object(), *ln = json_object_new_array();
+    int i;
+    for (i = 0; r->labels_new && r->labels_new[i]; i++)
+        json_object_array_add(ln, json_object_new_string(r->labels_new[i]));
+    json_object_object_add(al, "new", json_object_new_int(r->n_new));
+    json_object_object_add(al, "confirmed", json_object_new_int(r->n_confirmed));
+    json_object_object_add(al, "dismissed", json_object_new_int(r->n_dismissed));
+    json_object_object_add(al, "labels_new", ln);
+    json_object_object_add(al, "area_m2", fixed(r->area_new_m2, 2));
+    put_str(al, "summary", r->summary);
+    put_str(al, "state", r->state_dir);
+    return al;
 }
 
 void cnp_ev_scene_error(int index, const char *path, cnp_status st, const char *message)
@@ -162,7 +168,7 @@ void cnp_ev_scene_error(int index, const char *path, cnp_status st, const char *
     put_scene(o, index, path);
     put_str(o, "status", cnp_status_code(st));
     put_str(o, "message", message);
-    emit(o);
+    cnp_ev_emit(o);
 }
 
 void cnp_ev_run_done(int n_scenes, int ok, int skipped, int failed, double secs,
@@ -177,7 +183,7 @@ void cnp_ev_run_done(int n_scenes, int ok, int skipped, int failed, double secs,
     json_object_object_add(o, "exit", json_object_new_int(exit_status));
     if (interrupted)
         json_object_object_add(o, "interrupted", json_object_new_boolean(1));
-    emit(o);
+    cnp_ev_emit(o);
 }
 
 void cnp_ev_run_error(cnp_status st, const char *message, int exit_status)
@@ -186,5 +192,5 @@ void cnp_ev_run_error(cnp_status st, const char *message, int exit_status)
     put_str(o, "status", cnp_status_code(st));
     put_str(o, "message", message);
     json_object_object_add(o, "exit", json_object_new_int(exit_status));
-    emit(o);
+    cnp_ev_emit(o);
 }

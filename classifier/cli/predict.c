@@ -111,8 +111,7 @@ int cnp_cmd_predict(int argc, char **argv)
     cnp_ctx_clear(&ctx);
     o = cnp_predict_options_new(argc - 1, argv + 1, &ctx);
     if (!o)
-        return ctx.status == CNP_ERR_USAGE ? cnp_cli_usage_error(CMD, "%s", ctx.msg)
-                                           : (cnp_cli_report(CMD, &ctx), CNP_EXIT_FAILURE);
+        return cnp_cli_options_failed(CMD, &ctx);
     o->no_bf16 = cnp_cli_no_bf16();
     if (o->help) {
         print_help(stdout);

@@ -12,34 +12,6 @@
 
 #define ITEM_MAX ((size_t)16 << 20)
 
-static void add(json_object *o, const char *key, json_object *v, int *ok)
-{
-    if (!o || !v || json_object_object_add(o, key, v) != 0) {
-        json_object_put(v);
-        *ok = 0;
-    }
-}
-
-static void push(json_object *a, json_object *v, int *ok)
-{
-    if (!a || !v || json_object_array_add(a, v) != 0) {
-        json_object_put(v);
-        *ok = 0;
-    }
-}
-
-static json_object *stac_link(const char *rel, const char *href, const char *type, const char *title,
-                         int *ok)
-{
-    json_object *l = json_object_new_object();
-    add(l, "rel", json_object_new_string(rel), ok);
-    add(l, "href", json_object_new_string(href), ok);
-    add(l, "type", json_object_new_string(type), ok);
-    if (title)
-        add(l, "title", json_object_new_string(title), ok);
-    return l;
-}
-
 static const char *prop(json_object *item, const char *key)
 {
     json_object *p, *v;
@@ -82,22 +54,19 @@ static json_object *extent(const double bbox[4], const char *t0, const char *t1,
     json_object *bb = json_object_new_array(), *ivs = json_object_new_array();
     json_object *iv = json_object_new_array();
     int i;
-    for (i = 0; i < 4; i++) {
-        char buf[32];
-        snprintf(buf, sizeof buf, "%.7f", isfinite(bbox[i]) ? bbox[i] : (i % 2 ? 90.0 : 180.0) *
-                                                                     (i < 2 ? -1 : 1));
-        push(bb, json_object_new_double_s(strtod(buf, NULL), buf), ok);
-    }
-    push(bbs, bb, ok);
-    add(sp, "bbox", bbs, ok);
-    add(e, "spatial", sp, ok);
+    for (i = 0; i < 4; i++)
+        cnp_json_push(bb, cnp_json_deg(isfinite(bbox[i]) ? bbox[i] : (i % 2 ? 90.0 : 180.0) *
+                                                                    (i < 2 ? -1 : 1)), ok);
+    cnp_json_push(bbs, bb, ok);
+    cnp_json_add(sp, "bbox", bbs, ok);
+    cnp_json_add(e, "spatial", sp, ok);
     /* An open end (no time known) is null, as STAC allows. */
     if (!iv || json_object_array_add(iv, *t0 ? json_object_new_string(t0) : NULL) != 0 ||
         json_object_array_add(iv, *t1 ? json_object_new_string(t1) : NULL) != 0)
         *ok = 0;
-    push(ivs, iv, ok);
-    add(tm, "interval", ivs, ok);
-    add(e, "temporal", tm, ok);
+    cnp_json_push(ivs, iv, ok);
+    cnp_json_add(tm, "interval", ivs, ok);
+    cnp_json_add(e, "temporal", tm, ok);
     return e;
 }
 
@@ -108,18 +77,14 @@ cnp_status cnp_stac_collection_write(cnp_ctx *ctx, const char *path, const char 
     json_object *c = json_object_new_object(), *links = json_object_new_array();
     double bbox[4] = {INFINITY, INFINITY, -INFINITY, -INFINITY};
     char t0[32] = "", t1[32] = "", desc[512];
-    cnp_buf self = {0};
-    char *real = realpath(o->outdir, NULL);
+    char *self = cnp_stac_absolute_href(path);
     cnp_status st = CNP_OK;
     int ok = 1, i, items = 0;
 
-    if (real) {
-        cnp_url_encode(&self, real);
-        cnp_buf_puts(&self, "/collection.json");
-    }
-    push(links, stac_link("root", "./collection.json", "application/json", NULL, &ok), &ok);
-    push(links, stac_link("self", self.data && !self.failed ? self.data : "./collection.json",
-                     "application/json", NULL, &ok), &ok);
+    cnp_json_push(links, cnp_stac_link("root", "./collection.json", "application/json", NULL, &ok),
+                  &ok);
+    cnp_json_push(links, cnp_stac_link("self", self ? self : "./collection.json",
+                                       "application/json", NULL, &ok), &ok);
     for (i = 0; i < n; i++) {
         cnp_buf href = {0};
         json_object *item;
@@ -132,30 +97,30 @@ cnp_status cnp_stac_collection_write(cnp_ctx *ctx, const char *path, const char 
         json_object_put(item);
         cnp_html_href(&href, "", rec[i]->name);
         cnp_buf_puts(&href, ".stac.json");
-        push(links, stac_link("item", href.failed ? "" : href.data, "application/geo+json",
-                         rec[i]->name, &ok), &ok);
+        cnp_json_push(links, cnp_stac_link("item", href.failed ? "" : href.data,
+                                           "application/geo+json", rec[i]->name, &ok), &ok);
         cnp_buf_free(&href);
         items++;
     }
     snprintf(desc, sizeof desc, "Deforestation markers found by canopy %s: %d scene%s with "
              "probabilities, masks, markers and quick-looks.", PACKAGE_VERSION, items,
              items == 1 ? "" : "s");
-    add(c, "type", json_object_new_string("Collection"), &ok);
-    add(c, "stac_version", json_object_new_string("1.0.0"), &ok);
-    add(c, "stac_extensions", json_object_new_array(), &ok);
-    add(c, "id", json_object_new_string(id), &ok);
-    add(c, "title", json_object_new_string(o->title ? o->title : id), &ok);
-    add(c, "description", json_object_new_string(desc), &ok);
-    add(c, "license", json_object_new_string(o->license ? o->license : "proprietary"), &ok);
-    add(c, "extent", extent(bbox, t0, t1, &ok), &ok);
-    add(c, "links", links, &ok);
+    cnp_json_add(c, "type", json_object_new_string("Collection"), &ok);
+    cnp_json_add(c, "stac_version", json_object_new_string("1.0.0"), &ok);
+    cnp_json_add(c, "stac_extensions", json_object_new_array(), &ok);
+    cnp_json_add(c, "id", json_object_new_string(id), &ok);
+    cnp_json_add(c, "title", json_object_new_string(o->title ? o->title : id), &ok);
+    cnp_json_add(c, "description", json_object_new_string(desc), &ok);
+    cnp_json_add(c, "license", json_object_new_string(o->license ? o->license : "proprietary"),
+                 &ok);
+    cnp_json_add(c, "extent", extent(bbox, t0, t1, &ok), &ok);
+    cnp_json_add(c, "links", links, &ok);
     links = NULL;
     if (!ok)
         st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory writing %s", path);
     else
         st = cnp_json_write_file(ctx, path, c);
     json_object_put(c);
-    cnp_buf_free(&self);
-    free(real);
+    free(self);
     return st;
 }

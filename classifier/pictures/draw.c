@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "config.h"
 #include "pictures/internal.h"
+#include "base/gdal.h"
 
 #include <cpl_conv.h>
 #include <cpl_string.h>
@@ -219,7 +220,7 @@ static cnp_status load_geojson(cnp_ctx *ctx, const char *path, OGRSpatialReferen
     *n = 0;
     if (!ds)
         return cnp_error(ctx, CNP_ERR_IO, "cannot read %s for the quick-look: %s", path,
-                         CPLGetLastErrorMsg());
+                         cnp_gdal_msg());
     layer = GDALDatasetGetLayerCount(ds) > 0 ? GDALDatasetGetLayer(ds, 0) : NULL;
     wgs = OSRNewSpatialReference(NULL);
     if (!wgs || OSRImportFromEPSG(wgs, 4326) != OGRERR_NONE) {
@@ -231,7 +232,7 @@ static cnp_status load_geojson(cnp_ctx *ctx, const char *path, OGRSpatialReferen
     ct = OCTNewCoordinateTransformation(wgs, srs);
     if (!ct) {
         st = cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: cannot transform lon/lat into the scene's "
-                       "CRS: %s", path, CPLGetLastErrorMsg());
+                       "CRS: %s", path, cnp_gdal_msg());
         goto cleanup;
     }
     while (layer && (f = OGR_L_GetNextFeature(layer)) != NULL) {

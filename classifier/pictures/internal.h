@@ -58,6 +58,23 @@ cnp_status cnp_failure_read(cnp_ctx *ctx, const char *outdir, const char *name,
 void cnp_report_html(cnp_buf *b, const cnp_report_options *o, cnp_scene_record *const *rec,
                      int n, const char *rel, const cnp_report_summary *sum);
 
+/* Building JSON with one failure flag (stac.c): add and push take v (NULL,
+ * or an object or array they cannot take, clears *ok and v is put). */
+void cnp_json_add(json_object *o, const char *key, json_object *v, int *ok);
+void cnp_json_push(json_object *a, json_object *v, int *ok);
+
+/* A longitude or latitude: a number printed with 7 decimals (about 1 cm). */
+json_object *cnp_json_deg(double v);
+
+/* A STAC link {rel, href, type[, title]} (title NULL: none). */
+json_object *cnp_stac_link(const char *rel, const char *href, const char *type,
+                           const char *title, int *ok);
+
+/* The absolute path of `path` (its folder resolved), percent-encoded as a
+ * URL path: a STAC document's "self" href. NULL when the folder cannot be
+ * resolved (or out of memory). Caller frees. */
+char *cnp_stac_absolute_href(const char *path);
+
 /* The STAC Collection of an output folder at `path`, linking the Items of
  * rec that exist, its extent their union. */
 cnp_status cnp_stac_collection_write(cnp_ctx *ctx, const char *path, const char *id,

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "pictures/pictures.h"
 #include "pictures/internal.h"
+#include "base/gdal.h"
 
 #include <cairo.h>
 #include <cpl_conv.h>
@@ -74,7 +75,7 @@ static cnp_status read_scene(cnp_ctx *ctx, GDALDatasetH ds, const char *path, in
                                 (int *)bandmap, 0, 0, 0, &extra);
     if (err != CE_None)
         return cnp_error(ctx, CNP_ERR_IO, "%s: reading the scene for its quick-look failed: %s; "
-                         "check that the file is complete", path, CPLGetLastErrorMsg());
+                         "check that the file is complete", path, cnp_gdal_msg());
     memset(valid, 1, n);
     mask = GDALGetMaskBand(b1);
     flags = GDALGetMaskFlags(b1);
@@ -83,7 +84,7 @@ static cnp_status read_scene(cnp_ctx *ctx, GDALDatasetH ds, const char *path, in
         if (GDALRasterIOEx(mask, GF_Read, 0, 0, w, h, valid, cw, ch, GDT_Byte, 0, 0, &extra) !=
             CE_None)
             return cnp_error(ctx, CNP_ERR_IO, "%s: reading the scene's mask for its quick-look "
-                             "failed: %s", path, CPLGetLastErrorMsg());
+                             "failed: %s", path, cnp_gdal_msg());
     }
     for (i = 0; (size_t)i < n; i++)
         for (k = 0; k < nb; k++)
@@ -342,7 +343,7 @@ cnp_status cnp_quicklook_write(cnp_ctx *ctx, const char *path, const cnp_quicklo
     ds = GDALOpenEx(p->scene, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
     if (!ds) {
         st = cnp_error(ctx, CNP_ERR_IO, "cannot open the scene %s for its quick-look: %s", p->scene,
-                       CPLGetLastErrorMsg());
+                       cnp_gdal_msg());
         goto cleanup;
     }
     if ((st = check_scene(ctx, ds, p->scene, p, bandmap, &nb, sgt)) != CNP_OK)

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "pictures/html.h"
 #include "pictures/internal.h"
+#include "base/gdal.h"
 
 #include <cpl_conv.h>
 #include <cpl_string.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #define PROJ_EXT "https://stac-extensions.github.io/projection/v1.1.0/schema.json"
+#define COLLECTION "./collection.json" /* beside every Item */
 
 /* ----------------------------------------------------------- footprint */
 
@@ -101,7 +103,7 @@ cnp_status cnp_footprint_get(cnp_ctx *ctx, const char *scene, int per_side, cnp_
     memset(f, 0, sizeof *f);
     if (!ds)
         return cnp_error(ctx, CNP_ERR_IO, "cannot open the scene %s: %s", scene,
-                         CPLGetLastErrorMsg());
+                         cnp_gdal_msg());
     f->width = GDALGetRasterXSize(ds);
     f->height = GDALGetRasterYSize(ds);
     wkt = GDALGetProjectionRef(ds);
@@ -125,7 +127,7 @@ cnp_status cnp_footprint_get(cnp_ctx *ctx, const char *scene, int per_side, cnp_
     outline(f, per_side, x, y);
     if (!ct) {
         st = cnp_error(ctx, CNP_ERR_UNSUPPORTED, "%s: the scene's CRS cannot be transformed "
-                       "to lon/lat: %s", scene, CPLGetLastErrorMsg());
+                       "to lon/lat: %s", scene, cnp_gdal_msg());
         goto cleanup;
     }
     if (!OCTTransform(ct, n, x, y, NULL) && (st = partial_outline(ctx, scene, ct, f, &n, x, y)))
@@ -165,15 +167,14 @@ static json_object *num(double v, int digits)
     return json_object_new_double_s(strtod(buf, NULL), buf);
 }
 
-static json_object *deg(double v)
+json_object *cnp_json_deg(double v)
 {
     char buf[40];
     snprintf(buf, sizeof buf, "%.7f", v);
     return json_object_new_double_s(strtod(buf, NULL), buf);
 }
 
-/* add() takes v (NULL: nothing, counted as failure via *ok). */
-static void add(json_object *o, const char *key, json_object *v, int *ok)
+void cnp_json_add(json_object *o, const char *key, json_object *v, int *ok)
 {
     if (!o || !v || json_object_object_add(o, key, v) != 0) {
         json_object_put(v);
@@ -181,7 +182,7 @@ static void add(json_object *o, const char *key, json_object *v, int *ok)
     }
 }
 
-static void push(json_object *a, json_object *v, int *ok)
+void cnp_json_push(json_object *a, json_object *v, int *ok)
 {
     if (!a || !v || json_object_array_add(a, v) != 0) {
         json_object_put(v);
@@ -199,7 +200,7 @@ static json_object *bbox_json(const double b[4], int *ok)
     json_object *a = json_object_new_array();
     int i;
     for (i = 0; i < 4; i++)
-        push(a, deg(b[i]), ok);
+        cnp_json_push(a, cnp_json_deg(b[i]), ok);
     return a;
 }
 
@@ -208,15 +209,15 @@ static json_object *polygon_json(const cnp_footprint *f, int *ok)
     json_object *g = json_object_new_object(), *rings = json_object_new_array();
     json_object *ring = json_object_new_array();
     int i;
-    add(g, "type", str("Polygon"), ok);
+    cnp_json_add(g, "type", str("Polygon"), ok);
     for (i = 0; i < f->n_ring; i++) {
         json_object *pt = json_object_new_array();
-        push(pt, deg(f->ring[2 * i]), ok);
-        push(pt, deg(f->ring[2 * i + 1]), ok);
-        push(ring, pt, ok);
+        cnp_json_push(pt, cnp_json_deg(f->ring[2 * i]), ok);
+        cnp_json_push(pt, cnp_json_deg(f->ring[2 * i + 1]), ok);
+        cnp_json_push(ring, pt, ok);
     }
-    push(rings, ring, ok);
-    add(g, "coordinates", rings, ok);
+    cnp_json_push(rings, ring, ok);
+    cnp_json_add(g, "coordinates", rings, ok);
     return g;
 }
 
@@ -239,29 +240,29 @@ static void proj_fields(json_object *o, OGRSpatialReferenceH srs, int w, int h,
             code = OSRGetAuthorityCode(c, NULL);
         }
         if (auth && code && !strcmp(auth, "EPSG")) {
-            add(o, "proj:epsg", json_object_new_int(atoi(code)), ok);
+            cnp_json_add(o, "proj:epsg", json_object_new_int(atoi(code)), ok);
         } else {
             char *wkt = NULL;
             const char *opts[] = {"FORMAT=WKT2_2019", NULL};
             json_object_object_add(o, "proj:epsg", NULL);
             if (OSRExportToWktEx(srs, &wkt, opts) == OGRERR_NONE && wkt)
-                add(o, "proj:wkt2", str(wkt), ok);
+                cnp_json_add(o, "proj:wkt2", str(wkt), ok);
             CPLFree(wkt);
         }
         if (c)
             OSRDestroySpatialReference(c);
     }
-    push(shape, json_object_new_int(h), ok);
-    push(shape, json_object_new_int(w), ok);
-    add(o, "proj:shape", shape, ok);
+    cnp_json_push(shape, json_object_new_int(h), ok);
+    cnp_json_push(shape, json_object_new_int(w), ok);
+    cnp_json_add(o, "proj:shape", shape, ok);
     for (i = 0; i < 6; i++)
-        push(tr, num(t[i], 17), ok);
-    add(o, "proj:transform", tr, ok);
-    push(pb, num(fmin(gt[0], x1), 17), ok);
-    push(pb, num(fmin(gt[3], y1), 17), ok);
-    push(pb, num(fmax(gt[0], x1), 17), ok);
-    push(pb, num(fmax(gt[3], y1), 17), ok);
-    add(o, "proj:bbox", pb, ok);
+        cnp_json_push(tr, num(t[i], 17), ok);
+    cnp_json_add(o, "proj:transform", tr, ok);
+    cnp_json_push(pb, num(fmin(gt[0], x1), 17), ok);
+    cnp_json_push(pb, num(fmin(gt[3], y1), 17), ok);
+    cnp_json_push(pb, num(fmax(gt[0], x1), 17), ok);
+    cnp_json_push(pb, num(fmax(gt[3], y1), 17), ok);
+    cnp_json_add(o, "proj:bbox", pb, ok);
 }
 
 static const char *base_name(const char *path)
@@ -281,12 +282,12 @@ static void asset(json_object *assets, const char *key, const char *path, const 
     a = json_object_new_object();
     roles = json_object_new_array();
     cnp_html_href(&href, "", base_name(path));
-    add(a, "href", href.failed ? NULL : str(href.data), ok);
+    cnp_json_add(a, "href", href.failed ? NULL : str(href.data), ok);
     cnp_buf_free(&href);
-    add(a, "type", str(type), ok);
-    add(a, "title", str(title), ok);
-    push(roles, str(role), ok);
-    add(a, "roles", roles, ok);
+    cnp_json_add(a, "type", str(type), ok);
+    cnp_json_add(a, "title", str(title), ok);
+    cnp_json_push(roles, str(role), ok);
+    cnp_json_add(a, "roles", roles, ok);
     if (!strncmp(type, "image/tiff", 10)) {
         GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
         double gt[6];
@@ -295,21 +296,22 @@ static void asset(json_object *assets, const char *key, const char *path, const 
         if (ds)
             GDALClose(ds);
     }
-    add(assets, key, a, ok);
+    cnp_json_add(assets, key, a, ok);
 }
 
-static json_object *stac_link(const char *rel, const char *href, const char *type, int *ok)
+json_object *cnp_stac_link(const char *rel, const char *href, const char *type,
+                           const char *title, int *ok)
 {
     json_object *l = json_object_new_object();
-    add(l, "rel", str(rel), ok);
-    add(l, "href", str(href), ok);
-    add(l, "type", str(type), ok);
+    cnp_json_add(l, "rel", str(rel), ok);
+    cnp_json_add(l, "href", str(href), ok);
+    cnp_json_add(l, "type", str(type), ok);
+    if (title)
+        cnp_json_add(l, "title", str(title), ok);
     return l;
 }
 
-/* The absolute path of `path` (its folder resolved), percent-encoded as a
- * URL path. Caller frees. */
-static char *absolute(const char *path)
+char *cnp_stac_absolute_href(const char *path)
 {
     char *dir = strdup(path), *slash, *real, *out = NULL;
     cnp_buf b = {0};
@@ -342,23 +344,23 @@ static void item_properties(json_object *props, const cnp_stac_item_params *p,
     if (p->date) {
         json_object_object_add(props, "datetime", NULL);
         snprintf(buf, sizeof buf, "%.10sT00:00:00Z", p->date);
-        add(props, "start_datetime", str(buf), ok);
+        cnp_json_add(props, "start_datetime", str(buf), ok);
         snprintf(buf, sizeof buf, "%.10sT23:59:59Z", p->date);
-        add(props, "end_datetime", str(buf), ok);
-        add(props, "canopy:datetime_source", str("acquisition"), ok);
+        cnp_json_add(props, "end_datetime", str(buf), ok);
+        cnp_json_add(props, "canopy:datetime_source", str("acquisition"), ok);
     } else {
-        add(props, "datetime", str(p->run_utc), ok);
-        add(props, "canopy:datetime_source", str("run"), ok);
+        cnp_json_add(props, "datetime", str(p->run_utc), ok);
+        cnp_json_add(props, "canopy:datetime_source", str("run"), ok);
     }
     if (p->run_utc)
-        add(props, "created", str(p->run_utc), ok);
-    add(props, "title", str(p->name), ok);
+        cnp_json_add(props, "created", str(p->run_utc), ok);
+    cnp_json_add(props, "title", str(p->name), ok);
     proj_fields(props, f->srs, f->width, f->height, f->gt, 1, ok);
     if (p->model)
-        add(props, "canopy:model", str(p->model), ok);
+        cnp_json_add(props, "canopy:model", str(p->model), ok);
     for (i = 0; i < p->n_labels && p->labels; i++)
-        add(pos, p->labels[i], json_object_new_int64(p->counts ? p->counts[i] : 0), ok);
-    add(props, "canopy:positive_chips", pos, ok);
+        cnp_json_add(pos, p->labels[i], json_object_new_int64(p->counts ? p->counts[i] : 0), ok);
+    cnp_json_add(props, "canopy:positive_chips", pos, ok);
 }
 
 cnp_status cnp_stac_item_write(cnp_ctx *ctx, const char *path, const cnp_stac_item_params *p)
@@ -379,24 +381,26 @@ cnp_status cnp_stac_item_write(cnp_ctx *ctx, const char *path, const cnp_stac_it
     links = json_object_new_array();
     assets = json_object_new_object();
     ext = json_object_new_array();
-    self = absolute(path);
-    add(item, "type", str("Feature"), &ok);
-    add(item, "stac_version", str("1.0.0"), &ok);
-    push(ext, str(PROJ_EXT), &ok);
-    add(item, "stac_extensions", ext, &ok);
-    add(item, "id", str(p->name), &ok);
+    self = cnp_stac_absolute_href(path);
+    cnp_json_add(item, "type", str("Feature"), &ok);
+    cnp_json_add(item, "stac_version", str("1.0.0"), &ok);
+    cnp_json_push(ext, str(PROJ_EXT), &ok);
+    cnp_json_add(item, "stac_extensions", ext, &ok);
+    cnp_json_add(item, "id", str(p->name), &ok);
     if (p->collection)
-        add(item, "collection", str(p->collection), &ok);
-    add(item, "geometry", polygon_json(&f, &ok), &ok);
-    add(item, "bbox", bbox_json(f.bbox, &ok), &ok);
+        cnp_json_add(item, "collection", str(p->collection), &ok);
+    cnp_json_add(item, "geometry", polygon_json(&f, &ok), &ok);
+    cnp_json_add(item, "bbox", bbox_json(f.bbox, &ok), &ok);
     item_properties(props, p, &f, &ok);
-    add(item, "properties", props, &ok);
-    push(links, stac_link("self", self ? self : path, "application/geo+json", &ok), &ok);
-    push(links, stac_link("root", "./collection.json", "application/json", &ok), &ok);
-    push(links, stac_link("parent", "./collection.json", "application/json", &ok), &ok);
+    cnp_json_add(item, "properties", props, &ok);
+    cnp_json_push(links, cnp_stac_link("self", self ? self : path, "application/geo+json", NULL,
+                                       &ok), &ok);
+    cnp_json_push(links, cnp_stac_link("root", COLLECTION, "application/json", NULL, &ok), &ok);
+    cnp_json_push(links, cnp_stac_link("parent", COLLECTION, "application/json", NULL, &ok), &ok);
     if (p->collection)
-        push(links, stac_link("collection", "./collection.json", "application/json", &ok), &ok);
-    add(item, "links", links, &ok);
+        cnp_json_push(links, cnp_stac_link("collection", COLLECTION, "application/json", NULL, &ok),
+                      &ok);
+    cnp_json_add(item, "links", links, &ok);
     asset(assets, "probs", p->probs, "image/tiff; application=geotiff", "data",
           "Probabilities per label (chip grid)", &ok);
     asset(assets, "masks", p->masks, "image/tiff; application=geotiff", "data",
@@ -407,7 +411,7 @@ cnp_status cnp_stac_item_write(cnp_ctx *ctx, const char *path, const cnp_stac_it
           &ok);
     asset(assets, "quicklook", p->quicklook, "image/png", "overview", "Quick-look", &ok);
     asset(assets, "manifest", p->manifest, "application/json", "metadata", "Run manifest", &ok);
-    add(item, "assets", assets, &ok);
+    cnp_json_add(item, "assets", assets, &ok);
     if (!ok)
         st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory writing %s", path);
     else

@@ -55,13 +55,22 @@ static cnp_status set_path(cnp_ctx *ctx, cnp_product *pr, const char *path, cons
     return CNP_OK;
 }
 
+/* Starts pr->qmask afresh: rule ALL over n_bands consecutive bands from
+ * `band` (1-based), no value usable yet. */
+static void qmask_reset(cnp_product *pr, int n_bands, int band)
+{
+    int b;
+    memset(&pr->qmask, 0, sizeof pr->qmask);
+    pr->qmask.rule = CNP_QMASK_ALL;
+    pr->qmask.n_bands = n_bands;
+    for (b = 0; b < n_bands; b++)
+        pr->qmask.bands[b] = band + b;
+}
+
 /* UDM2: usable only where band 1 (clear) is 1. */
 static cnp_status use_udm2(cnp_ctx *ctx, cnp_product *pr, const char *path)
 {
-    memset(&pr->qmask, 0, sizeof pr->qmask);
-    pr->qmask.rule = CNP_QMASK_ALL;
-    pr->qmask.n_bands = 1;
-    pr->qmask.bands[0] = 1;
+    qmask_reset(pr, 1, 1);
     pr->qmask.usable[0][1] = 1;
     return set_path(ctx, pr, path, "udm2", "UDM2: usable where band 1 (clear) is 1");
 }
@@ -85,10 +94,7 @@ static cnp_status use_file(cnp_ctx *ctx, cnp_product *pr, const char *path)
     if (n != 1)
         return cnp_error(ctx, CNP_ERR_FORMAT, "%s: a mask given with --mask has %d bands; give "
                          "a PlanetScope UDM2 (8 bands) or a 1-band raster, 0 = unusable", path, n);
-    memset(&pr->qmask, 0, sizeof pr->qmask);
-    pr->qmask.rule = CNP_QMASK_ALL;
-    pr->qmask.n_bands = 1;
-    pr->qmask.bands[0] = 1;
+    qmask_reset(pr, 1, 1);
     memset(pr->qmask.usable[0], 1, 256);
     pr->qmask.usable[0][0] = 0;
     return set_path(ctx, pr, path, "mask", "--mask: usable where non-zero");
@@ -134,11 +140,7 @@ static cnp_status use_scl(cnp_ctx *ctx, cnp_product *pr, const cnp_product_param
                        "without a cloud mask", pr->path);
         goto cleanup;
     }
-    memset(&pr->qmask, 0, sizeof pr->qmask);
-    pr->qmask.rule = CNP_QMASK_ALL;
-    pr->qmask.n_bands = 1;
-    pr->qmask.bands[0] = found;
-    memset(pr->qmask.usable[0], 0, 256); /* classes above 11 do not exist: unusable */
+    qmask_reset(pr, 1, found); /* classes above 11 do not exist: unusable */
     len = (size_t)snprintf(rule, sizeof rule, "SCL: classes");
     for (i = 0; i < CNP_SCL_CLASSES; i++) {
         pr->qmask.usable[0][i] = !bad[i];
@@ -156,9 +158,12 @@ cleanup:
     return st;
 }
 
-/* GRANULE/<g>/QI_DATA/<file> beside the granule's MTD_TL.xml (caller
- * frees), or NULL. */
-static char *qi_file(GDALDatasetH ds, const char *file)
+/* The cloud mask GRANULE/<g>/QI_DATA/<file> beside the granule's
+ * MTD_TL.xml (caller frees), or NULL when it is missing, with the error in
+ * ctx; `when` says which processing baselines deliver it ("before" or
+ * "from" 04.00). */
+static char *qi_file(cnp_ctx *ctx, const cnp_product *pr, GDALDatasetH ds, const char *file,
+                     const char *when)
 {
     char **files = GDALGetFileList(ds), *out = NULL;
     int i;
@@ -167,14 +172,20 @@ static char *qi_file(GDALDatasetH ds, const char *file)
             out = strdup(CPLFormFilename(CPLFormFilename(CPLGetPath(files[i]), "QI_DATA", NULL),
                                          file, NULL));
     CSLDestroy(files);
-    return out;
+    if (out && file_exists(out))
+        return out;
+    free(out);
+    cnp_error(ctx, CNP_ERR_FORMAT, "%s: its cloud mask (GRANULE/*/QI_DATA/%s, delivered %s "
+              "processing baseline 04.00) is missing; download the product again, or give "
+              "--mask none to classify it without a cloud mask", pr->path, file, when);
+    return NULL;
 }
 
 /* L1C before baseline 04.00: the GML cloud polygons rasterised at 60 m
  * over the dataset into a /vsimem/ GeoTIFF (1 = cloud). */
 static cnp_status use_clouds_gml(cnp_ctx *ctx, cnp_product *pr, GDALDatasetH ds)
 {
-    char *gml = qi_file(ds, "MSK_CLOUDS_B00.gml");
+    char *gml = qi_file(ctx, pr, ds, "MSK_CLOUDS_B00.gml", "before");
     GDALDatasetH vds = NULL, mds = NULL;
     GDALDriverH gtiff = GDALGetDriverByName("GTiff");
     OGRLayerH layers[16];
@@ -182,13 +193,8 @@ static cnp_status use_clouds_gml(cnp_ctx *ctx, cnp_product *pr, GDALDatasetH ds)
     int band = 1, n = 0, i, w, h;
     cnp_status st = CNP_OK;
 
-    if (!gml || !file_exists(gml)) {
-        st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: its cloud mask (GRANULE/*/QI_DATA/"
-                       "MSK_CLOUDS_B00.gml, delivered before processing baseline 04.00) is "
-                       "missing; download the product again, or give --mask none to classify "
-                       "it without a cloud mask", pr->path);
-        goto cleanup;
-    }
+    if (!gml)
+        return CNP_ERR_FORMAT;
     cnp_gdal_quiet_begin();
     vds = GDALOpenEx(gml, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
     cnp_gdal_quiet_end();
@@ -221,10 +227,7 @@ static cnp_status use_clouds_gml(cnp_ctx *ctx, cnp_product *pr, GDALDatasetH ds)
     }
     GDALClose(mds);
     mds = NULL;
-    memset(&pr->qmask, 0, sizeof pr->qmask);
-    pr->qmask.rule = CNP_QMASK_ALL;
-    pr->qmask.n_bands = 1;
-    pr->qmask.bands[0] = 1;
+    qmask_reset(pr, 1, 1);
     pr->qmask.usable[0][0] = 1;
     st = set_path(ctx, pr, pr->qmask_tmp, "msk_clouds",
                   "MSK_CLOUDS_B00.gml: unusable inside the opaque and cirrus cloud polygons "
@@ -241,25 +244,15 @@ cleanup:
 /* L1C: QI_DATA/MSK_CLASSI_B00.jp2 beside the granule's MTD_TL.xml. */
 static cnp_status use_classi(cnp_ctx *ctx, cnp_product *pr, GDALDatasetH ds)
 {
-    char *mask = qi_file(ds, "MSK_CLASSI_B00.jp2");
-    cnp_status st = CNP_OK;
+    char *mask = qi_file(ctx, pr, ds, "MSK_CLASSI_B00.jp2", "from");
+    cnp_status st;
 
-    if (!mask || !file_exists(mask)) {
-        st = cnp_error(ctx, CNP_ERR_FORMAT, "%s: its cloud mask (GRANULE/*/QI_DATA/"
-                       "MSK_CLASSI_B00.jp2, delivered from processing baseline 04.00) is "
-                       "missing; download the product again, or give --mask none to classify "
-                       "it without a cloud mask", pr->path);
-        goto cleanup;
-    }
-    memset(&pr->qmask, 0, sizeof pr->qmask);
-    pr->qmask.rule = CNP_QMASK_ALL;
-    pr->qmask.n_bands = 2;
-    pr->qmask.bands[0] = 1; /* opaque clouds */
-    pr->qmask.bands[1] = 2; /* cirrus */
+    if (!mask)
+        return CNP_ERR_FORMAT;
+    qmask_reset(pr, 2, 1); /* band 1 opaque clouds, band 2 cirrus */
     pr->qmask.usable[0][0] = pr->qmask.usable[1][0] = 1;
     st = set_path(ctx, pr, mask, "msk_classi",
                   "MSK_CLASSI: unusable where band 1 (opaque clouds) or 2 (cirrus) is set");
-cleanup:
     free(mask);
     return st;
 }

@@ -1,7 +1,8 @@
 """canopy alerts: the rule on a known-answer series of probabilities rasters
 (5 dates): first-detection dates exact, confirmation, dismissal, clouds and
 unclassified chips neither confirming nor dismissing, high at once, the
-summary lines and per-scene changes, late delivery giving the same state,
+summary lines and per-scene changes (a link planted at a changes file's
+name replaced, never written through), late delivery giving the same state,
 a scene added twice changing nothing, a parameter change by rebuild. The
 expected values are written out here by hand; outputs are read with GDAL/OGR
 and areas checked against pyproj's geodesic polygon area."""
@@ -127,7 +128,15 @@ def test():
     with tmpdir() as t:
         paths = write_series(t)
         state = os.path.join(t, "state")
+        changes2 = os.path.join(t, "scene_%s.alerts.geojson" % d2.strftime("%Y%m%d"))
+        victim = os.path.join(t, "victim")
+        with open(victim, "w") as f:
+            f.write("not for canopy\n")
+        os.symlink(victim, changes2)
         lines = [add(state, p) for p in paths[:3]]
+        assert open(victim).read() == "not for canopy\n", "written through a planted link"
+        assert not os.path.islink(changes2) and os.path.isfile(changes2), changes2
+        assert not [n for n in os.listdir(t) if n.startswith(".canopy-")], os.listdir(t)
         assert "0 new alerts, 0 confirmed, 0 dismissed, 0.0 ha" in lines[0], lines
         assert "0 new alerts, 0 confirmed, 0 dismissed" in lines[1], lines
         ha = sum(cell_area(*CELLS[k][0]) for k in "ABCFJ") / 1e4
@@ -139,7 +148,7 @@ def test():
         props = check_geojson(os.path.join(state, "alerts.geojson"), 5)
         f = [p for p in props if p["confidence"] == "high"]
         assert len(f) == 1 and f[0]["first_detected"] == d2.isoformat(), props
-        ch = check_geojson(os.path.join(t, "scene_%s.alerts.geojson" % d2.strftime("%Y%m%d")), 5)
+        ch = check_geojson(changes2, 5)
         assert all(p["change"] == "new" for p in ch), ch
 
         line = add(state, paths[3])

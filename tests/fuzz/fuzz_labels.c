@@ -9,10 +9,11 @@
  */
 #include "onnx/onnx.h"
 #include "eval/eval.h"
+#include "fuzz.h"
 
 #include <stdint.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+const char cnp_fuzz_corpus[] = "tests/fuzz/corpus/labels";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -7,6 +7,7 @@
  * tests/fuzz/corpus/meta.
  */
 #include "onnx/onnx.h"
+#include "fuzz.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@
 
 #define MAX_KEYS 64
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+const char cnp_fuzz_corpus[] = "tests/fuzz/corpus/meta";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -9,11 +9,12 @@
  * -fsanitize=fuzzer,address (see tests/fuzz/README).
  */
 #include "engine/engine.h"
+#include "fuzz.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+const char cnp_fuzz_corpus[] = "tests/fuzz/corpus/model";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

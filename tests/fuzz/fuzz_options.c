@@ -8,6 +8,7 @@
  * tests/fuzz/corpus/options.
  */
 #include "canopy/classify.h"
+#include "fuzz.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 
 #define MAX_ARGS 64
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+const char cnp_fuzz_corpus[] = "tests/fuzz/corpus/options";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

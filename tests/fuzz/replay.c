@@ -1,11 +1,13 @@
 /* replay.c -- a main for libFuzzer targets without libFuzzer: runs
  * LLVMFuzzerTestOneInput on each file named on the command line (folders:
  * every file inside, in name order), or, with no arguments, on the saved
- * inputs in $CANOPY_SRCDIR/CNP_FUZZ_CORPUS, so that `make check` replays
- * every corpus entry and saved crash. Exit 0 when all ran, 99 when an input
- * could not be read (a crash is the test's failure).
+ * inputs of the target, $CANOPY_SRCDIR/cnp_fuzz_corpus (fuzz.h), so that
+ * `make check` replays every corpus entry and saved crash. Exit 0 when all
+ * ran, 99 when an input could not be read (a crash is the test's failure).
  */
 #define _POSIX_C_SOURCE 200809L
+#include "fuzz.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
@@ -13,12 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#ifndef CNP_FUZZ_CORPUS
-#error "CNP_FUZZ_CORPUS (the corpus folder under the source tree) must be defined"
-#endif
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int run_file(const char *path)
 {
@@ -103,16 +99,16 @@ int main(int argc, char **argv)
         }
     } else {
         const char *src = getenv("CANOPY_SRCDIR");
-        char *dir = malloc(strlen(src ? src : ".") + strlen(CNP_FUZZ_CORPUS) + 2);
+        char *dir = malloc(strlen(src ? src : ".") + strlen(cnp_fuzz_corpus) + 2);
         if (!dir)
             return 99;
-        sprintf(dir, "%s/%s", src ? src : ".", CNP_FUZZ_CORPUS);
+        sprintf(dir, "%s/%s", src ? src : ".", cnp_fuzz_corpus);
         total = run_path(dir);
         free(dir);
         if (total < 0)
             return 99;
         if (total == 0) {
-            fprintf(stderr, "replay: no inputs in %s\n", CNP_FUZZ_CORPUS);
+            fprintf(stderr, "replay: no inputs in %s\n", cnp_fuzz_corpus);
             return 99;
         }
     }

@@ -6,6 +6,7 @@ projection fields against GDAL, links resolving."""
 import datetime
 import json
 import os
+import urllib.parse
 
 import jsonschema
 from osgeo import gdal, osr
@@ -210,6 +211,9 @@ def main():
         assert sorted(os.path.normpath(link["href"]) for link in links) == \
             sorted(n + ".stac.json" for n in items), links
         assert {link["rel"] for link in coll["links"]} >= {"root", "self", "item"}
+        (self_href,) = [link["href"] for link in coll["links"] if link["rel"] == "self"]
+        assert urllib.parse.unquote(self_href) == \
+            os.path.realpath(os.path.join(out, "collection.json")), self_href
         (bb,) = coll["extent"]["spatial"]["bbox"]
         for item in items.values():
             b = item["bbox"]

@@ -14,13 +14,12 @@
  * is the product's reflectance itself. Exit 0, or 1 with the message. */
 #define _POSIX_C_SOURCE 200809L
 #include "scene/product.h"
+#include "../lib/tiler_dump.h"
 
 #include <json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAXC 16
 
 static int split(const char *s, char **out, int max)
 {
@@ -40,32 +39,19 @@ int main(int argc, char **argv)
     cnp_tiler *t = NULL;
     cnp_ctx ctx;
     const cnp_tiler_info *in;
-    const cnp_strip *s;
     cnp_tiler_stats stats;
-    char *names[MAXC], *tok[MAXC], *pj = NULL;
-    int bands[MAXC] = {1, 2, 3}, C = 3, have_names = 0, i, n, rc = 1, first = 1;
+    char *names[TDUMP_MAXC], *tok[TDUMP_MAXC], *pj = NULL;
+    int bands[TDUMP_MAXC] = {1, 2, 3}, C = 3, have_names = 0, i, n, rc = 1;
     unsigned char scl[CNP_SCL_CLASSES];
-    float mean[MAXC], std[MAXC];
+    float mean[TDUMP_MAXC], std[TDUMP_MAXC];
     float *cells = NULL;
-    FILE *f = NULL;
-    size_t chip_floats;
 
     if (argc < 3) {
         fprintf(stderr, "usage: %s PRODUCT OUT.f32 [options]\n", argv[0]);
         return 2;
     }
     memset(&pp, 0, sizeof pp);
-    memset(&tp, 0, sizeof tp);
-    tp.chip = 16;
-    tp.spec.size = 16;
-    tp.spec.scale = 1.0;
-    tp.gsd_mode = CNP_GSD_NATIVE;
-    tp.max_gsd_ratio = 4.0;
-    tp.min_valid = 0.5;
-    for (i = 0; i < MAXC; i++) {
-        mean[i] = 0.0f;
-        std[i] = 1.0f;
-    }
+    tdump_params_init(&tp, 16, 1.0, mean, std);
     for (i = 3; i < argc; i++) {
         const char *o = argv[i], *a = i + 1 < argc ? argv[i + 1] : "";
         if (!strcmp(o, "--user-bands")) {
@@ -74,10 +60,10 @@ int main(int argc, char **argv)
         }
         i++;
         if (!strcmp(o, "--names")) {
-            C = split(a, names, MAXC);
+            C = split(a, names, TDUMP_MAXC);
             have_names = 1;
         } else if (!strcmp(o, "--bands")) {
-            C = split(a, tok, MAXC);
+            C = split(a, tok, TDUMP_MAXC);
             for (n = 0; n < C; n++) {
                 bands[n] = atoi(tok[n]);
                 free(tok[n]);
@@ -97,7 +83,7 @@ int main(int argc, char **argv)
             pp.mask_file = a;
         } else if (!strcmp(o, "--scl-unusable")) {
             memset(scl, 0, sizeof scl);
-            n = split(a, tok, MAXC);
+            n = split(a, tok, TDUMP_MAXC);
             while (n-- > 0) {
                 scl[atoi(tok[n]) % CNP_SCL_CLASSES] = 1;
                 free(tok[n]);
@@ -130,8 +116,6 @@ int main(int argc, char **argv)
         goto cleanup;
     tp.spec.n_channels = C;
     tp.spec.bands = pr->bands;
-    tp.spec.mean = mean;
-    tp.spec.std = std;
     tp.rad_add = pr->rad_add;
     tp.rad_gain = pr->rad_gain;
     tp.have_nodata = pr->have_nodata;
@@ -140,11 +124,9 @@ int main(int argc, char **argv)
     if (cnp_tiler_open(&ctx, pr->dataset, &tp, &t) != CNP_OK)
         goto cleanup;
     in = cnp_tiler_info_get(t);
-    cells = calloc((size_t)in->rows * (size_t)in->cols * 3, sizeof(float));
-    f = fopen(argv[2], "wb");
     pj = cnp_product_json(pr);
-    if (!cells || !f || !pj) {
-        cnp_error(&ctx, CNP_ERR_IO, "%s: cannot write", argv[2]);
+    if (!pj) {
+        cnp_error(&ctx, CNP_ERR_NOMEM, "out of memory");
         goto cleanup;
     }
     printf("{\"product\": %s,\n \"name\": \"%s\", \"warnings\": [", pj, pr->name);
@@ -156,28 +138,8 @@ int main(int argc, char **argv)
     printf("],\n \"rows\": %d, \"cols\": %d, \"width\": %d, \"height\": %d, "
            "\"qmask_kind\": \"%s\", \"mask_kind\": \"%s\",\n \"chips\": [", in->rows, in->cols,
            in->width, in->height, in->qmask_kind ? in->qmask_kind : "", in->mask_kind);
-    chip_floats = (size_t)C * (size_t)in->input_size * (size_t)in->input_size;
-    for (;;) {
-        if (cnp_tiler_next_strip(&ctx, t, &s) != CNP_OK)
-            goto cleanup;
-        if (!s)
-            break;
-        for (i = 0; i < s->n_cols; i++) {
-            float *cell = cells + 3 * ((size_t)s->row * in->cols + s->col0 + i);
-            cell[0] = s->valid[i];
-            cell[1] = s->usable[i];
-            cell[2] = s->obscured[i];
-        }
-        for (i = 0; i < s->n_chips; i++) {
-            printf("%s[%d, %d, %d]", first ? "" : ", ", s->row, s->cols[i], s->partial[i]);
-            first = 0;
-        }
-        if (s->n_chips && fwrite(s->input, sizeof(float), chip_floats * s->n_chips, f) !=
-                              chip_floats * (size_t)s->n_chips) {
-            cnp_error(&ctx, CNP_ERR_IO, "%s: write failed", argv[2]);
-            goto cleanup;
-        }
-    }
+    if (tdump_strips(&ctx, t, C, argv[2], &cells) != CNP_OK)
+        goto cleanup;
     printf("],\n \"cells\": [");
     for (i = 0; i < in->rows * in->cols; i++)
         printf("%s[%.9g, %.9g, %d]", i ? ", " : "", (double)cells[3 * i],
@@ -187,10 +149,6 @@ int main(int argc, char **argv)
            "\"obscured\": %ld}}\n", stats.chips, stats.partial, stats.skipped, stats.obscured);
     rc = 0;
 cleanup:
-    if (f && fclose(f) != 0 && rc == 0) {
-        cnp_error(&ctx, CNP_ERR_IO, "%s: write failed", argv[2]);
-        rc = 1;
-    }
     if (rc)
         fprintf(stderr, "product_dump: %s\n", ctx.msg);
     for (i = 0; have_names && i < C; i++)

@@ -117,6 +117,12 @@ def run():
         assert j["qmask_kind"] == "msk_classi"
         assert expect(j, chips, (dn - 1000) / 10000, (dn != 0).all(axis=0), use, 0.5,
                       "L1C MSK_CLASSI") == 2
+        # ... and without it, an error naming the file and --mask none.
+        os.remove(glob.glob(os.path.join(l1c.path, "GRANULE", "*", "QI_DATA",
+                                         "MSK_CLASSI_B00.jp2"))[0])
+        j, err = F.dump(l1c.path, d, "--names", "red,green,blue", check=False)
+        assert j is None and "MSK_CLASSI_B00.jp2, delivered from" in err and \
+            "--mask none" in err, err
 
         # L1C before 04.00: GML cloud polygons (MSK_CLOUDS_B00.gml), rasterised
         # at 60 m: opaque over chip (1, 1), cirrus over most of chip (0, 2).
@@ -133,6 +139,11 @@ def run():
         assert [b["add"] for b in j["product"]["bands"]] == [0] * 3
         assert expect(j, chips, dn / 10000, (dn != 0).all(axis=0), ~nearest(m60, 6, 48), 0.5,
                       "L1C 02.09 MSK_CLOUDS GML") == 2
+        os.remove(glob.glob(os.path.join(old.path, "GRANULE", "*", "QI_DATA",
+                                         "MSK_CLOUDS_B00.gml"))[0])
+        j, err = F.dump(old.path, d, "--names", "red,green,blue", check=False)
+        assert j is None and "MSK_CLOUDS_B00.gml, delivered before" in err and \
+            "--mask none" in err, err
         # an empty GML mask (no clouds): every chip classified
         clear = F.s2_product(d, level="L1C", baseline="02.09", start="20190617T100559", seed=12)
         j, chips = F.dump(clear.path, d, "--names", "red,green,blue")

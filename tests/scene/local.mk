@@ -2,7 +2,8 @@
 
 # canopy classify: the tiler alone (driver + checks), then the whole command.
 check_PROGRAMS += tests/scene/test_classify_tiler
-tests_scene_test_classify_tiler_SOURCES = tests/scene/test_classify_tiler.c
+tests_scene_test_classify_tiler_SOURCES = tests/scene/test_classify_tiler.c tests/lib/tiler_dump.c \
+	tests/lib/tiler_dump.h
 tests_scene_test_classify_tiler_LDADD = $(CNP_LIBS)
 TESTS += tests/scene/test_classify_tiler.py tests/scene/test_classify_utm.py \
 	tests/scene/test_classify_crs.py tests/scene/test_classify_masks.py \

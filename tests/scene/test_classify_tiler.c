@@ -12,12 +12,11 @@
  * Exit 0 on success, 1 with the tiler's message on stderr otherwise.
  */
 #include "scene/scene.h"
+#include "../lib/tiler_dump.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAXC 16
 
 static int parse_list(const char *s, double *v, int max)
 {
@@ -38,32 +37,18 @@ int main(int argc, char **argv)
     cnp_tiler *t = NULL;
     cnp_ctx ctx;
     const cnp_tiler_info *in;
-    const cnp_strip *s;
     cnp_tiler_stats stats;
-    int bands[MAXC] = {1, 2, 3};
-    float mean[MAXC], std[MAXC];
-    double v[MAXC];
-    float *valid = NULL;
-    FILE *f = NULL;
-    int C = 3, i, n, first = 1, rc = 1;
-    size_t chip_floats;
+    int bands[TDUMP_MAXC] = {1, 2, 3};
+    float mean[TDUMP_MAXC], std[TDUMP_MAXC];
+    double v[TDUMP_MAXC];
+    float *cells = NULL;
+    int C = 3, i, n, rc = 1;
 
     if (argc < 3) {
         fprintf(stderr, "usage: %s SCENE OUT.f32 [options]\n", argv[0]);
         return 2;
     }
-    memset(&p, 0, sizeof p);
-    p.chip = 256;
-    p.stride = 0;
-    p.spec.size = 256;
-    p.spec.scale = 1.0 / 255.0;
-    p.gsd_mode = CNP_GSD_NATIVE;
-    p.max_gsd_ratio = 4.0;
-    p.min_valid = 0.5;
-    for (i = 0; i < MAXC; i++) {
-        mean[i] = 0.0f;
-        std[i] = 1.0f;
-    }
+    tdump_params_init(&p, 256, 1.0 / 255.0, mean, std);
     for (i = 3; i + 1 < argc; i += 2) {
         const char *o = argv[i], *a = argv[i + 1];
         if (!strcmp(o, "--chip"))
@@ -90,15 +75,15 @@ int main(int argc, char **argv)
                 p.gsd_m = atof(a);
             }
         } else if (!strcmp(o, "--bands")) {
-            C = parse_list(a, v, MAXC);
+            C = parse_list(a, v, TDUMP_MAXC);
             for (n = 0; n < C; n++)
                 bands[n] = (int)v[n];
         } else if (!strcmp(o, "--mean")) {
-            n = parse_list(a, v, MAXC);
+            n = parse_list(a, v, TDUMP_MAXC);
             for (n = n - 1; n >= 0; n--)
                 mean[n] = (float)v[n];
         } else if (!strcmp(o, "--std")) {
-            n = parse_list(a, v, MAXC);
+            n = parse_list(a, v, TDUMP_MAXC);
             for (n = n - 1; n >= 0; n--)
                 std[n] = (float)v[n];
         } else {
@@ -114,20 +99,11 @@ int main(int argc, char **argv)
         p.stride = p.chip;
     p.spec.n_channels = C;
     p.spec.bands = bands;
-    p.spec.mean = mean;
-    p.spec.std = std;
 
     cnp_ctx_clear(&ctx);
     if (cnp_tiler_open(&ctx, argv[1], &p, &t) != CNP_OK)
         goto cleanup;
     in = cnp_tiler_info_get(t);
-    valid = calloc((size_t)in->rows * (size_t)in->cols, sizeof(float));
-    f = fopen(argv[2], "wb");
-    if (!valid || !f) {
-        cnp_error(&ctx, CNP_ERR_IO, "%s: cannot write", argv[2]);
-        goto cleanup;
-    }
-    chip_floats = (size_t)C * (size_t)in->input_size * (size_t)in->input_size;
     printf("{\"rows\": %d, \"cols\": %d, \"width\": %d, \"height\": %d, \"n_strips\": %d,\n",
            in->rows, in->cols, in->width, in->height, in->n_strips);
     printf(" \"grid_gt\": [%.17g, %.17g, %.17g, %.17g, %.17g, %.17g],\n", in->grid_gt[0],
@@ -138,38 +114,19 @@ int main(int argc, char **argv)
     printf(" \"resampling\": \"%s\", \"mask_kind\": \"%s\", \"input_size\": %d,\n",
            in->resampling, in->mask_kind, in->input_size);
     printf(" \"chips\": [");
-    for (;;) {
-        if (cnp_tiler_next_strip(&ctx, t, &s) != CNP_OK)
-            goto cleanup;
-        if (!s)
-            break;
-        for (i = 0; i < s->n_cols; i++)
-            valid[(size_t)s->row * in->cols + s->col0 + i] = s->valid[i];
-        for (i = 0; i < s->n_chips; i++) {
-            printf("%s[%d, %d, %d]", first ? "" : ", ", s->row, s->cols[i], s->partial[i]);
-            first = 0;
-        }
-        if (s->n_chips && fwrite(s->input, sizeof(float), chip_floats * s->n_chips, f) !=
-                              chip_floats * (size_t)s->n_chips) {
-            cnp_error(&ctx, CNP_ERR_IO, "%s: write failed", argv[2]);
-            goto cleanup;
-        }
-    }
+    if (tdump_strips(&ctx, t, C, argv[2], &cells) != CNP_OK)
+        goto cleanup;
     printf("],\n \"valid\": [");
     for (i = 0; i < in->rows * in->cols; i++)
-        printf("%s%.9g", i ? ", " : "", (double)valid[i]);
+        printf("%s%.9g", i ? ", " : "", (double)cells[3 * i]);
     cnp_tiler_stats_get(t, &stats);
     printf("],\n \"stats\": {\"chips\": %ld, \"partial\": %ld, \"skipped\": %ld}}\n",
            stats.chips, stats.partial, stats.skipped);
     rc = 0;
 cleanup:
-    if (f && fclose(f) != 0 && rc == 0) {
-        cnp_error(&ctx, CNP_ERR_IO, "%s: write failed", argv[2]);
-        rc = 1;
-    }
     if (rc)
         fprintf(stderr, "test_classify_tiler: %s\n", ctx.msg);
-    free(valid);
+    free(cells);
     cnp_tiler_close(t);
     return rc;
 }
