@@ -46,6 +46,7 @@ typedef struct report {
     int last_pct;              /* last JSONL progress percent, -1 none */
 } report;
 
+/* Over 120 lines: it is the help text, one string, not logic. */
 static void print_help(FILE *f)
 {
     fputs(
@@ -65,10 +66,12 @@ static void print_help(FILE *f)
 "  NAME.stac.json         STAC 1.0 Item of the scene's outputs\n"
 "  NAME.failed.json       with --record-failures, for a scene that failed: its\n"
 "                         error, for canopy report (removed when it succeeds)\n"
-"  (and .qml styles for QGIS). Every file is written under a temporary name and\n"
-"renamed when complete; a scene that fails leaves none of its outputs. A scene\n"
-"whose manifest shows the same inputs, model and parameters is skipped (\"up to\n"
-"date\").\n"
+"  (and .qml styles for QGIS). A scene's files are written in a private folder\n"
+"in OUTDIR and moved into place when all are complete, the manifest last; a\n"
+"scene that fails, or a run killed, leaves none of its outputs (the next run\n"
+"removes what a killed run left). A scene whose manifest shows the same inputs,\n"
+"model and parameters is skipped (\"up to date\"). A scene with nothing to\n"
+"classify (all nodata, smaller than one chip) is done with a warning.\n"
 "\n"
 "SCENE is any raster GDAL reads (GeoTIFF, COG, VRT, JP2, /vsicurl/, /vsizip/),\n"
 "any data type, any CRS (north-up), a Sentinel-2 L1C/L2A product (its .SAFE\n"
@@ -76,7 +79,8 @@ static void print_help(FILE *f)
 "PlanetScope scene file (..._AnalyticMS_SR.tif, _AnalyticMS.tif, _Visual.tif), a\n"
 "folder (every raster and .SAFE product in it; UDM2 files are masks, not\n"
 "scenes), or @LIST (a text file of scenes, one per line, '#' comments; relative\n"
-"paths are taken from the current folder).\n"
+"paths are taken from the current folder). A scene named -x.tif is given as\n"
+"./-x.tif or after --.\n"
 "\n"
 "Products: the model's canopy.bands may name bands (\"red\", \"nir\", \"B04\"):\n"
 "they are found by the product's band names, GDAL's colour interpretation or\n"

@@ -31,6 +31,69 @@ static int split(const char *s, char **out, int max)
     return n;
 }
 
+/* The options after PRODUCT OUT.f32 into pp, tp, names (with --names),
+ * bands and *C; 0, or 2 for an unknown option. */
+static int parse_options(int argc, char **argv, cnp_product_params *pp, cnp_tiler_params *tp,
+                         char **names, int *bands, int *C, int *have_names, unsigned char *scl)
+{
+    char *tok[TDUMP_MAXC];
+    int i, n;
+
+    for (i = 3; i < argc; i++) {
+        const char *o = argv[i], *a = i + 1 < argc ? argv[i + 1] : "";
+        if (!strcmp(o, "--user-bands")) {
+            pp->bands_given = 1;
+            continue;
+        }
+        i++;
+        if (!strcmp(o, "--names")) {
+            *C = split(a, names, TDUMP_MAXC);
+            *have_names = 1;
+        } else if (!strcmp(o, "--bands")) {
+            *C = split(a, tok, TDUMP_MAXC);
+            for (n = 0; n < *C; n++) {
+                bands[n] = atoi(tok[n]);
+                free(tok[n]);
+            }
+        } else if (!strcmp(o, "--chip"))
+            tp->chip = atoi(a);
+        else if (!strcmp(o, "--size"))
+            tp->spec.size = atoi(a);
+        else if (!strcmp(o, "--scale"))
+            tp->spec.scale = atof(a);
+        else if (!strcmp(o, "--offset"))
+            tp->spec.offset = atof(a);
+        else if (!strcmp(o, "--min-valid"))
+            tp->min_valid = atof(a);
+        else if (!strcmp(o, "--mask")) {
+            pp->mask_mode = strcmp(a, "none") ? CNP_MASK_FILE : CNP_MASK_NONE;
+            pp->mask_file = a;
+        } else if (!strcmp(o, "--scl-unusable")) {
+            memset(scl, 0, CNP_SCL_CLASSES);
+            n = split(a, tok, TDUMP_MAXC);
+            while (n-- > 0) {
+                scl[atoi(tok[n]) % CNP_SCL_CLASSES] = 1;
+                free(tok[n]);
+            }
+            pp->scl_unusable = scl;
+        } else if (!strcmp(o, "--trained-on"))
+            pp->trained_on = a;
+        else if (!strcmp(o, "--scale-range-hi")) {
+            pp->scale_range_given = 1;
+            pp->scale_range_hi = atof(a);
+        } else if (!strcmp(o, "--model-gsd")) {
+            tp->gsd_mode = CNP_GSD_USER;
+            tp->gsd_m = atof(a);
+        } else {
+            fprintf(stderr, "unknown option %s\n", o);
+            return 2;
+        }
+    }
+    for (n = *have_names ? 0 : *C; n < *C; n++)
+        bands[n] = n + 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     cnp_product_params pp;
@@ -40,8 +103,8 @@ int main(int argc, char **argv)
     cnp_ctx ctx;
     const cnp_tiler_info *in;
     cnp_tiler_stats stats;
-    char *names[TDUMP_MAXC], *tok[TDUMP_MAXC], *pj = NULL;
-    int bands[TDUMP_MAXC] = {1, 2, 3}, C = 3, have_names = 0, i, n, rc = 1;
+    char *names[TDUMP_MAXC], *pj = NULL;
+    int bands[TDUMP_MAXC] = {1, 2, 3}, C = 3, have_names = 0, i, rc = 1;
     unsigned char scl[CNP_SCL_CLASSES];
     float mean[TDUMP_MAXC], std[TDUMP_MAXC];
     float *cells = NULL;
@@ -52,58 +115,8 @@ int main(int argc, char **argv)
     }
     memset(&pp, 0, sizeof pp);
     tdump_params_init(&tp, 16, 1.0, mean, std);
-    for (i = 3; i < argc; i++) {
-        const char *o = argv[i], *a = i + 1 < argc ? argv[i + 1] : "";
-        if (!strcmp(o, "--user-bands")) {
-            pp.bands_given = 1;
-            continue;
-        }
-        i++;
-        if (!strcmp(o, "--names")) {
-            C = split(a, names, TDUMP_MAXC);
-            have_names = 1;
-        } else if (!strcmp(o, "--bands")) {
-            C = split(a, tok, TDUMP_MAXC);
-            for (n = 0; n < C; n++) {
-                bands[n] = atoi(tok[n]);
-                free(tok[n]);
-            }
-        } else if (!strcmp(o, "--chip"))
-            tp.chip = atoi(a);
-        else if (!strcmp(o, "--size"))
-            tp.spec.size = atoi(a);
-        else if (!strcmp(o, "--scale"))
-            tp.spec.scale = atof(a);
-        else if (!strcmp(o, "--offset"))
-            tp.spec.offset = atof(a);
-        else if (!strcmp(o, "--min-valid"))
-            tp.min_valid = atof(a);
-        else if (!strcmp(o, "--mask")) {
-            pp.mask_mode = strcmp(a, "none") ? CNP_MASK_FILE : CNP_MASK_NONE;
-            pp.mask_file = a;
-        } else if (!strcmp(o, "--scl-unusable")) {
-            memset(scl, 0, sizeof scl);
-            n = split(a, tok, TDUMP_MAXC);
-            while (n-- > 0) {
-                scl[atoi(tok[n]) % CNP_SCL_CLASSES] = 1;
-                free(tok[n]);
-            }
-            pp.scl_unusable = scl;
-        } else if (!strcmp(o, "--trained-on"))
-            pp.trained_on = a;
-        else if (!strcmp(o, "--scale-range-hi")) {
-            pp.scale_range_given = 1;
-            pp.scale_range_hi = atof(a);
-        } else if (!strcmp(o, "--model-gsd")) {
-            tp.gsd_mode = CNP_GSD_USER;
-            tp.gsd_m = atof(a);
-        } else {
-            fprintf(stderr, "unknown option %s\n", o);
-            return 2;
-        }
-    }
-    for (n = have_names ? 0 : C; n < C; n++)
-        bands[n] = n + 1;
+    if (parse_options(argc, argv, &pp, &tp, names, bands, &C, &have_names, scl) != 0)
+        return 2;
     pp.n_channels = C;
     pp.bands = bands;
     pp.names = have_names ? (const char *const *)names : NULL;
