@@ -134,7 +134,10 @@ def start_sshd(svc, folder, hosts=("canopy-a", "canopy-b")):
 
     The client sends SHLVL=1: Debian's bash, run by sshd as the login shell,
     then skips the user's ~/.bashrc, which on a developer's machine may take
-    seconds (pyenv init) or print text, and is no part of the test."""
+    seconds (pyenv init) or print text, and is no part of the test. In a
+    sanitizer build (./configure --enable-sanitizers) the sanitizers'
+    settings travel too (SendEnv/AcceptEnv), so that a canopy run over ssh
+    reports like a local one."""
     sshd = program("sshd", "openssh-server")
     keygen = program("ssh-keygen", "openssh-client")
     ssh = program("ssh", "openssh-client")
@@ -167,7 +170,7 @@ StrictModes no
 X11Forwarding no
 PrintMotd no
 LogLevel VERBOSE
-AcceptEnv SHLVL
+AcceptEnv SHLVL ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 """.format(port=port, d=folder, user=user))
         ct.run([sshd, "-t", "-f", conf])
         with open(cfg, "w") as f:
@@ -182,6 +185,7 @@ AcceptEnv SHLVL
     BatchMode yes
     LogLevel ERROR
     SetEnv SHLVL=1
+    SendEnv ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 """.format(hosts=" ".join(hosts), port=port, user=user, d=folder))
         p = svc.start([sshd, "-D", "-e", "-f", conf], log)
 
