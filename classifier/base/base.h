@@ -42,7 +42,7 @@ char *cnp_strdup(cnp_ctx *ctx, const char *s);
  *
  * Every file canopy creates goes through cnp_atomic_*: it is written in a
  * private folder made with mkdtemp() in its destination folder (0700, an
- * unpredictable name ".canopy-XXXXXX"), then renamed onto its final name
+ * unpredictable name, private.c), then renamed onto its final name
  * with renameat() and the folder fsync'd. A link planted at the final name
  * is replaced, never followed; nothing can be planted in the private
  * folder.
@@ -87,22 +87,23 @@ cnp_status cnp_atomic_write(cnp_ctx *ctx, const char *final_path, const void *da
 /* ---- private folders (private.c) ----------------------------------------
  *
  * A private folder is made by mkdtemp() inside an output folder (mode 0700,
- * ".canopy-XXXXXX") with an owner file naming the process that made it, so
- * that a later run can prove it is canopy's and that its maker is gone. */
+ * ".canopy-HOSTBOOT-PID-START-XXXXXX": its name records the process that
+ * made it), so that a later run can prove it is canopy's and that its maker
+ * is gone. */
 
 /* Makes a private folder in dir; the path (caller frees) or NULL with the
  * error in ctx ("cannot write WHAT: why; advice"). */
 char *cnp_private_dir_new(cnp_ctx *ctx, const char *dir, const char *what);
 
 /* Removes a private folder and all in it (folders a few levels deep),
- * never following a link. A path whose last part is not ".canopy-XXXXXX"
- * is left alone. NULL: no-op. */
+ * never following a link. A path whose last part is not a private
+ * folder's name is left alone. NULL: no-op. */
 void cnp_private_dir_remove(const char *path);
 
 /* Removes the private folders in dir whose makers are gone (killed, the
  * machine restarted; another host's after a week); the number removed.
- * Folders that are not provably canopy's (another owner, other modes, no
- * owner file, a link) are left alone. */
+ * Folders that are not provably canopy's (another owner, other modes, a
+ * name not of that form, a link) are left alone. */
 int cnp_private_dirs_clean(const char *dir);
 
 /* Reads a whole file (at most max_size bytes, else CNP_ERR_FORMAT) into a

@@ -1,23 +1,23 @@
 /* private.c -- canopy's private folders: made with mkdtemp() inside an
- * output folder (mode 0700, unpredictable name ".canopy-XXXXXX"), marked
- * as canopy's by an owner file, removed without ever following a link, and
- * cleaned up by a later run when the process that made them is gone (killed
- * with SIGKILL, a power cut).
+ * output folder (mode 0700, an unpredictable suffix), removed without ever
+ * following a link, and cleaned up by a later run when the process that
+ * made them is gone (killed with SIGKILL, a power cut).
  *
- * The owner file (".canopy-owner") says which process made the folder:
+ * The folder's name says which process made it, so that no moment exists
+ * when the folder is there but its maker is not recorded:
  *
- *   canopy private folder 1
- *   host HOSTNAME
- *   boot BOOT-ID          (/proc/sys/kernel/random/boot_id)
- *   pid PID
- *   start START           (field 22 of /proc/PID/stat: start time in ticks)
+ *   .canopy-HHHHHHHHBBBBBBBB-PID-START-XXXXXX
+ *
+ * HHHHHHHH: FNV-1a hash of the host name; BBBBBBBB: of the boot id
+ * (/proc/sys/kernel/random/boot_id); PID; START: the process's start time
+ * (field 22 of /proc/PID/stat, clock ticks since boot); XXXXXX: mkdtemp's.
  *
  * A folder is an orphan when it is a real folder owned by this user, mode
- * 0700, with a regular owner file in that form, and its process is gone:
- * same host and boot and no process PID with that start time; or same host
- * and another boot (the machine restarted); or another host (a shared
- * folder) and the owner file older than CNP_ORPHAN_FOREIGN_S. Anything else
- * is left alone: canopy only deletes what it can prove it made. */
+ * 0700, named in that form, and its process is gone: same host and boot and
+ * no process PID with that start time; or same host and another boot (the
+ * machine restarted); or another host (a shared folder) and the folder
+ * untouched for CNP_ORPHAN_FOREIGN_S. Anything else is left alone: canopy
+ * only deletes what it can prove it made. */
 #define _GNU_SOURCE
 #include "config.h"
 #include "base/base.h"
@@ -25,6 +25,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,19 +34,24 @@
 #include <time.h>
 #include <unistd.h>
 
-#define OWNER_FILE ".canopy-owner"
-#define OWNER_MAGIC "canopy private folder 1"
 #define PREFIX ".canopy-"
 #define MAX_DEPTH 4
 /* A private folder of another host is only removed after a week. */
 #define CNP_ORPHAN_FOREIGN_S (7 * 24 * 3600)
 
 typedef struct owner {
-    char host[256];
-    char boot[64];
+    uint32_t host, boot;
     long pid;
     unsigned long long start;
 } owner;
+
+static uint32_t fnv1a(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
 
 /* The first line of a small file, without its newline, into buf; 0 when it
  * cannot be read. */
@@ -86,57 +92,30 @@ static unsigned long long proc_start(long pid)
 
 static void owner_self(owner *o)
 {
-    memset(o, 0, sizeof *o);
-    if (gethostname(o->host, sizeof o->host - 1) != 0)
-        strcpy(o->host, "unknown");
-    if (!read_line("/proc/sys/kernel/random/boot_id", o->boot, sizeof o->boot) || !o->boot[0])
-        strcpy(o->boot, "unknown");
+    char host[256] = "", boot[64] = "";
+    if (gethostname(host, sizeof host - 1) != 0)
+        strcpy(host, "unknown");
+    if (!read_line("/proc/sys/kernel/random/boot_id", boot, sizeof boot))
+        strcpy(boot, "unknown");
+    o->host = fnv1a(host);
+    o->boot = fnv1a(boot);
     o->pid = (long)getpid();
     o->start = proc_start(o->pid);
-}
-
-/* Writes the owner file into the folder open as dfd; 0 or errno. */
-static int owner_write(int dfd)
-{
-    char text[512];
-    owner o;
-    int fd, n, e = 0;
-
-    owner_self(&o);
-    n = snprintf(text, sizeof text, OWNER_MAGIC "\nhost %s\nboot %s\npid %ld\nstart %llu\n",
-                 o.host, o.boot, o.pid, o.start);
-    fd = openat(dfd, OWNER_FILE, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return errno;
-    if (write(fd, text, (size_t)n) != n)
-        e = errno ? errno : EIO;
-    if (close(fd) != 0 && !e)
-        e = errno;
-    return e;
 }
 
 char *cnp_private_dir_new(cnp_ctx *ctx, const char *dir, const char *what)
 {
     char *priv = NULL;
-    int dfd, e;
+    owner o;
 
-    if (asprintf(&priv, "%s/" PREFIX "XXXXXX", dir && *dir ? dir : ".") < 0) {
+    owner_self(&o);
+    if (asprintf(&priv, "%s/" PREFIX "%08" PRIx32 "%08" PRIx32 "-%ld-%llu-XXXXXX",
+                 dir && *dir ? dir : ".", o.host, o.boot, o.pid, o.start) < 0) {
         cnp_error(ctx, CNP_ERR_NOMEM, "out of memory making a temporary folder for %s", what);
         return NULL;
     }
     if (!mkdtemp(priv)) {
-        e = errno;
-        cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", what, strerror(e),
-                  cnp_write_advice(e));
-        free(priv);
-        return NULL;
-    }
-    dfd = open(priv, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    e = dfd < 0 ? errno : owner_write(dfd);
-    if (dfd >= 0)
-        close(dfd);
-    if (e) {
-        cnp_private_dir_remove(priv);
+        int e = errno;
         cnp_error(ctx, CNP_ERR_IO, "cannot write %s: %s; %s", what, strerror(e),
                   cnp_write_advice(e));
         free(priv);
@@ -186,21 +165,48 @@ static void remove_at(int pfd, const char *name)
     unlinkat(pfd, name, AT_REMOVEDIR);
 }
 
-/* 1 when name is ".canopy-" and six characters of mkdtemp's alphabet. */
-static int private_name(const char *name)
+/* 1 when name is a private folder's name (the form above); its maker into
+ * *o. */
+static int private_name(const char *name, owner *o)
 {
-    size_t i, n = strlen(PREFIX);
-    if (strncmp(name, PREFIX, n) != 0 || strlen(name) != n + 6)
+    size_t n = strlen(PREFIX), len = strlen(name), i;
+    unsigned long long pid, v[2];
+    const char *p;
+    char hex[9], *end;
+
+    if (strncmp(name, PREFIX, n) != 0 || len < n + 16 + 5 + 7 || name[len - 7] != '-')
         return 0;
-    for (i = n; name[i]; i++)
+    for (i = len - 6; i < len; i++)
         if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
               (name[i] >= '0' && name[i] <= '9')))
             return 0;
+    for (i = n; i < n + 16; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+            return 0;
+    memcpy(hex, name + n, 8);
+    hex[8] = '\0';
+    o->host = (uint32_t)strtoul(hex, NULL, 16);
+    memcpy(hex, name + n + 8, 8);
+    o->boot = (uint32_t)strtoul(hex, NULL, 16);
+    /* "-PID-START-": digits only */
+    p = name + n + 16;
+    for (i = 0; i < 2; i++) {
+        if (*p != '-' || p[1] < '0' || p[1] > '9')
+            return 0;
+        v[i] = strtoull(p + 1, &end, 10);
+        p = end;
+    }
+    if (p != name + len - 7 || v[0] == 0 || v[0] > 0x7fffffffULL)
+        return 0;
+    pid = v[0];
+    o->start = v[1];
+    o->pid = (long)pid;
     return 1;
 }
 
 void cnp_private_dir_remove(const char *path)
 {
+    owner o;
     const char *slash, *base;
     char *parent;
     int pfd;
@@ -209,7 +215,7 @@ void cnp_private_dir_remove(const char *path)
         return;
     slash = strrchr(path, '/');
     base = slash ? slash + 1 : path;
-    if (!private_name(base))
+    if (!private_name(base, &o))
         return;
     parent = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
     if (!parent)
@@ -222,39 +228,12 @@ void cnp_private_dir_remove(const char *path)
     close(pfd);
 }
 
-/* Reads the owner file of the private folder open as dfd; 1 when it is one
- * (a regular file of ours in the form above). *age_s: seconds since it was
- * written. */
-static int owner_read(int dfd, owner *o, double *age_s)
-{
-    char buf[1024];
-    struct stat sb;
-    FILE *f;
-    int fd, ok;
-
-    memset(o, 0, sizeof *o);
-    fd = openat(dfd, OWNER_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
-        sb.st_size > 1024 || !(f = fdopen(fd, "r"))) {
-        close(fd);
-        return 0;
-    }
-    *age_s = difftime(time(NULL), sb.st_mtime);
-    ok = fgets(buf, sizeof buf, f) && !strcmp(buf, OWNER_MAGIC "\n") &&
-         fscanf(f, "host %255s\nboot %63s\npid %ld\nstart %llu", o->host, o->boot, &o->pid,
-                &o->start) == 4 && o->pid > 0;
-    fclose(f);
-    return ok;
-}
-
 /* 1 when the folder's process is provably gone. */
 static int owner_gone(const owner *o, const owner *self, double age_s)
 {
-    if (strcmp(o->host, self->host) != 0)
+    if (o->host != self->host)
         return age_s > CNP_ORPHAN_FOREIGN_S;
-    if (strcmp(o->boot, self->boot) != 0)
+    if (o->boot != self->boot)
         return 1; /* the machine has restarted since */
     if (o->pid == self->pid && o->start == self->start)
         return 0; /* this very process */
@@ -275,21 +254,13 @@ int cnp_private_dirs_clean(const char *dir)
     owner_self(&self);
     while ((e = readdir(d)) != NULL) {
         struct stat sb;
-        double age_s = 0;
-        int dfd, gone;
-        if (!private_name(e->d_name) ||
+        if (!private_name(e->d_name, &o) ||
             fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
-            !S_ISDIR(sb.st_mode) || sb.st_uid != geteuid() || (sb.st_mode & 077) != 0)
+            !S_ISDIR(sb.st_mode) || sb.st_uid != geteuid() || (sb.st_mode & 077) != 0 ||
+            !owner_gone(&o, &self, difftime(time(NULL), sb.st_mtime)))
             continue;
-        dfd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dfd < 0)
-            continue;
-        gone = owner_read(dfd, &o, &age_s) && owner_gone(&o, &self, age_s);
-        close(dfd);
-        if (gone) {
-            remove_at(dirfd(d), e->d_name);
-            removed++;
-        }
+        remove_at(dirfd(d), e->d_name);
+        removed++;
     }
     closedir(d);
     return removed;

@@ -161,7 +161,7 @@ CNP_API void cnp_classify_model_free(cnp_classify_model *m);
 CNP_API const char *cnp_classify_model_precision(const cnp_classify_model *m);
 
 /* Creates o->outdir (and its parents) when missing and checks that a file
- * can be created in it; removes the private folders (".canopy-XXXXXX") that
+ * can be created in it; removes the private folders (".canopy-...") that
  * canopy runs killed while writing there left behind, when they are
  * provably canopy's and their process is gone. */
 CNP_API cnp_status cnp_classify_outdir_make(cnp_ctx *ctx, const cnp_classify_options *o);

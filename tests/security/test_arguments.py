@@ -12,24 +12,19 @@ import os
 import shutil
 
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import gdal
 
 import canopytest as ct
+import scenes as S
 
 gdal.UseExceptions()
+GT = [500000.0, 3.0, 0.0, 8900000.0, 0.0, -3.0]
 BOM = b"\xef\xbb\xbf"
 
 
 def scene(path, seed):
-    ds = gdal.GetDriverByName("GTiff").Create(path, 64, 64, 3, gdal.GDT_Byte)
-    ds.SetGeoTransform([500000.0, 3.0, 0.0, 8900000.0, 0.0, -3.0])
-    s = osr.SpatialReference()
-    s.ImportFromEPSG(32720)
-    ds.SetProjection(s.ExportToWkt())
     rng = np.random.default_rng(seed)
-    for b in range(3):
-        ds.GetRasterBand(b + 1).WriteArray(rng.integers(0, 256, (64, 64), dtype=np.uint8))
-    ds = None
+    S.make_scene(path, rng.integers(0, 256, (3, 64, 64), dtype=np.uint8), GT, 32720)
 
 
 def test():

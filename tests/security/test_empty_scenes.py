@@ -11,25 +11,17 @@ import json
 import os
 
 import numpy as np
-from osgeo import gdal, ogr, osr
+from osgeo import gdal, ogr
 
 import canopytest as ct
+import scenes as S
 
 gdal.UseExceptions()
+GT = [500000.0, 3.0, 0.0, 8900000.0, 0.0, -3.0]
 
 
 def scene(path, w, h, value, nodata=None):
-    ds = gdal.GetDriverByName("GTiff").Create(path, w, h, 3, gdal.GDT_Byte)
-    ds.SetGeoTransform([500000.0, 3.0, 0.0, 8900000.0, 0.0, -3.0])
-    s = osr.SpatialReference()
-    s.ImportFromEPSG(32720)
-    ds.SetProjection(s.ExportToWkt())
-    for b in range(3):
-        band = ds.GetRasterBand(b + 1)
-        if nodata is not None:
-            band.SetNoDataValue(nodata)
-        band.WriteArray(np.full((h, w), value, np.uint8))
-    ds = None
+    S.make_scene(path, np.full((3, h, w), value, np.uint8), GT, 32720, nodata=nodata)
 
 
 def check_outputs(out, name, why):

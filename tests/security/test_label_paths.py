@@ -20,11 +20,13 @@ import os
 
 import numpy as np
 import onnx
-from osgeo import gdal, osr
+from osgeo import gdal
 
 import canopytest as ct
+import scenes as S
 
 gdal.UseExceptions()
+GT = [500000.0, 3.0, 0.0, 8900000.0, 0.0, -3.0]
 
 
 def model(path, renames):
@@ -42,15 +44,8 @@ def model(path, renames):
 
 
 def scene(path):
-    ds = gdal.GetDriverByName("GTiff").Create(path, 128, 96, 3, gdal.GDT_Byte)
-    ds.SetGeoTransform([500000.0, 3.0, 0.0, 8900000.0, 0.0, -3.0])
-    s = osr.SpatialReference()
-    s.ImportFromEPSG(32720)
-    ds.SetProjection(s.ExportToWkt())
     rng = np.random.default_rng(7)
-    for b in range(3):
-        ds.GetRasterBand(b + 1).WriteArray(rng.integers(0, 256, (96, 128), dtype=np.uint8))
-    ds = None
+    S.make_scene(path, rng.integers(0, 256, (3, 96, 128), dtype=np.uint8), GT, 32720)
 
 
 def victims(folder, names):

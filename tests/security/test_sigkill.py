@@ -8,8 +8,9 @@ STAC, manifest, or after it is done). After every kill the output folder
 holds either none of the scene's files or all of them, with a manifest whose
 checksums match: never finals without a manifest. The next run finishes the
 scene and removes the private folders the killed runs left; it leaves alone
-the ones it cannot prove are canopy's and abandoned (another owner, a live
-process, no owner file, a link), and never follows a link.
+the ones it cannot prove are canopy's and abandoned (another user's, a live
+process's, another host's from this week, a name not in canopy's form, a
+link), and never follows a link.
 """
 import hashlib
 import json
@@ -86,18 +87,28 @@ def kill_after_chips(args, delay):
 
 def start_time(pid):
     with open("/proc/%d/stat" % pid) as f:
-        return f.read().rsplit(")", 1)[1].split()[19]
+        return int(f.read().rsplit(")", 1)[1].split()[19])
 
 
-def owner_file(folder, pid, start, host=None, boot=None):
-    os.mkdir(folder, 0o700)
+def fnv1a(text):
+    h = 2166136261
+    for c in text.encode():
+        h = ((h ^ c) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def private(out, pid, start, suffix, host=None, boot=None):
+    """A folder named as canopy names its private folders (the maker's host,
+    boot, pid and start time in the name), with a half-written file."""
     if boot is None:
         boot = open("/proc/sys/kernel/random/boot_id").read().strip()
-    with open(os.path.join(folder, ".canopy-owner"), "w") as f:
-        f.write("canopy private folder 1\nhost %s\nboot %s\npid %d\nstart %s\n"
-                % (host or socket.gethostname(), boot, pid, start))
-    with open(os.path.join(folder, "s.probs.tif"), "w") as f:
+    name = ".canopy-%08x%08x-%d-%d-%s" % (fnv1a(host or socket.gethostname()), fnv1a(boot),
+                                         pid, start, suffix)
+    path = os.path.join(out, name)
+    os.mkdir(path, 0o700)
+    with open(os.path.join(path, "s.probs.tif"), "w") as f:
         f.write("half-written")
+    return name
 
 
 def dead_pid():
@@ -136,35 +147,36 @@ def test():
         # Killed while writing at least once, else the test proved nothing.
         assert seen["none"] > 0 and left > 0, seen
 
-        # Folders the next run must leave alone.
-        me = os.getpid()
-        keep = {
-            ".canopy-Other1": (65534, dead_pid()),   # another user's
-            ".canopy-Alive1": (0, me),               # a live process
-        }
-        for name, (uid, pid) in keep.items():
-            owner_file(os.path.join(out, name), pid, start_time(me) if pid == me else "1")
-            if uid:
-                os.chown(os.path.join(out, name), uid, uid)
-        os.mkdir(os.path.join(out, ".canopy-NoOwnr"), 0o700)
+        # Folders the next run must leave alone: another user's, a live
+        # process's, another host's (recent), a link, a name not of this form.
+        me, t0 = os.getpid(), start_time(os.getpid())
+        other = private(out, dead_pid(), 1, "Other1")
+        os.chown(os.path.join(out, other), 65534, 65534)
+        keep = [other, private(out, me, t0, "Alive1"),
+                private(out, dead_pid(), 1, "Frgn01", host="another-host.example")]
         victim = os.path.join(d, "victim")
-        owner_file(victim, dead_pid(), "1")
-        os.symlink(victim, os.path.join(out, ".canopy-Link01"))
-        foreign = os.path.join(out, ".canopy-Frgn01")
-        owner_file(foreign, dead_pid(), "1", host="another-host.example")
-        # ... and ones it must remove: a dead process's, a previous boot's.
-        owner_file(os.path.join(out, ".canopy-Dead01"), dead_pid(), "1")
-        owner_file(os.path.join(out, ".canopy-Boot01"), me, start_time(me),
-                   boot="00000000-0000-0000-0000-000000000000")
+        os.mkdir(victim)
+        with open(os.path.join(victim, "keep.txt"), "w") as f:
+            f.write("victim")
+        link = private(d, dead_pid(), 1, "Link01")  # its name, as a link here
+        os.symlink(victim, os.path.join(out, link))
+        os.mkdir(os.path.join(out, ".canopy-Legacy"), 0o700)
+        keep += [link, ".canopy-Legacy"]
+        # ... and ones it must remove: a dead process's, a previous boot's,
+        # another host's untouched for more than a week.
+        gone = [private(out, dead_pid(), 1, "Dead01"),
+                private(out, me, t0, "Boot01", boot="00000000-0000-0000-0000-000000000000")]
+        old = private(out, dead_pid(), 1, "Frgn02", host="another-host.example")
+        os.utime(os.path.join(out, old), (time.time() - 8 * 86400,) * 2)
+        gone.append(old)
 
         r = ct.canopy("classify", "-q", "-m", tiny.path, "--chip", 32, "--split-masks", "-o",
                       out, sc)
         assert consistent(out) == "all"
         rest = privates(out)
-        assert rest == sorted([".canopy-Alive1", ".canopy-Frgn01", ".canopy-Link01",
-                               ".canopy-NoOwnr", ".canopy-Other1"]), rest
-        assert sorted(os.listdir(victim)) == [".canopy-owner", "s.probs.tif"], os.listdir(victim)
-        assert os.path.isfile(os.path.join(foreign, "s.probs.tif"))
+        assert rest == sorted(keep), (rest, sorted(keep))
+        assert os.listdir(victim) == ["keep.txt"], os.listdir(victim)
+        assert os.path.isfile(os.path.join(out, keep[2], "s.probs.tif"))
         print("next run: %s; left alone: %s" % (r.stdout.strip()[:60], rest))
 
 
