@@ -78,6 +78,10 @@ cnp_status cnp_atomic_commit(cnp_ctx *ctx, const char *tmp_path, const char *fin
  * else the creation options and the output folder. A static string. */
 const char *cnp_write_advice(int err);
 
+/* fsync(fd); 0 or errno. A folder (is_dir) on a file system that cannot
+ * sync folders (EINVAL, EROFS) counts as synced. */
+int cnp_sync_fd(int fd, int is_dir);
+
 /* Removes the private folder of tmp_path and all in it. NULL: no-op. */
 void cnp_atomic_discard(const char *tmp_path);
 

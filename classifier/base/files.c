@@ -115,14 +115,20 @@ FILE *cnp_atomic_fopen(cnp_ctx *ctx, const char *tmp_path, const char *final_pat
 
 /* fsync of a file (no link followed) or folder; 0 or errno. Folders on file
  * systems that cannot sync them (EINVAL, EROFS) count as synced. */
+int cnp_sync_fd(int fd, int is_dir)
+{
+    if (fsync(fd) != 0 && !(is_dir && (errno == EINVAL || errno == EROFS)))
+        return errno;
+    return 0;
+}
+
 static int sync_path(const char *path, int is_dir)
 {
     int fd = open(path, (is_dir ? O_RDONLY | O_DIRECTORY : O_RDONLY | O_NOFOLLOW) | O_CLOEXEC);
-    int rc = 0;
+    int rc;
     if (fd < 0)
         return errno;
-    if (fsync(fd) != 0 && !(is_dir && (errno == EINVAL || errno == EROFS)))
-        rc = errno;
+    rc = cnp_sync_fd(fd, is_dir);
     close(fd);
     return rc;
 }

@@ -142,6 +142,13 @@ static int output_name(const cnp_scene_outputs *w, const char *rel, int *in_spli
     return 0;
 }
 
+/* rel's name inside its folder: the output folder's, or the split folder's
+ * (in_split). */
+static const char *leaf(const cnp_scene_outputs *w, const char *rel, int in_split)
+{
+    return in_split ? rel + strlen(base_name(w->split_dir)) + 1 : rel;
+}
+
 /* Unlinks name in the folder dfd when it is a regular file (no link
  * followed); 1 when removed. */
 static int unlink_regular(int dfd, const char *name)
@@ -205,7 +212,7 @@ void cnp_scene_outputs_remove_listed(const cnp_scene_outputs *w, const char *con
         if (sfd < 0)
             sfd = openat(dfd, split, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sfd >= 0)
-            split_removed |= unlink_regular(sfd, rel + strlen(split) + 1);
+            split_removed |= unlink_regular(sfd, leaf(w, rel, 1));
     }
     if (sfd >= 0)
         close(sfd);
@@ -250,61 +257,53 @@ cnp_status cnp_scene_outputs_commit(cnp_ctx *ctx, const cnp_scene_outputs *w,
                                     const char *stage, const char *const *staged)
 {
     size_t sl = strlen(stage);
-    const char *split = base_name(w->split_dir);
     cnp_status st = CNP_OK;
-    char **done = NULL;
-    char **keep = NULL;
-    int dfd, sfd = -1, i, in_split;
+    char **keep = NULL; /* the relative names, in order */
+    int dfd, sfd = -1, i, n_done = 0, in_split, e;
 
     for (i = 0; staged && staged[i]; i++) {
-        const char *rel = staged[i] + sl + 1;
         if (strncmp(staged[i], stage, sl) != 0 || staged[i][sl] != '/' ||
-            !output_name(w, rel, &in_split))
+            !output_name(w, staged[i] + sl + 1, &in_split)) {
+            CSLDestroy(keep);
             return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: not one of the scene's outputs "
                              "(canopy bug)", staged[i]);
-        keep = CSLAddString(keep, rel);
+        }
+        keep = CSLAddString(keep, staged[i] + sl + 1);
     }
     dfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
-        int e = errno;
+        e = errno;
         CSLDestroy(keep);
         return cnp_error(ctx, CNP_ERR_IO, "cannot open the output folder %s: %s; %s", w->dir,
                          strerror(e), cnp_write_advice(e));
     }
     /* The previous run's outputs this run does not replace. */
     cnp_scene_outputs_remove_listed(w, (const char *const *)keep);
-    for (i = 0; st == CNP_OK && staged && staged[i]; i++) {
-        const char *rel = staged[i] + sl + 1;
-        output_name(w, rel, &in_split);
+    for (i = 0; keep && keep[i]; i++, n_done++) {
+        output_name(w, keep[i], &in_split);
         if (in_split && sfd < 0 && (sfd = split_open(ctx, w, dfd)) < 0) {
             st = CNP_ERR_IO;
             break;
         }
-        if (renameat(AT_FDCWD, staged[i], in_split ? sfd : dfd,
-                     in_split ? rel + strlen(split) + 1 : rel) != 0) {
-            int e = errno;
+        if (renameat(AT_FDCWD, staged[i], in_split ? sfd : dfd, leaf(w, keep[i], in_split))) {
+            e = errno;
             st = cnp_error(ctx, CNP_ERR_IO, "cannot move %s into place: %s; check the output "
-                           "folder's permissions", rel, strerror(e));
+                           "folder's permissions", keep[i], strerror(e));
             break;
         }
-        done = CSLAddString(done, rel);
     }
-    if (st == CNP_OK && ((sfd >= 0 && fsync(sfd) != 0 && errno != EINVAL && errno != EROFS) ||
-                         (fsync(dfd) != 0 && errno != EINVAL && errno != EROFS))) {
-        int e = errno;
+    if (st == CNP_OK && ((sfd >= 0 && (e = cnp_sync_fd(sfd, 1)) != 0) ||
+                         (e = cnp_sync_fd(dfd, 1)) != 0))
         st = cnp_error(ctx, CNP_ERR_IO, "cannot write the outputs of %s: syncing the output "
                        "folder failed (%s)", base_name(w->manifest), strerror(e));
-    }
     if (st != CNP_OK) /* this run's files go again, the manifest first */
-        for (i = CSLCount(done) - 1; i >= 0; i--) {
-            output_name(w, done[i], &in_split);
-            unlink_regular(in_split ? sfd : dfd,
-                           in_split ? done[i] + strlen(split) + 1 : done[i]);
+        for (i = n_done - 1; i >= 0; i--) {
+            output_name(w, keep[i], &in_split);
+            unlink_regular(in_split ? sfd : dfd, leaf(w, keep[i], in_split));
         }
     if (sfd >= 0)
         close(sfd);
     close(dfd);
-    CSLDestroy(done);
     CSLDestroy(keep);
     return st;
 }

@@ -22,27 +22,22 @@ import sys
 import time
 
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import gdal
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scene"))
 import canopytest as ct  # noqa: E402
+import scenes as S  # noqa: E402
 import test_classify_lib as L  # noqa: E402
 
 gdal.UseExceptions()
+GT = [500000.0, 3.0, 0.0, 8900000.0, 0.0, -3.0]
 DELAYS = [0.0, 0.005, 0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0, 1.5]
 
 
 def scene(path, size):
-    ds = gdal.GetDriverByName("GTiff").Create(path, size, size, 3, gdal.GDT_Byte,
-                                               ["TILED=YES"])
-    ds.SetGeoTransform([500000.0, 3.0, 0.0, 8900000.0, 0.0, -3.0])
-    s = osr.SpatialReference()
-    s.ImportFromEPSG(32720)
-    ds.SetProjection(s.ExportToWkt())
     rng = np.random.default_rng(3)
-    for b in range(3):
-        ds.GetRasterBand(b + 1).WriteArray(rng.integers(0, 256, (size, size), dtype=np.uint8))
-    ds = None
+    S.make_scene(path, rng.integers(0, 256, (3, size, size), dtype=np.uint8), GT, 32720,
+                 options=["TILED=YES"])
 
 
 def finals(out):
