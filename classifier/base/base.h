@@ -31,7 +31,11 @@ int cnp_mul_size(size_t a, size_t b, size_t *out);
 void *cnp_calloc(cnp_ctx *ctx, size_t n, size_t size, const char *what);
 
 /* 64-byte aligned, zeroed allocation of n * size bytes, overflow-checked;
- * free with cnp_aligned_free(). NULL (and CNP_ERR_NOMEM) on failure. */
+ * the caller owns it and frees it with cnp_aligned_free() only (never
+ * free(): a header sits in front of the block). Blocks of 1 MiB or more are
+ * fresh anonymous mappings advised for transparent huge pages, zero without
+ * a memset and faulted in on first touch. NULL (and CNP_ERR_NOMEM; ctx may
+ * be NULL) on failure. */
 void *cnp_aligned_alloc(cnp_ctx *ctx, size_t n, size_t size, const char *what);
 void cnp_aligned_free(void *p);
 

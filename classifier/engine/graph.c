@@ -29,26 +29,23 @@
 struct cnp_arena_block {
     cnp_arena_block *next;
     size_t size, used;
-    void *raw;                  /* from calloc */
-    unsigned char *data;        /* 64-byte aligned, inside raw */
+    unsigned char *data;        /* from cnp_aligned_alloc */
 };
 
 #define ARENA_MIN_BLOCK ((size_t)64 << 10)
 
-/* calloc, not a memset: large blocks are fresh zero pages, touched only
- * when the weights are copied in. */
+/* cnp_aligned_alloc: large blocks are fresh zero pages advised for huge
+ * pages, touched only when the weights are copied in. */
 static cnp_arena_block *block_new(cnp_ctx *ctx, size_t size)
 {
     cnp_arena_block *b = cnp_calloc(ctx, 1, sizeof *b, "the model's memory");
     if (!b)
         return NULL;
-    b->raw = size <= SIZE_MAX - 64 ? calloc(1, size + 64) : NULL;
-    if (!b->raw) {
-        cnp_error(ctx, CNP_ERR_NOMEM, "out of memory for the model (%zu bytes)", size);
+    b->data = cnp_aligned_alloc(ctx, size, 1, "the model's memory");
+    if (!b->data) {
         free(b);
         return NULL;
     }
-    b->data = (unsigned char *)(((uintptr_t)b->raw + 63) & ~(uintptr_t)63);
     b->size = size;
     return b;
 }
@@ -119,7 +116,7 @@ void cnp_arena_release(cnp_arena *a)
     cnp_arena_block *b = a->head;
     while (b) {
         cnp_arena_block *next = b->next;
-        free(b->raw);
+        cnp_aligned_free(b->data);
         free(b);
         b = next;
     }

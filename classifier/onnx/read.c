@@ -5,6 +5,7 @@
 #include "onnx/onnx.h"
 #include "onnx/onnx.pb-c.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,43 @@ static cnp_status check_header(cnp_ctx *ctx, const char *name, const Onnx__Model
     return CNP_OK;
 }
 
+/* protobuf-c's allocator for a model: the tensors' bytes (tens of MB in a
+ * ResNet) go to cnp_aligned_alloc's huge-page-advised mappings, so copying
+ * them out of the file costs a few dozen page faults instead of thousands;
+ * the many small messages go to malloc. A 64-byte tag in front of each
+ * block says which. */
+#define PB_TAG ((size_t)64)
+#define PB_BIG ((size_t)1 << 20)
+
+static void *pb_alloc(void *unused, size_t size)
+{
+    unsigned char *q;
+    (void)unused;
+    if (size > SIZE_MAX - PB_TAG)
+        return NULL;
+    q = size >= PB_BIG ? cnp_aligned_alloc(NULL, size + PB_TAG, 1, "a tensor")
+                       : malloc(size + PB_TAG);
+    if (!q)
+        return NULL;
+    *(int *)(void *)q = size >= PB_BIG;
+    return q + PB_TAG;
+}
+
+static void pb_free(void *unused, void *p)
+{
+    unsigned char *q;
+    (void)unused;
+    if (!p)
+        return;
+    q = (unsigned char *)p - PB_TAG;
+    if (*(int *)(void *)q)
+        cnp_aligned_free(q);
+    else
+        free(q);
+}
+
+static ProtobufCAllocator pb_allocator = { pb_alloc, pb_free, NULL };
+
 cnp_status cnp_onnx_unpack(cnp_ctx *ctx, const void *data, size_t size, const char *name,
                            Onnx__ModelProto **out, cnp_onnx_header *hdr)
 {
@@ -52,13 +90,13 @@ cnp_status cnp_onnx_unpack(cnp_ctx *ctx, const void *data, size_t size, const ch
     if (size == 0)
         return cnp_error(ctx, CNP_ERR_FORMAT, "%s: the file is empty; export the model again",
                          name);
-    pb = onnx__model_proto__unpack(NULL, size, data);
+    pb = onnx__model_proto__unpack(&pb_allocator, size, data);
     if (!pb)
         return cnp_error(ctx, CNP_ERR_FORMAT, "%s: not an ONNX model, or a truncated or corrupt "
                          "one (the protobuf does not parse); export it again with "
                          "torch.onnx.export", name);
     if (check_header(ctx, name, pb, hdr) != CNP_OK) {
-        onnx__model_proto__free_unpacked(pb, NULL);
+        onnx__model_proto__free_unpacked(pb, &pb_allocator);
         return ctx->status;
     }
     *out = pb;
@@ -68,7 +106,7 @@ cnp_status cnp_onnx_unpack(cnp_ctx *ctx, const void *data, size_t size, const ch
 void cnp_onnx_free(Onnx__ModelProto *pb)
 {
     if (pb)
-        onnx__model_proto__free_unpacked(pb, NULL);
+        onnx__model_proto__free_unpacked(pb, &pb_allocator);
 }
 
 cnp_status cnp_meta_props_get(cnp_ctx *ctx, const Onnx__ModelProto *pb, cnp_meta_props *props)
