@@ -8,6 +8,7 @@ AM_TESTS_ENVIRONMENT = \
 	CANOPY_BUILDDIR='$(abs_top_builddir)'; export CANOPY_BUILDDIR; \
 	CANOPY_MODEL='$(abs_top_srcdir)/data/canopy-demo.onnx'; export CANOPY_MODEL; \
 	PYTHON3='$(PYTHON3)'; export PYTHON3; \
+	CNP_DEP_CFLAGS='$(GDAL_CFLAGS) $(PROJ_CFLAGS) $(TIFF_CFLAGS) $(JSONC_CFLAGS) $(PROTOBUFC_CFLAGS) $(CRYPTO_CFLAGS) $(CAIRO_CFLAGS) $(OPENBLAS_CFLAGS)'; export CNP_DEP_CFLAGS; \
 	PYTHONDONTWRITEBYTECODE=1; export PYTHONDONTWRITEBYTECODE; \
 	PYTHONPATH='$(abs_top_srcdir)/tests:$(abs_top_srcdir)/tests/lib:$(abs_top_srcdir)/scripts'; export PYTHONPATH; \
 	$(CNP_SANITIZER_ENV)

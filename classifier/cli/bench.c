@@ -16,13 +16,13 @@ static void usage(FILE *f)
 {
     fputs("Usage: canopy bench [-m MODEL] [--size N] [--batch N] [--threads N]\n"
           "                    [--seconds S] [--precision fp32|bf16] [--tta] [--profile]\n"
-          "                    [--sgemm]\n"
+          "                    [--isa auto|avx512|avx2|generic] [--sgemm]\n"
           "\n"
           "Times the engine alone on random chips (no file I/O) and prints one line:\n"
           "  model=... size=N batch=N threads=N precision=P images_per_s=X gflops=Y\n"
-          "  ms_per_batch=Z\n"
+          "  ms_per_batch=Z isa=I\n"
           "(precision: the one that ran, fp32 when bf16 was asked for on a CPU without\n"
-          "AVX512_BF16).\n"
+          "AVX512_BF16; isa: the vector code that ran, avx512, avx2 or generic).\n"
           "With --sgemm, instead measures this machine's fp32 sgemm ceiling: one\n"
           "single-threaded 2048^3 OpenBLAS sgemm per thread, run concurrently:\n"
           "  sgemm threads=N gflops=X core=NAME\n"
@@ -34,9 +34,14 @@ static void usage(FILE *f)
           "  --seconds S    measure for at least S seconds after one warm-up (default 3)\n"
           "  --precision P  fp32 (default) or bf16: convolutions on AVX512_BF16 with fp32\n"
           "                 accumulation (Winograd and dense layers stay fp32)\n"
+          "  --isa I        the kernels' vector code: auto (default: the best this CPU\n"
+          "                 has), avx512, avx2 (canopy's fp32 GEMM on AVX2 + FMA) or\n"
+          "                 generic (OpenBLAS); one the CPU lacks runs generic.\n"
+          "                 Default from the environment's CANOPY_ISA when set\n"
           "  --tta          time the 8-fold test-time augmentation path\n"
           "  --profile      then time every layer for as long again and print a table:\n"
-          "                 shapes, kernel path (winograd, gemm, gemm-rows, openblas),\n"
+          "                 shapes, kernel path (winograd, gemm, gemm-rows, openblas;\n"
+          "                 gemm-avx2, gemm-rows-avx2 on the AVX2 path),\n"
           "                 ms per batch, GFLOP/s and share of the pass\n"
           "\n"
           "Exit status: 0 success, 1 model error, 2 usage error.\n", f);
@@ -97,11 +102,14 @@ int cnp_cmd_bench(int argc, char **argv)
         {"model", required_argument, NULL, 'm'}, {"size", required_argument, NULL, 's'},
         {"batch", required_argument, NULL, 'b'}, {"threads", required_argument, NULL, 't'},
         {"seconds", required_argument, NULL, 'S'}, {"tta", no_argument, NULL, 'T'},
-        {"sgemm", no_argument, NULL, 'G'}, {"precision", required_argument, NULL, 'p'}, {"profile", no_argument, NULL, 'P'}, {"help", no_argument, NULL, 'h'},
+        {"sgemm", no_argument, NULL, 'G'}, {"precision", required_argument, NULL, 'p'}, {"profile", no_argument, NULL, 'P'},
+        {"isa", required_argument, NULL, 'I'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *model_path = NULL;
     int size = 0, batch = 32, threads = cnp_cli_default_threads(), tta = 0, sgemm = 0, opt;
     int profile = 0, bf16 = 0;
+    const char *isa_arg = NULL;
+    cnp_isa isa;
     int rc = CNP_EXIT_FAILURE, reps = 0;
     double seconds = 3.0, t0, t;
     cnp_ctx ctx;
@@ -119,6 +127,7 @@ int cnp_cmd_bench(int argc, char **argv)
         case 't': if (!cnp_cli_parse_int("bench", "--threads", optarg, 1, 1024, &threads)) return CNP_EXIT_USAGE; break;
         case 'S': if (!cnp_cli_parse_double("bench", "--seconds", optarg, 0.0, 3600.0, &seconds)) return CNP_EXIT_USAGE; break;
         case 'p': if (!cnp_cli_parse_precision("bench", optarg, &bf16)) return CNP_EXIT_USAGE; break;
+        case 'I': isa_arg = optarg; break;
         case 'T': tta = 1; break;
         case 'G': sgemm = 1; break;
         case 'P': profile = 1; break;
@@ -128,6 +137,8 @@ int cnp_cmd_bench(int argc, char **argv)
     }
     if (optind != argc)
         return cnp_cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
+    if (!cnp_cli_isa("bench", isa_arg, &isa))
+        return CNP_EXIT_USAGE;
     if (sgemm)
         return bench_sgemm(threads, seconds);
     if (!model_path)
@@ -141,7 +152,7 @@ int cnp_cmd_bench(int argc, char **argv)
         size = meta->input_size;
     if (cnp_model_prepare(&ctx, m, &(cnp_prepare_options){
                               .max_batch = batch, .height = size, .width = size,
-                              .n_threads = threads,
+                              .n_threads = threads, .isa = isa,
                               .flags = (tta ? CNP_PREPARE_TTA : 0) |
                                        cnp_cli_precision_flags(bf16)}) != CNP_OK)
         goto cleanup;
@@ -164,9 +175,9 @@ int cnp_cmd_bench(int argc, char **argv)
     } while (t < seconds || reps < 3);
     cnp_model_info_get(m, &info);
     printf("model=%s size=%d batch=%d threads=%d precision=%s images_per_s=%.2f gflops=%.1f "
-           "ms_per_batch=%.3f\n", meta->name, size, batch, threads, cnp_model_precision(m),
+           "ms_per_batch=%.3f isa=%s\n", meta->name, size, batch, threads, cnp_model_precision(m),
            batch * reps / t,
-           info.gflops * batch * reps * (tta ? 8 : 1) / t, 1e3 * t / reps);
+           info.gflops * batch * reps * (tta ? 8 : 1) / t, 1e3 * t / reps, cnp_model_isa(m));
     if (profile) {
         if (cnp_model_profile(&ctx, m, 1) != CNP_OK)
             goto cleanup;

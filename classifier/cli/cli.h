@@ -61,6 +61,12 @@ unsigned cnp_cli_precision_flags(int bf16);
  * no_bf16, so that tests check the fp32 fallback on any CPU. */
 int cnp_cli_no_bf16(void);
 
+/* The vector code asked for: `value` (an --isa argument, or NULL when
+ * none was given), else the environment's CANOPY_ISA, else CNP_ISA_AUTO;
+ * "auto", "avx512", "avx2" or "generic". Returns 0 and prints a usage
+ * error for any other name. The library never reads CANOPY_ISA. */
+int cnp_cli_isa(const char *cmd, const char *value, cnp_isa *isa);
+
 /* Number of threads: --threads N or all cores. */
 int cnp_cli_default_threads(void);
 

@@ -95,6 +95,17 @@ unsigned cnp_cli_precision_flags(int bf16)
     return 0;
 }
 
+int cnp_cli_isa(const char *cmd, const char *value, cnp_isa *isa)
+{
+    const char *env = getenv("CANOPY_ISA");
+    const char *s = value ? value : env && *env ? env : "auto";
+    if (cnp_isa_parse(s, isa))
+        return 1;
+    cnp_cli_usage_error(cmd, "%s expects auto, avx512, avx2 or generic, got '%s'",
+                        value ? "--isa" : "CANOPY_ISA", s);
+    return 0;
+}
+
 int cnp_cli_default_threads(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -6,8 +6,13 @@
 #ifndef CNP_ENGINE_AVX512_H
 #define CNP_ENGINE_AVX512_H
 
-#include <immintrin.h>
+#include "engine/kernels.h"
+
 #include <stdint.h>
+
+#if CNP_X86
+
+#include <immintrin.h>
 
 #define TARGET_AVX512 __attribute__((target("avx512f")))
 
@@ -22,5 +27,7 @@ static inline __mmask16 lane_mask(int lo, int hi)
         return 0;
     return (__mmask16)((((uint32_t)1 << (hi - lo)) - 1) << lo);
 }
+
+#endif  /* CNP_X86 */
 
 #endif

@@ -189,11 +189,21 @@ void cnp_blas_info_get(cnp_blas_info *info)
     info->core = core ? core : "unknown";
     info->selected = selected_text;
     info->selftest_ok = selftest_result;
-    info->conv = cnp_gemm_available()
-                     ? "canopy's AVX-512 GEMM (weights packed at load, fused bias/residual/ReLU) "
-                       "and Winograd F(4x4,3x3) for 3x3 stride-1 layers; dense layers: OpenBLAS, "
-                       "canopy's AVX-512 dot products at batches of 1-4"
-                     : "OpenBLAS sgemm on im2col blocks with a fused bias/residual/ReLU pass";
+    switch (cnp_isa_resolve(CNP_ISA_AUTO)) {
+    case CNP_ISA_AVX512:
+        info->conv = "avx512: canopy's AVX-512 GEMM (weights packed at load, fused "
+                     "bias/residual/ReLU) and Winograd F(4x4,3x3) for 3x3 stride-1 layers; dense "
+                     "layers: OpenBLAS, canopy's AVX-512 dot products at batches of 1-4 "
+                     "(also: --isa avx2, generic)";
+        break;
+    case CNP_ISA_AVX2:
+        info->conv = "avx2: canopy's AVX2+FMA GEMM (weights packed at load, fused "
+                     "bias/residual/ReLU) and Winograd F(4x4,3x3) for 3x3 stride-1 layers; "
+                     "dense layers: OpenBLAS (also: --isa generic)";
+        break;
+    default:
+        info->conv = "generic: OpenBLAS sgemm on im2col blocks with a fused bias/residual/ReLU pass";
+    }
     info->bf16 = cnp_engine_bf16_available()
                      ? "fp32 (default); bf16 available (AVX512_BF16: --precision bf16)"
                      : "fp32; bf16 not available (no AVX512_BF16: --precision bf16 runs fp32)";
@@ -203,6 +213,8 @@ int cnp_engine_bf16_available(void)
 {
     return cnp_gemm_available() && cnp_gemm_bf16_available();
 }
+
+#if CNP_X86
 
 /* Cores whose sgemm kernels use AVX2/FMA or AVX-512: nothing to gain. */
 static int core_is_good(const char *core)
@@ -234,3 +246,12 @@ const char *cnp_blas_preferred_coretype(const char *user_coretype)
         return "Haswell";
     return NULL;
 }
+
+#else   /* OPENBLAS_CORETYPE names x86 cores only */
+
+const char *cnp_blas_preferred_coretype(const char *user_coretype)
+{
+    return NULL;
+}
+
+#endif

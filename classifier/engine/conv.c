@@ -4,7 +4,9 @@
  * Three paths, chosen per plan (and, for Winograd, per call by size):
  *   - Winograd F(4x4, 3x3) (winograd.c) for 3x3 stride-1 layers with
  *     enough 4x4 output tiles per thread;
- *   - canopy's GEMM (gemm.c) on AVX-512F CPUs: weights packed at plan time,
+ *   - canopy's GEMM (gemm.c) on AVX-512F CPUs (gemm_avx2.c's kernels, and
+ *     winograd_avx2.c's transforms, on AVX2 + FMA ones or when the plan
+ *     asks for CNP_ISA_AVX2): weights packed at plan time,
  *     im2col fused into the packing of B, bias/residual/ReLU applied as the
  *     micro-kernel stores each tile; the threads take column chunks, or
  *     share out the K rows when the columns are few (layer4 at batch 1);
@@ -53,7 +55,8 @@ struct cnp_conv_plan {
     int block;              /* largest column block */
     size_t slice;           /* floats of scratch per thread (64-byte multiple) */
     size_t scratch;         /* floats of scratch in all */
-    int use_gemm;           /* canopy's AVX-512 GEMM (else OpenBLAS) */
+    int use_gemm;           /* canopy's GEMM (else OpenBLAS) */
+    cnp_isa isa;            /* what runs: AVX512, AVX2 (fp32 only) or GENERIC */
     int bf16;               /* its weights are bf16 (gemm_bf16.c) */
     cnp_gemm_a pa;          /* weights packed for it */
     cnp_wino *wino;         /* Winograd plan, or NULL */
@@ -90,7 +93,7 @@ void cnp_conv_plan_free(cnp_conv_plan *p)
 cnp_conv_plan *cnp_conv_plan_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w,
                                  const float *bias, int n_threads)
 {
-    cnp_conv_opts o = {n_threads, 0, CNP_CONV_AUTO};
+    cnp_conv_opts o = {n_threads, 0, CNP_CONV_AUTO, CNP_ISA_AUTO};
     return cnp_conv_plan_new_opts(ctx, s, w, bias, &o);
 }
 
@@ -135,12 +138,14 @@ cnp_conv_plan *cnp_conv_plan_new_opts(cnp_ctx *ctx, const cnp_conv_shape *s, con
     if (bias)
         memcpy(p->bias, bias, (size_t)s->K * sizeof *p->bias);
 
-    p->use_gemm = cnp_gemm_available() && algo != CNP_CONV_OPENBLAS;
-    p->bf16 = o->bf16 && p->use_gemm && cnp_gemm_bf16_available();
+    p->isa = algo == CNP_CONV_OPENBLAS ? CNP_ISA_GENERIC : cnp_isa_resolve(o->isa);
+    p->use_gemm = p->isa != CNP_ISA_GENERIC;
+    p->bf16 = o->bf16 && p->isa == CNP_ISA_AVX512 && cnp_gemm_bf16_available();
     if (p->use_gemm) {
         if ((p->bf16 ? cnp_gemm_a_pack_bf16 : cnp_gemm_a_pack)(ctx, &p->pa, p->w, s->K, (int)crs,
                                                                 crs) != CNP_OK)
             goto fail;
+        p->pa.isa = p->isa;
         p->slice = cnp_round_up(cnp_gemm_pack_floats(&p->pa), 16);
         if (!cnp_mul_size(p->slice, (size_t)p->n_threads, &p->scratch)) {
             cnp_error(ctx, CNP_ERR_NOMEM, "convolution scratch too large");
@@ -151,7 +156,7 @@ cnp_conv_plan *cnp_conv_plan_new_opts(cnp_ctx *ctx, const cnp_conv_shape *s, con
                                                       : CONV_WINO_TILES_PER_THREAD * p->n_threads;
         if (algo != CNP_CONV_GEMM && cnp_wino_eligible(s) &&
             s->N * ((s->P + 3) / 4) * ((s->Q + 3) / 4) >= p->wino_min_tiles) {
-            p->wino = cnp_wino_new(ctx, s, p->w, p->n_threads);
+            p->wino = cnp_wino_new(ctx, s, p->w, p->n_threads, p->isa);
             if (!p->wino)
                 goto fail;
             if (cnp_wino_scratch_floats(p->wino) > p->scratch)
@@ -221,15 +226,15 @@ static void im2col(float *col, size_t ldcol, const float *x, const cnp_conv_shap
         const int c = (int)(row / RS), r = (int)(row % RS / s->S), t = (int)(row % s->S);
         const int off_w = t * s->dil_w - s->pad_l;      /* iw = q * sw + off_w */
         const int off_h = r * s->dil_h - s->pad_t;      /* ih = p * sh + off_h */
-        /* Output columns q in [qa, qb) read inside the image. */
-        int qa = off_w >= 0 ? 0 : (-off_w + sw - 1) / sw;
-        int qb = s->W - 1 - off_w < 0 ? 0 : (s->W - 1 - off_w) / sw + 1;
+        int qa, qb;     /* output columns q in [qa, qb) read inside the image */
         const float *xc = x + (size_t)c * xcols;
         float *dst = col + (row - row0) * ldcol;
-        size_t img = j0 / PQ, rem = j0 % PQ;
+        const size_t rem = j0 % PQ;
+        int img = (int)(j0 / PQ);
         int p = (int)(rem / s->Q), q = (int)(rem % s->Q);
         size_t j = 0;
 
+        cnp_im2col_span(s, off_w, &qa, &qb);
         if (qb > s->Q)
             qb = s->Q;
         if (qa > qb)
@@ -262,13 +267,7 @@ static void im2col(float *col, size_t ldcol, const float *x, const cnp_conv_shap
             }
             j += (size_t)len;
             q += len;
-            if (q == s->Q) {
-                q = 0;
-                if (++p == s->P) {
-                    p = 0;
-                    img++;
-                }
-            }
+            cnp_carry(&q, &p, &img, s->Q, s->P);
         }
     }
 }
@@ -332,12 +331,12 @@ const char *cnp_conv_path(const cnp_conv_plan *p, int n)
 {
     const size_t cols = (size_t)n * p->s.P * p->s.Q;
     if (use_wino(p, n))
-        return "winograd";
+        return p->isa == CNP_ISA_AVX2 ? "winograd-avx2" : "winograd";
     if (p->use_gemm) {
-        /* [by rows][bf16]; a bf16 plan always runs canopy's GEMM */
-        static const char *const names[2][2] = {{"gemm", "gemm-bf16"},
-                                                {"gemm-rows", "gemm-rows-bf16"}};
-        return names[gemm_by_rows(p, cols, p->n_threads)][p->bf16];
+        /* [by rows][fp32, bf16, avx2]; a bf16 plan always runs canopy's GEMM */
+        static const char *const names[2][3] = {{"gemm", "gemm-bf16", "gemm-avx2"},
+                                                {"gemm-rows", "gemm-rows-bf16", "gemm-rows-avx2"}};
+        return names[gemm_by_rows(p, cols, p->n_threads)][p->isa == CNP_ISA_AVX2 ? 2 : p->bf16];
     }
     return blas_by_rows(p, cols, p->n_threads) ? "openblas-rows" : "openblas";
 }

@@ -59,16 +59,37 @@ enum {
 };
 
 /* How convolutions are computed. AUTO: Winograd for 3x3 stride-1 layers
- * with enough tiles, else canopy's GEMM, else (no AVX-512) OpenBLAS. The
- * others force a path, for tests and benchmarks (WINOGRAD: wherever the
- * layer is eligible, whatever its size; OPENBLAS: what a CPU without
- * AVX-512F runs, also for pooling and dense layers). */
+ * with enough tiles, else canopy's GEMM, else (no AVX-512 or AVX2 + FMA,
+ * see cnp_isa) OpenBLAS. The others force a path, for tests and
+ * benchmarks (WINOGRAD: wherever the layer is eligible, whatever its
+ * size; OPENBLAS: what a CPU without either runs, also for pooling and
+ * dense layers, whatever the cnp_isa). */
 typedef enum {
     CNP_CONV_AUTO = 0,
     CNP_CONV_GEMM,          /* canopy's GEMM, no Winograd */
     CNP_CONV_OPENBLAS,      /* OpenBLAS sgemm + im2col, plain C elsewhere */
     CNP_CONV_WINOGRAD
 } cnp_conv_algo;
+
+/* Which vector code canopy's kernels use. AUTO: the best this CPU runs
+ * (cnp_isa_resolve). AVX512: canopy's GEMM and Winograd on AVX-512F (also
+ * bf16 where the CPU has it). AVX2: canopy's fp32 GEMM and Winograd on
+ * AVX2 + FMA; pooling and dense layers as on GENERIC. GENERIC: OpenBLAS
+ * sgemm on im2col and plain C, what any CPU runs. A path the CPU lacks
+ * falls back to GENERIC. */
+typedef enum {
+    CNP_ISA_AUTO = 0,
+    CNP_ISA_AVX512,
+    CNP_ISA_AVX2,
+    CNP_ISA_GENERIC
+} cnp_isa;
+
+/* The path `want` runs on this CPU (never AUTO). */
+cnp_isa cnp_isa_resolve(cnp_isa want);
+/* "avx512", "avx2", "generic" or "auto": a static string. */
+const char *cnp_isa_name(cnp_isa isa);
+/* Parses one of cnp_isa_name()'s names; 0 when s is none of them. */
+int cnp_isa_parse(const char *s, cnp_isa *out);
 
 /* What cnp_model_prepare() plans for. Zero fields other than the sizes
  * mean the defaults. */
@@ -78,6 +99,7 @@ typedef struct cnp_prepare_options {
     int n_threads;          /* threads weights are packed for; <= 0: all cores */
     unsigned flags;         /* CNP_PREPARE_* */
     cnp_conv_algo algo;     /* CNP_CONV_AUTO unless a test or benchmark forces one */
+    cnp_isa isa;            /* CNP_ISA_AUTO: the best this CPU has */
 } cnp_prepare_options;
 
 /* Fixes the input size and the largest batch, plans activations and
@@ -88,6 +110,11 @@ cnp_status cnp_model_prepare(cnp_ctx *ctx, cnp_model *m, const cnp_prepare_optio
 /* "bf16" when the prepared model's convolutions run in bf16, else "fp32".
  * Static string. */
 const char *cnp_model_precision(const cnp_model *m);
+
+/* The vector code the prepared model's kernels run: cnp_isa_name() of
+ * its resolved cnp_isa ("avx512", "avx2", "generic"), "none" before
+ * cnp_model_prepare(). Static string. */
+const char *cnp_model_isa(const cnp_model *m);
 
 /* 1 when CNP_PREPARE_BF16 takes effect on this CPU: AVX-512F, BW and
  * AVX512_BF16. */

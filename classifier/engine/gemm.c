@@ -22,32 +22,62 @@
 #include "engine/gemm_tile.h"
 
 #include <assert.h>
-#include <immintrin.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Blocking: kc floats of the inner dimension; nb columns of B, at most
- * GEMM_NB, fewer when a block of C (M x nb) and of packed B (kc x nb)
+ * GEMM_NB (gemm_tile.h), fewer when a block of C (M x nb) and of packed B (kc x nb)
  * would not fit GEMM_L2 together (a core's L2 is 1-2 MB). */
 #define GEMM_KC 256
-#define GEMM_NB 480
 #define GEMM_NB_MIN 96
 #define GEMM_L2 (640u * 1024u)
 
 
 int cnp_gemm_available(void)
 {
+#if CNP_X86
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") ? 1 : 0;
+#else
+    return 0;
+#endif
 }
 
-cnp_exec cnp_exec_make(int n_threads, cnp_conv_algo algo)
+cnp_exec cnp_exec_make(int n_threads, cnp_conv_algo algo, cnp_isa isa)
 {
     cnp_exec ex;
     ex.n_threads = n_threads;
-    ex.avx512 = algo != CNP_CONV_OPENBLAS && cnp_gemm_available();
+    ex.avx512 = algo != CNP_CONV_OPENBLAS && cnp_isa_resolve(isa) == CNP_ISA_AVX512;
     return ex;
+}
+
+cnp_isa cnp_isa_resolve(cnp_isa want)
+{
+    if (want == CNP_ISA_AUTO)
+        return cnp_gemm_available() ? CNP_ISA_AVX512
+               : cnp_gemm_avx2_available() ? CNP_ISA_AVX2 : CNP_ISA_GENERIC;
+    if ((want == CNP_ISA_AVX512 && !cnp_gemm_available()) ||
+        (want == CNP_ISA_AVX2 && !cnp_gemm_avx2_available()))
+        return CNP_ISA_GENERIC;
+    return want;
+}
+
+static const char *const isa_names[] = {"auto", "avx512", "avx2", "generic"};
+
+const char *cnp_isa_name(cnp_isa isa)
+{
+    return (unsigned)isa < 4 ? isa_names[isa] : "?";
+}
+
+int cnp_isa_parse(const char *s, cnp_isa *out)
+{
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, isa_names[i])) {
+            *out = (cnp_isa)i;
+            return 1;
+        }
+    return 0;
 }
 
 
@@ -58,6 +88,7 @@ static cnp_status a_geometry(cnp_ctx *ctx, cnp_gemm_a *pa, int M, int Kd)
 {
     int nkc;
     memset(pa, 0, sizeof *pa);
+    pa->isa = CNP_ISA_AVX512;
     if (M < 1 || Kd < 1)
         return cnp_error(ctx, CNP_ERR_SHAPE, "GEMM of %d x %d weights", M, Kd);
     nkc = (Kd + GEMM_KC - 1) / GEMM_KC;
@@ -130,6 +161,54 @@ size_t cnp_gemm_pack_floats(const cnp_gemm_a *pa)
         return pairs_offset(pa) + (size_t)pa->kc / 2 * (size_t)pa->nb;
     return (size_t)pa->kc * (size_t)pa->nb;
 }
+
+/* ---- B: run splitting and Winograd's panels (no vector code) ---------- */
+
+int cnp_gemm_split_runs(cnp_gemm_run_span *runs, const cnp_conv_shape *s, size_t j0, int w,
+                        int kc)
+{
+    const size_t HW = (size_t)s->H * s->W, PQ = (size_t)s->P * s->Q;
+    const size_t rem = j0 % PQ;
+    int img = (int)(j0 / PQ), p = (int)(rem / s->Q), q = (int)(rem % s->Q), d = 0, nruns = 0;
+    while (d < w) {
+        int len = s->Q - q;
+        if (len > w - d)
+            len = w - d;
+        if (len > NR - d % NR)
+            len = NR - d % NR;
+        runs[nruns].img = img;
+        runs[nruns].p = p;
+        runs[nruns].q0 = q;
+        runs[nruns].len = len;
+        runs[nruns].d0 = d;
+        runs[nruns].dbase = cnp_gemm_panel_row(d, w, kc, 0, &runs[nruns].ldd) + (size_t)(d % NR);
+        runs[nruns].xbase = (size_t)img * HW;
+        nruns++;
+        d += len;
+        q += len;
+        cnp_carry(&q, &p, &img, s->Q, s->P);
+    }
+    return nruns;
+}
+
+size_t cnp_gemm_bpanel_floats(int Kd, int N)
+{
+    return (size_t)Kd * cnp_round_up((size_t)N, 16);
+}
+
+void cnp_gemm_bpanel_pack(float *dst, const float *b, size_t ldb, int Kd, int N)
+{
+    for (int jp = 0; jp * NR < N; jp++) {
+        const int wp = N - jp * NR < NR ? N - jp * NR : NR;
+        const int ldd = (int)cnp_round_up((size_t)wp, 16);
+        float *pan = dst + (size_t)jp * NR * Kd;
+        for (int k = 0; k < Kd; k++)
+            for (int j = 0; j < ldd; j++)
+                pan[(size_t)k * ldd + j] = j < wp ? b[(size_t)k * ldb + (size_t)jp * NR + j] : 0.0f;
+    }
+}
+
+#if CNP_X86       /* the rest: AVX-512 code */
 
 /* The weights (A) of the call PF_CALLS ahead are fetched into L2 while a
  * micro-kernel runs. With few columns (small batches, late layers) every
@@ -212,16 +291,6 @@ static TARGET_AVX512 void ukr_s8x16(const ukr_args *g) { ukr_body(g, 1, 1, 1); }
 /* ---- B packing ---------------------------------------------------------- */
 
 
-/* The packed block: micro-panel jp (columns 48 jp ..) starts at
- * jp * 48 * kc floats; its rows are 48 floats apart, or, for a last
- * narrower panel, its width rounded up to 16. */
-static inline size_t panel_row(int d, int w, int kc, int k, int *ldd)
-{
-    const int jp = d / NR, wp = w - jp * NR < NR ? w - jp * NR : NR;
-    *ldd = (int)cnp_round_up((size_t)wp, 16);
-    return (size_t)jp * NR * kc + (size_t)k * *ldd;
-}
-
 /* Rows of B further ahead than this are prefetched while one is packed:
  * the rows are far apart (a whole activation plane), too short for the
  * hardware prefetchers to catch on. */
@@ -248,7 +317,7 @@ static TARGET_AVX512 void pack_dense(float *dst, const float *src, size_t lds, i
             prefetch_span(s + PREFETCH_ROWS * lds, w);
         for (int d0 = 0; d0 < w; d0 += NR) {
             int ldd;
-            float *d = dst + panel_row(d0, w, kc, k, &ldd);
+            float *d = dst + cnp_gemm_panel_row(d0, w, kc, k, &ldd);
             for (int t = 0; t < ldd; t += 16) {
                 const __mmask16 m = lane_mask(0, w - d0 - t);
                 _mm512_store_ps(d + t, _mm512_maskz_loadu_ps(m, s + d0 + t));
@@ -256,17 +325,6 @@ static TARGET_AVX512 void pack_dense(float *dst, const float *src, size_t lds, i
         }
     }
 }
-
-/* A run of output columns inside one output row and one micro-panel:
- * image img, row p, columns q0 .. q0 + len - 1, at block column d0; its
- * first row of packed B at dst + dbase, the next rows ldd further. */
-typedef struct run {
-    int img, p, q0, len, d0, ldd;
-    size_t dbase;
-    size_t xbase;       /* img * H * W */
-} run;
-
-#define MAX_RUNS (GEMM_NB + GEMM_NB / NR)
 
 /* im2col source: rows [k0, k0 + kc) of im2col(x), output columns
  * [j0, j0 + w), row by row. */
@@ -299,7 +357,7 @@ static TARGET_AVX512 void pack_same(float *dst, const cnp_gemm_b *src, int k0, i
 
     for (int v = 0; v < nvec; v++) {
         const int d = v * 16;
-        doff[v] = panel_row(d, w, kc, 0, &dld[v]) + (size_t)(d % NR);
+        doff[v] = cnp_gemm_panel_row(d, w, kc, 0, &dld[v]) + (size_t)(d % NR);
         for (int i = 0; i < s->R; i++)
             rmask[v][i] = 0;
         for (int i = 0; i < s->S; i++)
@@ -335,13 +393,8 @@ static TARGET_AVX512 void pack_same(float *dst, const cnp_gemm_b *src, int k0, i
             _mm512_storeu_ps(dst + doff[v] + (size_t)k * dld[v],
                              _mm512_maskz_loadu_ps(rmask[v][r] & cmask[v][t], a));
         }
-        if (++t == s->S) {
-            t = 0;
-            if (++r == s->R) {
-                r = 0;
-                c++;
-            }
-        }
+        t++;
+        cnp_carry(&t, &r, &c, s->S, s->R);
     }
 }
 
@@ -353,43 +406,14 @@ static TARGET_AVX512 void pack_im2col(float *dst, const cnp_gemm_b *src, int k0,
                                       size_t j0, int w)
 {
     const cnp_conv_shape *s = src->conv;
-    const size_t HW = (size_t)s->H * s->W, PQ = (size_t)s->P * s->Q;
+    const size_t HW = (size_t)s->H * s->W;
     const size_t xcols = (size_t)src->n * HW;
     const int sw = s->stride_w;
-    run runs[MAX_RUNS];
-    int nruns = 0;
+    cnp_gemm_run_span runs[MAX_RUNS];
+    int nruns;
     int c, r, t;
 
-    /* Split the columns into runs along output rows and micro-panels. */
-    {
-        size_t img = j0 / PQ, rem = j0 % PQ;
-        int p = (int)(rem / s->Q), q = (int)(rem % s->Q), d = 0;
-        while (d < w) {
-            int len = s->Q - q;
-            if (len > w - d)
-                len = w - d;
-            if (len > NR - d % NR)
-                len = NR - d % NR;
-            runs[nruns].img = (int)img;
-            runs[nruns].p = p;
-            runs[nruns].q0 = q;
-            runs[nruns].len = len;
-            runs[nruns].d0 = d;
-            runs[nruns].dbase = panel_row(d, w, kc, 0, &runs[nruns].ldd) + (size_t)(d % NR);
-            runs[nruns].xbase = img * HW;
-            nruns++;
-            d += len;
-            q += len;
-            if (q == s->Q) {
-                q = 0;
-                if (++p == s->P) {
-                    p = 0;
-                    img++;
-                }
-            }
-        }
-    }
-
+    nruns = cnp_gemm_split_runs(runs, s, j0, w, kc);
     c = k0 / (s->R * s->S);
     r = k0 / s->S % s->R;
     t = k0 % s->S;
@@ -400,7 +424,7 @@ static TARGET_AVX512 void pack_im2col(float *dst, const cnp_gemm_b *src, int k0,
             const int cn = k == 0 ? c : c + 1;
             if (cn < s->C)
                 for (int ri = 0; ri < nruns; ri++) {
-                    const run *ru = &runs[ri];
+                    const cnp_gemm_run_span *ru = &runs[ri];
                     const int q0 = ru->q0 * sw - s->pad_l, q1 = (ru->q0 + ru->len - 1) * sw +
                                                                  (s->S - 1) * s->dil_w - s->pad_l;
                     const int lo = q0 < 0 ? 0 : q0, hi = q1 >= s->W ? s->W - 1 : q1;
@@ -415,15 +439,14 @@ static TARGET_AVX512 void pack_im2col(float *dst, const cnp_gemm_b *src, int k0,
                 }
         }
         const int off_h = r * s->dil_h - s->pad_t;       /* ih = p * sh + off_h */
-        /* Output columns q in [qa, qb) read inside the image. */
-        const int qa = off_w >= 0 ? 0 : (-off_w + sw - 1) / sw;
-        const int qb = s->W - 1 - off_w < 0 ? 0 : (s->W - 1 - off_w) / sw + 1;
+        int qa, qb;     /* output columns q in [qa, qb) read inside the image */
+        cnp_im2col_span(s, off_w, &qa, &qb);
         const float *xc = src->x + (size_t)c * xcols;
 
         /* Every run stores all its lanes (zeros where the window leaves
          * the image); then the padding of a narrow last panel. */
         for (int ri = 0; ri < nruns; ri++) {
-            const run *ru = &runs[ri];
+            const cnp_gemm_run_span *ru = &runs[ri];
             const int ih = ru->p * s->stride_h + off_h;
             const float *row;
             float *d = dst + ru->dbase + (size_t)k * ru->ldd;
@@ -467,16 +490,11 @@ static TARGET_AVX512 void pack_im2col(float *dst, const cnp_gemm_b *src, int k0,
         }
         if (w % 16) {
             int ldd;
-            float *d = dst + panel_row(w - 1, w, kc, k, &ldd) + (w - 1) % NR + 1;
+            float *d = dst + cnp_gemm_panel_row(w - 1, w, kc, k, &ldd) + (w - 1) % NR + 1;
             _mm512_mask_storeu_ps(d, lane_mask(0, 16 - w % 16), _mm512_setzero_ps());
         }
-        if (++t == s->S) {
-            t = 0;
-            if (++r == s->R) {
-                r = 0;
-                c++;
-            }
-        }
+        t++;
+        cnp_carry(&t, &r, &c, s->S, s->R);
     }
 }
 
@@ -499,6 +517,7 @@ void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t 
     const int ip0 = m0 / MR, ip1 = (m1 + MR - 1) / MR;
     /* bf16: B converted to pairs after its fp32 packing. */
     uint32_t *pairs = pa->a2 ? (uint32_t *)(pack + pairs_offset(pa)) : NULL;
+    const int avx2 = pa->isa == CNP_ISA_AVX2;
 
     const size_t nb = (size_t)pa->nb;
     for (size_t jb = j0; jb < j0 + ncols; jb += nb) {
@@ -513,13 +532,13 @@ void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t 
 
             /* Pack this block of B: micro-panels of NR (the last one
              * narrower, 16-column granular). */
-            cnp_gemm_pack_b(pack, src, k0, kcur, jb, w);
+            (avx2 ? cnp_gemm_pack_b_avx2 : cnp_gemm_pack_b)(pack, src, k0, kcur, jb, w);
             if (pairs)
                 cnp_gemm_b_to_bf16(pairs, pack, kcur, w);
             for (int ip = ip0; ip < ip1;) {
                 const int rows_left = m1 - ip * MR;
                 /* One 16-column panel: 24 rows per call (fp32 only). */
-                const int wide = !pairs && npan == 1 && w <= 16 && rows_left >= 3 * MR;
+                const int wide = !pairs && !avx2 && npan == 1 && w <= 16 && rows_left >= 3 * MR;
                 for (int jp = 0; jp < npan; jp++) {
                     const int wp = w - jp * NR < NR ? w - jp * NR : NR;
                     const int nv = (wp + 15) / 16;
@@ -546,9 +565,9 @@ void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t 
                            : pairs ? (const void *)(g.a2 + (size_t)PF_CALLS * MR * kpair)
                                    : (const void *)(g.a + (size_t)PF_CALLS * (wide ? 3 : 1) *
                                                               MR * kcur);
-                    if (pairs) {
+                    if (pairs || avx2) {
                         g.mr = rows_left < MR ? rows_left : MR;
-                        cnp_gemm_bf16_tile(&g, nv);
+                        (avx2 ? cnp_gemm_avx2_tile : cnp_gemm_bf16_tile)(&g, nv);
                     } else if (wide) {
                         g.mr = 3 * MR;
                         ukr_24x16(&g);
@@ -570,25 +589,8 @@ void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t 
 
 /* ---- B packed at plan time, A unpacked (Winograd) ----------------------- */
 
-size_t cnp_gemm_bpanel_floats(int Kd, int N)
-{
-    return (size_t)Kd * cnp_round_up((size_t)N, 16);
-}
-
-void cnp_gemm_bpanel_pack(float *dst, const float *b, size_t ldb, int Kd, int N)
-{
-    for (int jp = 0; jp * NR < N; jp++) {
-        const int wp = N - jp * NR < NR ? N - jp * NR : NR;
-        const int ldd = (int)cnp_round_up((size_t)wp, 16);
-        float *pan = dst + (size_t)jp * NR * Kd;
-        for (int k = 0; k < Kd; k++)
-            for (int j = 0; j < ldd; j++)
-                pan[(size_t)k * ldd + j] = j < wp ? b[(size_t)k * ldb + (size_t)jp * NR + j] : 0.0f;
-    }
-}
-
 void cnp_gemm_rows(float *c, size_t ldc, const float *a, size_t lda, int rows, const float *bp,
-                   int Kd, int N, int n0, int n1, int accumulate)
+                   int Kd, int N, int n0, int n1, int accumulate, cnp_isa isa)
 {
     /* A B micro-panel (kc x 48) stays in L1 while the rows stream past. */
     const int kc_max = 128;
@@ -619,7 +621,9 @@ void cnp_gemm_rows(float *c, size_t ldc, const float *a, size_t lda, int rows, c
                 /* The kernel's width is the packed panel's row stride:
                  * n1 at a panel boundary (or N) makes them agree. */
                 assert(ldd == 16 * nv);
-                if (nv == 3)
+                if (isa == CNP_ISA_AVX2)
+                    cnp_gemm_avx2_tile(&g, nv);
+                else if (nv == 3)
                     ukr_s8x48(&g);
                 else if (nv == 2)
                     ukr_s8x32(&g);
@@ -704,3 +708,31 @@ void cnp_gemm_small_n(float *y, size_t ldy, const float *x, const float *w, int 
         n0 += nn;
     }
 }
+
+#else   /* not x86: conv.c and dense.c never plan canopy's GEMM (cnp_isa_resolve() is
+         * GENERIC: OpenBLAS), so these are never called. */
+
+void cnp_gemm_pack_b(float *dst, const cnp_gemm_b *src, int k0, int kc, size_t j0, int w)
+{
+    abort();
+}
+
+void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t ldc, int m0,
+                  int m1, size_t j0, size_t ncols, const cnp_gemm_epi *e, float *pack)
+{
+    abort();
+}
+
+void cnp_gemm_rows(float *c, size_t ldc, const float *a, size_t lda, int rows, const float *bp,
+                   int Kd, int N, int n0, int n1, int accumulate, cnp_isa isa)
+{
+    abort();
+}
+
+void cnp_gemm_small_n(float *y, size_t ldy, const float *x, const float *w, int N, int K,
+                      int m0, int m1)
+{
+    abort();
+}
+
+#endif

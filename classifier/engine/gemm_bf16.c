@@ -20,7 +20,6 @@
  */
 #include "engine/gemm_tile.h"
 
-#include <immintrin.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +28,15 @@
 
 int cnp_gemm_bf16_available(void)
 {
+#if CNP_X86
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
 }
+
 
 /* fp32 -> bf16 bits as vcvtne2ps2bf16 does it: round to nearest even,
  * denormals to zero (the instruction's DAZ), NaN kept quiet. */
@@ -80,6 +84,8 @@ cnp_status cnp_gemm_a_fill_bf16(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, si
     }
     return CNP_OK;
 }
+
+#if CNP_X86       /* the kernels (gemm.c calls them on AVX-512 only) */
 
 TARGET_BF16 void cnp_gemm_b_to_bf16(uint32_t *dst, const float *src, int kc, int w)
 {
@@ -160,3 +166,5 @@ void cnp_gemm_bf16_tile(const ukr_args *g, int nv)
     else
         bf16_8x16(g);
 }
+
+#endif

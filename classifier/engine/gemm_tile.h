@@ -18,6 +18,7 @@
 
 #define MR 8            /* rows per A panel */
 #define NR 48           /* columns per B micro-panel (3 zmm) */
+#define GEMM_NB 480     /* largest column block of packed B */
 
 typedef struct ukr_args {
     int kc;
@@ -30,7 +31,7 @@ typedef struct ukr_args {
     float *c;               /* tile origin */
     size_t ldc;
     int mr;                 /* valid rows */
-    __mmask16 last;         /* valid lanes of the last vector */
+    uint16_t last;          /* valid lanes of the last vector (a __mmask16) */
     int load_c;             /* accumulate onto C */
     int finish;             /* apply the epilogue */
     const float *bias;      /* at the tile's first row, or NULL */
@@ -39,6 +40,7 @@ typedef struct ukr_args {
     const void *pf;         /* A of the next call, fetched as this one runs, or NULL */
 } ukr_args;
 
+#if CNP_X86
 /* Stores row `row` of a tile (NV vectors acc) to C: + C when load_c, then,
  * when finish, + bias + residual and ReLU. */
 static inline __attribute__((always_inline)) TARGET_AVX512 void
@@ -65,6 +67,35 @@ ukr_store_row(const ukr_args *g, int row, const __m512 *acc, const int NV)
         _mm512_mask_storeu_ps(crow + 16 * v, m, x);
     }
 }
+#endif
+
+/* The packed block: micro-panel jp (columns 48 jp ..) starts at
+ * jp * 48 * kc floats; its rows are 48 floats apart, or, for a last
+ * narrower panel, its width rounded up to 16 (*ldd). Offset of row k of
+ * the panel holding block column d. */
+static inline size_t cnp_gemm_panel_row(int d, int w, int kc, int k, int *ldd)
+{
+    const int jp = d / NR, wp = w - jp * NR < NR ? w - jp * NR : NR;
+    *ldd = (int)cnp_round_up((size_t)wp, 16);
+    return (size_t)jp * NR * kc + (size_t)k * *ldd;
+}
+
+/* A run of output columns inside one output row and one micro-panel:
+ * image img, row p, columns q0 .. q0 + len - 1, at block column d0; its
+ * first row of packed B at dst + dbase, the next rows ldd further. */
+typedef struct cnp_gemm_run_span {
+    int img, p, q0, len, d0, ldd;
+    size_t dbase;
+    size_t xbase;       /* img * H * W */
+} cnp_gemm_run_span;
+
+#define MAX_RUNS (GEMM_NB + GEMM_NB / NR)
+
+/* gemm.c: splits block columns [j0, j0 + w) of the convolution s's output
+ * into runs (at most MAX_RUNS) along output rows and micro-panels, into
+ * the caller's runs; returns how many. */
+int cnp_gemm_split_runs(cnp_gemm_run_span *runs, const cnp_conv_shape *s, size_t j0, int w,
+                        int kc);
 
 /* gemm.c: packs rows [k0, k0 + kc) and columns [j0, j0 + w) of B into
  * dst (fp32): micro-panel jp at jp * 48 * kc floats, rows 48 floats apart
@@ -86,5 +117,16 @@ void cnp_gemm_b_to_bf16(uint32_t *dst, const float *src, int kc, int w);
 /* gemm_bf16.c: one 8 x (16 * nv) tile from g->a2, g->b2 (g->kc rounded up
  * to even), stored through ukr_store_row(). */
 void cnp_gemm_bf16_tile(const ukr_args *g, int nv);
+
+/* gemm_avx2.c: the same packing of B as cnp_gemm_pack_b() in code that
+ * needs no AVX-512 (plain C, compiled for AVX2). */
+void cnp_gemm_pack_b_avx2(float *dst, const cnp_gemm_b *src, int k0, int kc, size_t j0, int w);
+
+/* gemm_avx2.c: one tile of g->mr <= 8 rows x (16 * nv) columns (the
+ * valid ones: g->last of the last 16) from the same packed A (or, with
+ * g->lda != 0, unpacked rows lda apart) and B as the AVX-512 kernels,
+ * with AVX2 + FMA: the same products in the same order,
+ * and the same epilogue, so its results equal theirs bit for bit. */
+void cnp_gemm_avx2_tile(const ukr_args *g, int nv);
 
 #endif

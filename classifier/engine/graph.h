@@ -233,6 +233,7 @@ typedef struct cnp_plan {
     int max_batch, H, W;
     cnp_exec ex;            /* threads (resolved), AVX-512 allowed */
     cnp_conv_algo algo;
+    cnp_isa isa;            /* the vector code the kernels run (never AUTO) */
     unsigned flags;
     int bf16;               /* convolutions prepared in bf16 */
     double gflops;          /* per chip at the prepared size */

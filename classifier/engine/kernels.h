@@ -35,6 +35,38 @@ typedef struct cnp_conv_shape {
     int P, Q;                   /* output height, width */
 } cnp_conv_shape;
 
+/* The odometer of im2col's walks: *a reached A carries into *b, which
+ * carries at B into *c: (q, p, image) over output positions, (s, r, c)
+ * over rows of im2col. */
+static inline void cnp_carry(int *a, int *b, int *c, int A, int B)
+{
+    if (*a == A) {
+        *a = 0;
+        if (++*b == B) {
+            *b = 0;
+            ++*c;
+        }
+    }
+}
+
+/* Output columns q in [*qa, *qb) read inside the image for the im2col
+ * row whose window column is off_w: iw = q * stride_w + off_w. */
+static inline void cnp_im2col_span(const struct cnp_conv_shape *s, int off_w, int *qa, int *qb)
+{
+    const int sw = s->stride_w;
+    *qa = off_w >= 0 ? 0 : (-off_w + sw - 1) / sw;
+    *qb = s->W - 1 - off_w < 0 ? 0 : (s->W - 1 - off_w) / sw + 1;
+}
+
+/* 1 where canopy's vector kernels (AVX-512, AVX2 + FMA: gemm*.c, pool.c,
+ * winograd*.c) are compiled; elsewhere the engine runs OpenBLAS and plain
+ * C, and cnp_isa_resolve() is always CNP_ISA_GENERIC. */
+#if defined(__x86_64__) || defined(__i386__)
+#define CNP_X86 1
+#else
+#define CNP_X86 0
+#endif
+
 /* Computes P and Q; returns 0 when they would be < 1. */
 int cnp_conv_shape_finish(cnp_conv_shape *s);
 
@@ -57,6 +89,8 @@ typedef struct cnp_conv_opts {
                              * cnp_gemm_bf16_available(); otherwise, and on
                              * the Winograd path, fp32 */
     cnp_conv_algo algo;     /* CNP_CONV_AUTO, or a path forced (engine.h) */
+    cnp_isa isa;            /* CNP_ISA_AUTO or the vector code asked for (engine.h);
+                             * bf16 only on AVX512 */
 } cnp_conv_opts;
 
 /* Same as cnp_conv_plan_new() with the options in o. */
@@ -76,7 +110,8 @@ void cnp_conv_run(const cnp_conv_plan *p, float *y, const float *x, int n,
 
 /* Which kernel cnp_conv_run() takes at batch n: "winograd", "gemm"
  * (column chunks), "gemm-rows" (rows split between threads), either with
- * "-bf16" for a bf16 plan, or "openblas". Static string. */
+ * "-bf16" for a bf16 plan or "-avx2" for an AVX2 one, or "openblas",
+ * "openblas-rows". Static string. */
 const char *cnp_conv_path(const cnp_conv_plan *p, int n);
 
 /* Naive reference: direct loops, same layouts and semantics, N = s->N. */
@@ -94,14 +129,15 @@ typedef struct cnp_pool_shape {
 } cnp_pool_shape;
 
 /* How a pooling or dense kernel call runs: its threads, and whether it may
- * take canopy's AVX-512 code (cnp_exec_make: the CPU has AVX-512F and the
- * plan did not force CNP_CONV_OPENBLAS, which stands for such a CPU). Set
- * by cnp_model_prepare() from its options; tests make their own. */
+ * take canopy's AVX-512 code (cnp_exec_make: isa resolves to AVX512 and
+ * the plan did not force CNP_CONV_OPENBLAS, which stands for a CPU
+ * without it). Set by cnp_model_prepare() from its options; tests make
+ * their own. */
 typedef struct cnp_exec {
     int n_threads;          /* <= 0: all cores */
     int avx512;             /* 1: AVX-512 kernels allowed */
 } cnp_exec;
-cnp_exec cnp_exec_make(int n_threads, cnp_conv_algo algo);
+cnp_exec cnp_exec_make(int n_threads, cnp_conv_algo algo, cnp_isa isa);
 
 /* y (C, N*P*Q) from x (C, N*H*W). Padding never wins a max. */
 void cnp_maxpool2d(float *y, const float *x, const cnp_pool_shape *s, const cnp_exec *ex);
@@ -140,6 +176,8 @@ void cnp_nchw_to_cnhw(float *y, const float *x, int N, int C, int HW);
 /* canopy's own GEMM (gemm.c): AVX-512F micro-kernels with weights packed
  * at plan time; OpenBLAS is the fallback on other CPUs. */
 int cnp_gemm_available(void);   /* 1 when this CPU runs it */
+/* 1 when this CPU runs the AVX2 + FMA variant (gemm_avx2.c). */
+int cnp_gemm_avx2_available(void);
 
 
 /* A (M, Kd) packed for the micro-kernels. Owned by its plan. */
@@ -149,6 +187,8 @@ typedef struct cnp_gemm_a {
     int nb;          /* column block (a multiple of 48) */
     float *data;     /* round_up(M, 8) x Kd floats, 64-byte aligned; NULL for bf16 */
     uint32_t *a2;    /* bf16: round_up(M, 8) x round_up(Kd, 2) / 2 bf16 pairs; else NULL */
+    cnp_isa isa;     /* the kernels cnp_gemm_run() takes: AVX512 (as packed), or AVX2
+                      * (fp32 only, same layout) set by the plan after packing */
 } cnp_gemm_a;
 
 /* Packs a (M, Kd), row stride lda. CNP_OK or an error in ctx. Release with
@@ -197,11 +237,12 @@ void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t 
 /* Winograd's GEMMs: C (rows, columns [n0, n1)) (+)= A (rows, Kd), unpacked
  * with row stride lda, x B (Kd, N) packed once by cnp_gemm_bpanel_pack()
  * into cnp_gemm_bpanel_floats() floats (64-byte aligned). n0 is a multiple
- * of 48 and n1 is N or a multiple of 48. */
+ * of 48 and n1 is N or a multiple of 48. isa: AVX512 or AVX2, the
+ * micro-kernels to use. */
 size_t cnp_gemm_bpanel_floats(int Kd, int N);
 void cnp_gemm_bpanel_pack(float *dst, const float *b, size_t ldb, int Kd, int N);
 void cnp_gemm_rows(float *c, size_t ldc, const float *a, size_t lda, int rows, const float *bp,
-                   int Kd, int N, int n0, int n1, int accumulate);
+                   int Kd, int N, int n0, int n1, int accumulate, cnp_isa isa);
 
 /* Dense layers at small batches (gemm.c, AVX-512F): y[n][m] (row stride
  * ldy) = dot(w[m], x[n]) for rows m in [m0, m1) of w (M, K) row-major and
@@ -211,11 +252,14 @@ void cnp_gemm_small_n(float *y, size_t ldy, const float *x, const float *w, int 
                       int m0, int m1);
 
 /* Winograd F(4x4, 3x3) for 3x3 stride-1 dilation-1 convolutions
- * (winograd.c, AVX-512F). A plan of its own inside a cnp_conv_plan. */
+ * (winograd.c on AVX-512F, winograd_avx2.c's transforms on AVX2 + FMA).
+ * A plan of its own inside a cnp_conv_plan. */
 typedef struct cnp_wino cnp_wino;
-int cnp_wino_eligible(const cnp_conv_shape *s);
-/* w (K, C, 3, 3); NULL with ctx set on failure; free with cnp_wino_free(). */
-cnp_wino *cnp_wino_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w, int n_threads);
+int cnp_wino_eligible(const cnp_conv_shape *s);     /* the shape; not the CPU */
+/* w (K, C, 3, 3), for isa AVX512 or AVX2 (which the CPU must have); a new
+ * plan the caller frees with cnp_wino_free(), or NULL with ctx set. */
+cnp_wino *cnp_wino_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w, int n_threads,
+                       cnp_isa isa);
 void cnp_wino_free(cnp_wino *w);
 size_t cnp_wino_scratch_floats(const cnp_wino *w);
 int cnp_wino_tiles(const cnp_wino *w, int n);   /* 4x4 output tiles at batch n */

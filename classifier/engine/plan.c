@@ -46,6 +46,11 @@ const char *cnp_model_precision(const cnp_model *m)
     return m && m->plan.prepared && m->plan.bf16 ? "bf16" : "fp32";
 }
 
+const char *cnp_model_isa(const cnp_model *m)
+{
+    return m && m->plan.prepared ? cnp_isa_name(m->plan.isa) : "none";
+}
+
 /* Whether node nd's output shares its input's buffer (no computation). */
 static int is_alias_node(const cnp_model *m, const cnp_node *nd)
 {
@@ -258,7 +263,7 @@ static cnp_status check_options(cnp_ctx *ctx, const cnp_model *m, const cnp_prep
  * and the largest scratch any of them needs. */
 static cnp_status plan_convs(cnp_ctx *ctx, cnp_model *m)
 {
-    const cnp_conv_opts co = {m->plan.ex.n_threads, m->plan.bf16, m->plan.algo};
+    const cnp_conv_opts co = {m->plan.ex.n_threads, m->plan.bf16, m->plan.algo, m->plan.isa};
     for (int i = 0; i < m->g.n_nodes; i++) {
         cnp_node *nd = &m->g.nodes[i];
         cnp_conv_shape s;
@@ -339,8 +344,9 @@ cnp_status cnp_model_prepare(cnp_ctx *ctx, cnp_model *m, const cnp_prepare_optio
     m->plan.max_batch = opt->max_batch;
     m->plan.H = opt->height;
     m->plan.W = opt->width;
-    m->plan.ex = cnp_exec_make(n_threads, opt->algo);
+    m->plan.ex = cnp_exec_make(n_threads, opt->algo, opt->isa);
     m->plan.algo = opt->algo;
+    m->plan.isa = opt->algo == CNP_CONV_OPENBLAS ? CNP_ISA_GENERIC : cnp_isa_resolve(opt->isa);
     m->plan.flags = opt->flags;
     m->plan.bf16 = (opt->flags & CNP_PREPARE_BF16) && m->plan.ex.avx512 &&
                    cnp_gemm_bf16_available();

@@ -8,12 +8,9 @@
  */
 #include "engine/kernels.h"
 
-#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <stddef.h>
-
-#define TARGET_AVX512 __attribute__((target("avx512f")))
 
 /* Widest row the vectorised max pool takes (a stack buffer per thread). */
 #define POOL_ROW_MAX 4096
@@ -71,6 +68,12 @@ static void maxpool_plane(float *yp, const float *xp, const cnp_pool_shape *s, i
     }
 }
 
+#if CNP_X86
+
+#include <immintrin.h>
+
+#define TARGET_AVX512 __attribute__((target("avx512f")))
+
 /* max that keeps a NaN from either side (vmaxps alone returns its second
  * operand when either is NaN). */
 static inline __attribute__((always_inline)) TARGET_AVX512 __m512 max_nan(__m512 a, __m512 b)
@@ -124,14 +127,17 @@ static TARGET_AVX512 void maxpool_plane_avx512(float *yp, const float *xp,
     }
 }
 
+#endif
+
 void cnp_maxpool2d(float *y, const float *x, const cnp_pool_shape *s, const cnp_exec *ex)
 {
     const int n_threads = ex->n_threads;
     const size_t HW = (size_t)s->H * s->W, PQ = (size_t)s->P * s->Q;
     const long planes = (long)s->C * s->N;
-    const int span = (s->Q - 1) * s->stride_w + s->S;
     int plo, phi, qlo, qhi;
 
+#if CNP_X86
+    const int span = (s->Q - 1) * s->stride_w + s->S;
     if ((s->stride_w == 1 || s->stride_w == 2) && span <= POOL_ROW_MAX &&
         s->pad_l + s->W <= POOL_ROW_MAX && ex->avx512) {
 #pragma omp parallel for schedule(static) num_threads(threads_for(planes * HW, n_threads))
@@ -139,6 +145,7 @@ void cnp_maxpool2d(float *y, const float *x, const cnp_pool_shape *s, const cnp_
             maxpool_plane_avx512(y + (size_t)i * PQ, x + (size_t)i * HW, s);
         return;
     }
+#endif
     inner_range(s->pad_t, s->stride_h, s->R, s->H, s->P, &plo, &phi);
     inner_range(s->pad_l, s->stride_w, s->S, s->W, s->Q, &qlo, &qhi);
 #pragma omp parallel for schedule(static) num_threads(threads_for(planes * HW, n_threads))

@@ -23,19 +23,18 @@
  * vector loads; the output is transposed back per tile. A block's V and M
  * are sized to stay in the core's L2 where the channel counts allow.
  * Compiled for AVX-512F with target attributes; conv.c only plans it where
- * the CPU has it.
+ * the CPU has it. The same schedules run winograd_avx2.c's transforms
+ * (through the plan's wino_kernels) on CPUs with AVX2 + FMA only.
  */
-#include "engine/kernels.h"
+#include "engine/winograd_tile.h"
 #include "engine/avx512.h"
 
-#include <immintrin.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 
-#define XI 36                   /* transformed points per tile (6 x 6) */
 #define WINO_L2_BUDGET (768u * 1024u)   /* bytes of V + M per block */
 #define WINO_MIN_BLOCK 16       /* tiles */
 #define WINO_MAX_BLOCK 128      /* tiles */
@@ -43,25 +42,10 @@
 #define WINO_PHASE_BYTES (16u * 1024u * 1024u)  /* V + M per super-block */
 #define WINO_CHUNK 16           /* tiles per work item of a phase */
 
-struct cnp_wino {
-    cnp_conv_shape s;           /* s.N: the largest batch served */
-    int n_threads;
-    int TH, TW;                 /* 4x4 output tiles per image */
-    int Cs, Ks;                 /* C, K rounded up to 16 */
-    int tb;                     /* tiles per block (multiple of 8) */
-    int phased;                 /* the phased schedule */
-    int tsb;                    /* tiles per super-block (phased) */
-    int xw;                     /* band width in positions (multiple of 16) */
-    float *u;                   /* XI x cnp_gemm_bpanel_floats(C, K) */
-    size_t u_stride;
-    size_t slice;               /* scratch floats per thread */
-};
-
-
 int cnp_wino_eligible(const cnp_conv_shape *s)
 {
     return s->R == 3 && s->S == 3 && s->stride_h == 1 && s->stride_w == 1 && s->dil_h == 1 &&
-           s->dil_w == 1 && cnp_gemm_available();
+           s->dil_w == 1;
 }
 
 int cnp_wino_tiles(const cnp_wino *w, int n)
@@ -90,7 +74,10 @@ size_t cnp_wino_scratch_floats(const cnp_wino *w)
     return w->slice * (size_t)w->n_threads;
 }
 
-cnp_wino *cnp_wino_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *wts, int n_threads)
+static const wino_kernels avx512_kernels;  /* the transforms' section below */
+
+cnp_wino *cnp_wino_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *wts, int n_threads,
+                       cnp_isa isa)
 {
     /* G (6x3) of F(4x4, 3x3). */
     static const double G[6][3] = {
@@ -110,6 +97,8 @@ cnp_wino *cnp_wino_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *wts, 
         goto fail;
     w->s = *s;
     w->n_threads = n_threads;
+    w->isa = isa;
+    w->kr = isa == CNP_ISA_AVX2 ? &cnp_wino_avx2_kernels : &avx512_kernels;
     w->TH = (s->P + 3) / 4;
     w->TW = (s->Q + 3) / 4;
     w->Cs = (int)cnp_round_up((size_t)s->C, 16);
@@ -167,18 +156,61 @@ fail:
     return NULL;
 }
 
-/* ---- vector helpers ----------------------------------------------------- */
+/* ---- the transforms, on AVX-512F ------------------------------------- */
 
+#if CNP_X86
 
-/* p + off floats as an address for masked loads and stores, whose
- * masked-off lanes are never touched (off may point before p). */
-static inline const float *at(const float *p, ptrdiff_t off)
+#define WV __m512
+#define WTARGET TARGET_AVX512
+#define WINLINE static inline __attribute__((always_inline)) TARGET_AVX512
+
+WINLINE __m512 wv_zero(void)
 {
-    return (const float *)((uintptr_t)p + (uintptr_t)(off * (ptrdiff_t)sizeof(float)));
+    return _mm512_setzero_ps();
+}
+
+WINLINE __m512 wv_add(__m512 a, __m512 b)
+{
+    return _mm512_add_ps(a, b);
+}
+
+WINLINE __m512 wv_sub(__m512 a, __m512 b)
+{
+    return _mm512_sub_ps(a, b);
+}
+
+WINLINE __m512 wv_fma(float a, __m512 b, __m512 c)
+{
+    return _mm512_fmadd_ps(_mm512_set1_ps(a), b, c);
+}
+
+WINLINE __m512 wv_load(const float *p)
+{
+    return _mm512_load_ps(p);
+}
+
+WINLINE void wv_store(float *p, __m512 v)
+{
+    _mm512_store_ps(p, v);
+}
+
+WINLINE __m512 wv_mask_load(const float *p, ptrdiff_t off, __mmask16 m)
+{
+    return _mm512_maskz_loadu_ps(m, wino_at(p, off));
+}
+
+WINLINE void wv_mask_store(float *p, ptrdiff_t off, __mmask16 m, __m512 v)
+{
+    _mm512_mask_storeu_ps((float *)wino_at(p, off), m, v);
+}
+
+WINLINE __m512 wv_relu(__m512 v)
+{
+    return _mm512_max_ps(_mm512_setzero_ps(), v);    /* keeps NaN */
 }
 
 /* In-place transpose of 16 rows of 16 floats. */
-static inline __attribute__((always_inline)) TARGET_AVX512 void transpose16(__m512 r[16])
+WINLINE void wv_transpose16(__m512 r[16])
 {
     __m512 t[16], u[16];
 #pragma GCC unroll 8
@@ -207,108 +239,31 @@ static inline __attribute__((always_inline)) TARGET_AVX512 void transpose16(__m5
     }
 }
 
-/* o = B^T d for one column of six (rows of B^T: 4 0 -5 0 1 0 / 0 -4 -4 1 1 0 /
- * 0 4 -4 -1 1 0 / 0 -2 -1 2 1 0 / 0 2 -1 -2 1 0 / 0 4 0 -5 0 1). */
-static inline __attribute__((always_inline)) TARGET_AVX512 void
-bt6(const __m512 d[6], __m512 o[6])
+/* Channel i of four tiles: a 4x4 transpose of their 128-bit lanes. */
+WINLINE void wv_tiles4(const __m512 o[4][16], int i, __m512 row[4])
 {
-    const __m512 four = _mm512_set1_ps(4.0f), mfour = _mm512_set1_ps(-4.0f);
-    const __m512 mfive = _mm512_set1_ps(-5.0f), two = _mm512_set1_ps(2.0f);
-    const __m512 t1 = _mm512_fmadd_ps(mfour, d[2], d[4]);        /* d4 - 4 d2 */
-    const __m512 t2 = _mm512_fmadd_ps(mfour, d[1], d[3]);        /* d3 - 4 d1 */
-    const __m512 t3 = _mm512_sub_ps(d[4], d[2]);
-    const __m512 t4 = _mm512_mul_ps(two, _mm512_sub_ps(d[3], d[1]));
-    o[0] = _mm512_fmadd_ps(four, d[0], _mm512_fmadd_ps(mfive, d[2], d[4]));
-    o[1] = _mm512_add_ps(t1, t2);
-    o[2] = _mm512_sub_ps(t1, t2);
-    o[3] = _mm512_add_ps(t3, t4);
-    o[4] = _mm512_sub_ps(t3, t4);
-    o[5] = _mm512_fmadd_ps(four, d[1], _mm512_fmadd_ps(mfive, d[3], d[5]));
+    const __m512 t0 = _mm512_shuffle_f32x4(o[0][i], o[1][i], 0x44);
+    const __m512 t1 = _mm512_shuffle_f32x4(o[0][i], o[1][i], 0xEE);
+    const __m512 t2 = _mm512_shuffle_f32x4(o[2][i], o[3][i], 0x44);
+    const __m512 t3 = _mm512_shuffle_f32x4(o[2][i], o[3][i], 0xEE);
+    row[0] = _mm512_shuffle_f32x4(t0, t2, 0x88);
+    row[1] = _mm512_shuffle_f32x4(t0, t2, 0xDD);
+    row[2] = _mm512_shuffle_f32x4(t1, t3, 0x88);
+    row[3] = _mm512_shuffle_f32x4(t1, t3, 0xDD);
 }
 
-/* o = A^T m for one column of six (rows of A^T: 1 1 1 1 1 0 / 0 1 -1 2 -2 0 /
- * 0 1 1 4 4 0 / 0 1 -1 8 -8 1). */
-static inline __attribute__((always_inline)) TARGET_AVX512 void
-at6(const __m512 m[6], __m512 o[4])
-{
-    const __m512 a = _mm512_add_ps(m[1], m[2]), b = _mm512_sub_ps(m[1], m[2]);
-    const __m512 c = _mm512_add_ps(m[3], m[4]), d = _mm512_sub_ps(m[3], m[4]);
-    o[0] = _mm512_add_ps(_mm512_add_ps(m[0], a), c);
-    o[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d, b);
-    o[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), c, a);
-    o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d, b), m[5]);
-}
+#include "engine/winograd_xform.h"
 
-/* ---- one block of tiles ------------------------------------------------- */
+static const wino_kernels avx512_kernels = {band_load, input_tile, output_tile, output_tiles4};
 
-typedef struct wino_call {
-    const cnp_wino *w;
-    float *y;
-    const float *x;
-    int n;
-    const float *bias;
-    const float *residual;
-    cnp_act act;
-} wino_call;
+#else   /* not x86: never planned (conv.c plans Winograd on AVX-512 or AVX2 only) */
 
-/* xt[r][j][16] = x[c0 + i][img][ih0 + r][iw0 + j] for channels i < cw
- * (zero outside the image and for i >= cw), j < width. */
-static TARGET_AVX512 void band_load(float *xt, int xw, const wino_call *cl, int img, int ih0,
-                                    int iw0, int width, int c0, int cw)
-{
-    const cnp_conv_shape *s = &cl->w->s;
-    const size_t HW = (size_t)s->H * s->W, xcols = (size_t)cl->n * HW;
-    for (int r = 0; r < 6; r++) {
-        const int ih = ih0 + r;
-        float *dst = xt + (size_t)r * xw * 16;
-        if (ih < 0 || ih >= s->H) {
-            for (int j = 0; j < width; j++)
-                _mm512_store_ps(dst + (size_t)j * 16, _mm512_setzero_ps());
-            continue;
-        }
-        for (int jb = 0; jb < width; jb += 16) {
-            const int iw = iw0 + jb;
-            const __mmask16 m = lane_mask(-iw, s->W - iw);
-            __m512 v[16];
-#pragma GCC unroll 16
-            for (int i = 0; i < 16; i++)
-                v[i] = i < cw ? _mm512_maskz_loadu_ps(
-                                    m, at(cl->x + (size_t)(c0 + i) * xcols + (size_t)img * HW +
-                                              (size_t)ih * s->W, iw))
-                              : _mm512_setzero_ps();
-            transpose16(v);
-#pragma GCC unroll 16
-            for (int j = 0; j < 16; j++)
-                _mm512_store_ps(dst + (size_t)(jb + j) * 16, v[j]);
-        }
-    }
-}
+static const wino_kernels avx512_kernels = {NULL, NULL, NULL, NULL};
 
-/* V[xi][tl][c0 .. c0 + 15] = B^T d B of the tile whose 6x6 input starts at
- * band column j0. */
-static TARGET_AVX512 void input_tile(float *V, size_t vstride, const float *xt, int xw, int j0)
-{
-    __m512 t[6][6];
-#pragma GCC unroll 6
-    for (int u = 0; u < 6; u++) {
-        __m512 d[6], o[6];
-#pragma GCC unroll 6
-        for (int r = 0; r < 6; r++)
-            d[r] = _mm512_load_ps(xt + ((size_t)r * xw + j0 + u) * 16);
-        bt6(d, o);
-#pragma GCC unroll 6
-        for (int i = 0; i < 6; i++)
-            t[i][u] = o[i];
-    }
-#pragma GCC unroll 6
-    for (int i = 0; i < 6; i++) {
-        __m512 o[6];
-        bt6(t[i], o);
-#pragma GCC unroll 6
-        for (int j = 0; j < 6; j++)
-            _mm512_store_ps(V + (size_t)(i * 6 + j) * vstride, o[j]);
-    }
-}
+#endif
+
+/* ---- blocks of tiles ---------------------------------------------------- */
+
 
 /* Tiles [t0, t0 + count) of the call: V[xi][t - t0][c] for all c (V's
  * xi planes vstride floats apart). */
@@ -327,112 +282,13 @@ static void input_block(const wino_call *cl, float *V, size_t vstride, float *xt
             tw1 = tw0 + (t0 + count - t);
         for (int c0 = 0; c0 < s->C; c0 += 16) {
             const int cw = s->C - c0 < 16 ? s->C - c0 : 16;
-            band_load(xt, w->xw, cl, img, th * 4 - s->pad_t, tw0 * 4 - s->pad_l,
+            w->kr->band_load(xt, w->xw, cl, img, th * 4 - s->pad_t, tw0 * 4 - s->pad_l,
                       (tw1 - tw0) * 4 + 2, c0, cw);
             for (int tw = tw0; tw < tw1; tw++)
-                input_tile(V + (size_t)(t + tw - tw0 - t0) * w->Cs + c0, vstride, xt, w->xw,
+                w->kr->input_tile(V + (size_t)(t + tw - tw0 - t0) * w->Cs + c0, vstride, xt, w->xw,
                            (tw - tw0) * 4);
         }
         t += tw1 - tw0;
-    }
-}
-
-/* o[i] = (A^T m A)[a][b] + bias for output channel k0 + i in lane a * 4 + b,
- * from M[.][tl][k0 .. k0 + 15] (its 36 planes mstride apart). */
-static inline __attribute__((always_inline)) TARGET_AVX512 void
-output_transform(const float *M, size_t mstride, __m512 bias, __m512 o[16])
-{
-    __m512 tmp[4][6];
-
-#pragma GCC unroll 6
-    for (int j = 0; j < 6; j++) {
-        __m512 m[6], r[4];
-#pragma GCC unroll 6
-        for (int i = 0; i < 6; i++)
-            m[i] = _mm512_load_ps(M + (size_t)(i * 6 + j) * mstride);
-        at6(m, r);
-#pragma GCC unroll 4
-        for (int a = 0; a < 4; a++)
-            tmp[a][j] = r[a];
-    }
-#pragma GCC unroll 4
-    for (int a = 0; a < 4; a++) {
-        __m512 r[4];
-        at6(tmp[a], r);
-#pragma GCC unroll 4
-        for (int b = 0; b < 4; b++)
-            o[a * 4 + b] = _mm512_add_ps(r[b], bias);
-    }
-    transpose16(o);
-}
-
-/* y[k] at float offset off (an address for masked access: masked-off
- * lanes are not touched) = v (+ residual), then act, lanes m. */
-static inline __attribute__((always_inline)) TARGET_AVX512 void
-store_out(const wino_call *cl, ptrdiff_t off, __mmask16 m, __m512 v)
-{
-    if (cl->residual)
-        v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, at(cl->residual, off)));
-    if (cl->act == CNP_ACT_RELU)
-        v = _mm512_max_ps(_mm512_setzero_ps(), v);   /* keeps NaN */
-    _mm512_mask_storeu_ps((float *)at(cl->y, off), m, v);
-}
-
-static inline __attribute__((always_inline)) TARGET_AVX512 __m512 load_bias(const wino_call *cl,
-                                                                           int k0, int kw)
-{
-    return cl->bias ? _mm512_maskz_loadu_ps(lane_mask(0, kw), cl->bias + k0)
-                    : _mm512_setzero_ps();
-}
-
-/* One output tile t (any position, clipped at the map's edges). */
-static TARGET_AVX512 void output_tile(const wino_call *cl, const float *M, size_t mstride, int t,
-                                      int k0, int kw)
-{
-    const cnp_wino *w = cl->w;
-    const cnp_conv_shape *s = &w->s;
-    const int per_img = w->TH * w->TW;
-    const int img = t / per_img, p0 = t % per_img / w->TW * 4, q0 = t % w->TW * 4;
-    const size_t PQ = (size_t)s->P * s->Q, ycols = (size_t)cl->n * PQ;
-    const int qn = s->Q - q0 < 4 ? s->Q - q0 : 4;
-    __m512 o[16];
-
-    output_transform(M, mstride, load_bias(cl, k0, kw), o);
-    for (int i = 0; i < kw; i++) {
-        const size_t base = (size_t)(k0 + i) * ycols + (size_t)img * PQ;
-        for (int a = 0; a < 4 && p0 + a < s->P; a++)
-            store_out(cl, (ptrdiff_t)(base + (size_t)(p0 + a) * s->Q + (size_t)q0) - 4 * a,
-                      lane_mask(4 * a, 4 * a + qn), o[i]);
-    }
-}
-
-/* Four tiles side by side, wholly inside the map: per channel and row one
- * 16-float store (a 4x4 transpose of 128-bit lanes across the tiles). */
-static TARGET_AVX512 void output_tiles4(const wino_call *cl, const float *M, size_t mstride,
-                                        int t, int k0, int kw)
-{
-    const cnp_wino *w = cl->w;
-    const cnp_conv_shape *s = &w->s;
-    const int per_img = w->TH * w->TW;
-    const int img = t / per_img, p0 = t % per_img / w->TW * 4, q0 = t % w->TW * 4;
-    const size_t PQ = (size_t)s->P * s->Q, ycols = (size_t)cl->n * PQ;
-    const __m512 bias = load_bias(cl, k0, kw);
-    __m512 o[4][16];
-
-    for (int j = 0; j < 4; j++)
-        output_transform(M + (size_t)j * w->Ks, mstride, bias, o[j]);
-    for (int i = 0; i < kw; i++) {
-        const size_t base = (size_t)(k0 + i) * ycols + (size_t)img * PQ + (size_t)p0 * s->Q + q0;
-        const __m512 t0 = _mm512_shuffle_f32x4(o[0][i], o[1][i], 0x44);
-        const __m512 t1 = _mm512_shuffle_f32x4(o[0][i], o[1][i], 0xEE);
-        const __m512 t2 = _mm512_shuffle_f32x4(o[2][i], o[3][i], 0x44);
-        const __m512 t3 = _mm512_shuffle_f32x4(o[2][i], o[3][i], 0xEE);
-        store_out(cl, (ptrdiff_t)base, 0xFFFF, _mm512_shuffle_f32x4(t0, t2, 0x88));
-        store_out(cl, (ptrdiff_t)(base + s->Q), 0xFFFF, _mm512_shuffle_f32x4(t0, t2, 0xDD));
-        store_out(cl, (ptrdiff_t)(base + 2 * (size_t)s->Q), 0xFFFF,
-                  _mm512_shuffle_f32x4(t1, t3, 0x88));
-        store_out(cl, (ptrdiff_t)(base + 3 * (size_t)s->Q), 0xFFFF,
-                  _mm512_shuffle_f32x4(t1, t3, 0xDD));
     }
 }
 
@@ -450,9 +306,9 @@ static void output_tiles(const wino_call *cl, const float *M, size_t mstride, in
         for (int k = k0; k < k1; k += 16) {
             const int kw = k1 - k < 16 ? k1 - k : 16;
             if (four)
-                output_tiles4(cl, M + (size_t)j * w->Ks + k, mstride, tt, k, kw);
+                w->kr->output_tiles4(cl, M + (size_t)j * w->Ks + k, mstride, tt, k, kw);
             else
-                output_tile(cl, M + (size_t)j * w->Ks + k, mstride, tt, k, kw);
+                w->kr->output_tile(cl, M + (size_t)j * w->Ks + k, mstride, tt, k, kw);
         }
         j += four ? 4 : 1;
     }
@@ -466,7 +322,7 @@ static void run_block(const wino_call *cl, float *V, float *M, float *xt, int t0
     input_block(cl, V, vstride, xt, t0, count);
     for (int xi = 0; xi < XI; xi++)
         cnp_gemm_rows(M + xi * mstride, (size_t)w->Ks, V + xi * vstride, (size_t)w->Cs, count,
-                      w->u + (size_t)xi * w->u_stride, w->s.C, w->s.K, k0, k1, 0);
+                      w->u + (size_t)xi * w->u_stride, w->s.C, w->s.K, k0, k1, 0, w->isa);
     output_tiles(cl, M, mstride, t0, count, k0, k1);
 }
 
@@ -495,7 +351,8 @@ static void run_phased(const wino_call *cl, int T, float *scratch)
 #pragma omp for schedule(dynamic, 1)
         for (int xi = 0; xi < XI; xi++)
             cnp_gemm_rows(M + xi * mstride, (size_t)w->Ks, V + xi * vstride, (size_t)w->Cs, cnt,
-                          w->u + (size_t)xi * w->u_stride, w->s.C, w->s.K, 0, w->s.K, 0);
+                          w->u + (size_t)xi * w->u_stride, w->s.C, w->s.K, 0, w->s.K, 0,
+                          w->isa);
 #pragma omp for schedule(dynamic, 1)
         for (int ch = 0; ch < chunks; ch++) {
             const int t0 = ch * chunk;

@@ -227,7 +227,8 @@ static int bench_layer(const layer *l, int batch, int n_threads, cnp_conv_algo a
         x[i] = (float)((i * 2654435761u) % 2001u) / 1000.0f - 1.0f;
     for (size_t i = 0; i < wn; i++)
         w[i] = (float)((i * 40503u) % 2001u) / 100000.0f - 0.01f;
-    plan = cnp_conv_plan_new_opts(&ctx, &s, w, b, &(cnp_conv_opts){n_threads, 0, algo});
+    plan = cnp_conv_plan_new_opts(&ctx, &s, w, b,
+                                  &(cnp_conv_opts){n_threads, 0, algo, CNP_ISA_AUTO});
     if (!plan)
         goto cleanup;
     scratch = cnp_aligned_alloc(&ctx, cnp_conv_plan_scratch_floats(plan) + 1, sizeof(float),

@@ -70,11 +70,14 @@ static int run_conv(int *a)
     static const struct {
         const char *file;
         cnp_conv_algo algo;
+        cnp_isa isa;
     } paths[] = {
-        { "auto.f32", CNP_CONV_AUTO },
-        { "gemm.f32", CNP_CONV_GEMM },
-        { "winograd.f32", CNP_CONV_WINOGRAD },
-        { "openblas.f32", CNP_CONV_OPENBLAS },
+        { "auto.f32", CNP_CONV_AUTO, CNP_ISA_AUTO },
+        { "gemm.f32", CNP_CONV_GEMM, CNP_ISA_AVX512 },
+        { "winograd.f32", CNP_CONV_WINOGRAD, CNP_ISA_AVX512 },
+        { "gemm-avx2.f32", CNP_CONV_GEMM, CNP_ISA_AVX2 },
+        { "winograd-avx2.f32", CNP_CONV_WINOGRAD, CNP_ISA_AVX2 },
+        { "openblas.f32", CNP_CONV_OPENBLAS, CNP_ISA_GENERIC },
     };
     float *x, *w, *b = NULL, *r = NULL, *y;
     size_t xn, wn, yn;
@@ -105,11 +108,11 @@ static int run_conv(int *a)
         cnp_ctx ctx;
         cnp_conv_plan *p;
         float *sc;
-        if (paths[i].algo != CNP_CONV_AUTO && paths[i].algo != CNP_CONV_OPENBLAS &&
-            !cnp_gemm_available())
+        /* A path the CPU lacks writes no file; the test says which ran. */
+        if (cnp_isa_resolve(paths[i].isa) != paths[i].isa && paths[i].isa != CNP_ISA_AUTO)
             continue;
         cnp_ctx_clear(&ctx);
-        const cnp_conv_opts opts = {2, 0, paths[i].algo};
+        const cnp_conv_opts opts = {2, 0, paths[i].algo, paths[i].isa};
         p = cnp_conv_plan_new_opts(&ctx, &s, w, b, &opts);
         if (!p) {
             fprintf(stderr, "kernel_driver: %s\n", ctx.msg);
@@ -133,7 +136,7 @@ static int run_conv(int *a)
 
 static int run_pool(int is_max, int *a)
 {
-    const cnp_exec ex = cnp_exec_make(2, CNP_CONV_AUTO);
+    const cnp_exec ex = cnp_exec_make(2, CNP_CONV_AUTO, CNP_ISA_AUTO);
     cnp_pool_shape s = { 0 };
     float *x, *y;
     size_t xn, yn;
@@ -187,7 +190,7 @@ static int run_linear(int *a)
     float *b = a[3] ? load("b.f32", (size_t)M) : NULL, *y = scratch_floats((size_t)N * M);
     cnp_linear_ref(y, x, w, b, N, K, M, act);
     save("ref.f32", y, (size_t)N * M);
-    const cnp_exec ex = cnp_exec_make(2, CNP_CONV_AUTO);
+    const cnp_exec ex = cnp_exec_make(2, CNP_CONV_AUTO, CNP_ISA_AUTO);
     cnp_linear(y, x, w, b, N, K, M, act, &ex);
     save("fast.f32", y, (size_t)N * M);
     free(x); free(w); free(b); free(y);

@@ -22,6 +22,10 @@ TESTS += tests/engine/test_kernels_torch.py
 EXTRA_DIST += tests/engine/test_kernels_torch.py
 tests_engine_kernel_driver_SOURCES = tests/engine/kernel_driver.c
 tests_engine_kernel_driver_LDADD = $(CNP_LIBS)
+# The library compiles for aarch64 (the x86 kernels guarded out); needs
+# gcc-aarch64-linux-gnu (scripts/install-deps).
+TESTS += tests/engine/test_portable.sh
+EXTRA_DIST += tests/engine/test_portable.sh
 # Micro-benchmark (built by `make check`, not run by it):
 #   tests/engine/bench_kernels [--threads N] [--batch N] [--size PX]
 tests_engine_bench_kernels_SOURCES = tests/engine/bench_kernels.c

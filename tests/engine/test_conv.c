@@ -59,9 +59,10 @@ static const conv_case cases[] = {
 };
 
 /* Runs one case; returns 1 on pass. */
-static int run_case(const conv_case *cc, kt_rng *rng, double rtol, cnp_conv_algo algo)
+static int run_case(const conv_case *cc, kt_rng *rng, double rtol, cnp_conv_algo algo,
+                    cnp_isa isa)
 {
-    const cnp_conv_opts opts = {cc->threads, 0, algo};
+    const cnp_conv_opts opts = {cc->threads, 0, algo, isa};
     cnp_conv_shape s = { 0 }, sr;
     cnp_ctx ctx;
     cnp_conv_plan *plan = NULL;
@@ -109,6 +110,12 @@ static int run_case(const conv_case *cc, kt_rng *rng, double rtol, cnp_conv_algo
     plan = cnp_conv_plan_new_opts(&ctx, &s, w, cc->bias ? bias : NULL, &opts);
     if (!plan) {
         fprintf(stderr, "%s: cnp_conv_plan_new failed: %s\n", cc->name, ctx.msg);
+        exit(KT_HARD_ERROR);
+    }
+    /* The ISA asked for is the one that runs: an AVX2 plan says so. */
+    if ((isa == CNP_ISA_AVX2) != (strstr(cnp_conv_path(plan, cc->n), "avx2") != NULL)) {
+        fprintf(stderr, "%s: path %s for isa %s\n", cc->name, cnp_conv_path(plan, cc->n),
+                cnp_isa_name(isa));
         exit(KT_HARD_ERROR);
     }
     sf = cnp_conv_plan_scratch_floats(plan);
@@ -197,6 +204,68 @@ static int test_bad_plan(void)
     return 1;
 }
 
+/* Output of canopy's GEMM (forced, no Winograd) on isa for s with bias,
+ * residual and ReLU; a new array the caller frees. */
+static float *gemm_output(const cnp_conv_shape *s, const float *x, const float *w,
+                          const float *bias, const float *res, cnp_isa isa)
+{
+    const cnp_conv_opts opts = {2, 0, CNP_CONV_GEMM, isa};
+    const size_t yn = (size_t)s->K * s->N * s->P * s->Q;
+    cnp_ctx ctx;
+    cnp_conv_plan *plan;
+    float *y = kt_floats(yn), *scratch;
+    cnp_ctx_clear(&ctx);
+    plan = cnp_conv_plan_new_opts(&ctx, s, w, bias, &opts);
+    scratch = plan ? cnp_aligned_alloc(&ctx, cnp_conv_plan_scratch_floats(plan) + 1,
+                                       sizeof(float), "scratch") : NULL;
+    if (!scratch) {
+        fprintf(stderr, "gemm_output: %s\n", ctx.msg);
+        exit(KT_HARD_ERROR);
+    }
+    cnp_conv_run(plan, y, x, s->N, res, CNP_ACT_RELU, scratch);
+    cnp_aligned_free(scratch);
+    cnp_conv_plan_free(plan);
+    return y;
+}
+
+/* The AVX2 kernels compute the same FMA chains and the same epilogue as
+ * the AVX-512 ones: equal bits, NaN (kept by ReLU) included. */
+static int test_avx2_bits(kt_rng *rng)
+{
+    cnp_conv_shape s = { 0 };
+    float *x, *w, *bias, *res, *a, *b;
+    size_t xn, yn;
+    int ok;
+
+    s.N = 2; s.C = 19; s.H = 17; s.W = 15; s.K = 23; s.R = 3; s.S = 3;
+    s.stride_h = s.stride_w = 2; s.pad_t = s.pad_l = s.pad_b = s.pad_r = 1;
+    s.dil_h = s.dil_w = 1;
+    if (!cnp_conv_shape_finish(&s))
+        exit(KT_HARD_ERROR);
+    xn = (size_t)s.C * s.N * s.H * s.W;
+    yn = (size_t)s.K * s.N * s.P * s.Q;
+    x = kt_floats(xn); w = kt_floats((size_t)s.K * s.C * 9); bias = kt_floats(s.K);
+    res = kt_floats(yn);
+    kt_fill(rng, x, xn, 1.0f);
+    kt_fill(rng, w, (size_t)s.K * s.C * 9, 0.5f);
+    kt_fill(rng, bias, s.K, 0.5f);
+    kt_fill(rng, res, yn, 1.0f);
+    x[s.W + 3] = NAN;           /* spreads to the outputs whose window holds it */
+    a = gemm_output(&s, x, w, bias, res, CNP_ISA_AVX512);
+    b = gemm_output(&s, x, w, bias, res, CNP_ISA_AVX2);
+    ok = memcmp(a, b, yn * sizeof *a) == 0;
+    {
+        size_t nans = 0;        /* the NaN must have reached some outputs */
+        for (size_t i = 0; i < yn; i++)
+            nans += isnan(a[i]) != 0;
+        ok = ok && nans > 0 && nans < yn;
+    }
+    printf("%s AVX2 GEMM output bit-identical to AVX-512's (3x3/2, bias, residual, ReLU, NaN)\n",
+           ok ? "ok" : "FAIL");
+    free(x); free(w); free(bias); free(res); free(a); free(b);
+    return ok;
+}
+
 int main(void)
 {
     kt_rng rng = { 20240611u };
@@ -205,24 +274,34 @@ int main(void)
         failed++;
     if (!test_bad_plan())
         failed++;
-    /* Every path: Winograd (forced wherever a layer is eligible), canopy's
-     * GEMM (both need AVX-512), OpenBLAS. */
-    for (int pass = 0; pass < 3; pass++) {
-        static const cnp_conv_algo algos[3] = { CNP_CONV_WINOGRAD, CNP_CONV_GEMM,
+    /* Every path: Winograd (forced wherever a layer is eligible) and
+     * canopy's GEMM, on AVX-512 and on AVX2 + FMA, then OpenBLAS; a path
+     * is skipped only where the CPU lacks it. */
+    for (int pass = 0; pass < 5; pass++) {
+        static const cnp_conv_algo algos[5] = { CNP_CONV_WINOGRAD, CNP_CONV_GEMM,
+                                                CNP_CONV_WINOGRAD, CNP_CONV_GEMM,
                                                 CNP_CONV_OPENBLAS };
-        static const char *const names[3] = { "Winograd F(4x4, 3x3) where eligible",
+        static const cnp_isa isas[5] = { CNP_ISA_AVX512, CNP_ISA_AVX512, CNP_ISA_AVX2,
+                                         CNP_ISA_AVX2, CNP_ISA_GENERIC };
+        static const char *const names[5] = { "Winograd F(4x4, 3x3) where eligible, AVX-512",
                                                "canopy's AVX-512 GEMM",
+                                               "Winograd F(4x4, 3x3) where eligible, AVX2 + FMA",
+                                               "canopy's AVX2 + FMA GEMM",
                                                "OpenBLAS sgemm + im2col" };
-        if (pass < 2 && !cnp_gemm_available()) {
-            printf("# %s: needs AVX-512F, not on this CPU\n", names[pass]);
+        const int wino = algos[pass] == CNP_CONV_WINOGRAD;
+        if (cnp_isa_resolve(isas[pass]) != isas[pass]) {
+            printf("# %s: not on this CPU\n", names[pass]);
             continue;
         }
         printf("# %s\n", names[pass]);
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-            if ((pass == 0 || !cases[i].wino_only) &&
-                !run_case(&cases[i], &rng, pass == 0 ? 3e-5 : 1e-5, algos[pass]))
+            if ((wino || !cases[i].wino_only) &&
+                !run_case(&cases[i], &rng, wino ? 3e-5 : 1e-5, algos[pass], isas[pass]))
                 failed++;
     }
+    if (cnp_isa_resolve(CNP_ISA_AVX512) == CNP_ISA_AVX512 &&
+        cnp_isa_resolve(CNP_ISA_AVX2) == CNP_ISA_AVX2 && !test_avx2_bits(&rng))
+        failed++;
     if (failed) {
         fprintf(stderr, "%d conv checks failed\n", failed);
         return KT_FAIL;

@@ -10,9 +10,9 @@
 #include <string.h>
 
 static int run_linear(kt_rng *rng, int N, int K, int M, int with_bias, cnp_act act,
-                      int threads)
+                      int threads, cnp_isa isa)
 {
-    const cnp_exec ex = cnp_exec_make(threads, CNP_CONV_AUTO);
+    const cnp_exec ex = cnp_exec_make(threads, CNP_CONV_AUTO, isa);
     float *x = kt_floats((size_t)N * K), *w = kt_floats((size_t)M * K), *b = kt_floats(M);
     float *ax = kt_floats((size_t)N * K), *aw = kt_floats((size_t)M * K), *ab = kt_floats(M);
     float *y = kt_floats((size_t)N * M), *want = kt_floats((size_t)N * M);
@@ -30,8 +30,8 @@ static int run_linear(kt_rng *rng, int N, int K, int M, int with_bias, cnp_act a
     cnp_linear_ref(want, x, w, with_bias ? b : NULL, N, K, M, act);
     cnp_linear_ref(mag, ax, aw, with_bias ? ab : NULL, N, K, M, CNP_ACT_NONE);
     cnp_linear(y, x, w, with_bias ? b : NULL, N, K, M, act, &ex);
-    snprintf(what, sizeof what, "linear N=%d K=%d M=%d bias=%d relu=%d threads=%d", N, K, M,
-             with_bias, act == CNP_ACT_RELU, threads);
+    snprintf(what, sizeof what, "linear N=%d K=%d M=%d bias=%d relu=%d threads=%d isa=%s", N, K,
+             M, with_bias, act == CNP_ACT_RELU, threads, cnp_isa_name(isa));
     ok = kt_close(what, y, want, mag, (size_t)N * M, 1e-6, 1e-5);
     if (ok)
         printf("ok %s\n", what);
@@ -148,13 +148,20 @@ int main(void)
 {
     kt_rng rng = { 4242u };
     int failed = 0;
-    failed += !run_linear(&rng, 1, 2048, 17, 1, CNP_ACT_NONE, 2);
-    failed += !run_linear(&rng, 3, 4096, 512, 1, CNP_ACT_RELU, 2);
-    failed += !run_linear(&rng, 5, 1000, 1000, 0, CNP_ACT_NONE, 3);
-    failed += !run_linear(&rng, 1, 512, 1000, 1, CNP_ACT_RELU, 1);
-    failed += !run_linear(&rng, 2, 7, 3, 0, CNP_ACT_RELU, 2);
-    failed += !run_linear(&rng, 4, 1037, 33, 1, CNP_ACT_RELU, 2);
-    failed += !run_linear(&rng, 3, 33, 9, 1, CNP_ACT_NONE, 1);
+    /* Every vector path the CPU has (AVX2 and generic: OpenBLAS). */
+    for (cnp_isa isa = CNP_ISA_AVX512; isa <= CNP_ISA_GENERIC; isa++) {
+        if (cnp_isa_resolve(isa) != isa) {
+            printf("# linear on %s: not on this CPU\n", cnp_isa_name(isa));
+            continue;
+        }
+        failed += !run_linear(&rng, 1, 2048, 17, 1, CNP_ACT_NONE, 2, isa);
+        failed += !run_linear(&rng, 3, 4096, 512, 1, CNP_ACT_RELU, 2, isa);
+        failed += !run_linear(&rng, 5, 1000, 1000, 0, CNP_ACT_NONE, 3, isa);
+        failed += !run_linear(&rng, 1, 512, 1000, 1, CNP_ACT_RELU, 1, isa);
+        failed += !run_linear(&rng, 2, 7, 3, 0, CNP_ACT_RELU, 2, isa);
+        failed += !run_linear(&rng, 4, 1037, 33, 1, CNP_ACT_RELU, 2, isa);
+        failed += !run_linear(&rng, 3, 33, 9, 1, CNP_ACT_NONE, 1, isa);
+    }
     failed += !test_affine(&rng);
     failed += !test_eltwise(&rng, 1001);
     failed += !test_eltwise(&rng, 300007);

@@ -61,7 +61,7 @@ static float to_bf16(float f)
 
 static int run_case(const bf_case *cc, kt_rng *rng)
 {
-    const cnp_conv_opts opts = {cc->threads, 1, CNP_CONV_GEMM};
+    const cnp_conv_opts opts = {cc->threads, 1, CNP_CONV_GEMM, CNP_ISA_AUTO};
     cnp_conv_shape s;
     cnp_conv_plan *plan;
     cnp_ctx ctx;

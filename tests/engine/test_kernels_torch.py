@@ -1,7 +1,8 @@
 """The kernels against PyTorch itself: the naive `_ref` kernels (which the C
 tests hold every optimised kernel to) and every convolution path (auto,
 canopy's GEMM, Winograd, OpenBLAS), on random data, computed by
-tests/engine/kernel_driver and compared with torch.nn.functional in double
+tests/engine/kernel_driver (canopy's GEMM on AVX-512 and on AVX2 + FMA,
+wherever the CPU has them) and compared with torch.nn.functional in double
 precision. Pins down the semantics the C tests cannot: asymmetric padding,
 dilation, ceil-mode pooling windows, count_include_pad, the layouts.
 
@@ -41,6 +42,27 @@ def cnhw(t):
     """(N, C, ...) torch tensor -> (C, N*...) float32 array."""
     a = t.detach().numpy()
     return np.ascontiguousarray(np.swapaxes(a, 0, 1)).reshape(a.shape[1], -1)
+
+
+def cpu_flags():
+    """The CPU's feature flags (Linux), or an empty set."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+FLAGS = cpu_flags()
+# The paths this CPU must run: the driver skips one only where it lacks it.
+EXPECTED = {"ref", "auto", "openblas"}
+if "avx512f" in FLAGS:
+    EXPECTED |= {"gemm", "winograd"}
+if {"avx2", "fma"} <= FLAGS:
+    EXPECTED |= {"gemm-avx2", "winograd-avx2"}
 
 
 def close(what, got, want, mag, rtol):
@@ -85,11 +107,13 @@ def check_conv(name, N, C, H, W, K, R, S, stride, pads, dil, bias, res, relu):
         drive("conv", d, N, C, H, W, K, R, S, stride[0], stride[1], *pads, dil[0], dil[1],
               bias, res, relu)
         report = []
-        for path in ("ref", "auto", "gemm", "winograd", "openblas"):
+        for path in ("ref", "auto", "gemm", "winograd", "gemm-avx2", "winograd-avx2",
+                     "openblas"):
             f = os.path.join(d, path + ".f32")
             if not os.path.exists(f):
+                assert path not in EXPECTED, "conv %s: path %s did not run" % (name, path)
                 continue
-            rtol = 3e-5 if path in ("winograd", "auto") else 1e-5
+            rtol = 3e-5 if path in ("winograd", "winograd-avx2", "auto") else 1e-5
             e = close("conv %s [%s]" % (name, path), read(d, path + ".f32", want.shape), want,
                       mag, rtol)
             report.append("%s %.1e" % (path, e))

@@ -46,7 +46,7 @@ static int out_size(int in, int k, int stride, int pa, int pb, int ceil_mode)
 
 static int run_case(const pool_case *pc, kt_rng *rng, int is_max, cnp_conv_algo algo)
 {
-    const cnp_exec ex = cnp_exec_make(pc->threads, algo);
+    const cnp_exec ex = cnp_exec_make(pc->threads, algo, CNP_ISA_AUTO);
     cnp_pool_shape s = { 0 };
     float *x, *y, *want;
     size_t xn, yn;
@@ -135,7 +135,7 @@ static int test_by_hand(void)
 {
     static const float x[9] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
     cnp_pool_shape s = { 0 };
-    const cnp_exec ex = cnp_exec_make(1, CNP_CONV_AUTO);
+    const cnp_exec ex = cnp_exec_make(1, CNP_CONV_AUTO, CNP_ISA_AUTO);
     float y[4], g[2];
     int ok = 1;
     s.N = 1; s.C = 1; s.H = 3; s.W = 3; s.R = 2; s.S = 2; s.stride_h = s.stride_w = 2;
