@@ -1,12 +1,16 @@
 // bench-ort.js -- ONNX Runtime (CPU, onnxruntime-node) throughput on an ONNX
 // model with random input, for scripts/bench. Prints one line:
 //   ort size=N batch=N threads=N images_per_s=X ms_per_batch=Y
-// Usage: node bench-ort.js MODEL SIZE BATCH THREADS SECONDS CHANNELS
+// Usage: node bench-ort.js MODEL SIZE BATCH THREADS SECONDS CHANNELS [IMAGES]
+// With IMAGES, instead runs exactly IMAGES images (batches of BATCH, the last
+// one smaller) once, without a warm-up, and prints
+//   ort size=N batch=N threads=N images=N
+// for a caller that times the whole process (session creation included).
 'use strict';
 const ort = require('onnxruntime-node');
 
 async function main() {
-  const [model, size, batch, threads, seconds, channels] = process.argv.slice(2);
+  const [model, size, batch, threads, seconds, channels, images] = process.argv.slice(2);
   const S = parseInt(size, 10), B = parseInt(batch, 10), T = parseInt(threads, 10);
   const C = parseInt(channels, 10), secs = parseFloat(seconds);
   const session = await ort.InferenceSession.create(model, {
@@ -15,12 +19,20 @@ async function main() {
     intraOpNumThreads: T,
     interOpNumThreads: 1,
   });
-  const n = B * C * S * S;
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) data[i] = ((i * 2654435761) % 2001) * 1e-3 - 1.0;
-  const input = new ort.Tensor('float32', data, [B, C, S, S]);
-  const feeds = {};
-  feeds[session.inputNames[0]] = input;
+  const feedsOf = (b) => {
+    const n = b * C * S * S;
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = ((i * 2654435761) % 2001) * 1e-3 - 1.0;
+    return { [session.inputNames[0]]: new ort.Tensor('float32', data, [b, C, S, S]) };
+  };
+  if (images !== undefined) {
+    const total = parseInt(images, 10);
+    for (let done = 0; done < total; done += B)
+      await session.run(feedsOf(Math.min(B, total - done)));
+    console.log(`ort size=${S} batch=${B} threads=${T} images=${total}`);
+    return;
+  }
+  const feeds = feedsOf(B);
   await session.run(feeds); // warm-up
   let reps = 0;
   const t0 = process.hrtime.bigint();
