@@ -30,8 +30,6 @@ static int run_case(kt_rng *rng, const rcase *rc, int timed)
 {
     cnp_ctx ctx;
     cnp_resample_axis ax, ay;
-    cnp_resample_shape sh;
-    cnp_resample_ref_shape rs;
     const int C = 3, S = rc->S;
     int w = (int)ceil(rc->off[0] + rc->size[0]), h = (int)ceil(rc->off[1] + rc->size[1]);
     int ld = w + 9, rows = h + 5, ok = 1, i, n;
@@ -50,22 +48,11 @@ static int run_case(kt_rng *rng, const rcase *rc, int timed)
     }
     cnp_resample_axis_set(&ax, rc->off[0], rc->size[0], w);
     cnp_resample_axis_set(&ay, rc->off[1], rc->size[1], h);
-    sh.C = C;
-    sh.w = w;
-    sh.ld = ld;
-    sh.plane = plane;
-    sh.x = &ax;
-    sh.y = &ay;
+    const cnp_resample_shape sh = {.C = C, .w = w, .ld = ld, .plane = plane, .x = &ax, .y = &ay};
+    const cnp_resample_ref_shape rs = {.C = C, .S = S, .w = w, .h = h, .ld = ld, .plane = plane,
+                                       .off = {rc->off[0], rc->off[1]},
+                                       .size = {rc->size[0], rc->size[1]}};
     cnp_resample_chip(got, chip, tmp, &sh);
-    memset(&rs, 0, sizeof rs);
-    rs.C = C;
-    rs.S = S;
-    rs.w = w;
-    rs.h = h;
-    rs.ld = ld;
-    rs.plane = plane;
-    memcpy(rs.off, rc->off, sizeof rs.off);
-    memcpy(rs.size, rc->size, sizeof rs.size);
     cnp_resample_chip_ref(want, chip, &rs);
     snprintf(what, sizeof what, "%.3g+%.4g x %.3g+%.4g -> %d", rc->off[0], rc->size[0],
              rc->off[1], rc->size[1], S);
