@@ -128,6 +128,7 @@ static void tiler_params(const scene_run *s, cnp_tiler_params *tp)
     tp->max_gsd_ratio = 4.0;
     tp->min_valid = s->o->min_valid;
     tp->strip_chips = CNP_CLASSIFY_MAX_BATCH;
+    tp->readers = s->m->threads; /* the engine's team reads between batches */
     tp->rad_add = s->pr->rad_add;
     tp->rad_gain = s->pr->rad_gain;
     tp->have_nodata = s->pr->have_nodata;

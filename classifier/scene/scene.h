@@ -29,6 +29,61 @@ void cnp_gdal_init(void);
 cnp_status cnp_chip_read(cnp_ctx *ctx, const char *path, const cnp_chip_spec *spec, float *out);
 
 /* ------------------------------------------------------------------------
+ * Chip resampling (resample.c): a chip resized as an image of its own with
+ * GDAL's bilinear resampling -- what GDAL gives for the chip's whole pixels
+ * as a MEM dataset read at S x S (a fractional window [off, off + size)
+ * inside them) -- computed without GDAL, in float; within 1e-5 of GDAL's
+ * double-precision result for values of order 1 (tests/scene). */
+
+#define CNP_RESAMPLE_MAX_TAPS 64
+
+/* One axis: output pixel i is the sum over k < used of w[i * taps + k] x
+ * source pixel start[i] + k. */
+typedef struct cnp_resample_axis {
+    int n_out;
+    int taps;        /* capacity per output pixel (cnp_resample_taps) */
+    int used;        /* taps in use for the current window, <= taps */
+    int *start;      /* (n_out) */
+    float *w;        /* (n_out, taps) */
+} cnp_resample_axis;
+
+/* Source pixels an output pixel may need when `size` source pixels become
+ * n_out (GDAL widens the kernel by the ratio when shrinking). */
+int cnp_resample_taps(double size, int n_out);
+
+/* Allocates an axis of n_out outputs and `taps` capacity; free with
+ * cnp_resample_axis_free() (also after a failure). */
+cnp_status cnp_resample_axis_init(cnp_ctx *ctx, cnp_resample_axis *a, int n_out, int taps);
+void cnp_resample_axis_free(cnp_resample_axis *a);
+
+/* GDAL's weights for the window [off, off + size) of a chip n_src pixels
+ * long (0 <= off < 1; n_src = ceil(off + size); size fits a->taps). */
+void cnp_resample_axis_set(cnp_resample_axis *a, double off, double size, int n_src);
+
+typedef struct cnp_resample_shape {
+    int C;                          /* channels */
+    int w;                          /* chip width in source pixels */
+    int ld;                         /* source row stride, floats */
+    size_t plane;                   /* source channel stride, floats */
+    const cnp_resample_axis *x, *y; /* set for this chip */
+} cnp_resample_shape;
+
+/* dst (C, y->n_out, x->n_out) <- src, the chip's top-left source pixel of
+ * channel 0; tmp: scratch of y->n_out x w floats. */
+void cnp_resample_chip(float *dst, const float *src, float *tmp, const cnp_resample_shape *sh);
+
+/* The naive twin, in double and in GDAL's order (columns, then rows), with
+ * the weights worked out per pixel: the tests' reference. */
+typedef struct cnp_resample_ref_shape {
+    int C, S;                       /* channels, output side */
+    int w, h;                       /* chip in source pixels */
+    int ld;
+    size_t plane;
+    double off[2], size[2];         /* the window along x, y */
+} cnp_resample_ref_shape;
+void cnp_resample_chip_ref(float *dst, const float *src, const cnp_resample_ref_shape *sh);
+
+/* ------------------------------------------------------------------------
  * Scene pipeline (tiler.c): the chip grid over a georeferenced scene.
  *
  * Geometry. The scene's pixel size is converted to metres (projected CRS:
@@ -55,18 +110,24 @@ cnp_status cnp_chip_read(cnp_ctx *ctx, const char *path, const cnp_chip_spec *sp
  *
  * Reading. The grid is read in strips: a strip is one row of chips, cut
  * into segments of at most `strip_chips` chips so that memory does not grow
- * with the scene. Reader threads (pthreads; two by default, each with its
- * own GDAL dataset handle) read and normalise the next segments while the
- * caller classifies the current one; segments are handed out in order
- * through readers + 1 buffers.
- * Each segment's source pixels are read once into a Float32 buffer (the
- * union of its chip windows), normalised there, and each chip is copied out
- * when it is already S x S, or else resized as an image of its own -- the
- * chip's whole pixels as a MEM dataset, read at S x S with GDAL's bilinear
- * resampling (a fractional window when the chip does not cover whole
- * pixels) -- exactly what canopy predict does with the chip cut out by
- * gdal_translate -srcwin, and what the training scripts do with chips. A
- * chip's input thus never depends on its neighbours.
+ * with the scene. Segments are read in rounds of `readers` (the caller's
+ * thread count), one per thread of the caller's OpenMP team, each reader
+ * with its own GDAL dataset handle, when the caller asks for a segment and
+ * the round's segments are used up: reading runs on the cores the engine
+ * leaves idle between its batches, never beside the engine's threads
+ * (a reader thread preempting one of them held its partner at the next
+ * barrier). Reading is CPU work on local files, so nothing is lost by not
+ * overlapping it; a scene on a slow network share is read without overlap.
+ * Each segment's source pixels are read once, all bands in one GDAL call
+ * (8- and 16-bit bands as such, others as Float32: the union of its chip
+ * windows), normalised into a Float32 buffer, and each chip is copied out
+ * when it is already S x S, or else resized as an image of its own with
+ * GDAL's bilinear resampling computed by resample.c -- what GDAL gives for
+ * the chip's whole pixels as a MEM dataset read at S x S (a fractional
+ * window when the chip does not cover whole pixels), which is what canopy
+ * predict does with the chip cut out by gdal_translate -srcwin, and what
+ * the training scripts do with chips. A chip's input thus never depends on
+ * its neighbours.
  * ---------------------------------------------------------------------- */
 
 /* How a target GSD was chosen (cnp_tiler_params.gsd_mode). */
@@ -106,8 +167,9 @@ typedef struct cnp_tiler_params {
     double max_gsd_ratio; /* refuse scenes whose GSD differs more (e.g. 4) */
     double min_valid;     /* 0..1: chips with a smaller valid fraction are skipped */
     int strip_chips;      /* most chips per strip segment (<= 0: 32) */
-    int readers;          /* reader threads (<= 0: 2), each with its own dataset
-                             handle, reading alternate segments */
+    int readers;          /* segments read at once (<= 0: 2; at most 8), each by
+                             a thread of the caller's OpenMP team with its own
+                             dataset handle: the caller's thread count */
     /* Product radiometry, applied before spec's offset/scale/mean/std:
      * v -> (v + rad_add[c]) * rad_gain[c] (e.g. Sentinel-2 L2A reflectance
      * (DN + BOA_ADD_OFFSET) / QUANTIFICATION_VALUE). NULL: none. */
@@ -161,14 +223,14 @@ typedef struct cnp_strip {
     const float *input;        /* (n_chips, C, S, S) normalised model input */
 } cnp_strip;
 
-/* Time spent by the reader and by the caller waiting for it. */
+/* Time spent reading and by the caller waiting for it. */
 typedef struct cnp_tiler_stats {
-    double read_s;             /* reader threads' busy time, summed: GDAL reads,
-                                  masks, normalisation, resampling */
+    double read_s;             /* the readers' busy time, summed over threads:
+                                  GDAL reads, masks, normalisation, resampling */
     double read_cpu_s;         /* CPU time of the same work, summed: what the
                                   reading takes from the classification on a
                                   machine whose cores are all busy */
-    double wait_s;             /* cnp_tiler_next_strip() blocked on the readers */
+    double wait_s;             /* cnp_tiler_next_strip() waited for a round */
     long chips;                /* chips handed out for classification */
     long partial;              /* of which partial */
     long skipped;              /* grid cells not classified (min_valid) */
@@ -188,25 +250,26 @@ typedef struct cnp_tiler cnp_tiler;
  * naming the file and what to do: the scene opens as a raster, has a
  * geotransform and a CRS, is not rotated, has the bands asked for, and its
  * GSD is within max_gsd_ratio of the target. On success *out is a new tiler
- * the caller closes with cnp_tiler_close(); no thread runs yet. */
+ * the caller closes with cnp_tiler_close(); nothing is read yet. */
 cnp_status cnp_tiler_open(cnp_ctx *ctx, const char *path, const cnp_tiler_params *params,
                           cnp_tiler **out);
 
 /* Grid, geometry and scene facts; owned by the tiler. */
 const cnp_tiler_info *cnp_tiler_info_get(const cnp_tiler *t);
 
-/* Hands out the next strip segment in order (starting the reader threads
- * on the first call and giving back the previous segment's buffer). *out is
- * NULL after the last one. A read error (e.g. a corrupt block) is returned
- * here, at the segment it hit, with the reader's message. The strip is
- * owned by the tiler. Call from one thread only. */
+/* Hands out the next strip segment in order, reading the next round of
+ * segments first when the last one is used up (a parallel region of up to
+ * `readers` threads; call it outside any). *out is NULL after the last one.
+ * A read error (e.g. a corrupt block) is returned here, at the segment it
+ * hit, and at every later call, with the reader's message. The strip is
+ * owned by the tiler; valid until the next call. Call from one thread
+ * only. */
 cnp_status cnp_tiler_next_strip(cnp_ctx *ctx, cnp_tiler *t, const cnp_strip **out);
 
 /* Reading statistics so far. */
 void cnp_tiler_stats_get(const cnp_tiler *t, cnp_tiler_stats *stats);
 
-/* Stops the reader threads, closes the scene, frees everything. NULL is a
- * no-op. */
+/* Closes the scene, frees everything. NULL is a no-op. */
 void cnp_tiler_close(cnp_tiler *t);
 
 #endif

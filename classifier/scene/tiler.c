@@ -1,6 +1,6 @@
-/* tiler.c -- the chip grid over a georeferenced scene, read in strips by a
- * reader thread while the caller classifies (see scene.h for the geometry,
- * validity and reading rules). */
+/* tiler.c -- the chip grid over a georeferenced scene, read in rounds of
+ * strips by the caller's OpenMP team between its batches (see scene.h for
+ * the geometry, validity and reading rules). */
 #define _POSIX_C_SOURCE 200809L
 #include "scene/scene.h"
 #include "base/gdal.h"
@@ -13,15 +13,13 @@
 #include <ogr_srs_api.h>
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 /* Budget for one reader's source buffer and for one slot of model input:
- * the tiler's memory stays below (2 x readers + 1) x this, whatever the
- * scene. */
+ * the tiler's memory stays below 2 x readers x this, whatever the scene. */
 #define SEGMENT_BYTES ((size_t)32 << 20)
 #define DEFAULT_STRIP_CHIPS 32
 #define DEFAULT_READERS 2
@@ -31,14 +29,11 @@
  * read at their own resolution. */
 #define GSD_SAME_TOL 0.01
 
-enum { SLOT_FREE = 0, SLOT_FILLING, SLOT_READY, SLOT_HELD };
-
-/* A buffer for one strip segment. Strip k goes to slot k % n_slots, in
- * turn: `next` is the strip the slot takes next. */
+/* A buffer for one strip segment: reader j fills slot j in each round. */
 typedef struct slot {
     cnp_strip strip;
-    int state;
-    int next;
+    cnp_status st;           /* of the read; its message in err */
+    cnp_ctx err;
     float *valid;            /* (seg_cols) */
     float *usable;           /* (seg_cols) */
     unsigned char *obscured; /* (seg_cols) */
@@ -49,9 +44,9 @@ typedef struct slot {
 
 struct cnp_tiler;
 
-/* A reader thread: its own handle on the scene (GDAL datasets are used by
- * one thread at a time), its own buffers. Reader j reads strips j, j + N,
- * j + 2N, ... */
+/* A reader: its own handle on the scene (a GDAL dataset is used by one
+ * thread at a time), its own buffers. In a round of N strips from k,
+ * reader j reads strip k + j on a thread of the caller's team. */
 typedef struct reader {
     struct cnp_tiler *t;
     int id;
@@ -59,13 +54,15 @@ typedef struct reader {
     int n_masks;
     GDALRasterBandH masks[MAX_MASKS]; /* distinct mask bands of the bands read */
     float *raw;              /* (C, buf_h, buf_w) normalised source pixels */
+    void *staged;            /* (C, buf_h, buf_w) source pixels as read, when
+                                t->stage is not Float32 */
     unsigned char *ok;       /* (buf_h, buf_w) 1 = valid pixel */
     unsigned char *tmp;      /* (buf_h, buf_w) a mask band's values */
     unsigned char *use;      /* (buf_h, buf_w) 1 = valid and usable (quality mask) */
     unsigned char *qbuf;     /* (buf_h, buf_w) a quality mask band's values */
     GDALDatasetH qds;        /* the quality mask, own handle; NULL without one */
-    pthread_t thread;
-    int running;
+    cnp_resample_axis ax, ay; /* a chip's resampling weights along x, y */
+    float *rtmp;             /* (S, chip width) resampling scratch */
 } reader;
 
 struct cnp_tiler {
@@ -90,24 +87,19 @@ struct cnp_tiler {
     char *qmask_path;
     double qmask_gt[6];
     int qmask_w, qmask_h;
-    GDALRIOResampleAlg alg;
     int resample;            /* 0: chips are copied pixel for pixel */
     int seg_cols, segs_per_row;
     int check_finite;        /* a band read is floating point (may hold NaN) */
+    GDALDataType stage;      /* the type bands are read as: Byte or UInt16 when
+                                every band read is one, else Float32 */
 
     int buf_w, buf_h;        /* capacity of a segment's source window */
-    int n_readers, n_slots;
+    int n_readers;
     reader readers[MAX_READERS];
-    slot slots[MAX_READERS + 1];
+    slot slots[MAX_READERS];
 
-    int started;             /* 0 no lock, -1 lock made, 1 threads started */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    int round0, round_n;     /* the strips read in the current round */
     int next_give;           /* next strip index handed out */
-    int held;                /* slot held by the caller, -1 none */
-    int cancel;
-    int failed, failed_at;   /* the first strip a reader failed on */
-    cnp_ctx rctx;            /* and its error */
     double read_s, read_cpu_s, wait_s;
     long chips, partial, skipped, obscured;
 };
@@ -262,8 +254,8 @@ static cnp_status lay_out_grid(cnp_ctx *ctx, cnp_tiler *t, const cnp_tiler_param
         in->resampling = "none";
     } else {
         /* GDAL's bilinear (its kernel widens when shrinking): what canopy
-         * predict, evaluate and the training scripts resize chips with. */
-        t->alg = GRIORA_Bilinear;
+         * predict, evaluate and the training scripts resize chips with
+         * (resample.c computes the same without GDAL). */
         in->resampling = "bilinear";
     }
     return CNP_OK;
@@ -303,16 +295,32 @@ static cnp_status plan_buffers(cnp_ctx *ctx, cnp_tiler *t, int strip_chips)
     for (s = 0; s < t->n_readers; s++) {
         reader *r = &t->readers[s];
         r->raw = cnp_aligned_alloc(ctx, n, sizeof(float), "the strip buffer");
+        if (t->stage != GDT_Float32 &&
+            !(r->staged = cnp_aligned_alloc(ctx, n, (size_t)GDALGetDataTypeSizeBytes(t->stage),
+                                            "the strip buffer")))
+            return CNP_ERR_NOMEM;
         r->ok = cnp_calloc(ctx, plane, 1, "the strip mask");
         r->tmp = cnp_calloc(ctx, plane, 1, "the strip mask");
         r->use = cnp_calloc(ctx, plane, 1, "the strip mask");
         r->qbuf = t->have_qmask ? cnp_calloc(ctx, plane, 1, "the quality mask") : NULL;
         if (!r->raw || !r->ok || !r->tmp || !r->use || (t->have_qmask && !r->qbuf))
             return CNP_ERR_NOMEM;
+        if (t->resample) {
+            cnp_status st;
+            int cw = (int)ceil(in->chip_px[0]) + 1;
+            if ((st = cnp_resample_axis_init(ctx, &r->ax, t->S,
+                                             cnp_resample_taps(in->chip_px[0], t->S))) != CNP_OK ||
+                (st = cnp_resample_axis_init(ctx, &r->ay, t->S,
+                                             cnp_resample_taps(in->chip_px[1], t->S))) != CNP_OK)
+                return st;
+            r->rtmp = cnp_aligned_alloc(ctx, (size_t)t->S * (size_t)cw, sizeof(float),
+                                        "the resampling scratch");
+            if (!r->rtmp)
+                return CNP_ERR_NOMEM;
+        }
     }
-    for (s = 0; s < t->n_slots; s++) {
+    for (s = 0; s < t->n_readers; s++) {
         slot *sl = &t->slots[s];
-        sl->next = s;
         sl->valid = cnp_calloc(ctx, (size_t)seg, sizeof(float), "chip fractions");
         sl->usable = cnp_calloc(ctx, (size_t)seg, sizeof(float), "chip fractions");
         sl->obscured = cnp_calloc(ctx, (size_t)seg, 1, "chip flags");
@@ -438,7 +446,6 @@ static cnp_status tiler_new(cnp_ctx *ctx, const char *path, const cnp_tiler_para
     *out = t;
     if (!t)
         return CNP_ERR_NOMEM;
-    t->held = -1;
     t->C = p->spec.n_channels;
     t->S = p->spec.size;
     t->min_valid = p->min_valid;
@@ -530,6 +537,7 @@ static cnp_status open_scene(cnp_ctx *ctx, cnp_tiler *t, OGRSpatialReferenceH *s
 static cnp_status check_bands(cnp_ctx *ctx, cnp_tiler *t)
 {
     int c, nb = t->info.n_bands;
+    t->stage = GDT_Byte;
     for (c = 0; c < t->C; c++) {
         GDALRasterBandH b;
         GDALDataType dt;
@@ -549,6 +557,13 @@ static cnp_status check_bands(cnp_ctx *ctx, cnp_tiler *t)
                              "VRT pixel function)", t->path, t->bands[c]);
         (void)GDALGetRasterNoDataValue(b, &has_nd);
         t->nd_override[c] = t->have_nodata && !has_nd;
+        /* Integer bands are read as such and converted while normalising:
+         * GDAL's own conversion to Float32 costs more than its decoding
+         * of an uncompressed file. */
+        if (dt != GDT_Byte && dt != GDT_UInt16)
+            t->stage = GDT_Float32;
+        else if (dt == GDT_UInt16 && t->stage == GDT_Byte)
+            t->stage = GDT_UInt16;
     }
     return CNP_OK;
 }
@@ -608,7 +623,6 @@ static cnp_status open_readers(cnp_ctx *ctx, cnp_tiler *t, int n, OGRSpatialRefe
     t->n_readers = n > 0 ? n : DEFAULT_READERS;
     if (t->n_readers > MAX_READERS)
         t->n_readers = MAX_READERS;
-    t->n_slots = t->n_readers + 1;
     for (c = 0; c < t->n_readers; c++) {
         reader *r = &t->readers[c];
         r->t = t;
@@ -646,11 +660,6 @@ cnp_status cnp_tiler_open(cnp_ctx *ctx, const char *path, const cnp_tiler_params
         (st = open_readers(ctx, t, p->readers, srs)) != CNP_OK ||
         (st = plan_buffers(ctx, t, p->strip_chips)) != CNP_OK)
         goto cleanup;
-    if (pthread_mutex_init(&t->mu, NULL) != 0 || pthread_cond_init(&t->cv, NULL) != 0) {
-        st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot create the reader's lock", path);
-        goto cleanup;
-    }
-    t->started = -1;
     *out = t;
     t = NULL;
 cleanup:
@@ -688,61 +697,26 @@ static int window_empty(const cnp_tiler *t, const reader *r, int x, int y, int w
 
 /* Resizes one chip to S x S as an image of its own (what canopy predict
  * does with a chip file): the chip's window in the strip buffer, starting
- * at (fx, fy) and chip_px wide, is wrapped as a MEM dataset covering its
- * whole pixels, and read with GDAL's resampling (a fractional window when
- * the chip does not cover whole pixels). The kernel never reaches past the
- * chip, so a chip's input does not depend on its neighbours. */
-static cnp_status resize_chip(cnp_ctx *ctx, const cnp_tiler *t, const float *raw,
-                              const cnp_strip *s, int j, double fx, double fy, int bw,
-                              size_t plane, float *dst)
+ * at (fx, fy) and chip_px wide, is resampled as an image covering its whole
+ * pixels, with GDAL's bilinear weights (resample.c; a fractional window
+ * when the chip does not cover whole pixels). The kernel never reaches past
+ * the chip, so a chip's input does not depend on its neighbours. */
+static void resize_chip(const cnp_tiler *t, reader *r, double fx, double fy, int bw,
+                        size_t plane, float *dst)
 {
     const cnp_tiler_info *in = &t->info;
-    cnp_status st = CNP_OK;
-    GDALDriverH drv = GDALGetDriverByName("MEM");
-    GDALDatasetH mem = NULL;
-    GDALRasterIOExtraArg extra;
-    size_t S2 = (size_t)t->S * (size_t)t->S;
     int x0 = (int)floor(fx), y0 = (int)floor(fy);
-    int w = (int)ceil(fx + in->chip_px[0]) - x0, h = (int)ceil(fy + in->chip_px[1]) - y0;
-    int c;
+    cnp_resample_shape sh;
 
-    mem = drv ? GDALCreate(drv, "", w, h, 0, GDT_Float32, NULL) : NULL;
-    if (!mem)
-        return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot create an in-memory raster for "
-                         "resampling (%s)", t->path, cnp_gdal_msg());
-    for (c = 0; c < t->C; c++) {
-        char ptr[64], line[64], *opts[4];
-        const float *p = raw + (size_t)c * plane + (size_t)y0 * bw + x0;
-        snprintf(ptr, sizeof ptr, "DATAPOINTER=%p", (const void *)p);
-        snprintf(line, sizeof line, "LINEOFFSET=%d", (int)(bw * sizeof(float)));
-        opts[0] = ptr;
-        opts[1] = "PIXELOFFSET=4";
-        opts[2] = line;
-        opts[3] = NULL;
-        if (GDALAddBand(mem, GDT_Float32, opts) != CE_None) {
-            st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot wrap chip (%d, %d) for "
-                           "resampling (%s)", t->path, s->row, s->col0 + j, cnp_gdal_msg());
-            goto cleanup;
-        }
-    }
-    INIT_RASTERIO_EXTRA_ARG(extra);
-    extra.eResampleAlg = t->alg;
-    if (fx != x0 || fy != y0 || in->chip_px[0] != w || in->chip_px[1] != h) {
-        extra.bFloatingPointWindowValidity = TRUE;
-        extra.dfXOff = fx - x0;
-        extra.dfYOff = fy - y0;
-        extra.dfXSize = in->chip_px[0];
-        extra.dfYSize = in->chip_px[1];
-    }
-    cnp_gdal_reset();
-    if (GDALDatasetRasterIOEx(mem, GF_Read, 0, 0, w, h, dst, t->S, t->S, GDT_Float32, t->C,
-                              NULL, (GSpacing)sizeof(float), (GSpacing)sizeof(float) * t->S,
-                              (GSpacing)(sizeof(float) * S2), &extra) != CE_None)
-        st = cnp_error(ctx, CNP_ERR_INTERNAL, "%s: resampling chip (%d, %d) failed (%s)",
-                       t->path, s->row, s->col0 + j, cnp_gdal_msg());
-cleanup:
-    GDALClose(mem);
-    return st;
+    sh.C = t->C;
+    sh.w = (int)ceil(fx + in->chip_px[0]) - x0;
+    sh.ld = bw;
+    sh.plane = plane;
+    sh.x = &r->ax;
+    sh.y = &r->ay;
+    cnp_resample_axis_set(&r->ax, fx - x0, in->chip_px[0], sh.w);
+    cnp_resample_axis_set(&r->ay, fy - y0, in->chip_px[1], (int)ceil(fy + in->chip_px[1]) - y0);
+    cnp_resample_chip(dst, r->raw + (size_t)y0 * bw + x0, r->rtmp, &sh);
 }
 
 /* r->use = r->ok and the quality mask over the scene window [ix0, ix1) x
@@ -817,38 +791,52 @@ typedef struct window {
     int bx0, by0, bw, bh, ix0, iy0, ix1, iy1;
     size_t plane;
     double y0;
+    int all_usable;          /* every pixel of the buffer is valid and usable */
 } window;
 
-/* Reads the bands read into r->raw and their validity into r->ok: inside
+/* Source value i of the strip buffer (channel-major) as a float. */
+static float staged_value(const cnp_tiler *t, const reader *r, size_t i)
+{
+    switch (t->stage) {
+    case GDT_Byte:
+        return (float)((const unsigned char *)r->staged)[i];
+    case GDT_UInt16:
+        return (float)((const unsigned short *)r->staged)[i];
+    default:
+        return r->raw[i];
+    }
+}
+
+/* Reads the bands read into r->raw (r->staged) and their validity into r->ok: inside
  * the scene, not masked by GDAL (nodata, alpha, mask band), not the
  * product's nodata value where the band has none, finite. */
 static cnp_status read_valid(cnp_ctx *ctx, const cnp_tiler *t, reader *r, const window *w)
 {
     int iw = w->ix1 - w->ix0, ih = w->iy1 - w->iy0, c, m, x, y;
     size_t off = (size_t)(w->iy0 - w->by0) * w->bw + (size_t)(w->ix0 - w->bx0), i;
+    GSpacing sz = GDALGetDataTypeSizeBytes(t->stage);
+    char *dst = t->stage == GDT_Float32 ? (char *)r->raw : (char *)r->staged;
 
     memset(r->ok, 0, w->plane);
-    for (c = 0; c < t->C; c++) {
-        GDALRasterBandH b = GDALGetRasterBand(r->ds, t->bands[c]);
-        float *dst = r->raw + (size_t)c * w->plane;
-        cnp_gdal_reset();
-        if (GDALRasterIO(b, GF_Read, w->ix0, w->iy0, iw, ih, dst + off, iw, ih, GDT_Float32,
-                         (GSpacing)sizeof(float), (GSpacing)sizeof(float) * w->bw) != CE_None)
-            return cnp_error(ctx, CNP_ERR_IO, "%s: reading band %d, rows %d-%d failed (%s); the "
-                             "file may be truncated or corrupt: check it with gdalinfo -checksum",
-                             t->path, t->bands[c], w->iy0, w->iy1 - 1, cnp_gdal_msg());
-    }
+    /* All bands in one call: GDAL then decodes each block of a
+     * pixel-interleaved file once (band by band, it costs twice as much). */
+    cnp_gdal_reset();
+    if (GDALDatasetRasterIO(r->ds, GF_Read, w->ix0, w->iy0, iw, ih, dst + (size_t)sz * off, iw,
+                            ih, t->stage, t->C, t->bands, sz, sz * w->bw,
+                            sz * (GSpacing)w->plane) != CE_None)
+        return cnp_error(ctx, CNP_ERR_IO, "%s: reading rows %d-%d failed (%s); the file may be "
+                         "truncated or corrupt: check it with gdalinfo -checksum", t->path,
+                         w->iy0, w->iy1 - 1, cnp_gdal_msg());
     for (y = w->iy0; y < w->iy1; y++)
         memset(r->ok + (size_t)(y - w->by0) * w->bw + (w->ix0 - w->bx0), 1, (size_t)iw);
     for (c = 0; c < t->C; c++) {
-        const float *p = r->raw + (size_t)c * w->plane;
         const float nd = (float)t->nodata;
         if (!t->nd_override[c])
             continue;
         for (y = w->iy0; y < w->iy1; y++) {
             size_t row = (size_t)(y - w->by0) * w->bw - w->bx0;
             for (x = w->ix0; x < w->ix1; x++)
-                if (p[row + x] == nd)
+                if (staged_value(t, r, (size_t)c * w->plane + row + x) == nd)
                     r->ok[row + x] = 0;
         }
     }
@@ -875,20 +863,35 @@ static cnp_status read_valid(cnp_ctx *ctx, const cnp_tiler *t, reader *r, const 
     return CNP_OK;
 }
 
-/* Normalises usable pixels; others become 0 (the mean). v -> v * na - nb
- * (tiler_new): branch-free float loops the compiler vectorises. */
+/* Normalises usable pixels into r->raw (from r->staged for integer bands);
+ * others become 0 (the mean). v -> v * na - nb (tiler_new). Integer values
+ * are finite, so a product with ok (0 or 1) masks them in a loop that
+ * vectorises; a Float32 buffer may hold NaN (or stale values outside the
+ * scene), so it is masked by a select. */
 static void normalise(const cnp_tiler *t, reader *r, size_t plane)
 {
+    const unsigned char *restrict ok = r->use;
     int c;
     for (c = 0; c < t->C; c++) {
-        float *p = r->raw + (size_t)c * plane;
+        float *restrict p = r->raw + (size_t)c * plane;
         const float a = t->na[c];
         const float b = t->nb[c];
-        const unsigned char *ok = r->use;
         size_t i;
-        for (i = 0; i < plane; i++) {
-            float v = p[i] * a - b;
-            p[i] = ok[i] ? v : 0.0f;
+        if (t->stage == GDT_Byte) {
+            const unsigned char *restrict q = (const unsigned char *)r->staged + c * plane;
+#pragma omp simd
+            for (i = 0; i < plane; i++)
+                p[i] = ((float)q[i] * a - b) * (float)ok[i];
+        } else if (t->stage == GDT_UInt16) {
+            const unsigned short *restrict q = (const unsigned short *)r->staged + c * plane;
+#pragma omp simd
+            for (i = 0; i < plane; i++)
+                p[i] = ((float)q[i] * a - b) * (float)ok[i];
+        } else {
+            for (i = 0; i < plane; i++) {
+                float v = p[i] * a - b;
+                p[i] = ok[i] ? v : 0.0f;
+            }
         }
     }
 }
@@ -896,13 +899,11 @@ static void normalise(const cnp_tiler *t, reader *r, size_t plane)
 /* Each chip of the segment: its valid and usable fractions (pixel centres
  * under its window), nodata / obscured / classified, and the model input
  * of those classified. */
-static cnp_status cut_chips(cnp_ctx *ctx, const cnp_tiler *t, reader *r, slot *sl,
-                            const window *w)
+static void cut_chips(const cnp_tiler *t, reader *r, slot *sl, const window *w)
 {
     const cnp_tiler_info *in = &t->info;
     cnp_strip *s = &sl->strip;
     size_t S2 = (size_t)t->S * (size_t)t->S;
-    cnp_status st;
     int j, c, x, y;
 
     for (j = 0; j < s->n_cols; j++) {
@@ -912,7 +913,9 @@ static cnp_status cut_chips(cnp_ctx *ctx, const cnp_tiler *t, reader *r, slot *s
         long total = (long)(xb - xa) * (long)(yb - ya), count = 0, usable = 0;
         double frac, ufrac;
         float *dst;
-        for (y = ya; y < yb; y++) {
+        if (w->all_usable)
+            count = usable = total;
+        for (y = ya; y < yb && !w->all_usable; y++) {
             const unsigned char *row = r->ok + (size_t)(y - w->by0) * w->bw;
             const unsigned char *urow = r->use + (size_t)(y - w->by0) * w->bw;
             for (x = xa; x < xb; x++) {
@@ -941,13 +944,11 @@ static cnp_status cut_chips(cnp_ctx *ctx, const cnp_tiler *t, reader *r, slot *s
                     memcpy(dst + (size_t)c * S2 + (size_t)y * t->S,
                            r->raw + (size_t)c * w->plane + (size_t)(oy + y) * w->bw + ox,
                            (size_t)t->S * sizeof(float));
-        } else if ((st = resize_chip(ctx, t, r->raw, s, j, cx - w->bx0, w->y0 - w->by0, w->bw,
-                                     w->plane, dst)) != CNP_OK) {
-            return st;
+        } else {
+            resize_chip(t, r, cx - w->bx0, w->y0 - w->by0, w->bw, w->plane, dst);
         }
         s->n_chips++;
     }
-    return CNP_OK;
 }
 
 /* Reads strip segment k into slot sl (reader thread r). */
@@ -1000,6 +1001,10 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, reader *r, int k, slot 
     }
     if ((st = read_valid(ctx, t, r, &w)) != CNP_OK)
         return st;
+    /* Inside the scene without masks, nodata or floats: no pixel to count. */
+    w.all_usable = w.ix0 == w.bx0 && w.iy0 == w.by0 && w.ix1 == w.bx0 + w.bw &&
+                   w.iy1 == w.by0 + w.bh && r->n_masks == 0 && !t->check_finite &&
+                   !t->have_qmask && !memchr(t->nd_override, 1, (size_t)t->C);
     if (t->have_qmask) {
         if ((st = read_qmask(ctx, t, r, w.bx0, w.by0, w.bw, w.ix0, w.iy0, w.ix1, w.iy1)) !=
             CNP_OK)
@@ -1008,7 +1013,8 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, reader *r, int k, slot 
         memcpy(r->use, r->ok, w.plane);
     }
     normalise(t, r, w.plane);
-    return cut_chips(ctx, t, r, sl, &w);
+    cut_chips(t, r, sl, &w);
+    return CNP_OK;
 }
 
 /* CPU seconds of the calling thread. */
@@ -1020,138 +1026,71 @@ static double thread_cpu_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void *reader_main(void *arg)
+/* Reads strip k into slot sl with reader r, on the calling thread; its
+ * busy and CPU seconds added to *busy and *cpu. */
+static void read_strip(cnp_tiler *t, reader *r, int k, slot *sl, double *busy, double *cpu)
 {
-    reader *r = arg;
-    cnp_tiler *t = r->t;
-    int k;
+    double t0 = cnp_now(), c0 = thread_cpu_s();
 
     cnp_gdal_quiet_begin();
-    for (k = r->id; k < t->info.n_strips; k += t->n_readers) {
-        slot *sl = &t->slots[k % t->n_slots];
-        cnp_ctx ctx;
-        cnp_status st;
-        double t0, c0;
-        int i, partial = 0, obscured = 0;
-
-        pthread_mutex_lock(&t->mu);
-        while (!(sl->state == SLOT_FREE && sl->next == k) && !t->cancel)
-            pthread_cond_wait(&t->cv, &t->mu);
-        if (t->cancel) {
-            pthread_mutex_unlock(&t->mu);
-            break;
-        }
-        sl->state = SLOT_FILLING;
-        pthread_mutex_unlock(&t->mu);
-
-        cnp_ctx_clear(&ctx);
-        t0 = cnp_now();
-        c0 = thread_cpu_s();
-        st = fill_strip(&ctx, t, r, k, sl);
-        for (i = 0; st == CNP_OK && i < sl->strip.n_chips; i++)
-            partial += sl->partial[i];
-        for (i = 0; st == CNP_OK && i < sl->strip.n_cols; i++)
-            obscured += sl->obscured[i];
-
-        pthread_mutex_lock(&t->mu);
-        t->read_s += cnp_now() - t0;
-        t->read_cpu_s += thread_cpu_s() - c0;
-        if (st != CNP_OK) {
-            sl->state = SLOT_FREE;
-            if (!t->failed || k < t->failed_at) {
-                t->failed = 1;
-                t->failed_at = k;
-                t->rctx = ctx;
-            }
-            pthread_cond_broadcast(&t->cv);
-            pthread_mutex_unlock(&t->mu);
-            break;
-        }
-        t->chips += sl->strip.n_chips;
-        t->partial += partial;
-        t->skipped += sl->strip.n_cols - sl->strip.n_chips;
-        t->obscured += obscured;
-        sl->state = SLOT_READY;
-        pthread_cond_broadcast(&t->cv);
-        pthread_mutex_unlock(&t->mu);
-    }
+    cnp_ctx_clear(&sl->err);
+    sl->st = fill_strip(&sl->err, t, r, k, sl);
     cnp_gdal_quiet_end();
-    return NULL;
+    *busy += cnp_now() - t0;
+    *cpu += thread_cpu_s() - c0;
 }
 
-/* Stops and joins the reader threads. */
-static void stop_readers(cnp_tiler *t)
+/* The next round: strips next_give .. + n_readers - 1, one per reader, read
+ * side by side by the caller's OpenMP team (the engine's threads, idle
+ * between batches: reading never preempts them at a barrier). */
+static void read_round(cnp_tiler *t)
 {
-    int i;
-    if (t->started <= 0)
-        return;
-    pthread_mutex_lock(&t->mu);
-    t->cancel = 1;
-    pthread_cond_broadcast(&t->cv);
-    pthread_mutex_unlock(&t->mu);
-    for (i = 0; i < t->n_readers; i++) {
-        if (t->readers[i].running)
-            pthread_join(t->readers[i].thread, NULL);
-        t->readers[i].running = 0;
+    double t0 = cnp_now(), busy = 0.0, cpu = 0.0;
+    int i, n, j;
+
+    t->round0 = t->next_give;
+    n = t->info.n_strips - t->round0;
+    t->round_n = n < t->n_readers ? n : t->n_readers;
+    n = t->round_n;
+#pragma omp parallel for num_threads(n) schedule(static, 1) reduction(+ : busy, cpu)
+    for (i = 0; i < n; i++)
+        read_strip(t, &t->readers[i], t->round0 + i, &t->slots[i], &busy, &cpu);
+    t->wait_s += cnp_now() - t0;
+    t->read_s += busy;
+    t->read_cpu_s += cpu;
+    for (i = 0; i < n; i++) {
+        const cnp_strip *s = &t->slots[i].strip;
+        if (t->slots[i].st != CNP_OK)
+            break;
+        t->chips += s->n_chips;
+        t->skipped += s->n_cols - s->n_chips;
+        for (j = 0; j < s->n_chips; j++)
+            t->partial += s->partial[j];
+        for (j = 0; j < s->n_cols; j++)
+            t->obscured += s->obscured[j];
     }
 }
 
 cnp_status cnp_tiler_next_strip(cnp_ctx *ctx, cnp_tiler *t, const cnp_strip **out)
 {
-    cnp_status st = CNP_OK;
-    slot *sl;
-    double t0;
-    int i, g;
+    const slot *sl;
 
     *out = NULL;
-    if (t->started < 0) {
-        t->started = 1;
-        for (i = 0; i < t->n_readers; i++) {
-            if (pthread_create(&t->readers[i].thread, NULL, reader_main, &t->readers[i]) != 0) {
-                stop_readers(t);
-                t->started = 2; /* threads stopped: no further strips */
-                return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: cannot start a reader thread",
-                                 t->path);
-            }
-            t->readers[i].running = 1;
-        }
-    } else if (t->started > 1) {
-        return cnp_error(ctx, CNP_ERR_INTERNAL, "%s: the reader threads were stopped", t->path);
-    }
-    pthread_mutex_lock(&t->mu);
-    if (t->held >= 0) {
-        t->slots[t->held].state = SLOT_FREE;
-        t->slots[t->held].next += t->n_slots;
-        t->held = -1;
-        pthread_cond_broadcast(&t->cv);
-    }
-    g = t->next_give;
-    if (g >= t->info.n_strips)
-        goto cleanup;
-    sl = &t->slots[g % t->n_slots];
-    t0 = cnp_now();
-    while (!(sl->state == SLOT_READY && sl->strip.index == g) &&
-           !(t->failed && t->failed_at == g))
-        pthread_cond_wait(&t->cv, &t->mu);
-    t->wait_s += cnp_now() - t0;
-    if (!(sl->state == SLOT_READY && sl->strip.index == g)) {
-        st = cnp_error(ctx, t->rctx.status, "%s", t->rctx.msg);
-        goto cleanup;
-    }
-    sl->state = SLOT_HELD;
-    t->held = g % t->n_slots;
+    if (t->next_give >= t->info.n_strips)
+        return CNP_OK;
+    if (t->next_give >= t->round0 + t->round_n)
+        read_round(t);
+    sl = &t->slots[t->next_give - t->round0];
+    if (sl->st != CNP_OK) /* and again at every later call */
+        return cnp_error(ctx, sl->st, "%s", sl->err.msg);
     t->next_give++;
     *out = &sl->strip;
-cleanup:
-    pthread_mutex_unlock(&t->mu);
-    return st;
+    return CNP_OK;
 }
 
 void cnp_tiler_stats_get(const cnp_tiler *t, cnp_tiler_stats *stats)
 {
-    cnp_tiler *m = (cnp_tiler *)t; /* the lock is not part of the value */
     memset(stats, 0, sizeof *stats);
-    pthread_mutex_lock(&m->mu);
     stats->read_s = t->read_s;
     stats->read_cpu_s = t->read_cpu_s;
     stats->wait_s = t->wait_s;
@@ -1159,7 +1098,6 @@ void cnp_tiler_stats_get(const cnp_tiler *t, cnp_tiler_stats *stats)
     stats->partial = t->partial;
     stats->skipped = t->skipped;
     stats->obscured = t->obscured;
-    pthread_mutex_unlock(&m->mu);
 }
 
 void cnp_tiler_close(cnp_tiler *t)
@@ -1167,11 +1105,6 @@ void cnp_tiler_close(cnp_tiler *t)
     int s;
     if (!t)
         return;
-    stop_readers(t);
-    if (t->started != 0) {
-        pthread_mutex_destroy(&t->mu);
-        pthread_cond_destroy(&t->cv);
-    }
     for (s = 0; s < MAX_READERS; s++) {
         reader *r = &t->readers[s];
         if (r->ds && r->ds != t->ds)
@@ -1179,6 +1112,10 @@ void cnp_tiler_close(cnp_tiler *t)
         if (r->qds)
             GDALClose(r->qds);
         cnp_aligned_free(r->raw);
+        cnp_aligned_free(r->staged);
+        cnp_resample_axis_free(&r->ax);
+        cnp_resample_axis_free(&r->ay);
+        cnp_aligned_free(r->rtmp);
         free(r->ok);
         free(r->tmp);
         free(r->use);
@@ -1186,7 +1123,7 @@ void cnp_tiler_close(cnp_tiler *t)
     }
     if (t->ds)
         GDALClose(t->ds);
-    for (s = 0; s < MAX_READERS + 1; s++) {
+    for (s = 0; s < MAX_READERS; s++) {
         free(t->slots[s].valid);
         free(t->slots[s].usable);
         free(t->slots[s].obscured);

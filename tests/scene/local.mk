@@ -26,3 +26,10 @@ EXTRA_DIST += tests/scene/test_writers_check.py
 # scripts/make-demo-data: scenes, truth and chips read back with GDAL.
 TESTS += tests/scene/test_demo_data.py
 EXTRA_DIST += tests/scene/test_demo_data.py
+
+# The tiler's chip resampling against its double-precision _ref twin (C, on
+# random data); tests/scene/test_classify_tiler.py checks chips against GDAL.
+check_PROGRAMS += tests/scene/test_resample
+TESTS += tests/scene/test_resample
+tests_scene_test_resample_SOURCES = tests/scene/test_resample.c tests/engine/kernel_test.h
+tests_scene_test_resample_LDADD = $(CNP_LIBS)
