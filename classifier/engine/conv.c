@@ -19,8 +19,7 @@
  * A 1x1 stride-1 unpadded convolution is a plain GEMM on x: no im2col.
  * A bf16 plan (cnp_conv_opts.bf16) packs its weights as bf16 for
  * canopy's GEMM; its Winograd path, where it has one, runs its 36 GEMMs
- * in bf16 too where wino_bf16_pays() (or cnp_conv_opts.wino forces it),
- * else in fp32.
+ * in bf16 too unless cnp_conv_opts.wino asks for fp32.
  * One OpenMP region per call on every path.
  */
 #include "engine/kernels.h"
@@ -93,14 +92,6 @@ void cnp_conv_plan_free(cnp_conv_plan *p)
     free(p);
 }
 
-/* Winograd in bf16 on a layer of s where it measured faster than fp32
- * Winograd (BENCHMARKS.md, bf16 section). */
-static int wino_bf16_pays(const cnp_conv_shape *s)
-{
-    (void)s;
-    return 1;
-}
-
 cnp_conv_plan *cnp_conv_plan_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w,
                                  const float *bias, int n_threads)
 {
@@ -167,8 +158,10 @@ cnp_conv_plan *cnp_conv_plan_new_opts(cnp_ctx *ctx, const cnp_conv_shape *s, con
                                                       : CONV_WINO_TILES_PER_THREAD * p->n_threads;
         if (algo != CNP_CONV_GEMM && cnp_wino_eligible(s) &&
             s->N * ((s->P + 3) / 4) * ((s->Q + 3) / 4) >= p->wino_min_tiles) {
-            p->wino_bf16 = p->bf16 && (o->wino == CNP_WINO_BF16 ||
-                                        (o->wino == CNP_WINO_AUTO && wino_bf16_pays(s)));
+            /* bf16 measured faster than fp32 Winograd on every ResNet
+             * Winograd layer (64-512 channels, 128 and 256 px, batch 1
+             * and 32: BENCHMARKS.md, bf16), so AUTO takes it. */
+            p->wino_bf16 = p->bf16 && o->wino != CNP_WINO_FP32;
             p->wino = cnp_wino_new(ctx, s, p->w, p->n_threads, p->isa, p->wino_bf16);
             if (!p->wino)
                 goto fail;
