@@ -25,7 +25,8 @@
  * tolerance (sum|terms| through |A^T| |M| |A|; measured at most 3e-8
  * relative here). Cases:
  * both schedules (blocks, phased over two super-blocks), the
- * output-channel split, odd C (a zero-padded pair), C and K not multiples
+ * output-channel split, C over one 256-channel block of the GEMM, odd C
+ * (a zero-padded pair), C and K not multiples
  * of 16, partial edge tiles, residual (separate and in place), ReLU.
  *
  * Exit 77 where the CPU has no AVX512_BF16.
@@ -67,6 +68,8 @@ static const bf_case cases[] = {
     {"wino C=29, K=24, in-place residual", 1, 29, 10, 13, 24, 3, 3, 1, 1, 2, 1, 1,
      "winograd-bf16", 1},
     {"wino K split (few tiles), C=64", 1, 64, 8, 8, 96, 3, 3, 1, 1, 1, 1, 2, "winograd-bf16", 1},
+    {"wino C=301: two channel blocks", 2, 301, 9, 10, 40, 3, 3, 1, 1, 0, 1, 2, "winograd-bf16",
+     1},
     {"wino phased, two super-blocks", 4, 96, 60, 60, 96, 3, 3, 1, 1, 0, 1, 2, "winograd-bf16",
      1},
 };
