@@ -19,7 +19,8 @@
  * A 1x1 stride-1 unpadded convolution is a plain GEMM on x: no im2col.
  * A bf16 plan (cnp_conv_opts.bf16) packs its weights as bf16 for
  * canopy's GEMM; its Winograd path, where it has one, runs its 36 GEMMs
- * in bf16 too unless cnp_conv_opts.wino asks for fp32.
+ * in bf16 too from CONV_WINO_BF16_MIN_C input channels (or as
+ * cnp_conv_opts.wino forces), else in fp32.
  * One OpenMP region per call on every path.
  */
 #include "engine/kernels.h"
@@ -45,6 +46,11 @@
  * it, streaming its weights (4x the direct ones) costs more than the
  * multiplies it saves (measured: ResNet 512-channel 4x4 layers). */
 #define CONV_WINO_TILES_PER_THREAD 7
+/* bf16 plans: Winograd in bf16 from this many input channels. Measured
+ * (bf16 against fp32 Winograd, alternated, batch 32, 2 threads): 1.2-1.5x
+ * faster at 32-512 channels, 0.96-1.08x at 16 (the transforms, fp32 either
+ * way, dominate), where fp32 keeps its accuracy for nothing. */
+#define CONV_WINO_BF16_MIN_C 32
 
 struct cnp_conv_plan {
     cnp_conv_shape s;       /* s.N: the largest batch served */
@@ -158,10 +164,9 @@ cnp_conv_plan *cnp_conv_plan_new_opts(cnp_ctx *ctx, const cnp_conv_shape *s, con
                                                       : CONV_WINO_TILES_PER_THREAD * p->n_threads;
         if (algo != CNP_CONV_GEMM && cnp_wino_eligible(s) &&
             s->N * ((s->P + 3) / 4) * ((s->Q + 3) / 4) >= p->wino_min_tiles) {
-            /* bf16 measured faster than fp32 Winograd on every ResNet
-             * Winograd layer (64-512 channels, 128 and 256 px, batch 1
-             * and 32: BENCHMARKS.md, bf16), so AUTO takes it. */
-            p->wino_bf16 = p->bf16 && o->wino != CNP_WINO_FP32;
+            p->wino_bf16 = p->bf16 && (o->wino == CNP_WINO_BF16 ||
+                                        (o->wino == CNP_WINO_AUTO &&
+                                         s->C >= CONV_WINO_BF16_MIN_C));
             p->wino = cnp_wino_new(ctx, s, p->w, p->n_threads, p->isa, p->wino_bf16);
             if (!p->wino)
                 goto fail;

@@ -73,10 +73,10 @@ typedef enum {
 } cnp_conv_algo;
 
 /* The precision of Winograd's GEMMs in a bf16 model (CNP_PREPARE_BF16;
- * fp32 models are fp32 throughout). AUTO: the default, bf16 (it measured
- * faster than fp32 Winograd on every ResNet Winograd layer, see conv.c).
- * FP32, BF16: every Winograd layer, for tests and benchmarks comparing
- * the two. */
+ * fp32 models are fp32 throughout). AUTO: the default, bf16 on layers
+ * with 32 or more input channels, where it measured faster than fp32
+ * Winograd, fp32 below (no faster there; see conv.c). FP32, BF16: every
+ * Winograd layer, for tests and benchmarks comparing the two. */
 typedef enum {
     CNP_WINO_AUTO = 0,
     CNP_WINO_FP32,

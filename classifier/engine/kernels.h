@@ -92,7 +92,7 @@ typedef struct cnp_conv_opts {
     cnp_isa isa;            /* CNP_ISA_AUTO or the vector code asked for (engine.h);
                              * bf16 only on AVX512 */
     cnp_wino_prec wino;     /* bf16 plans: Winograd's precision (engine.h);
-                             * CNP_WINO_AUTO (0): bf16 */
+                             * CNP_WINO_AUTO (0): conv.c's measured rule */
 } cnp_conv_opts;
 
 /* Same as cnp_conv_plan_new() with the options in o. */

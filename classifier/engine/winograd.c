@@ -25,7 +25,7 @@
  * Compiled for AVX-512F with target attributes; conv.c only plans it where
  * the CPU has it. The same schedules run winograd_avx2.c's transforms
  * (through the plan's wino_kernels) on CPUs with AVX2 + FMA only.
- * bf16 (a bf16 plan on AVX512_BF16, where conv.c's rule says it pays): U
+ * bf16 (a bf16 plan on AVX512_BF16, as conv.c chooses per layer): U
  * is converted to bf16 pairs once here, the input transform rounds V to
  * bf16 as it stores it (winograd_tile.h's layout), and the 36 GEMMs run
  * gemm_bf16.c's micro-kernel (cnp_gemm_rows_bf16) into fp32 M; the

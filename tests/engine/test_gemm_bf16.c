@@ -293,6 +293,39 @@ static int run_case(const bf_case *cc, kt_rng *rng)
     return ok;
 }
 
+/* CNP_WINO_AUTO's rule (conv.c): bf16 Winograd from 32 input channels,
+ * fp32 below; FP32 keeps every layer fp32. Returns 1 when it holds. */
+static int check_wino_rule(void)
+{
+    static const struct { int C; cnp_wino_prec wino; const char *path; } want[] = {
+        {16, CNP_WINO_AUTO, "winograd"}, {32, CNP_WINO_AUTO, "winograd-bf16"},
+        {64, CNP_WINO_FP32, "winograd"}, {16, CNP_WINO_BF16, "winograd-bf16"}};
+    int ok = 1;
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const cnp_conv_opts o = {2, 1, CNP_CONV_WINOGRAD, CNP_ISA_AUTO, want[i].wino};
+        cnp_conv_shape s = {.N = 1, .C = want[i].C, .H = 8, .W = 8, .K = 16, .R = 3, .S = 3,
+                            .stride_h = 1, .stride_w = 1, .pad_t = 1, .pad_l = 1, .pad_b = 1,
+                            .pad_r = 1, .dil_h = 1, .dil_w = 1};
+        float *w = kt_floats((size_t)s.K * s.C * 9);
+        cnp_conv_plan *plan;
+        cnp_ctx ctx;
+        cnp_ctx_clear(&ctx);
+        memset(w, 0, (size_t)s.K * s.C * 9 * sizeof *w);
+        if (!cnp_conv_shape_finish(&s) || !(plan = cnp_conv_plan_new_opts(&ctx, &s, w, NULL, &o)))
+            exit(KT_HARD_ERROR);
+        if (strcmp(cnp_conv_path(plan, 1), want[i].path)) {
+            fprintf(stderr, "FAIL Winograd precision rule: C=%d wino=%d runs %s, expected %s\n",
+                    want[i].C, (int)want[i].wino, cnp_conv_path(plan, 1), want[i].path);
+            ok = 0;
+        }
+        cnp_conv_plan_free(plan);
+        free(w);
+    }
+    if (ok)
+        printf("ok   Winograd precision: AUTO bf16 from 32 input channels, FP32 and BF16 forced\n");
+    return ok;
+}
+
 int main(void)
 {
     kt_rng rng = {20261129};
@@ -305,5 +338,7 @@ int main(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         if (!run_case(&cases[i], &rng))
             fails++;
+    if (!check_wino_rule())
+        fails++;
     return fails ? KT_FAIL : KT_PASS;
 }

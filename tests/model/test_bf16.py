@@ -94,6 +94,11 @@ def run():
         assert " precision=fp32 " in out.stdout and out.stderr.count(FALLBACK) == 1, out
         out = ct.canopy(*bench)
         assert " precision=fp32 " in out.stdout and FALLBACK not in out.stderr, out
+        for w in ("fp32", "bf16", "auto"):
+            out = ct.canopy(*(bench + ["--precision", "bf16", "--winograd-precision", w]))
+            assert " precision=bf16 " in out.stdout, out
+        p = ct.canopy("bench", "--winograd-precision", "int8", check=False)
+        assert p.returncode == 2 and "--winograd-precision expects" in p.stderr, p
         for cmd in ("predict", "bench", "evaluate", "classify"):
             p = ct.canopy(cmd, "--precision", "int8", "x.tif", check=False)
             assert p.returncode == 2 and "--precision expects fp32 or bf16" in p.stderr, (cmd, p)
