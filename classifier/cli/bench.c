@@ -17,6 +17,7 @@ static void usage(FILE *f)
     fputs("Usage: canopy bench [-m MODEL] [--size N] [--batch N] [--threads N]\n"
           "                    [--seconds S] [--precision fp32|bf16] [--tta] [--profile]\n"
           "                    [--isa auto|avx512|avx2|generic] [--sgemm]\n"
+          "                    [--winograd-precision auto|fp32|bf16]\n"
           "\n"
           "Times the engine alone on random chips (no file I/O) and prints one line:\n"
           "  model=... size=N batch=N threads=N precision=P images_per_s=X gflops=Y\n"
@@ -33,7 +34,10 @@ static void usage(FILE *f)
           "  --threads N    OpenMP threads (default: all cores)\n"
           "  --seconds S    measure for at least S seconds after one warm-up (default 3)\n"
           "  --precision P  fp32 (default) or bf16: convolutions on AVX512_BF16 with fp32\n"
-          "                 accumulation (Winograd and dense layers stay fp32)\n"
+          "                 accumulation (dense layers stay fp32)\n"
+          "  --winograd-precision W  with --precision bf16, Winograd's GEMMs: auto\n"
+          "                 (default: bf16 from 32 input channels, fp32 below), or\n"
+          "                 fp32 or bf16 on every Winograd layer, to compare\n"
           "  --isa I        the kernels' vector code: auto (default: the best this CPU\n"
           "                 has), avx512, avx2 (canopy's fp32 GEMM on AVX2 + FMA) or\n"
           "                 generic (OpenBLAS); one the CPU lacks runs generic.\n"
@@ -41,7 +45,7 @@ static void usage(FILE *f)
           "  --tta          time the 8-fold test-time augmentation path\n"
           "  --profile      then time every layer for as long again and print a table:\n"
           "                 shapes, kernel path (winograd, gemm, gemm-rows, openblas;\n"
-          "                 gemm-avx2, gemm-rows-avx2 on the AVX2 path),\n"
+          "                 -bf16 where they run in bf16, -avx2 on the AVX2 path),\n"
           "                 ms per batch, GFLOP/s and share of the pass\n"
           "\n"
           "Exit status: 0 success, 1 model error, 2 usage error.\n", f);
@@ -104,12 +108,14 @@ int cnp_cmd_bench(int argc, char **argv)
         {"seconds", required_argument, NULL, 'S'}, {"tta", no_argument, NULL, 'T'},
         {"sgemm", no_argument, NULL, 'G'}, {"precision", required_argument, NULL, 'p'}, {"profile", no_argument, NULL, 'P'},
         {"isa", required_argument, NULL, 'I'}, {"help", no_argument, NULL, 'h'},
+        {"winograd-precision", required_argument, NULL, 'W'},
         {NULL, 0, NULL, 0}};
     const char *model_path = NULL;
     int size = 0, batch = 32, threads = cnp_cli_default_threads(), tta = 0, sgemm = 0, opt;
     int profile = 0, bf16 = 0;
     const char *isa_arg = NULL;
     cnp_isa isa;
+    cnp_wino_prec wino = CNP_WINO_AUTO;
     int rc = CNP_EXIT_FAILURE, reps = 0;
     double seconds = 3.0, t0, t;
     cnp_ctx ctx;
@@ -128,6 +134,14 @@ int cnp_cmd_bench(int argc, char **argv)
         case 'S': if (!cnp_cli_parse_double("bench", "--seconds", optarg, 0.0, 3600.0, &seconds)) return CNP_EXIT_USAGE; break;
         case 'p': if (!cnp_cli_parse_precision("bench", optarg, &bf16)) return CNP_EXIT_USAGE; break;
         case 'I': isa_arg = optarg; break;
+        case 'W':
+            if (!strcmp(optarg, "auto") || !strcmp(optarg, "fp32") || !strcmp(optarg, "bf16"))
+                wino = !strcmp(optarg, "auto") ? CNP_WINO_AUTO
+                       : !strcmp(optarg, "fp32") ? CNP_WINO_FP32 : CNP_WINO_BF16;
+            else
+                return cnp_cli_usage_error("bench", "--winograd-precision expects auto, fp32 "
+                                           "or bf16, got '%s'", optarg);
+            break;
         case 'T': tta = 1; break;
         case 'G': sgemm = 1; break;
         case 'P': profile = 1; break;
@@ -152,7 +166,7 @@ int cnp_cmd_bench(int argc, char **argv)
         size = meta->input_size;
     if (cnp_model_prepare(&ctx, m, &(cnp_prepare_options){
                               .max_batch = batch, .height = size, .width = size,
-                              .n_threads = threads, .isa = isa,
+                              .n_threads = threads, .isa = isa, .wino = wino,
                               .flags = (tta ? CNP_PREPARE_TTA : 0) |
                                        cnp_cli_precision_flags(bf16)}) != CNP_OK)
         goto cleanup;

@@ -51,8 +51,9 @@ enum {
     CNP_PREPARE_TTA = 1u << 0,  /* also plan scratch for forward_tta */
     /* Convolutions on canopy's GEMM in bf16 (weights and activations
      * rounded to bf16, fp32 accumulation, bias, residual and ReLU), where
-     * cnp_engine_bf16_available(); Winograd layers, dense layers and
-     * everything else stay fp32. Elsewhere the model is prepared in fp32:
+     * cnp_engine_bf16_available(), and Winograd layers' 36 GEMMs likewise
+     * where it pays (cnp_wino_prec); the Winograd transforms, dense layers
+     * and everything else stay fp32. Elsewhere the model is prepared in fp32:
      * cnp_model_precision() says which. A program that wants the fp32
      * fallback on any CPU (canopy's CANOPY_NO_BF16) leaves this flag out. */
     CNP_PREPARE_BF16 = 1u << 1
@@ -70,6 +71,17 @@ typedef enum {
     CNP_CONV_OPENBLAS,      /* OpenBLAS sgemm + im2col, plain C elsewhere */
     CNP_CONV_WINOGRAD
 } cnp_conv_algo;
+
+/* The precision of Winograd's GEMMs in a bf16 model (CNP_PREPARE_BF16;
+ * fp32 models are fp32 throughout). AUTO: the default, bf16 on layers
+ * with 32 or more input channels, where it measured faster than fp32
+ * Winograd, fp32 below (no faster there; see conv.c). FP32, BF16: every
+ * Winograd layer, for tests and benchmarks comparing the two. */
+typedef enum {
+    CNP_WINO_AUTO = 0,
+    CNP_WINO_FP32,
+    CNP_WINO_BF16
+} cnp_wino_prec;
 
 /* Which vector code canopy's kernels use. AUTO: the best this CPU runs
  * (cnp_isa_resolve). AVX512: canopy's GEMM and Winograd on AVX-512F (also
@@ -100,6 +112,7 @@ typedef struct cnp_prepare_options {
     unsigned flags;         /* CNP_PREPARE_* */
     cnp_conv_algo algo;     /* CNP_CONV_AUTO unless a test or benchmark forces one */
     cnp_isa isa;            /* CNP_ISA_AUTO: the best this CPU has */
+    cnp_wino_prec wino;     /* CNP_WINO_AUTO unless a test or benchmark forces one */
 } cnp_prepare_options;
 
 /* Fixes the input size and the largest batch, plans activations and

@@ -14,6 +14,11 @@
  * The conversion is a pass over a block that is in L2 anyway, and it lets
  * one set of packers (dense, same-shape, strided im2col) serve both
  * precisions. The epilogue is gemm_tile.h's, as in fp32.
+ * Winograd's GEMMs (cnp_gemm_rows_bf16) run the same micro-kernel with
+ * the roles of the packing swapped: its B (the transformed weights) is
+ * converted by cnp_gemm_b_to_bf16() once at plan time, and its A (the
+ * transformed input tiles) comes unpacked, rows of bf16 channel pairs
+ * written by the input transform, read with a row stride.
  * On this kind of CPU (AMD Zen 5) vdpbf16ps does twice the multiplies of
  * vfmadd231ps per cycle; on Intel Sapphire/Emerald Rapids it does not
  * (see BENCHMARKS.md).
@@ -23,8 +28,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define TARGET_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
 
 int cnp_gemm_bf16_available(void)
 {
@@ -114,13 +117,20 @@ TARGET_BF16 void cnp_gemm_b_to_bf16(uint32_t *dst, const float *src, int kc, int
 }
 
 /* One 8 x (16 * NV) tile: per k pair, NV vectors of B pairs and one
- * broadcast A pair per row. */
-static inline __attribute__((always_inline)) TARGET_BF16 void bf16_body(const ukr_args *g,
-                                                                         const int NV)
+ * broadcast A pair per row; A a packed panel, or (STRIDED) eight rows of
+ * pairs g->lda pairs apart (Winograd's transformed tiles). */
+static inline __attribute__((always_inline)) TARGET_BF16 void
+bf16_body(const ukr_args *g, const int NV, const int STRIDED)
 {
     __m512 acc[MR][3];
     const uint32_t *a = g->a2, *b = g->b2;
+    const uint32_t *ar[MR];
     const int kp = (g->kc + 1) / 2;
+
+    if (STRIDED)
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++)    /* rows past mr read row 0, unused */
+            ar[i] = g->a2 + (size_t)(i < g->mr ? i : 0) * g->lda;
 
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++)
@@ -131,14 +141,14 @@ static inline __attribute__((always_inline)) TARGET_BF16 void bf16_body(const uk
     for (int k = 0; k < kp; k++) {
         __m512i bv[3];
         /* 8 pairs of A per k: one cache line every 2 k. */
-        if (g->pf && !(k & 1))
+        if (!STRIDED && g->pf && !(k & 1))
             _mm_prefetch((const char *)((const uint32_t *)g->pf + (size_t)k * MR), _MM_HINT_T1);
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++)
             bv[v] = _mm512_load_si512((const void *)(b + 16 * v));
 #pragma GCC unroll 8
         for (int i = 0; i < MR; i++) {
-            const __m512i ai = _mm512_set1_epi32((int)a[i]);
+            const __m512i ai = _mm512_set1_epi32((int)(STRIDED ? ar[i][k] : a[i]));
 #pragma GCC unroll 3
             for (int v = 0; v < NV; v++)
                 acc[i][v] = _mm512_dpbf16_ps(acc[i][v], (__m512bh)ai, (__m512bh)bv[v]);
@@ -153,18 +163,18 @@ static inline __attribute__((always_inline)) TARGET_BF16 void bf16_body(const uk
             ukr_store_row(g, i, acc[i], NV);
 }
 
-static TARGET_BF16 void bf16_8x48(const ukr_args *g) { bf16_body(g, 3); }
-static TARGET_BF16 void bf16_8x32(const ukr_args *g) { bf16_body(g, 2); }
-static TARGET_BF16 void bf16_8x16(const ukr_args *g) { bf16_body(g, 1); }
+static TARGET_BF16 void bf16_8x48(const ukr_args *g) { bf16_body(g, 3, 0); }
+static TARGET_BF16 void bf16_8x32(const ukr_args *g) { bf16_body(g, 2, 0); }
+static TARGET_BF16 void bf16_8x16(const ukr_args *g) { bf16_body(g, 1, 0); }
+static TARGET_BF16 void bf16_s8x48(const ukr_args *g) { bf16_body(g, 3, 1); }
+static TARGET_BF16 void bf16_s8x32(const ukr_args *g) { bf16_body(g, 2, 1); }
+static TARGET_BF16 void bf16_s8x16(const ukr_args *g) { bf16_body(g, 1, 1); }
 
 void cnp_gemm_bf16_tile(const ukr_args *g, int nv)
 {
-    if (nv == 3)
-        bf16_8x48(g);
-    else if (nv == 2)
-        bf16_8x32(g);
-    else
-        bf16_8x16(g);
+    static void (*const packed[3])(const ukr_args *) = {bf16_8x16, bf16_8x32, bf16_8x48};
+    static void (*const strided[3])(const ukr_args *) = {bf16_s8x16, bf16_s8x32, bf16_s8x48};
+    (g->lda ? strided : packed)[nv - 1](g);
 }
 
 #endif

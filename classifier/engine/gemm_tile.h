@@ -26,7 +26,8 @@ typedef struct ukr_args {
                              * or, strided, row 0 of an unpacked A (rows lda apart) */
     size_t lda;
     const float *b;         /* [kc][16 * nv] */
-    const uint32_t *a2;     /* bf16: A panel [kc/2][8] bf16 pairs (k, k+1) */
+    const uint32_t *a2;     /* bf16: A panel [kc/2][8] bf16 pairs (k, k+1); or, strided,
+                             * row 0 of unpacked rows of pairs (lda pairs apart) */
     const uint32_t *b2;     /* bf16: B micro-panel [kc/2][16 * nv] bf16 pairs */
     float *c;               /* tile origin */
     size_t ldc;
@@ -114,8 +115,9 @@ cnp_status cnp_gemm_a_fill_bf16(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, si
  * paired with zeros. */
 void cnp_gemm_b_to_bf16(uint32_t *dst, const float *src, int kc, int w);
 
-/* gemm_bf16.c: one 8 x (16 * nv) tile from g->a2, g->b2 (g->kc rounded up
- * to even), stored through ukr_store_row(). */
+/* gemm_bf16.c: one 8 x (16 * nv) tile from g->a2 (packed, or with
+ * g->lda != 0 unpacked rows of pairs lda apart) and g->b2 (g->kc rounded
+ * up to even), stored through ukr_store_row(). */
 void cnp_gemm_bf16_tile(const ukr_args *g, int nv);
 
 /* gemm_avx2.c: the same packing of B as cnp_gemm_pack_b() in code that

@@ -234,6 +234,7 @@ typedef struct cnp_plan {
     cnp_exec ex;            /* threads (resolved), AVX-512 allowed */
     cnp_conv_algo algo;
     cnp_isa isa;            /* the vector code the kernels run (never AUTO) */
+    cnp_wino_prec wino;     /* bf16 plans: Winograd's precision (as asked) */
     unsigned flags;
     int bf16;               /* convolutions prepared in bf16 */
     double gflops;          /* per chip at the prepared size */

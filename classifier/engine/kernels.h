@@ -86,11 +86,13 @@ typedef struct cnp_conv_opts {
     int bf16;               /* 1: canopy's GEMM in bf16 (weights rounded to bf16
                              * here, activations as they are packed, fp32
                              * accumulation and epilogue) where
-                             * cnp_gemm_bf16_available(); otherwise, and on
-                             * the Winograd path, fp32 */
+                             * cnp_gemm_bf16_available(), and Winograd's GEMMs
+                             * as wino says; otherwise fp32 */
     cnp_conv_algo algo;     /* CNP_CONV_AUTO, or a path forced (engine.h) */
     cnp_isa isa;            /* CNP_ISA_AUTO or the vector code asked for (engine.h);
                              * bf16 only on AVX512 */
+    cnp_wino_prec wino;     /* bf16 plans: Winograd's precision (engine.h);
+                             * CNP_WINO_AUTO (0): conv.c's measured rule */
 } cnp_conv_opts;
 
 /* Same as cnp_conv_plan_new() with the options in o. */
@@ -109,9 +111,10 @@ void cnp_conv_run(const cnp_conv_plan *p, float *y, const float *x, int n,
                   const float *residual, cnp_act act, float *scratch);
 
 /* Which kernel cnp_conv_run() takes at batch n: "winograd", "gemm"
- * (column chunks), "gemm-rows" (rows split between threads), either with
- * "-bf16" for a bf16 plan or "-avx2" for an AVX2 one, or "openblas",
- * "openblas-rows". Static string. */
+ * (column chunks), "gemm-rows" (rows split between threads), each with
+ * "-bf16" where it runs in bf16 (a bf16 plan's GEMM always; its Winograd
+ * as cnp_conv_opts.wino chose) or "-avx2" for an AVX2 plan, or
+ * "openblas", "openblas-rows". Static string. */
 const char *cnp_conv_path(const cnp_conv_plan *p, int n);
 
 /* Naive reference: direct loops, same layouts and semantics, N = s->N. */
@@ -243,6 +246,14 @@ size_t cnp_gemm_bpanel_floats(int Kd, int N);
 void cnp_gemm_bpanel_pack(float *dst, const float *b, size_t ldb, int Kd, int N);
 void cnp_gemm_rows(float *c, size_t ldc, const float *a, size_t lda, int rows, const float *bp,
                    int Kd, int N, int n0, int n1, int accumulate, cnp_isa isa);
+/* The same in bf16 (gemm_bf16.c's micro-kernel, fp32 accumulation; only
+ * where cnp_gemm_bf16_available()): A rows of ceil(Kd/2) bf16 pairs
+ * (channels k, k+1; a zero pads an odd Kd), lda pairs apart; B a
+ * cnp_gemm_bpanel_pack() panel as pairs, converted by cnp_gemm_b_to_bf16()
+ * with kc = Kd into cnp_gemm_bpanel_pairs() words. */
+size_t cnp_gemm_bpanel_pairs(int Kd, int N);
+void cnp_gemm_rows_bf16(float *c, size_t ldc, const uint32_t *a, size_t lda, int rows,
+                        const uint32_t *bp, int Kd, int N, int n0, int n1, int accumulate);
 
 /* Dense layers at small batches (gemm.c, AVX-512F): y[n][m] (row stride
  * ldy) = dot(w[m], x[n]) for rows m in [m0, m1) of w (M, K) row-major and
@@ -256,10 +267,13 @@ void cnp_gemm_small_n(float *y, size_t ldy, const float *x, const float *w, int 
  * A plan of its own inside a cnp_conv_plan. */
 typedef struct cnp_wino cnp_wino;
 int cnp_wino_eligible(const cnp_conv_shape *s);     /* the shape; not the CPU */
-/* w (K, C, 3, 3), for isa AVX512 or AVX2 (which the CPU must have); a new
- * plan the caller frees with cnp_wino_free(), or NULL with ctx set. */
+/* w (K, C, 3, 3), for isa AVX512 or AVX2 (which the CPU must have); with
+ * bf16 (AVX512 only, and the CPU must have AVX512_BF16) the transformed
+ * weights and input tiles are rounded to bf16 and their products summed
+ * in fp32 (cnp_gemm_rows_bf16). A new plan the caller frees with
+ * cnp_wino_free(), or NULL with ctx set. */
 cnp_wino *cnp_wino_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w, int n_threads,
-                       cnp_isa isa);
+                       cnp_isa isa, int bf16);
 void cnp_wino_free(cnp_wino *w);
 size_t cnp_wino_scratch_floats(const cnp_wino *w);
 int cnp_wino_tiles(const cnp_wino *w, int n);   /* 4x4 output tiles at batch n */

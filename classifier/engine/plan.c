@@ -263,7 +263,8 @@ static cnp_status check_options(cnp_ctx *ctx, const cnp_model *m, const cnp_prep
  * and the largest scratch any of them needs. */
 static cnp_status plan_convs(cnp_ctx *ctx, cnp_model *m)
 {
-    const cnp_conv_opts co = {m->plan.ex.n_threads, m->plan.bf16, m->plan.algo, m->plan.isa};
+    const cnp_conv_opts co = {m->plan.ex.n_threads, m->plan.bf16, m->plan.algo, m->plan.isa,
+                              m->plan.wino};
     for (int i = 0; i < m->g.n_nodes; i++) {
         cnp_node *nd = &m->g.nodes[i];
         cnp_conv_shape s;
@@ -346,6 +347,7 @@ cnp_status cnp_model_prepare(cnp_ctx *ctx, cnp_model *m, const cnp_prepare_optio
     m->plan.W = opt->width;
     m->plan.ex = cnp_exec_make(n_threads, opt->algo, opt->isa);
     m->plan.algo = opt->algo;
+    m->plan.wino = opt->wino;
     m->plan.isa = opt->algo == CNP_CONV_OPENBLAS ? CNP_ISA_GENERIC : cnp_isa_resolve(opt->isa);
     m->plan.flags = opt->flags;
     m->plan.bf16 = (opt->flags & CNP_PREPARE_BF16) && m->plan.ex.avx512 &&

@@ -25,9 +25,16 @@
  * Compiled for AVX-512F with target attributes; conv.c only plans it where
  * the CPU has it. The same schedules run winograd_avx2.c's transforms
  * (through the plan's wino_kernels) on CPUs with AVX2 + FMA only.
+ * bf16 (a bf16 plan on AVX512_BF16, as conv.c chooses per layer): U
+ * is converted to bf16 pairs once here, the input transform rounds V to
+ * bf16 as it stores it (winograd_tile.h's layout), and the 36 GEMMs run
+ * gemm_bf16.c's micro-kernel (cnp_gemm_rows_bf16) into fp32 M; the
+ * output transform, bias, residual and ReLU stay fp32. Same schedules,
+ * with V taking half the scratch.
  */
 #include "engine/winograd_tile.h"
 #include "engine/avx512.h"
+#include "engine/gemm_tile.h"
 
 #include <omp.h>
 #include <stdint.h>
@@ -58,13 +65,14 @@ void cnp_wino_free(cnp_wino *w)
     if (!w)
         return;
     cnp_aligned_free(w->u);
+    cnp_aligned_free(w->u2);
     free(w);
 }
 
 /* Phased: V and M of a super-block, shared, then each thread's band. */
 static size_t phased_shared(const cnp_wino *w)
 {
-    return cnp_round_up((size_t)XI * w->tsb * (w->Cs + w->Ks), 16);
+    return cnp_round_up((size_t)XI * w->tsb * (w->vs + w->Ks), 16);
 }
 
 size_t cnp_wino_scratch_floats(const cnp_wino *w)
@@ -74,10 +82,10 @@ size_t cnp_wino_scratch_floats(const cnp_wino *w)
     return w->slice * (size_t)w->n_threads;
 }
 
-static const wino_kernels avx512_kernels;  /* the transforms' section below */
+static const wino_kernels avx512_kernels, avx512_bf16_kernels;  /* the transforms' section */
 
 cnp_wino *cnp_wino_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *wts, int n_threads,
-                       cnp_isa isa)
+                       cnp_isa isa, int bf16)
 {
     /* G (6x3) of F(4x4, 3x3). */
     static const double G[6][3] = {
@@ -98,19 +106,23 @@ cnp_wino *cnp_wino_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *wts, 
     w->s = *s;
     w->n_threads = n_threads;
     w->isa = isa;
-    w->kr = isa == CNP_ISA_AVX2 ? &cnp_wino_avx2_kernels : &avx512_kernels;
+    w->bf16 = bf16 && isa == CNP_ISA_AVX512;
+    w->kr = isa == CNP_ISA_AVX2 ? &cnp_wino_avx2_kernels
+            : w->bf16           ? &avx512_bf16_kernels
+                                : &avx512_kernels;
     w->TH = (s->P + 3) / 4;
     w->TW = (s->Q + 3) / 4;
     w->Cs = (int)cnp_round_up((size_t)s->C, 16);
     w->Ks = (int)cnp_round_up((size_t)s->K, 16);
+    w->vs = w->bf16 ? w->Cs / 2 : w->Cs;
     w->xw = (int)cnp_round_up((size_t)w->TW * 4 + 2, 16);
-    per_tile = (size_t)XI * (w->Cs + w->Ks) * sizeof(float);
+    per_tile = (size_t)XI * (w->vs + w->Ks) * sizeof(float);
     w->tb = (int)(WINO_L2_BUDGET / per_tile) / 8 * 8;
     if (w->tb < WINO_MIN_BLOCK)
         w->tb = WINO_MIN_BLOCK;
     if (w->tb > WINO_MAX_BLOCK)
         w->tb = WINO_MAX_BLOCK;
-    w->slice = cnp_round_up((size_t)XI * w->tb * (w->Cs + w->Ks) + (size_t)6 * w->xw * 16, 16);
+    w->slice = cnp_round_up((size_t)XI * w->tb * (w->vs + w->Ks) + (size_t)6 * w->xw * 16, 16);
     w->phased = (size_t)XI * s->C * s->K * sizeof(float) > WINO_U_L2;
     w->tsb = (int)(WINO_PHASE_BYTES / per_tile) / 8 * 8;
     if (w->tsb < w->tb)
@@ -147,6 +159,21 @@ cnp_wino *cnp_wino_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *wts, 
     for (int xi = 0; xi < XI; xi++)
         cnp_gemm_bpanel_pack(w->u + (size_t)xi * w->u_stride, tmp + (size_t)xi * ck,
                              (size_t)s->K, s->C, s->K);
+#if CNP_X86
+    if (w->bf16) {
+        /* The packed panels as bf16 pairs; the fp32 ones go. */
+        const size_t pairs = cnp_gemm_bpanel_pairs(s->C, s->K);
+        w->u2 = cnp_aligned_alloc(ctx, pairs * XI, sizeof *w->u2, "bf16 Winograd weights");
+        if (!w->u2)
+            goto fail;
+        for (int xi = 0; xi < XI; xi++)
+            cnp_gemm_b_to_bf16(w->u2 + (size_t)xi * pairs, w->u + (size_t)xi * w->u_stride,
+                               s->C, s->K);
+        cnp_aligned_free(w->u);
+        w->u = NULL;
+        w->u_stride = pairs;
+    }
+#endif
     cnp_aligned_free(tmp);
     return w;
 
@@ -256,9 +283,26 @@ WINLINE void wv_tiles4(const __m512 o[4][16], int i, __m512 row[4])
 
 static const wino_kernels avx512_kernels = {band_load, input_tile, output_tile, output_tiles4};
 
+/* input_tile for bf16 plans: V's 16 channels rounded to bf16 (nearest
+ * even), 32 bytes. */
+static TARGET_BF16 void input_tile_bf16(float *V, size_t vstride, const float *xt, int xw,
+                                        int j0)
+{
+    __m512 v[XI];
+    sandwich(xt + (size_t)j0 * 16, (size_t)xw * 16, 16, bt6, 6, v);
+#pragma GCC unroll 36
+    for (int xi = 0; xi < XI; xi++)
+        _mm256_storeu_si256((__m256i *)(V + (size_t)xi * vstride),
+                            (__m256i)_mm512_cvtneps_pbh(v[xi]));
+}
+
+static const wino_kernels avx512_bf16_kernels = {band_load, input_tile_bf16, output_tile,
+                                                 output_tiles4};
+
 #else   /* not x86: never planned (conv.c plans Winograd on AVX-512 or AVX2 only) */
 
 static const wino_kernels avx512_kernels = {NULL, NULL, NULL, NULL};
+static const wino_kernels avx512_bf16_kernels = {NULL, NULL, NULL, NULL};
 
 #endif
 
@@ -266,7 +310,7 @@ static const wino_kernels avx512_kernels = {NULL, NULL, NULL, NULL};
 
 
 /* Tiles [t0, t0 + count) of the call: V[xi][t - t0][c] for all c (V's
- * xi planes vstride floats apart). */
+ * xi planes vstride floats apart, its rows w->vs). */
 static void input_block(const wino_call *cl, float *V, size_t vstride, float *xt, int t0,
                         int count)
 {
@@ -285,8 +329,9 @@ static void input_block(const wino_call *cl, float *V, size_t vstride, float *xt
             w->kr->band_load(xt, w->xw, cl, img, th * 4 - s->pad_t, tw0 * 4 - s->pad_l,
                       (tw1 - tw0) * 4 + 2, c0, cw);
             for (int tw = tw0; tw < tw1; tw++)
-                w->kr->input_tile(V + (size_t)(t + tw - tw0 - t0) * w->Cs + c0, vstride, xt, w->xw,
-                           (tw - tw0) * 4);
+                w->kr->input_tile(V + (size_t)(t + tw - tw0 - t0) * w->vs +
+                                      (size_t)c0 * w->vs / w->Cs,
+                                  vstride, xt, w->xw, (tw - tw0) * 4);
         }
         t += tw1 - tw0;
     }
@@ -314,15 +359,27 @@ static void output_tiles(const wino_call *cl, const float *M, size_t mstride, in
     }
 }
 
+/* M's plane xi, columns [k0, k1) = V's plane xi (rows tiles) x U[xi]:
+ * fp32, or bf16 with fp32 M. */
+static void xi_gemm(const cnp_wino *w, float *M, const float *V, int xi, int rows, int k0,
+                    int k1)
+{
+    if (w->bf16)
+        cnp_gemm_rows_bf16(M, (size_t)w->Ks, (const uint32_t *)(const void *)V, (size_t)w->vs,
+                           rows, w->u2 + (size_t)xi * w->u_stride, w->s.C, w->s.K, k0, k1, 0);
+    else
+        cnp_gemm_rows(M, (size_t)w->Ks, V, (size_t)w->Cs, rows, w->u + (size_t)xi * w->u_stride,
+                      w->s.C, w->s.K, k0, k1, 0, w->isa);
+}
+
 static void run_block(const wino_call *cl, float *V, float *M, float *xt, int t0, int count,
                       int k0, int k1)
 {
     const cnp_wino *w = cl->w;
-    const size_t vstride = (size_t)w->tb * w->Cs, mstride = (size_t)w->tb * w->Ks;
+    const size_t vstride = (size_t)w->tb * w->vs, mstride = (size_t)w->tb * w->Ks;
     input_block(cl, V, vstride, xt, t0, count);
     for (int xi = 0; xi < XI; xi++)
-        cnp_gemm_rows(M + xi * mstride, (size_t)w->Ks, V + xi * vstride, (size_t)w->Cs, count,
-                      w->u + (size_t)xi * w->u_stride, w->s.C, w->s.K, k0, k1, 0, w->isa);
+        xi_gemm(w, M + xi * mstride, V + xi * vstride, xi, count, k0, k1);
     output_tiles(cl, M, mstride, t0, count, k0, k1);
 }
 
@@ -330,9 +387,9 @@ static void run_block(const wino_call *cl, float *V, float *M, float *xt, int t0
 static void run_phased(const wino_call *cl, int T, float *scratch)
 {
     const cnp_wino *w = cl->w;
-    float *V = scratch, *M = scratch + (size_t)XI * w->tsb * w->Cs;
+    float *V = scratch, *M = scratch + (size_t)XI * w->tsb * w->vs;
     float *xt = scratch + phased_shared(w) + (size_t)omp_get_thread_num() * 6 * w->xw * 16;
-    const size_t vstride = (size_t)w->tsb * w->Cs, mstride = (size_t)w->tsb * w->Ks;
+    const size_t vstride = (size_t)w->tsb * w->vs, mstride = (size_t)w->tsb * w->Ks;
 
     for (int s0 = 0; s0 < T; s0 += w->tsb) {
         const int cnt = T - s0 < w->tsb ? T - s0 : w->tsb;
@@ -345,14 +402,12 @@ static void run_phased(const wino_call *cl, int T, float *scratch)
 #pragma omp for schedule(dynamic, 1)
         for (int ch = 0; ch < chunks; ch++) {
             const int t0 = ch * chunk;
-            input_block(cl, V + (size_t)t0 * w->Cs, vstride, xt, s0 + t0,
+            input_block(cl, V + (size_t)t0 * w->vs, vstride, xt, s0 + t0,
                         cnt - t0 < chunk ? cnt - t0 : chunk);
         }
 #pragma omp for schedule(dynamic, 1)
         for (int xi = 0; xi < XI; xi++)
-            cnp_gemm_rows(M + xi * mstride, (size_t)w->Ks, V + xi * vstride, (size_t)w->Cs, cnt,
-                          w->u + (size_t)xi * w->u_stride, w->s.C, w->s.K, 0, w->s.K, 0,
-                          w->isa);
+            xi_gemm(w, M + xi * mstride, V + xi * vstride, xi, cnt, 0, w->s.K);
 #pragma omp for schedule(dynamic, 1)
         for (int ch = 0; ch < chunks; ch++) {
             const int t0 = ch * chunk;
@@ -395,7 +450,7 @@ void cnp_wino_run(const cnp_wino *w, float *y, const float *x, int n, const floa
     {
         const int t = omp_get_thread_num(), tn = omp_get_num_threads();
         float *V = scratch + w->slice * (size_t)t;
-        float *M = V + (size_t)XI * w->tb * w->Cs;
+        float *M = V + (size_t)XI * w->tb * w->vs;
         float *xt = M + (size_t)XI * w->tb * w->Ks;
         if (!ksplit) {
 #pragma omp for schedule(dynamic, 1)

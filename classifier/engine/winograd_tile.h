@@ -2,7 +2,10 @@
  * AVX-512 transforms) shares with winograd_avx2.c (the same transforms on
  * AVX2 + FMA). Internal to classifier/engine. Both vectorise over 16
  * channels and use the same layouts: a band of input rows [6][xw][16],
- * V and M planes [36][tiles][channels]. */
+ * V and M planes [36][tiles][channels]. A bf16 plan (AVX-512 only) keeps
+ * V's planes as bf16, [36][tiles][channels] 16-bit values, so that
+ * channels (c, c+1) of a tile are one 32-bit pair for vdpbf16ps; a row of
+ * V then takes vs = Cs / 2 floats of scratch. */
 #ifndef CNP_ENGINE_WINOGRAD_TILE_H
 #define CNP_ENGINE_WINOGRAD_TILE_H
 
@@ -26,8 +29,11 @@ struct cnp_wino {
     int phased;                 /* the phased schedule */
     int tsb;                    /* tiles per super-block (phased) */
     int xw;                     /* band width in positions (multiple of 16) */
-    float *u;                   /* XI x cnp_gemm_bpanel_floats(C, K) */
-    size_t u_stride;
+    int bf16;                   /* U and V in bf16 pairs, fp32 M (AVX-512 BF16 only) */
+    int vs;                     /* floats per V row (tile): Cs, or Cs / 2 in bf16 */
+    float *u;                   /* XI x cnp_gemm_bpanel_floats(C, K); NULL in bf16 */
+    uint32_t *u2;               /* bf16: XI x cnp_gemm_bpanel_pairs(C, K); else NULL */
+    size_t u_stride;            /* floats (or, bf16, pairs) per xi of u (u2) */
     size_t slice;               /* scratch floats per thread */
 };
 
@@ -44,7 +50,8 @@ typedef struct wino_call {
 /* The per-ISA steps (contracts at winograd.c's AVX-512 versions):
  *   band_load     xt[r][j][16] = x[c0 + i][img][ih0 + r][iw0 + j], i < cw
  *                 (zeros outside the image and for i >= cw), j < width;
- *   input_tile    V[xi][c0 .. c0 + 15] = B^T d B of the tile at band column j0;
+ *   input_tile    V[xi][c0 .. c0 + 15] = B^T d B of the tile at band column j0
+ *                 (bf16 plans: as 16 bf16 values, 32 bytes);
  *   output_tile   one output tile t, channels [k0, k0 + kw), clipped;
  *   output_tiles4 four tiles side by side wholly inside the map. */
 struct wino_kernels {

@@ -7,6 +7,10 @@
  *                 [--algo auto|gemm|winograd|openblas] [--cputime]
  *
  * --algo: force a convolution path (default auto, as the engine runs).
+ * --precision bf16: bf16 plans (AVX512_BF16); --winograd-precision
+ * auto|fp32|bf16 then sets their Winograd GEMMs' precision (cnp_wino_prec),
+ * and `compare` times fp32 and bf16 Winograd on every layer, the two
+ * plans' calls alternated, and prints both and their ratio.
  * --cputime: time with CPU time instead of the wall clock (see now()).
  *
  * The ceiling: every thread runs single-threaded sgemm on its own large
@@ -196,15 +200,18 @@ typedef struct result {
     double gflop;    /* one call */
 } result;
 
-static int bench_layer(const layer *l, int batch, int n_threads, cnp_conv_algo algo,
+/* Times the layer under nplans (1 or 2) plan options, the plans' calls
+ * alternated; r[p] for o[p]. */
+static int bench_layer(const layer *l, int batch, const cnp_conv_opts *o, int nplans,
                        double min_time, result *r)
 {
     cnp_conv_shape s = { 0 };
     cnp_ctx ctx;
-    cnp_conv_plan *plan = NULL;
+    cnp_conv_plan *plan[2] = {NULL, NULL};
     float *x = NULL, *w = NULL, *b = NULL, *y = NULL, *scratch = NULL;
-    size_t xn, wn, yn;
-    double best = 1e30;
+    size_t xn, wn, yn, sn = 1;
+    double best[2] = {1e30, 1e30};
+    const int n_threads = o[0].n_threads;
     int ok = 0;
 
     cnp_ctx_clear(&ctx);
@@ -227,34 +234,42 @@ static int bench_layer(const layer *l, int batch, int n_threads, cnp_conv_algo a
         x[i] = (float)((i * 2654435761u) % 2001u) / 1000.0f - 1.0f;
     for (size_t i = 0; i < wn; i++)
         w[i] = (float)((i * 40503u) % 2001u) / 100000.0f - 0.01f;
-    plan = cnp_conv_plan_new_opts(&ctx, &s, w, b,
-                                  &(cnp_conv_opts){n_threads, 0, algo, CNP_ISA_AUTO});
-    if (!plan)
-        goto cleanup;
-    scratch = cnp_aligned_alloc(&ctx, cnp_conv_plan_scratch_floats(plan) + 1, sizeof(float),
-                                "scratch");
+    for (int p = 0; p < nplans; p++) {
+        plan[p] = cnp_conv_plan_new_opts(&ctx, &s, w, b, &o[p]);
+        if (!plan[p])
+            goto cleanup;
+        if (cnp_conv_plan_scratch_floats(plan[p]) + 1 > sn)
+            sn = cnp_conv_plan_scratch_floats(plan[p]) + 1;
+    }
+    scratch = cnp_aligned_alloc(&ctx, sn, sizeof(float), "scratch");
     if (!scratch)
         goto cleanup;
-    cnp_conv_run(plan, y, x, batch, NULL, CNP_ACT_RELU, scratch);  /* warm up */
+    for (int p = 0; p < nplans; p++)
+        cnp_conv_run(plan[p], y, x, batch, NULL, CNP_ACT_RELU, scratch);  /* warm up */
     {
         const double start = cnp_now();
         do {
-            const double t0 = now(n_threads);
-            double t;
-            cnp_conv_run(plan, y, x, batch, NULL, CNP_ACT_RELU, scratch);
-            t = now(n_threads) - t0;
-            if (t < best)
-                best = t;
-        } while (cnp_now() - start < min_time);
+            for (int p = 0; p < nplans; p++) {
+                const double t0 = now(n_threads);
+                double t;
+                cnp_conv_run(plan[p], y, x, batch, NULL, CNP_ACT_RELU, scratch);
+                t = now(n_threads) - t0;
+                if (t < best[p])
+                    best[p] = t;
+            }
+        } while (cnp_now() - start < min_time * nplans);
     }
-    r->seconds = best;
-    r->gflop = 2.0 * s.K * (double)s.C * s.R * s.S * (double)s.N * s.P * s.Q / 1e9;
+    for (int p = 0; p < nplans; p++) {
+        r[p].seconds = best[p];
+        r[p].gflop = 2.0 * s.K * (double)s.C * s.R * s.S * (double)s.N * s.P * s.Q / 1e9;
+    }
     ok = 1;
 
 cleanup:
     if (!ok)
         fprintf(stderr, "bench_kernels: %s: %s\n", l->name, ctx.msg);
-    cnp_conv_plan_free(plan);
+    cnp_conv_plan_free(plan[0]);
+    cnp_conv_plan_free(plan[1]);
     cnp_aligned_free(scratch);
     cnp_aligned_free(x);
     cnp_aligned_free(w);
@@ -267,7 +282,9 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_kernels [--model 50|18|all] [--size PX] [--batch N] "
                     "[--threads N] [--time SECONDS] [--layer SUBSTRING]\n"
-                    "                     [--algo auto|gemm|winograd|openblas] [--cputime]\n");
+                    "                     [--algo auto|gemm|winograd|openblas] [--cputime]\n"
+                    "                     [--precision fp32|bf16]\n"
+                    "                     [--winograd-precision auto|fp32|bf16|compare]\n");
 }
 
 int main(int argc, char **argv)
@@ -278,6 +295,8 @@ int main(int argc, char **argv)
     cnp_ctx ctx;
     cnp_blas_info bi;
     cnp_conv_algo algo = CNP_CONV_AUTO;
+    int bf16 = 0, compare = 0;
+    cnp_wino_prec wino = CNP_WINO_AUTO;
     double ceiling;
 
     for (int i = 1; i < argc; i++) {
@@ -309,6 +328,14 @@ int main(int argc, char **argv)
             min_time = atof(argv[++i]);
         else if (!strcmp(argv[i], "--layer"))
             only = argv[++i];
+        else if (!strcmp(argv[i], "--precision"))
+            bf16 = !strcmp(argv[++i], "bf16");
+        else if (!strcmp(argv[i], "--winograd-precision")) {
+            const char *a = argv[++i];
+            compare = !strcmp(a, "compare");
+            wino = !strcmp(a, "fp32") ? CNP_WINO_FP32 : !strcmp(a, "bf16") ? CNP_WINO_BF16
+                                                                          : CNP_WINO_AUTO;
+        }
         else {
             usage();
             return 2;
@@ -318,6 +345,15 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
+    if (compare && (!bf16 || !cnp_engine_bf16_available())) {
+        fprintf(stderr, "bench_kernels: --winograd-precision compare needs --precision bf16 "
+                        "on a CPU with AVX512_BF16\n");
+        return 2;
+    }
+    /* compare: [0] fp32 Winograd, [1] bf16 Winograd */
+    const cnp_conv_opts opts[2] = {
+        {n_threads, bf16, algo, CNP_ISA_AUTO, compare ? CNP_WINO_FP32 : wino},
+        {n_threads, bf16, algo, CNP_ISA_AUTO, CNP_WINO_BF16}};
     cnp_ctx_clear(&ctx);
     if (cnp_blas_init(&ctx) != CNP_OK) {
         fprintf(stderr, "bench_kernels: %s\n", ctx.msg);
@@ -351,20 +387,25 @@ int main(int argc, char **argv)
             continue;
         n = resnet_layers(ls, depth, size);
         printf("ResNet-%d conv layers at %d px, batch %d\n", depth, size, batch);
-        printf("%-24s %5s %5s %5s %4s %3s %8s %9s %8s %6s\n", "layer", "C", "HxW", "K", "RxS", "x",
-               "GFLOP", "ms", "GFLOP/s", "ceil%");
+        printf("%-24s %5s %5s %5s %4s %3s %8s %9s %8s %6s%s\n", "layer", "C", "HxW", "K", "RxS",
+               "x", "GFLOP", "ms", "GFLOP/s", "ceil%",
+               compare ? "  fp32-wino ms  bf16/fp32-wino speed" : "");
         for (int i = 0; i < n; i++) {
-            result r;
+            result r[2];
+            const result *shown = &r[compare];
             if (only && !strstr(ls[i].name, only))
                 continue;
-            if (!bench_layer(&ls[i], batch, n_threads, algo, min_time, &r))
+            if (!bench_layer(&ls[i], batch, opts, compare ? 2 : 1, min_time, r))
                 return 1;
-            printf("%-24s %5d %5d %5d %4d %3d %8.3f %9.3f %8.1f %5.0f%%\n", ls[i].name, ls[i].C,
-                   ls[i].H, ls[i].K, ls[i].R, ls[i].count, r.gflop, r.seconds * 1e3,
-                   r.gflop / r.seconds, 100.0 * r.gflop / r.seconds / ceiling);
+            printf("%-24s %5d %5d %5d %4d %3d %8.3f %9.3f %8.1f %5.0f%%", ls[i].name, ls[i].C,
+                   ls[i].H, ls[i].K, ls[i].R, ls[i].count, shown->gflop, shown->seconds * 1e3,
+                   shown->gflop / shown->seconds, 100.0 * shown->gflop / shown->seconds / ceiling);
+            if (compare)
+                printf("  %12.3f  %21.2fx", r[0].seconds * 1e3, r[0].seconds / r[1].seconds);
+            printf("\n");
             fflush(stdout);
-            total_s += r.seconds * ls[i].count;
-            total_gf += r.gflop * ls[i].count;
+            total_s += shown->seconds * ls[i].count;
+            total_gf += shown->gflop * ls[i].count;
         }
         printf("ResNet-%d all convs: %.2f GFLOP in %.2f ms = %.1f GFLOP/s (%.0f%% of ceiling), "
                "%.1f images/s on convs alone\n\n", depth, total_gf, total_s * 1e3,
