@@ -172,9 +172,10 @@ static TARGET_BF16 void bf16_s8x16(const ukr_args *g) { bf16_body(g, 1, 1); }
 
 void cnp_gemm_bf16_tile(const ukr_args *g, int nv)
 {
-    static void (*const packed[3])(const ukr_args *) = {bf16_8x16, bf16_8x32, bf16_8x48};
-    static void (*const strided[3])(const ukr_args *) = {bf16_s8x16, bf16_s8x32, bf16_s8x48};
-    (g->lda ? strided : packed)[nv - 1](g);
+    if (g->lda)     /* rows of an unpacked A (Winograd's V) */
+        nv == 3 ? bf16_s8x48(g) : nv == 2 ? bf16_s8x32(g) : bf16_s8x16(g);
+    else
+        nv == 3 ? bf16_8x48(g) : nv == 2 ? bf16_8x32(g) : bf16_8x16(g);
 }
 
 #endif
