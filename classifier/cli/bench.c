@@ -135,10 +135,7 @@ int cnp_cmd_bench(int argc, char **argv)
         case 'p': if (!cnp_cli_parse_precision("bench", optarg, &bf16)) return CNP_EXIT_USAGE; break;
         case 'I': isa_arg = optarg; break;
         case 'W':
-            if (!strcmp(optarg, "auto") || !strcmp(optarg, "fp32") || !strcmp(optarg, "bf16"))
-                wino = !strcmp(optarg, "auto") ? CNP_WINO_AUTO
-                       : !strcmp(optarg, "fp32") ? CNP_WINO_FP32 : CNP_WINO_BF16;
-            else
+            if (!cnp_wino_prec_parse(optarg, &wino))
                 return cnp_cli_usage_error("bench", "--winograd-precision expects auto, fp32 "
                                            "or bf16, got '%s'", optarg);
             break;

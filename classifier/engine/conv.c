@@ -98,6 +98,17 @@ void cnp_conv_plan_free(cnp_conv_plan *p)
     free(p);
 }
 
+int cnp_wino_prec_parse(const char *s, cnp_wino_prec *out)
+{
+    static const char *const names[] = {"auto", "fp32", "bf16"};   /* in cnp_wino_prec's order */
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, names[i])) {
+            *out = (cnp_wino_prec)i;
+            return 1;
+        }
+    return 0;
+}
+
 cnp_conv_plan *cnp_conv_plan_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w,
                                  const float *bias, int n_threads)
 {
@@ -146,7 +157,7 @@ cnp_conv_plan *cnp_conv_plan_new_opts(cnp_ctx *ctx, const cnp_conv_shape *s, con
     if (bias)
         memcpy(p->bias, bias, (size_t)s->K * sizeof *p->bias);
 
-    p->isa = algo == CNP_CONV_OPENBLAS ? CNP_ISA_GENERIC : cnp_isa_resolve(o->isa);
+    p->isa = cnp_isa_for(algo, o->isa);
     p->use_gemm = p->isa != CNP_ISA_GENERIC;
     p->bf16 = o->bf16 && p->isa == CNP_ISA_AVX512 && cnp_gemm_bf16_available();
     if (p->use_gemm) {

@@ -83,6 +83,9 @@ typedef enum {
     CNP_WINO_BF16
 } cnp_wino_prec;
 
+/* Parses "auto", "fp32" or "bf16"; 0 when s is none of them. */
+int cnp_wino_prec_parse(const char *s, cnp_wino_prec *out);
+
 /* Which vector code canopy's kernels use. AUTO: the best this CPU runs
  * (cnp_isa_resolve). AVX512: canopy's GEMM and Winograd on AVX-512F (also
  * bf16 where the CPU has it). AVX2: canopy's fp32 GEMM and Winograd on
@@ -98,6 +101,10 @@ typedef enum {
 
 /* The path `want` runs on this CPU (never AUTO). */
 cnp_isa cnp_isa_resolve(cnp_isa want);
+/* The path a plan that forces algo and asks for want runs: GENERIC under
+ * CNP_CONV_OPENBLAS (which stands for a CPU without canopy's kernels),
+ * else cnp_isa_resolve(want). */
+cnp_isa cnp_isa_for(cnp_conv_algo algo, cnp_isa want);
 /* "avx512", "avx2", "generic" or "auto": a static string. */
 const char *cnp_isa_name(cnp_isa isa);
 /* Parses one of cnp_isa_name()'s names; 0 when s is none of them. */

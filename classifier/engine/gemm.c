@@ -48,7 +48,7 @@ cnp_exec cnp_exec_make(int n_threads, cnp_conv_algo algo, cnp_isa isa)
 {
     cnp_exec ex;
     ex.n_threads = n_threads;
-    ex.avx512 = algo != CNP_CONV_OPENBLAS && cnp_isa_resolve(isa) == CNP_ISA_AVX512;
+    ex.avx512 = cnp_isa_for(algo, isa) == CNP_ISA_AVX512;
     return ex;
 }
 
@@ -61,6 +61,11 @@ cnp_isa cnp_isa_resolve(cnp_isa want)
         (want == CNP_ISA_AVX2 && !cnp_gemm_avx2_available()))
         return CNP_ISA_GENERIC;
     return want;
+}
+
+cnp_isa cnp_isa_for(cnp_conv_algo algo, cnp_isa want)
+{
+    return algo == CNP_CONV_OPENBLAS ? CNP_ISA_GENERIC : cnp_isa_resolve(want);
 }
 
 static const char *const isa_names[] = {"auto", "avx512", "avx2", "generic"};

@@ -348,7 +348,7 @@ cnp_status cnp_model_prepare(cnp_ctx *ctx, cnp_model *m, const cnp_prepare_optio
     m->plan.ex = cnp_exec_make(n_threads, opt->algo, opt->isa);
     m->plan.algo = opt->algo;
     m->plan.wino = opt->wino;
-    m->plan.isa = opt->algo == CNP_CONV_OPENBLAS ? CNP_ISA_GENERIC : cnp_isa_resolve(opt->isa);
+    m->plan.isa = cnp_isa_for(opt->algo, opt->isa);
     m->plan.flags = opt->flags;
     m->plan.bf16 = (opt->flags & CNP_PREPARE_BF16) && m->plan.ex.avx512 &&
                    cnp_gemm_bf16_available();

@@ -57,7 +57,7 @@ int cnp_resample_taps(double size, int n_out)
 
 void cnp_resample_axis_set(cnp_resample_axis *a, double off, double size, int n_src)
 {
-    double w[CNP_RESAMPLE_MAX_TAPS];
+    const double *w = a->wd;
     int i, k, n;
 
     /* Every output pixel reads `used` source pixels (its n weights, then
@@ -67,7 +67,7 @@ void cnp_resample_axis_set(cnp_resample_axis *a, double off, double size, int n_
     for (i = 0; i < a->n_out; i++) {
         float *wi = a->w + (size_t)i * a->taps;
         int shift;
-        n = axis_weights(off, size, n_src, a->n_out, i, &a->start[i], w);
+        n = axis_weights(off, size, n_src, a->n_out, i, &a->start[i], a->wd);
         shift = a->start[i] + a->used - n_src;
         if (shift < 0)
             shift = 0;
@@ -80,21 +80,19 @@ void cnp_resample_axis_set(cnp_resample_axis *a, double off, double size, int n_
 cnp_status cnp_resample_axis_init(cnp_ctx *ctx, cnp_resample_axis *a, int n_out, int taps)
 {
     memset(a, 0, sizeof *a);
-    if (taps > CNP_RESAMPLE_MAX_TAPS)
-        return cnp_error(ctx, CNP_ERR_UNSUPPORTED, "a chip shrunk more than %d times is not "
-                         "supported; choose a --gsd closer to the scene's",
-                         (CNP_RESAMPLE_MAX_TAPS - 2) / 2);
     a->n_out = n_out;
     a->taps = taps;
     a->start = cnp_calloc(ctx, (size_t)n_out, sizeof(int), "resampling offsets");
     a->w = cnp_aligned_alloc(ctx, (size_t)n_out * (size_t)taps, sizeof(float),
                              "resampling weights");
-    return a->start && a->w ? CNP_OK : CNP_ERR_NOMEM;
+    a->wd = cnp_calloc(ctx, (size_t)taps, sizeof(double), "resampling weights");
+    return a->start && a->w && a->wd ? CNP_OK : CNP_ERR_NOMEM;
 }
 
 void cnp_resample_axis_free(cnp_resample_axis *a)
 {
     free(a->start);
+    free(a->wd);
     cnp_aligned_free(a->w);
     memset(a, 0, sizeof *a);
 }
@@ -168,12 +166,18 @@ void cnp_resample_chip(float *dst, const float *src, float *tmp, const cnp_resam
 
 void cnp_resample_chip_ref(float *dst, const float *src, const cnp_resample_ref_shape *sh)
 {
-    double wx[CNP_RESAMPLE_MAX_TAPS], wy[CNP_RESAMPLE_MAX_TAPS], *h;
+    double *wx, *wy, *h;
     int c, i, j, k, a, n;
 
     h = malloc((size_t)sh->h * (size_t)sh->S * sizeof(double));
-    if (!h)
+    wx = malloc((size_t)cnp_resample_taps(sh->size[0], sh->S) * sizeof(double));
+    wy = malloc((size_t)cnp_resample_taps(sh->size[1], sh->S) * sizeof(double));
+    if (!h || !wx || !wy) {
+        free(h);
+        free(wx);
+        free(wy);
         return;
+    }
     for (c = 0; c < sh->C; c++) {
         const float *s = src + (size_t)c * sh->plane;
         /* Horizontal pass over every source row, in double. */
@@ -198,4 +202,6 @@ void cnp_resample_chip_ref(float *dst, const float *src, const cnp_resample_ref_
         }
     }
     free(h);
+    free(wx);
+    free(wy);
 }

@@ -35,8 +35,6 @@ cnp_status cnp_chip_read(cnp_ctx *ctx, const char *path, const cnp_chip_spec *sp
  * inside them) -- computed without GDAL, in float; within 1e-5 of GDAL's
  * double-precision result for values of order 1 (tests/scene). */
 
-#define CNP_RESAMPLE_MAX_TAPS 64
-
 /* One axis: output pixel i is the sum over k < used of w[i * taps + k] x
  * source pixel start[i] + k. */
 typedef struct cnp_resample_axis {
@@ -45,6 +43,7 @@ typedef struct cnp_resample_axis {
     int used;        /* taps in use for the current window, <= taps */
     int *start;      /* (n_out) */
     float *w;        /* (n_out, taps) */
+    double *wd;      /* (taps): one output pixel's weights as worked out */
 } cnp_resample_axis;
 
 /* Source pixels an output pixel may need when `size` source pixels become

@@ -333,8 +333,11 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--winograd-precision")) {
             const char *a = argv[++i];
             compare = !strcmp(a, "compare");
-            wino = !strcmp(a, "fp32") ? CNP_WINO_FP32 : !strcmp(a, "bf16") ? CNP_WINO_BF16
-                                                                          : CNP_WINO_AUTO;
+            if (!compare && !cnp_wino_prec_parse(a, &wino)) {
+                fprintf(stderr, "bench_kernels: --winograd-precision expects auto, fp32, bf16 "
+                                "or compare, got '%s'\n", a);
+                return 2;
+            }
         }
         else {
             usage();

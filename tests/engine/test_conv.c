@@ -204,12 +204,12 @@ static int test_bad_plan(void)
     return 1;
 }
 
-/* Output of canopy's GEMM (forced, no Winograd) on isa for s with bias,
- * residual and ReLU; a new array the caller frees. */
-static float *gemm_output(const cnp_conv_shape *s, const float *x, const float *w,
-                          const float *bias, const float *res, cnp_isa isa)
+/* Output of the path algo forces (canopy's GEMM or Winograd) on isa for s
+ * with bias, residual and ReLU; a new array the caller frees. */
+static float *path_output(const cnp_conv_shape *s, const float *x, const float *w,
+                          const float *bias, const float *res, cnp_conv_algo algo, cnp_isa isa)
 {
-    const cnp_conv_opts opts = {2, 0, CNP_CONV_GEMM, isa, CNP_WINO_AUTO};
+    const cnp_conv_opts opts = {2, 0, algo, isa, CNP_WINO_AUTO};
     const size_t yn = (size_t)s->K * s->N * s->P * s->Q;
     cnp_ctx ctx;
     cnp_conv_plan *plan;
@@ -219,7 +219,12 @@ static float *gemm_output(const cnp_conv_shape *s, const float *x, const float *
     scratch = plan ? cnp_aligned_alloc(&ctx, cnp_conv_plan_scratch_floats(plan) + 1,
                                        sizeof(float), "scratch") : NULL;
     if (!scratch) {
-        fprintf(stderr, "gemm_output: %s\n", ctx.msg);
+        fprintf(stderr, "path_output: %s\n", ctx.msg);
+        exit(KT_HARD_ERROR);
+    }
+    if ((algo == CNP_CONV_WINOGRAD) != !strncmp(cnp_conv_path(plan, s->N), "winograd", 8)) {
+        fprintf(stderr, "path_output: path %s for a forced %s\n", cnp_conv_path(plan, s->N),
+                algo == CNP_CONV_WINOGRAD ? "Winograd" : "GEMM");
         exit(KT_HARD_ERROR);
     }
     cnp_conv_run(plan, y, x, s->N, res, CNP_ACT_RELU, scratch);
@@ -229,8 +234,9 @@ static float *gemm_output(const cnp_conv_shape *s, const float *x, const float *
 }
 
 /* The AVX2 kernels compute the same FMA chains and the same epilogue as
- * the AVX-512 ones: equal bits, NaN (kept by ReLU) included. */
-static int test_avx2_bits(kt_rng *rng)
+ * the AVX-512 ones: equal bits, NaN (kept by ReLU) included, on canopy's
+ * GEMM (a 3x3 stride-2 layer) and on Winograd (3x3 stride 1). */
+static int test_avx2_bits(kt_rng *rng, cnp_conv_algo algo, int stride)
 {
     cnp_conv_shape s = { 0 };
     float *x, *w, *bias, *res, *a, *b;
@@ -238,7 +244,7 @@ static int test_avx2_bits(kt_rng *rng)
     int ok;
 
     s.N = 2; s.C = 19; s.H = 17; s.W = 15; s.K = 23; s.R = 3; s.S = 3;
-    s.stride_h = s.stride_w = 2; s.pad_t = s.pad_l = s.pad_b = s.pad_r = 1;
+    s.stride_h = s.stride_w = stride; s.pad_t = s.pad_l = s.pad_b = s.pad_r = 1;
     s.dil_h = s.dil_w = 1;
     if (!cnp_conv_shape_finish(&s))
         exit(KT_HARD_ERROR);
@@ -251,8 +257,8 @@ static int test_avx2_bits(kt_rng *rng)
     kt_fill(rng, bias, s.K, 0.5f);
     kt_fill(rng, res, yn, 1.0f);
     x[s.W + 3] = NAN;           /* spreads to the outputs whose window holds it */
-    a = gemm_output(&s, x, w, bias, res, CNP_ISA_AVX512);
-    b = gemm_output(&s, x, w, bias, res, CNP_ISA_AVX2);
+    a = path_output(&s, x, w, bias, res, algo, CNP_ISA_AVX512);
+    b = path_output(&s, x, w, bias, res, algo, CNP_ISA_AVX2);
     ok = memcmp(a, b, yn * sizeof *a) == 0;
     {
         size_t nans = 0;        /* the NaN must have reached some outputs */
@@ -260,8 +266,8 @@ static int test_avx2_bits(kt_rng *rng)
             nans += isnan(a[i]) != 0;
         ok = ok && nans > 0 && nans < yn;
     }
-    printf("%s AVX2 GEMM output bit-identical to AVX-512's (3x3/2, bias, residual, ReLU, NaN)\n",
-           ok ? "ok" : "FAIL");
+    printf("%s AVX2 %s output bit-identical to AVX-512's (3x3/%d, bias, residual, ReLU, NaN)\n",
+           ok ? "ok" : "FAIL", algo == CNP_CONV_WINOGRAD ? "Winograd" : "GEMM", stride);
     free(x); free(w); free(bias); free(res); free(a); free(b);
     return ok;
 }
@@ -300,8 +306,10 @@ int main(void)
                 failed++;
     }
     if (cnp_isa_resolve(CNP_ISA_AVX512) == CNP_ISA_AVX512 &&
-        cnp_isa_resolve(CNP_ISA_AVX2) == CNP_ISA_AVX2 && !test_avx2_bits(&rng))
-        failed++;
+        cnp_isa_resolve(CNP_ISA_AVX2) == CNP_ISA_AVX2) {
+        failed += !test_avx2_bits(&rng, CNP_CONV_GEMM, 2);
+        failed += !test_avx2_bits(&rng, CNP_CONV_WINOGRAD, 1);
+    }
     if (failed) {
         fprintf(stderr, "%d conv checks failed\n", failed);
         return KT_FAIL;

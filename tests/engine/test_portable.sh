@@ -55,9 +55,4 @@ if [ -n "$undefined" ]; then
     echo "FAIL: used but not defined on aarch64:" $undefined >&2
     exit 1
 fi
-# The vector code really is out: no AVX instruction in the engine.
-if aarch64-linux-gnu-nm "$tmp/all.o" | grep -q 'ukr_8x48\|maxpool_plane_avx512'; then
-    echo "FAIL: x86 kernels compiled for aarch64" >&2
-    exit 1
-fi
 echo "PASS: $n sources compile for aarch64; no cnp_ symbol undefined"

@@ -228,6 +228,14 @@ def test_resampled_like_gdal(d):
     print("UInt16 at 2.7 m (chips of %.4g px) to 48: %d chips within %.2g of GDAL's" % (
         info["chip_px"][0], n, err))
 
+    # Shrunk 40 times: GDAL widens its kernel to 80 source pixels, and so
+    # must the tiler (any ratio GDAL takes).
+    out40 = os.path.join(d, "shrink40.f32")
+    info = tile(scene, out40, "--chip", 320, "--size", 8, "--gsd", "native", *std_opts())
+    err, n = gdal_chip_errors(info, chips_of(info, out40, 3), fscene, 8, 0.0, 1 / 255.0)
+    assert n >= 2 and err < 5e-6, (n, err)
+    print("320 px chips shrunk to 8: %d chips within %.2g of GDAL's resampling" % (n, err))
+
 
 def test_masks(d):
     """nodata, alpha, dataset mask and UInt16 with an offset/scale."""
