@@ -56,7 +56,16 @@ enum {
      * and everything else stay fp32. Elsewhere the model is prepared in fp32:
      * cnp_model_precision() says which. A program that wants the fp32
      * fallback on any CPU (canopy's CANOPY_NO_BF16) leaves this flag out. */
-    CNP_PREPARE_BF16 = 1u << 1
+    CNP_PREPARE_BF16 = 1u << 1,
+    /* Convolutions on canopy's GEMM in int8 where cnp_engine_int8_available()
+     * and the metadata holds the layer's input range (canopy.int8, from
+     * `canopy calibrate`): weights symmetric per output channel, the
+     * activations quantised to u8 with that range's scale and zero point,
+     * products summed in int32 (vpdpbusd), the epilogue in fp32. Layers
+     * without a range, and everything else, as without this flag (fp32, or
+     * bf16 with CNP_PREPARE_BF16). cnp_model_prepare() fails with
+     * CNP_ERR_USAGE when the model has no canopy.int8 at all. */
+    CNP_PREPARE_INT8 = 1u << 2
 };
 
 /* How convolutions are computed. AUTO: Winograd for 3x3 stride-1 layers
@@ -139,6 +148,20 @@ const char *cnp_model_isa(const cnp_model *m);
 /* 1 when CNP_PREPARE_BF16 takes effect on this CPU: AVX-512F, BW and
  * AVX512_BF16. */
 int cnp_engine_bf16_available(void);
+/* 1 when CNP_PREPARE_INT8 takes effect on this CPU: AVX-512F, BW and
+ * AVX512_VNNI. */
+int cnp_engine_int8_available(void);
+
+/* int8 calibration. With on = 1 every later forward pass (of a model
+ * prepared in fp32) records the least and the greatest value of each
+ * activation a convolution reads; on = 0 stops and forgets. CNP_OK, or
+ * CNP_ERR_NOMEM in ctx. */
+cnp_status cnp_model_observe(cnp_ctx *ctx, cnp_model *m, int on);
+/* The ranges recorded since cnp_model_observe(on = 1), over `chips`
+ * chips, as the value of the canopy.int8 metadata key (onnx.h): a new
+ * string the caller frees with free(), or NULL with ctx set
+ * (CNP_ERR_USAGE when no pass was observed, CNP_ERR_NOMEM). */
+char *cnp_model_int8_json(cnp_ctx *ctx, const cnp_model *m, long chips);
 
 /* Runs n (1..max_batch) chips: input (n, C, H, W) normalised floats, probs
  * (n, n_labels) sigmoid probabilities. Both buffers are the caller's.

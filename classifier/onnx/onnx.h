@@ -95,6 +95,7 @@ cnp_status cnp_onnx_set_metadata_buffer(cnp_ctx *ctx, const void *data, size_t s
  * Deepness-style keys are read when canopy's own is absent. */
 #define CNP_META_KEY_LABELS "canopy.labels"         /* fallback class_names */
 #define CNP_META_KEY_THRESHOLDS "canopy.thresholds"
+#define CNP_META_KEY_INT8 "canopy.int8"
 #define CNP_META_KEY_MARKERS "canopy.markers"
 #define CNP_META_KEY_INPUT_SIZE "canopy.input_size" /* fallback tile_size */
 #define CNP_META_KEY_BANDS "canopy.bands"
@@ -152,6 +153,14 @@ typedef struct cnp_model_meta {
     char *name;               /* canopy.name or params' default_name */
     char *version;            /* canopy.version or "" */
     char *trained_on;         /* canopy.trained_on or NULL */
+    /* canopy.int8 (written by `canopy calibrate`): the range of each
+     * activation a convolution reads, over the calibration chips; n_int8
+     * is 0 when the key is absent. */
+    int n_int8;
+    char **int8_names;        /* (n_int8) ONNX tensor names */
+    float *int8_min;          /* (n_int8) least value seen, <= 0 */
+    float *int8_max;          /* (n_int8) greatest value seen, >= 0 */
+    int int8_chips;           /* chips the ranges were measured on */
     unsigned defaulted;       /* CNP_META_DEF_* bits */
 } cnp_model_meta;
 
