@@ -204,14 +204,29 @@ void cnp_blas_info_get(cnp_blas_info *info)
     default:
         info->conv = "generic: OpenBLAS sgemm on im2col blocks with a fused bias/residual/ReLU pass";
     }
-    info->bf16 = cnp_engine_bf16_available()
-                     ? "fp32 (default); bf16 available (AVX512_BF16: --precision bf16)"
-                     : "fp32; bf16 not available (no AVX512_BF16: --precision bf16 runs fp32)";
+    {
+        static const char *const prec[2][2] = {
+            /* [bf16][int8] */
+            {"fp32; bf16 and int8 not available (no AVX512_BF16, no AVX512_VNNI: "
+             "--precision bf16 and int8 run fp32)",
+             "fp32 (default); int8 available (AVX512_VNNI: --precision int8); bf16 not "
+             "(no AVX512_BF16: --precision bf16 runs fp32)"},
+            {"fp32 (default); bf16 available (AVX512_BF16: --precision bf16); int8 not "
+             "(no AVX512_VNNI: --precision int8 runs fp32)",
+             "fp32 (default); bf16 available (AVX512_BF16: --precision bf16); int8 "
+             "available (AVX512_VNNI: --precision int8)"}};
+        info->bf16 = prec[cnp_engine_bf16_available()][cnp_engine_int8_available()];
+    }
 }
 
 int cnp_engine_bf16_available(void)
 {
     return cnp_gemm_available() && cnp_gemm_bf16_available();
+}
+
+int cnp_engine_int8_available(void)
+{
+    return cnp_gemm_available() && cnp_gemm_int8_available();
 }
 
 #if CNP_X86

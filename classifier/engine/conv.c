@@ -20,7 +20,9 @@
  * A bf16 plan (cnp_conv_opts.bf16) packs its weights as bf16 for
  * canopy's GEMM; its Winograd path, where it has one, runs its 36 GEMMs
  * in bf16 too from CONV_WINO_BF16_MIN_C input channels (or as
- * cnp_conv_opts.wino forces), else in fp32.
+ * cnp_conv_opts.wino forces), else in fp32. An int8 plan
+ * (cnp_conv_opts.int8) runs canopy's GEMM in int8, never Winograd (whose
+ * transforms widen the range the 8 bits must hold).
  * One OpenMP region per call on every path.
  */
 #include "engine/kernels.h"
@@ -65,6 +67,8 @@ struct cnp_conv_plan {
     int use_gemm;           /* canopy's GEMM (else OpenBLAS) */
     cnp_isa isa;            /* what runs: AVX512, AVX2 (fp32 only) or GENERIC */
     int bf16;               /* its weights are bf16 (gemm_bf16.c) */
+    int int8;               /* its weights are int8 (gemm_int8.c); bias holds the zero
+                             * point's share */
     cnp_gemm_a pa;          /* weights packed for it */
     cnp_wino *wino;         /* Winograd plan, or NULL */
     int wino_bf16;          /* its GEMMs in bf16 */
@@ -112,7 +116,7 @@ int cnp_wino_prec_parse(const char *s, cnp_wino_prec *out)
 cnp_conv_plan *cnp_conv_plan_new(cnp_ctx *ctx, const cnp_conv_shape *s, const float *w,
                                  const float *bias, int n_threads)
 {
-    cnp_conv_opts o = {n_threads, 0, CNP_CONV_AUTO, CNP_ISA_AUTO, CNP_WINO_AUTO};
+    cnp_conv_opts o = {n_threads, 0, CNP_CONV_AUTO, CNP_ISA_AUTO, CNP_WINO_AUTO, 0, 0, 0};
     return cnp_conv_plan_new_opts(ctx, s, w, bias, &o);
 }
 
@@ -159,11 +163,22 @@ cnp_conv_plan *cnp_conv_plan_new_opts(cnp_ctx *ctx, const cnp_conv_shape *s, con
 
     p->isa = cnp_isa_for(algo, o->isa);
     p->use_gemm = p->isa != CNP_ISA_GENERIC;
-    p->bf16 = o->bf16 && p->isa == CNP_ISA_AVX512 && cnp_gemm_bf16_available();
+    p->int8 = o->int8 && p->isa == CNP_ISA_AVX512 && cnp_gemm_int8_available();
+    p->bf16 = !p->int8 && o->bf16 && p->isa == CNP_ISA_AVX512 && cnp_gemm_bf16_available();
     if (p->use_gemm) {
-        if ((p->bf16 ? cnp_gemm_a_pack_bf16 : cnp_gemm_a_pack)(ctx, &p->pa, p->w, s->K, (int)crs,
-                                                                crs) != CNP_OK)
+        cnp_status st;
+        if (p->int8)
+            st = cnp_gemm_a_pack_int8(ctx, &p->pa, p->w, s->K, (int)crs, crs, o->xmin, o->xmax);
+        else
+            st = (p->bf16 ? cnp_gemm_a_pack_bf16 : cnp_gemm_a_pack)(ctx, &p->pa, p->w, s->K,
+                                                                    (int)crs, crs);
+        if (st != CNP_OK)
             goto fail;
+        /* int8: sum(w_q * (x_q + qz)) counts qz * sum(w_q) too; the bias
+         * takes it off. */
+        if (p->int8)
+            for (int k = 0; k < s->K; k++)
+                p->bias[k] -= p->pa.qz * (float)p->pa.qsum[k] * p->pa.qmul[k];
         p->pa.isa = p->isa;
         p->slice = cnp_round_up(cnp_gemm_pack_floats(&p->pa), 16);
         if (!cnp_mul_size(p->slice, (size_t)p->n_threads, &p->scratch)) {
@@ -173,7 +188,7 @@ cnp_conv_plan *cnp_conv_plan_new_opts(cnp_ctx *ctx, const cnp_conv_shape *s, con
         /* Winograd where it pays: enough tiles at the largest batch. */
         p->wino_min_tiles = algo == CNP_CONV_WINOGRAD ? 1
                                                       : CONV_WINO_TILES_PER_THREAD * p->n_threads;
-        if (algo != CNP_CONV_GEMM && cnp_wino_eligible(s) &&
+        if (algo != CNP_CONV_GEMM && !p->int8 && cnp_wino_eligible(s) &&
             s->N * ((s->P + 3) / 4) * ((s->Q + 3) / 4) >= p->wino_min_tiles) {
             p->wino_bf16 = p->bf16 && (o->wino == CNP_WINO_BF16 ||
                                         (o->wino == CNP_WINO_AUTO &&
@@ -227,6 +242,11 @@ cnp_conv_plan *cnp_conv_plan_new_opts(cnp_ctx *ctx, const cnp_conv_shape *s, con
 fail:
     cnp_conv_plan_free(p);
     return NULL;
+}
+
+int cnp_conv_plan_int8(const cnp_conv_plan *p)
+{
+    return p->int8;
 }
 
 size_t cnp_conv_plan_scratch_floats(const cnp_conv_plan *p)
@@ -357,10 +377,12 @@ const char *cnp_conv_path(const cnp_conv_plan *p, int n)
                : p->wino_bf16         ? "winograd-bf16"
                                       : "winograd";
     if (p->use_gemm) {
-        /* [by rows][fp32, bf16, avx2]; a bf16 plan always runs canopy's GEMM */
-        static const char *const names[2][3] = {{"gemm", "gemm-bf16", "gemm-avx2"},
-                                                {"gemm-rows", "gemm-rows-bf16", "gemm-rows-avx2"}};
-        return names[gemm_by_rows(p, cols, p->n_threads)][p->isa == CNP_ISA_AVX2 ? 2 : p->bf16];
+        /* [by rows][fp32, bf16, avx2, int8]; a bf16 or int8 plan always runs canopy's GEMM */
+        static const char *const names[2][4] = {
+            {"gemm", "gemm-bf16", "gemm-avx2", "gemm-int8"},
+            {"gemm-rows", "gemm-rows-bf16", "gemm-rows-avx2", "gemm-rows-int8"}};
+        const int kind = p->int8 ? 3 : p->isa == CNP_ISA_AVX2 ? 2 : p->bf16;
+        return names[gemm_by_rows(p, cols, p->n_threads)][kind];
     }
     return blas_by_rows(p, cols, p->n_threads) ? "openblas-rows" : "openblas";
 }

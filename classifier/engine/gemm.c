@@ -116,6 +116,14 @@ cnp_status cnp_gemm_a_pack_bf16(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, in
     return cnp_gemm_a_fill_bf16(ctx, pa, a, lda);
 }
 
+cnp_status cnp_gemm_a_pack_int8(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, int M, int Kd,
+                                size_t lda, float xmin, float xmax)
+{
+    if (a_geometry(ctx, pa, M, Kd) != CNP_OK)
+        return ctx->status;
+    return cnp_gemm_a_fill_int8(ctx, pa, a, lda, xmin, xmax);
+}
+
 cnp_status cnp_gemm_a_pack(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, int M, int Kd,
                            size_t lda)
 {
@@ -149,12 +157,17 @@ void cnp_gemm_a_release(cnp_gemm_a *pa)
         return;
     cnp_aligned_free(pa->data);
     cnp_aligned_free(pa->a2);
+    cnp_aligned_free(pa->a4);
+    cnp_aligned_free(pa->qmul);
+    cnp_aligned_free(pa->qsum);
     pa->data = NULL;
-    pa->a2 = NULL;
+    pa->a2 = pa->a4 = NULL;
+    pa->qmul = NULL;
+    pa->qsum = NULL;
 }
 
-/* bf16: the fp32 block is converted into bf16 pairs after it, at this
- * offset (64-byte aligned). */
+/* bf16 (int8): the fp32 block is converted into bf16 pairs (u8 quads)
+ * after it, at this offset (64-byte aligned). */
 static size_t pairs_offset(const cnp_gemm_a *pa)
 {
     return cnp_round_up((size_t)pa->kc * (size_t)pa->nb, 16);
@@ -164,6 +177,8 @@ size_t cnp_gemm_pack_floats(const cnp_gemm_a *pa)
 {
     if (pa->a2)
         return pairs_offset(pa) + (size_t)pa->kc / 2 * (size_t)pa->nb;
+    if (pa->a4)
+        return pairs_offset(pa) + (size_t)pa->kc / 4 * (size_t)pa->nb;
     return (size_t)pa->kc * (size_t)pa->nb;
 }
 
@@ -525,8 +540,10 @@ void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t 
 {
     const size_t mp = cnp_round_up((size_t)pa->M, MR);
     const int ip0 = m0 / MR, ip1 = (m1 + MR - 1) / MR;
-    /* bf16: B converted to pairs after its fp32 packing. */
-    uint32_t *pairs = pa->a2 ? (uint32_t *)(pack + pairs_offset(pa)) : NULL;
+    /* bf16 (int8): B converted to pairs (quads) after its fp32 packing. */
+    const int int8 = pa->a4 != NULL;
+    uint32_t *pairs = pa->a2 || int8 ? (uint32_t *)(pack + pairs_offset(pa)) : NULL;
+    const int kw = int8 ? 4 : 2;       /* k per 32-bit word */
     const int avx2 = pa->isa == CNP_ISA_AVX2;
 
     const size_t nb = (size_t)pa->nb;
@@ -536,14 +553,18 @@ void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t 
         for (int k0 = 0; k0 < pa->Kd; k0 += pa->kc) {
             const int kcur = pa->Kd - k0 < pa->kc ? pa->Kd - k0 : pa->kc;
             const int first = k0 == 0, last = k0 + kcur >= pa->Kd;
-            const int kpair = (kcur + 1) / 2;
+            const int kpair = (kcur + kw - 1) / kw;     /* words per column */
             const float *ablk = pairs ? NULL : pa->data + (size_t)k0 * mp;
-            const uint32_t *ablk2 = pairs ? pa->a2 + (size_t)k0 / 2 * mp : NULL;
+            const uint32_t *ablk2 = !pairs ? NULL
+                                    : int8 ? pa->a4 + (size_t)k0 / 4 * mp
+                                           : pa->a2 + (size_t)k0 / 2 * mp;
 
             /* Pack this block of B: micro-panels of NR (the last one
              * narrower, 16-column granular). */
             (avx2 ? cnp_gemm_pack_b_avx2 : cnp_gemm_pack_b)(pack, src, k0, kcur, jb, w);
-            if (pairs)
+            if (int8)
+                cnp_gemm_b_to_u8(pairs, pack, kcur, w, pa->qinv, pa->qz);
+            else if (pairs)
                 cnp_gemm_b_to_bf16(pairs, pack, kcur, w);
             for (int ip = ip0; ip < ip1;) {
                 const int rows_left = m1 - ip * MR;
@@ -564,6 +585,7 @@ void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t 
                     g.last = lane_mask(0, wp - (nv - 1) * 16);
                     g.load_c = !first || e->accumulate;
                     g.finish = last;
+                    g.qmul = int8 ? pa->qmul + (size_t)ip * MR : NULL;
                     g.bias = e->bias ? e->bias + (size_t)ip * MR : NULL;
                     g.res = e->residual ? e->residual + (size_t)ip * MR * ldc + jb +
                                               (size_t)jp * NR : NULL;
@@ -577,7 +599,10 @@ void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t 
                                                               MR * kcur);
                     if (pairs || avx2) {
                         g.mr = rows_left < MR ? rows_left : MR;
-                        (avx2 ? cnp_gemm_avx2_tile : cnp_gemm_bf16_tile)(&g, nv);
+                        if (int8)
+                            cnp_gemm_int8_tile(&g, nv);
+                        else
+                            (avx2 ? cnp_gemm_avx2_tile : cnp_gemm_bf16_tile)(&g, nv);
                     } else if (wide) {
                         g.mr = 3 * MR;
                         ukr_24x16(&g);
@@ -642,6 +667,7 @@ static void rows_loop(float *c, size_t ldc, const rows_ops *o, int rows, int Kd,
                 g.res = NULL;
                 g.relu = 0;
                 g.pf = NULL;
+                g.qmul = NULL;
                 /* The kernel's width is the packed panel's row stride:
                  * n1 at a panel boundary (or N) makes them agree. */
                 assert(ldd == 16 * nv);

@@ -28,7 +28,10 @@ typedef struct ukr_args {
     const float *b;         /* [kc][16 * nv] */
     const uint32_t *a2;     /* bf16: A panel [kc/2][8] bf16 pairs (k, k+1); or, strided,
                              * row 0 of unpacked rows of pairs (lda pairs apart) */
-    const uint32_t *b2;     /* bf16: B micro-panel [kc/2][16 * nv] bf16 pairs */
+    const uint32_t *b2;     /* bf16: B micro-panel [kc/2][16 * nv] bf16 pairs;
+                             * int8 (a2, b2): [kc/4][8] int8 weight quads, [kc/4][16 * nv]
+                             * u8 activation quads */
+    const float *qmul;      /* int8: the tile rows' scales (int32 sum -> fp32) */
     float *c;               /* tile origin */
     size_t ldc;
     int mr;                 /* valid rows */
@@ -119,6 +122,25 @@ void cnp_gemm_b_to_bf16(uint32_t *dst, const float *src, int kc, int w);
  * g->lda != 0 unpacked rows of pairs lda apart) and g->b2 (g->kc rounded
  * up to even), stored through ukr_store_row(). */
 void cnp_gemm_bf16_tile(const ukr_args *g, int nv);
+
+/* gemm_int8.c: A (M, Kd) as int8 quads into new pa->a4, pa->qmul and
+ * pa->qsum (cnp_gemm_a_pack_int8), same blocks and panels as
+ * cnp_gemm_a_pack() with k in quads (zeros pad a last partial quad); B's
+ * quantisation (pa->qinv, pa->qz) from the activation range [xmin, xmax].
+ * pa's geometry must already be set; kc is a multiple of 4. */
+cnp_status cnp_gemm_a_fill_int8(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, size_t lda,
+                                float xmin, float xmax);
+
+/* gemm_int8.c: the packed fp32 block src (kc rows, w columns, as
+ * cnp_gemm_pack_b() lays it out) quantised, u8 = clamp(round(x * qinv) +
+ * qz, 0, 255), as quads in dst: micro-panel jp at jp * 48 * ceil(kc/4)
+ * words, [k/4][its width]; rows past kc are zeros. */
+void cnp_gemm_b_to_u8(uint32_t *dst, const float *src, int kc, int w, float qinv, float qz);
+
+/* gemm_int8.c: one 8 x (16 * nv) tile from the quads g->a2 and g->b2
+ * (g->kc rounded up to 4), each row's int32 sums times g->qmul[row],
+ * stored through ukr_store_row(). */
+void cnp_gemm_int8_tile(const ukr_args *g, int nv);
 
 /* gemm_avx2.c: the same packing of B as cnp_gemm_pack_b() in code that
  * needs no AVX-512 (plain C, compiled for AVX2). */

@@ -237,6 +237,8 @@ typedef struct cnp_plan {
     cnp_wino_prec wino;     /* bf16 plans: Winograd's precision (as asked) */
     unsigned flags;
     int bf16;               /* convolutions prepared in bf16 */
+    int int8;               /* convolutions with a calibrated input in int8 */
+    int n_int8;             /* how many convolutions run in int8 */
     double gflops;          /* per chip at the prepared size */
     float *slab;            /* activations + scratch (aligned) */
     float **bufs;           /* (n_bufs) pointers into slab */

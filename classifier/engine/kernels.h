@@ -93,6 +93,10 @@ typedef struct cnp_conv_opts {
                              * bf16 only on AVX512 */
     cnp_wino_prec wino;     /* bf16 plans: Winograd's precision (engine.h);
                              * CNP_WINO_AUTO (0): conv.c's measured rule */
+    int int8;               /* 1: canopy's GEMM in int8 (cnp_gemm_a_pack_int8) with the
+                             * input range [xmin, xmax], where cnp_gemm_int8_available()
+                             * and isa is AVX512; takes precedence over bf16 */
+    float xmin, xmax;       /* int8: the range of x the calibration saw */
 } cnp_conv_opts;
 
 /* Same as cnp_conv_plan_new() with the options in o. */
@@ -113,9 +117,12 @@ void cnp_conv_run(const cnp_conv_plan *p, float *y, const float *x, int n,
 /* Which kernel cnp_conv_run() takes at batch n: "winograd", "gemm"
  * (column chunks), "gemm-rows" (rows split between threads), each with
  * "-bf16" where it runs in bf16 (a bf16 plan's GEMM always; its Winograd
- * as cnp_conv_opts.wino chose) or "-avx2" for an AVX2 plan, or
- * "openblas", "openblas-rows". Static string. */
+ * as cnp_conv_opts.wino chose), "-int8" (an int8 plan's GEMM) or "-avx2"
+ * for an AVX2 plan, or "openblas", "openblas-rows". Static string. */
 const char *cnp_conv_path(const cnp_conv_plan *p, int n);
+
+/* 1 when the plan's GEMM runs in int8. */
+int cnp_conv_plan_int8(const cnp_conv_plan *p);
 
 /* Naive reference: direct loops, same layouts and semantics, N = s->N. */
 void cnp_conv2d_ref(float *y, const float *x, const float *w, const float *bias,
@@ -190,6 +197,11 @@ typedef struct cnp_gemm_a {
     int nb;          /* column block (a multiple of 48) */
     float *data;     /* round_up(M, 8) x Kd floats, 64-byte aligned; NULL for bf16 */
     uint32_t *a2;    /* bf16: round_up(M, 8) x round_up(Kd, 2) / 2 bf16 pairs; else NULL */
+    uint32_t *a4;    /* int8: round_up(M, 8) x round_up(Kd, 4) / 4 words, each the int8
+                      * weights of k .. k+3; else NULL */
+    float *qmul;     /* int8: (round_up(M, 8)) s_x * s_w[row], int32 sums -> fp32 */
+    int32_t *qsum;   /* int8: (round_up(M, 8)) sum of each row's int8 weights */
+    float qinv, qz;  /* int8: B's quantisation, 1 / s_x and the zero point */
     cnp_isa isa;     /* the kernels cnp_gemm_run() takes: AVX512 (as packed), or AVX2
                       * (fp32 only, same layout) set by the plan after packing */
 } cnp_gemm_a;
@@ -204,7 +216,24 @@ cnp_status cnp_gemm_a_pack(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, int M, 
  * cnp_gemm_bf16_available(). */
 cnp_status cnp_gemm_a_pack_bf16(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, int M, int Kd,
                                 size_t lda);
+/* Same, quantised for the int8 kernels (gemm_int8.c): each row of
+ * weights symmetric int8 (scale max|w| / 127), and B, as cnp_gemm_run()
+ * packs it, u8 with cnp_quant_params(xmin, xmax); the int32 sums are
+ * multiplied by pa->qmul[row]. What the zero point adds to a row,
+ * pa->qz * pa->qsum[row] * pa->qmul[row], is the caller's to subtract
+ * (conv.c folds it into the bias). Only where cnp_gemm_int8_available(). */
+cnp_status cnp_gemm_a_pack_int8(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, int M, int Kd,
+                                size_t lda, float xmin, float xmax);
 void cnp_gemm_a_release(cnp_gemm_a *pa);
+
+/* 1 when this CPU runs the int8 kernels: AVX512_VNNI (and the AVX-512F/BW
+ * they build on). */
+int cnp_gemm_int8_available(void);
+/* The u8 quantisation of activations in [xmin, xmax] (widened to hold 0):
+ * scale = (xmax - xmin) / 255 (1 when that is 0), zero = round(-xmin /
+ * scale), so that q = clamp(round(x / scale) + zero, 0, 255) holds 0
+ * exactly (as zero). */
+void cnp_quant_params(float xmin, float xmax, float *scale, float *zero);
 
 /* 1 when this CPU runs the bf16 kernels: AVX512_BF16 (and the AVX-512F/BW
  * they build on). */

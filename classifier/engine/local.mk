@@ -9,7 +9,8 @@ CNP_ENGINE_GRAPH_SOURCES = classifier/engine/graph.h classifier/engine/onnx_pars
 # Kernels, their naive references, BLAS selection.
 CNP_ENGINE_KERNEL_SOURCES = classifier/engine/conv.c classifier/engine/pool.c \
 	classifier/engine/dense.c classifier/engine/ref.c classifier/engine/blas.c \
-	classifier/engine/gemm.c classifier/engine/gemm_avx2.c classifier/engine/gemm_bf16.c classifier/engine/gemm_tile.h \
+	classifier/engine/gemm.c classifier/engine/gemm_avx2.c classifier/engine/gemm_bf16.c \
+	classifier/engine/gemm_int8.c classifier/engine/gemm_tile.h \
 	classifier/engine/winograd.c classifier/engine/winograd_avx2.c \
 	classifier/engine/winograd_tile.h classifier/engine/winograd_xform.h
 

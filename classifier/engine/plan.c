@@ -39,11 +39,15 @@ void cnp_model_unprepare(cnp_model *m)
     m->plan.scratch_floats = 0;
     m->plan.prepared = 0;
     m->plan.bf16 = 0;
+    m->plan.int8 = 0;
+    m->plan.n_int8 = 0;
 }
 
 const char *cnp_model_precision(const cnp_model *m)
 {
-    return m && m->plan.prepared && m->plan.bf16 ? "bf16" : "fp32";
+    if (!m || !m->plan.prepared)
+        return "fp32";
+    return m->plan.n_int8 ? "int8" : m->plan.bf16 ? "bf16" : "fp32";
 }
 
 const char *cnp_model_isa(const cnp_model *m)
@@ -256,23 +260,42 @@ static cnp_status check_options(cnp_ctx *ctx, const cnp_model *m, const cnp_prep
     if ((o->flags & CNP_PREPARE_TTA) && h != w)
         return cnp_error(ctx, CNP_ERR_USAGE, "%s: test-time augmentation needs square chips, not "
                          "%dx%d", path, w, h);
+    if ((o->flags & CNP_PREPARE_INT8) && m->meta.n_int8 == 0)
+        return cnp_error(ctx, CNP_ERR_USAGE, "%s: int8 needs the ranges of the model's "
+                         "activations, and its metadata has no %s; run `canopy calibrate` on "
+                         "sample chips first", path, CNP_META_KEY_INT8);
     return CNP_OK;
+}
+
+/* The calibrated range of the activation value v (canopy.int8); 0 when
+ * the metadata has none for it. */
+static int int8_range(const cnp_model *m, int v, float *xmin, float *xmax)
+{
+    const char *name = m->g.values[v].name;
+    for (int i = 0; i < m->meta.n_int8; i++)
+        if (name && !strcmp(m->meta.int8_names[i], name)) {
+            *xmin = m->meta.int8_min[i];
+            *xmax = m->meta.int8_max[i];
+            return 1;
+        }
+    return 0;
 }
 
 /* One convolution plan per live Conv (weights packed for the threads),
  * and the largest scratch any of them needs. */
 static cnp_status plan_convs(cnp_ctx *ctx, cnp_model *m)
 {
-    const cnp_conv_opts co = {m->plan.ex.n_threads, m->plan.bf16, m->plan.algo, m->plan.isa,
-                              m->plan.wino};
     for (int i = 0; i < m->g.n_nodes; i++) {
         cnp_node *nd = &m->g.nodes[i];
+        cnp_conv_opts co = {m->plan.ex.n_threads, m->plan.bf16, m->plan.algo, m->plan.isa,
+                            m->plan.wino, 0, 0, 0};
         cnp_conv_shape s;
         size_t sc;
         if (nd->dead || nd->op != CNP_OP_CONV)
             continue;
         s = nd->u.conv.shape;
         s.N = m->plan.max_batch;
+        co.int8 = m->plan.int8 && int8_range(m, nd->in[0], &co.xmin, &co.xmax);
         nd->u.conv.plan = cnp_conv_plan_new_opts(ctx, &s, nd->u.conv.w, nd->u.conv.bias, &co);
         if (!nd->u.conv.plan) {
             char nb[320];
@@ -282,6 +305,7 @@ static cnp_status plan_convs(cnp_ctx *ctx, cnp_model *m)
             return cnp_error(ctx, CNP_ERR_NOMEM, "%s: %s: %s", m->g.path,
                              cnp_node_desc(nd, nb, sizeof nb), msg);
         }
+        m->plan.n_int8 += cnp_conv_plan_int8(nd->u.conv.plan);
         sc = cnp_conv_plan_scratch_floats(nd->u.conv.plan);
         if (sc > m->plan.scratch_floats)
             m->plan.scratch_floats = sc;
@@ -352,6 +376,8 @@ cnp_status cnp_model_prepare(cnp_ctx *ctx, cnp_model *m, const cnp_prepare_optio
     m->plan.flags = opt->flags;
     m->plan.bf16 = (opt->flags & CNP_PREPARE_BF16) && m->plan.ex.avx512 &&
                    cnp_gemm_bf16_available();
+    m->plan.int8 = (opt->flags & CNP_PREPARE_INT8) && m->plan.ex.avx512 &&
+                   cnp_gemm_int8_available();
     if ((st = cnp_graph_shapes(ctx, m, opt->height, opt->width)) != CNP_OK)
         goto fail;
     m->plan.gflops = m->g.gflops;

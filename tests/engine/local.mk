@@ -2,7 +2,8 @@
 
 # Kernels against their naive `_ref` twins on random data; the BLAS self-test.
 CNP_ENGINE_KERNEL_TESTS = tests/engine/test_conv tests/engine/test_pool \
-	tests/engine/test_dense tests/engine/test_blas tests/engine/test_gemm_bf16
+	tests/engine/test_dense tests/engine/test_blas tests/engine/test_gemm_bf16 \
+	tests/engine/test_gemm_int8
 check_PROGRAMS += $(CNP_ENGINE_KERNEL_TESTS) tests/engine/bench_kernels
 TESTS += $(CNP_ENGINE_KERNEL_TESTS)
 tests_engine_test_conv_SOURCES = tests/engine/test_conv.c tests/engine/kernel_test.h
@@ -13,6 +14,8 @@ tests_engine_test_dense_SOURCES = tests/engine/test_dense.c tests/engine/kernel_
 tests_engine_test_dense_LDADD = $(CNP_LIBS)
 tests_engine_test_gemm_bf16_SOURCES = tests/engine/test_gemm_bf16.c tests/engine/kernel_test.h
 tests_engine_test_gemm_bf16_LDADD = $(CNP_LIBS)
+tests_engine_test_gemm_int8_SOURCES = tests/engine/test_gemm_int8.c tests/engine/kernel_test.h
+tests_engine_test_gemm_int8_LDADD = $(CNP_LIBS)
 tests_engine_test_blas_SOURCES = tests/engine/test_blas.c
 tests_engine_test_blas_LDADD = $(CNP_LIBS)
 # The `_ref` kernels and every convolution path against PyTorch, through a
