@@ -70,6 +70,23 @@ const char *cnp_status_code(cnp_status st)
     return "internal";
 }
 
+static const char *const precision_names[] = {"fp32", "bf16", "int8"}; /* enum order */
+
+int cnp_precision_parse(const char *s, cnp_precision *out)
+{
+    for (int i = 0; i < 3; i++)
+        if (s && !strcmp(s, precision_names[i])) {
+            *out = (cnp_precision)i;
+            return 1;
+        }
+    return 0;
+}
+
+const char *cnp_precision_name(cnp_precision p)
+{
+    return (unsigned)p < 3 ? precision_names[p] : "fp32";
+}
+
 const char *cnp_version(void)
 {
     return PACKAGE_VERSION;

@@ -132,5 +132,7 @@ double cnp_now(void);
 int cnp_parse_int(cnp_ctx *ctx, const char *opt, const char *s, int lo, int hi, int *out);
 int cnp_parse_double(cnp_ctx *ctx, const char *opt, const char *s, double lo, double hi,
                      double *out);
+/* --precision's value (cnp_precision_parse), with the same contract. */
+int cnp_parse_precision(cnp_ctx *ctx, const char *s, cnp_precision *out);
 
 #endif

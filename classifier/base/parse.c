@@ -35,3 +35,11 @@ int cnp_parse_double(cnp_ctx *ctx, const char *opt, const char *s, double lo, do
     *out = v;
     return 1;
 }
+
+int cnp_parse_precision(cnp_ctx *ctx, const char *s, cnp_precision *out)
+{
+    if (cnp_precision_parse(s, out))
+        return 1;
+    cnp_error(ctx, CNP_ERR_USAGE, "--precision expects fp32, bf16 or int8, got '%s'", s);
+    return 0;
+}

@@ -73,9 +73,10 @@ typedef struct cnp_classify_options {
     char *markers;             /* --markers: comma list, "none", NULL = the model's */
     int tta;                   /* --tta */
     int threads;               /* --threads (<= 0: all cores) */
-    int bf16;                  /* --precision bf16 */
-    int no_bf16;               /* run fp32 even where bf16 could run (the CLI: the
-                                  environment's CANOPY_NO_BF16, for tests) */
+    cnp_precision precision;   /* --precision (fp32) */
+    int no_bf16, no_int8;      /* run fp32 even where bf16 (int8) could run (the CLI:
+                                  the environment's CANOPY_NO_BF16, CANOPY_NO_INT8,
+                                  for tests) */
     int float_probs;           /* --probs-type Float32 */
     int split_masks;           /* --split-masks */
     int format;                /* -of: CNP_CLASSIFY_GTIFF or CNP_CLASSIFY_COG */
@@ -157,7 +158,7 @@ CNP_API cnp_status cnp_classify_model_load(cnp_ctx *ctx, const cnp_classify_opti
                                            cnp_classify_model **out);
 CNP_API void cnp_classify_model_free(cnp_classify_model *m);
 
-/* "fp32" or "bf16": what the prepared model runs. Static string. */
+/* "fp32", "bf16" or "int8": what the prepared model runs. Static string. */
 CNP_API const char *cnp_classify_model_precision(const cnp_classify_model *m);
 
 /* Creates o->outdir (and its parents) when missing and checks that a file

@@ -31,9 +31,10 @@ typedef struct cnp_evaluate_options {
     int optimize;              /* --optimize-thresholds */
     int threads;               /* --threads (<= 0: all cores) */
     int batch;                 /* --batch (16) */
-    int bf16;                  /* --precision bf16 */
-    int no_bf16;               /* run fp32 even where bf16 could run (the CLI: the
-                                  environment's CANOPY_NO_BF16, for tests) */
+    cnp_precision precision;   /* --precision (fp32) */
+    int no_bf16, no_int8;      /* run fp32 even where bf16 (int8) could run (the CLI:
+                                  the environment's CANOPY_NO_BF16, CANOPY_NO_INT8,
+                                  for tests) */
     int quiet;                 /* -q (the program's business) */
     int help;                  /* -h/--help given: nothing else parsed */
 } cnp_evaluate_options;
@@ -56,7 +57,7 @@ typedef struct cnp_evaluate_result {
     cnp_status status;
     char *message;             /* the error ("" when ok) */
     char *model_name, *model_version;
-    const char *precision;     /* "fp32" or "bf16" (static) */
+    const char *precision;     /* "fp32", "bf16" or "int8": what ran (static) */
     int thresholds_defaulted;  /* the model file gives no thresholds (0.2) */
     int n_labels;
     char **labels;

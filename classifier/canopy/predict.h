@@ -26,9 +26,10 @@ typedef struct cnp_predict_options {
     int tta;                   /* --tta */
     int threads;               /* --threads (<= 0: all cores) */
     int batch;                 /* --batch (16) */
-    int bf16;                  /* --precision bf16 */
-    int no_bf16;               /* run fp32 even where bf16 could run (the CLI: the
-                                  environment's CANOPY_NO_BF16, for tests) */
+    cnp_precision precision;   /* --precision (fp32) */
+    int no_bf16, no_int8;      /* run fp32 even where bf16 (int8) could run (the CLI:
+                                  the environment's CANOPY_NO_BF16, CANOPY_NO_INT8,
+                                  for tests) */
     int help;                  /* -h/--help given: nothing else parsed */
 } cnp_predict_options;
 
@@ -47,7 +48,7 @@ typedef struct cnp_predict_result {
     int n_labels;
     char **labels;             /* (n_labels) */
     float *thresholds;         /* (n_labels) the model's */
-    const char *precision;     /* "fp32" or "bf16" (static) */
+    const char *precision;     /* "fp32", "bf16" or "int8": what ran (static) */
     long n;                    /* chips classified, in input order */
     char **names;              /* (n) image name: base name without extension */
     float *probs;              /* (n, n_labels) */

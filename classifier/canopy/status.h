@@ -55,6 +55,20 @@ CNP_API const char *cnp_status_code(cnp_status st);
  * that called the library function, never from a worker. */
 typedef int (*cnp_progress_fn)(double done, const char *msg, void *user);
 
+/* What the convolutions compute in (--precision). Each falls back to fp32
+ * where the CPU lacks its instructions; the result objects say what ran. */
+typedef enum cnp_precision {
+    CNP_PRECISION_FP32 = 0,
+    CNP_PRECISION_BF16 = 1,   /* AVX512_BF16: bf16 operands, fp32 sums */
+    CNP_PRECISION_INT8 = 2    /* AVX512_VNNI: int8 weights, u8 activations with the
+                                 ranges `canopy calibrate` wrote into the model */
+} cnp_precision;
+
+/* Parses "fp32", "bf16" or "int8"; 0 when s is none of them. */
+CNP_API int cnp_precision_parse(const char *s, cnp_precision *out);
+/* "fp32", "bf16" or "int8". Static string. */
+CNP_API const char *cnp_precision_name(cnp_precision p);
+
 /* The library's version, e.g. "0.1.0". Static string. */
 CNP_API const char *cnp_version(void);
 

@@ -15,14 +15,14 @@
 static void usage(FILE *f)
 {
     fputs("Usage: canopy bench [-m MODEL] [--size N] [--batch N] [--threads N]\n"
-          "                    [--seconds S] [--precision fp32|bf16] [--tta] [--profile]\n"
+          "                    [--seconds S] [--precision fp32|bf16|int8] [--tta] [--profile]\n"
           "                    [--isa auto|avx512|avx2|generic] [--sgemm]\n"
           "                    [--winograd-precision auto|fp32|bf16]\n"
           "\n"
           "Times the engine alone on random chips (no file I/O) and prints one line:\n"
           "  model=... size=N batch=N threads=N precision=P images_per_s=X gflops=Y\n"
           "  ms_per_batch=Z isa=I\n"
-          "(precision: the one that ran, fp32 when bf16 was asked for on a CPU without\n"
+          "(precision: the one that ran, fp32 when bf16 or int8 was asked for on a CPU without\n"
           "AVX512_BF16; isa: the vector code that ran, avx512, avx2 or generic).\n"
           "With --sgemm, instead measures this machine's fp32 sgemm ceiling: one\n"
           "single-threaded 2048^3 OpenBLAS sgemm per thread, run concurrently:\n"
@@ -33,8 +33,9 @@ static void usage(FILE *f)
           "  --batch N      chips per forward pass (default 32)\n"
           "  --threads N    OpenMP threads (default: all cores)\n"
           "  --seconds S    measure for at least S seconds after one warm-up (default 3)\n"
-          "  --precision P  fp32 (default) or bf16: convolutions on AVX512_BF16 with fp32\n"
-          "                 accumulation (dense layers stay fp32)\n"
+          "  --precision P  fp32 (default), bf16: convolutions on AVX512_BF16 with fp32\n"
+          "                 accumulation, or int8: on AVX512_VNNI, for a model with\n"
+          "                 `canopy calibrate`'s ranges (dense layers stay fp32)\n"
           "  --winograd-precision W  with --precision bf16, Winograd's GEMMs: auto\n"
           "                 (default: bf16 from 32 input channels, fp32 below), or\n"
           "                 fp32 or bf16 on every Winograd layer, to compare\n"
@@ -112,7 +113,8 @@ int cnp_cmd_bench(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     const char *model_path = NULL;
     int size = 0, batch = 32, threads = cnp_cli_default_threads(), tta = 0, sgemm = 0, opt;
-    int profile = 0, bf16 = 0;
+    int profile = 0;
+    cnp_precision precision = CNP_PRECISION_FP32;
     const char *isa_arg = NULL;
     cnp_isa isa;
     cnp_wino_prec wino = CNP_WINO_AUTO;
@@ -132,7 +134,7 @@ int cnp_cmd_bench(int argc, char **argv)
         case 'b': if (!cnp_cli_parse_int("bench", "--batch", optarg, 1, 4096, &batch)) return CNP_EXIT_USAGE; break;
         case 't': if (!cnp_cli_parse_int("bench", "--threads", optarg, 1, 1024, &threads)) return CNP_EXIT_USAGE; break;
         case 'S': if (!cnp_cli_parse_double("bench", "--seconds", optarg, 0.0, 3600.0, &seconds)) return CNP_EXIT_USAGE; break;
-        case 'p': if (!cnp_cli_parse_precision("bench", optarg, &bf16)) return CNP_EXIT_USAGE; break;
+        case 'p': if (!cnp_cli_parse_precision("bench", optarg, &precision)) return CNP_EXIT_USAGE; break;
         case 'I': isa_arg = optarg; break;
         case 'W':
             if (!cnp_wino_prec_parse(optarg, &wino))
@@ -165,7 +167,7 @@ int cnp_cmd_bench(int argc, char **argv)
                               .max_batch = batch, .height = size, .width = size,
                               .n_threads = threads, .isa = isa, .wino = wino,
                               .flags = (tta ? CNP_PREPARE_TTA : 0) |
-                                       cnp_cli_precision_flags(bf16)}) != CNP_OK)
+                                       cnp_cli_precision_flags(precision)}) != CNP_OK)
         goto cleanup;
     in_n = (size_t)batch * (size_t)meta->n_channels * (size_t)size * (size_t)size;
     in = cnp_aligned_alloc(&ctx, in_n, sizeof(float), "benchmark input");

@@ -128,9 +128,10 @@ static void print_help(FILE *f)
 "                        'none' (default: the model's)\n"
 "  --tta                 average over the 8 rotations/flips of each chip\n"
 "  --threads N           inference threads (default: all cores)\n"
-"  --precision P         fp32 (default) or bf16: convolutions in bf16 with fp32\n"
-"                        accumulation on CPUs with AVX512_BF16 (fp32 with a\n"
-"                        message elsewhere); recorded in the manifest\n"
+"  --precision P         fp32 (default); bf16: convolutions in bf16 with fp32\n"
+"                        accumulation on CPUs with AVX512_BF16; int8: int8 on\n"
+"                        CPUs with AVX512_VNNI, for a model `canopy calibrate`\n"
+"                        wrote (fp32 with a message elsewhere); in the manifest\n"
 "  --probs-type T        Byte (0..254, scale 1/255; default) or Float32\n"
 "  --split-masks         also write OUTDIR/NAME.masks/LABEL.tif, one per label\n"
 "  -of GTiff|COG         raster format (default GTiff)\n"
@@ -337,8 +338,8 @@ static int run(report *r, cnp_classify_options *o, double t0)
         rc = run_error(r, &ctx, ctx.status == CNP_ERR_USAGE ? CNP_EXIT_USAGE : CNP_EXIT_FAILURE);
         goto cleanup;
     }
-    if (o->bf16 && strcmp(cnp_classify_model_precision(m), "bf16") != 0) {
-        const char *w = "--precision bf16: this CPU has no AVX512_BF16; running in fp32";
+    if (cnp_cli_precision_fallback(o->precision, cnp_classify_model_precision(m))) {
+        const char *w = cnp_cli_precision_fallback(o->precision, cnp_classify_model_precision(m));
         fprintf(stderr, "canopy: %s\n", w);
         if (r->jsonl)
             cnp_ev_warning(0, NULL, w);
@@ -404,7 +405,7 @@ int cnp_cmd_classify(int argc, char **argv)
         return run_error(&r, &ctx, ctx.status == CNP_ERR_USAGE ? CNP_EXIT_USAGE
                                                                 : CNP_EXIT_FAILURE);
     }
-    o->no_bf16 = cnp_cli_no_bf16();
+    cnp_cli_precision_env(&o->no_bf16, &o->no_int8);
     if (o->help) {
         print_help(stdout);
         cnp_classify_options_free(o);

@@ -48,18 +48,22 @@ int cnp_cli_options_failed(const char *cmd, const cnp_ctx *ctx);
 int cnp_cli_parse_int(const char *cmd, const char *opt, const char *s, int lo, int hi, int *out);
 int cnp_cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
 
-/* Parses a --precision value, "fp32" or "bf16", into *bf16 (0 or 1);
- * returns 0 and prints a usage error for anything else. */
-int cnp_cli_parse_precision(const char *cmd, const char *s, int *bf16);
+/* Parses a --precision value, "fp32", "bf16" or "int8", into *p; returns
+ * 0 and prints a usage error for anything else. */
+int cnp_cli_parse_precision(const char *cmd, const char *s, cnp_precision *p);
 
-/* The cnp_model_prepare() flag for the precision asked for: with bf16 = 1,
- * CNP_PREPARE_BF16, or, on a CPU without AVX512_BF16, 0 after one line on
- * stderr saying that the run is fp32 (also when the environment sets
- * CANOPY_NO_BF16, so that tests check the fallback on any CPU). */
-unsigned cnp_cli_precision_flags(int bf16);
-/* 1 when the environment sets CANOPY_NO_BF16 (not "0"): the options'
- * no_bf16, so that tests check the fp32 fallback on any CPU. */
-int cnp_cli_no_bf16(void);
+/* The cnp_model_prepare() flag for the precision asked for
+ * (cnp_precision_flags), after one line on stderr when that is fp32
+ * instead (cnp_cli_precision_fallback). */
+unsigned cnp_cli_precision_flags(cnp_precision p);
+/* The options' no_bf16 and no_int8: 1 when the environment sets
+ * CANOPY_NO_BF16 (CANOPY_NO_INT8) to anything but "0", so that tests
+ * check the fp32 fallback on any CPU. */
+void cnp_cli_precision_env(int *no_bf16, int *no_int8);
+/* The one line that says a run is fp32 although `asked` was asked for
+ * (`ran`: what the result says ran), or NULL when it ran as asked. Static
+ * string. */
+const char *cnp_cli_precision_fallback(cnp_precision asked, const char *ran);
 
 /* The vector code asked for: `value` (an --isa argument, or NULL when
  * none was given), else the environment's CANOPY_ISA, else CNP_ISA_AUTO;

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "config.h"
 #include "cli/cli.h"
+#include "pipeline/pipeline.h"
 
 #include <errno.h>
 #include <math.h>
@@ -69,30 +70,44 @@ int cnp_cli_parse_double(const char *cmd, const char *opt, const char *s, double
     return 0;
 }
 
-int cnp_cli_parse_precision(const char *cmd, const char *s, int *bf16)
+int cnp_cli_parse_precision(const char *cmd, const char *s, cnp_precision *p)
 {
-    if (!strcmp(s, "fp32") || !strcmp(s, "bf16")) {
-        *bf16 = !strcmp(s, "bf16");
+    if (cnp_precision_parse(s, p))
         return 1;
-    }
-    cnp_cli_usage_error(cmd, "--precision expects fp32 or bf16, got '%s'", s);
+    cnp_cli_usage_error(cmd, "--precision expects fp32, bf16 or int8, got '%s'", s);
     return 0;
 }
 
-int cnp_cli_no_bf16(void)
+static int env_set(const char *name)
 {
-    const char *off = getenv("CANOPY_NO_BF16"); /* tests: the fallback on any CPU */
-    return off && *off && strcmp(off, "0") != 0;
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
 }
 
-unsigned cnp_cli_precision_flags(int bf16)
+void cnp_cli_precision_env(int *no_bf16, int *no_int8)
 {
-    if (!bf16)
-        return 0;
-    if (cnp_engine_bf16_available() && !cnp_cli_no_bf16())
-        return CNP_PREPARE_BF16;
-    fputs("canopy: --precision bf16: this CPU has no AVX512_BF16; running in fp32\n", stderr);
-    return 0;
+    *no_bf16 = env_set("CANOPY_NO_BF16");
+    *no_int8 = env_set("CANOPY_NO_INT8");
+}
+
+const char *cnp_cli_precision_fallback(cnp_precision asked, const char *ran)
+{
+    if (asked == CNP_PRECISION_BF16 && strcmp(ran, "bf16") != 0)
+        return "--precision bf16: this CPU has no AVX512_BF16; running in fp32";
+    if (asked == CNP_PRECISION_INT8 && strcmp(ran, "int8") != 0)
+        return "--precision int8: this CPU has no AVX512_VNNI; running in fp32";
+    return NULL;
+}
+
+unsigned cnp_cli_precision_flags(cnp_precision p)
+{
+    int no_bf16, no_int8;
+    unsigned flags;
+    cnp_cli_precision_env(&no_bf16, &no_int8);
+    flags = cnp_precision_flags(p, no_bf16, no_int8);
+    if (p != CNP_PRECISION_FP32 && !flags)
+        fprintf(stderr, "canopy: %s\n", cnp_cli_precision_fallback(p, "fp32"));
+    return flags;
 }
 
 int cnp_cli_isa(const char *cmd, const char *value, cnp_isa *isa)

@@ -22,7 +22,7 @@ static void print_help(FILE *f)
 "Usage: canopy evaluate [-m MODEL] --labels CSV --images DIR [--ext EXT]\n"
 "                       [--tta] [--optimize-thresholds [--split F [--seed N]]\n"
 "                       [--write-model OUT.onnx]] [--report REPORT.json]\n"
-"                       [--threads N] [--batch N] [--precision fp32|bf16] [-q]\n"
+"                       [--threads N] [--batch N] [--precision fp32|bf16|int8] [-q]\n"
 "\n"
 "Runs a model on labelled image chips and measures how well it does.\n"
 "\n"
@@ -65,9 +65,11 @@ static void print_help(FILE *f)
 "                    thresholds_after ... where they apply)\n"
 "  --threads N       threads (default: all cores)\n"
 "  --batch N         chips per forward pass (default 16)\n"
-"  --precision P     fp32 (default) or bf16: convolutions in bf16 with fp32\n"
-"                    accumulation on CPUs with AVX512_BF16 (fp32 with a message\n"
-"                    elsewhere); the report's key precision says which ran\n"
+"  --precision P     fp32 (default); bf16: convolutions in bf16 with fp32\n"
+"                    accumulation on CPUs with AVX512_BF16; int8: int8 on CPUs\n"
+"                    with AVX512_VNNI, for a model `canopy calibrate` wrote (fp32\n"
+"                    with a message elsewhere); the report's key precision says\n"
+"                    which ran\n"
 "  -q, --quiet       no progress\n"
 "\n"
 "Exit status: 0 success; 1 the model or the label file could not be used, no chip\n"
@@ -182,7 +184,7 @@ int cnp_cmd_evaluate(int argc, char **argv)
     o = cnp_evaluate_options_new(argc - 1, argv + 1, &ctx);
     if (!o)
         return cnp_cli_options_failed(CMD, &ctx);
-    o->no_bf16 = cnp_cli_no_bf16();
+    cnp_cli_precision_env(&o->no_bf16, &o->no_int8);
     if (o->help) {
         print_help(stdout);
         rc = CNP_EXIT_OK;
@@ -199,8 +201,8 @@ int cnp_cmd_evaluate(int argc, char **argv)
         fprintf(stderr, "canopy %s: %s\n", CMD, r ? r->message : "out of memory");
         goto cleanup;
     }
-    if (o->bf16 && strcmp(r->precision, "bf16") != 0)
-        fputs("canopy: --precision bf16: this CPU has no AVX512_BF16; running in fp32\n", stderr);
+    if (cnp_cli_precision_fallback(o->precision, r->precision))
+        fprintf(stderr, "canopy: %s\n", cnp_cli_precision_fallback(o->precision, r->precision));
     print_text(o, r);
     if (fflush(stdout) != 0) {
         fprintf(stderr, "canopy %s: writing the results to stdout failed (%s)\n", CMD,

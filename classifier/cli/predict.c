@@ -17,7 +17,7 @@ static void print_help(FILE *f)
 {
     fprintf(f,
             "Usage: canopy predict [-m MODEL] [--probs] [--tta] [--threads N] [--batch N]\n"
-            "                      [--precision fp32|bf16] CHIP... | @LIST...\n"
+            "                      [--precision fp32|bf16|int8] CHIP... | @LIST...\n"
             "\n"
             "Classifies image chips (Kaggle train-jpg/*.jpg, 4-band *.tif, any raster GDAL\n"
             "reads) with a multi-label ONNX model and prints CSV to stdout: the Kaggle\n"
@@ -39,9 +39,11 @@ static void print_help(FILE *f)
             "                     flips of each chip (8x the work)\n"
             "  --threads N        threads (default: all cores, or OMP_NUM_THREADS)\n"
             "  --batch N          chips per forward pass, 1..%d (default %d)\n"
-            "  --precision P      fp32 (default) or bf16: convolutions in bf16 with fp32\n"
+            "  --precision P      fp32 (default); bf16: convolutions in bf16 with fp32\n"
             "                     accumulation on CPUs with AVX512_BF16 (faster, probabilities\n"
-            "                     within about 1e-2 of fp32); fp32 with a message elsewhere\n"
+            "                     within about 1e-2 of fp32); int8: on CPUs with AVX512_VNNI,\n"
+            "                     for a model `canopy calibrate` wrote; fp32 with a message\n"
+            "                     where the CPU lacks them\n"
             "  -h, --help         this help\n"
             "\n"
             "CHIP arguments are image files; @LIST reads one path per line from the file LIST\n"
@@ -112,7 +114,7 @@ int cnp_cmd_predict(int argc, char **argv)
     o = cnp_predict_options_new(argc - 1, argv + 1, &ctx);
     if (!o)
         return cnp_cli_options_failed(CMD, &ctx);
-    o->no_bf16 = cnp_cli_no_bf16();
+    cnp_cli_precision_env(&o->no_bf16, &o->no_int8);
     if (o->help) {
         print_help(stdout);
         goto cleanup;
@@ -135,8 +137,8 @@ int cnp_cmd_predict(int argc, char **argv)
             rc = (fprintf(stderr, "canopy " CMD ": %s\n", r->message), CNP_EXIT_FAILURE);
         goto cleanup;
     }
-    if (o->bf16 && strcmp(r->precision, "bf16") != 0)
-        fputs("canopy: --precision bf16: this CPU has no AVX512_BF16; running in fp32\n", stderr);
+    if (cnp_cli_precision_fallback(o->precision, r->precision))
+        fprintf(stderr, "canopy: %s\n", cnp_cli_precision_fallback(o->precision, r->precision));
     print_csv(r, o->probs);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "canopy " CMD ": writing the CSV to stdout failed: %s\n", strerror(errno));

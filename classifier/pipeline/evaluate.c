@@ -6,6 +6,7 @@
 #include "canopy/evaluate.h"
 #include "eval/eval.h"
 #include "pipeline/batcher.h"
+#include "pipeline/pipeline.h"
 
 #include <cpl_string.h>
 #include <json.h>
@@ -90,13 +91,8 @@ static int parse_valued(cnp_ctx *ctx, cnp_evaluate_options *o, const char *a, co
                               "tif, got '%s'", v);
         return set_str(ctx, &o->ext, e);
     }
-    if (!strcmp(a, "--precision")) {
-        if (strcmp(v, "fp32") && strcmp(v, "bf16"))
-            return !cnp_error(ctx, CNP_ERR_USAGE, "--precision expects fp32 or bf16, got '%s'",
-                              v);
-        o->bf16 = !strcmp(v, "bf16");
-        return 1;
-    }
+    if (!strcmp(a, "--precision"))
+        return cnp_parse_precision(ctx, v, &o->precision);
     if (!strcmp(a, "--split") || !strcmp(a, "--seed") || !strcmp(a, "--threads") ||
         !strcmp(a, "--batch"))
         return parse_num(ctx, o, a, v);
@@ -382,8 +378,8 @@ static cnp_status run_chips(cnp_ctx *ctx, eval_run *e)
                                .max_batch = o->batch, .height = meta->input_size,
                                .width = meta->input_size, .n_threads = threads,
                                .flags = (o->tta ? CNP_PREPARE_TTA : 0) |
-                                        (o->bf16 && !o->no_bf16 && cnp_engine_bf16_available()
-                                             ? CNP_PREPARE_BF16 : 0)});
+                                        cnp_precision_flags(o->precision, o->no_bf16,
+                                                            o->no_int8)});
     if (st != CNP_OK)
         return st;
     if (!cnp_mul_size((size_t)meta->n_channels * (size_t)meta->input_size,

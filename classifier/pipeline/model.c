@@ -104,7 +104,7 @@ cnp_status cnp_classify_model_load(cnp_ctx *ctx, const cnp_classify_options *o,
     if ((st = apply_bands(ctx, m)) != CNP_OK || (st = apply_labels(ctx, m)) != CNP_OK)
         goto cleanup;
     flags = (o->tta ? CNP_PREPARE_TTA : 0) |
-            (o->bf16 && !o->no_bf16 && cnp_engine_bf16_available() ? CNP_PREPARE_BF16 : 0);
+            cnp_precision_flags(o->precision, o->no_bf16, o->no_int8);
     if ((st = cnp_model_prepare(ctx, m->model, &(cnp_prepare_options){
                                     .max_batch = CNP_CLASSIFY_MAX_BATCH,
                                     .height = m->meta->input_size,
@@ -140,4 +140,13 @@ void cnp_classify_model_free(cnp_classify_model *m)
 const char *cnp_classify_model_precision(const cnp_classify_model *m)
 {
     return cnp_model_precision(m->model);
+}
+
+unsigned cnp_precision_flags(cnp_precision p, int no_bf16, int no_int8)
+{
+    if (p == CNP_PRECISION_BF16 && !no_bf16 && cnp_engine_bf16_available())
+        return CNP_PREPARE_BF16;
+    if (p == CNP_PRECISION_INT8 && !no_int8 && cnp_engine_int8_available())
+        return CNP_PREPARE_INT8;
+    return 0;
 }

@@ -146,12 +146,7 @@ static int parse_enum(cnp_ctx *ctx, cnp_classify_options *o, const char *name, c
         return 0;
     }
     /* --precision */
-    if (!strcmp(v, "fp32") || !strcmp(v, "bf16")) {
-        o->bf16 = !strcmp(v, "bf16");
-        return 1;
-    }
-    cnp_error(ctx, CNP_ERR_USAGE, "--precision expects fp32 or bf16, got '%s'", v);
-    return 0;
+    return cnp_parse_precision(ctx, v, &o->precision);
 }
 
 /* --scl-unusable: SCL classes 0..11, comma-separated. */

@@ -27,7 +27,7 @@ static int parse_opt(cnp_ctx *ctx, cnp_predict_options *o, int argc, char **argv
         if (!strcmp(a, "--threads") || !strcmp(a, "--batch"))
             return !cnp_error(ctx, CNP_ERR_USAGE, "%s needs a number", a);
         if (!strcmp(a, "--precision"))
-            return !cnp_error(ctx, CNP_ERR_USAGE, "--precision needs fp32 or bf16");
+            return !cnp_error(ctx, CNP_ERR_USAGE, "--precision needs fp32, bf16 or int8");
         return !cnp_error(ctx, CNP_ERR_USAGE, "unknown option '%s'", a);
     }
     if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
@@ -39,14 +39,8 @@ static int parse_opt(cnp_ctx *ctx, cnp_predict_options *o, int argc, char **argv
         return cnp_parse_int(ctx, a, argv[++*i], 1, 1024, &o->threads);
     if (!strcmp(a, "--batch"))
         return cnp_parse_int(ctx, a, argv[++*i], 1, CNP_PREDICT_MAX_BATCH, &o->batch);
-    if (!strcmp(a, "--precision")) {
-        const char *v = argv[++*i];
-        if (strcmp(v, "fp32") && strcmp(v, "bf16"))
-            return !cnp_error(ctx, CNP_ERR_USAGE, "--precision expects fp32 or bf16, got '%s'",
-                              v);
-        o->bf16 = !strcmp(v, "bf16");
-        return 1;
-    }
+    if (!strcmp(a, "--precision"))
+        return cnp_parse_precision(ctx, argv[++*i], &o->precision);
     return !cnp_error(ctx, CNP_ERR_USAGE, "unknown option '%s'", a);
 }
 
@@ -177,9 +171,8 @@ static cnp_status run_chips(cnp_ctx *ctx, const cnp_predict_options *o, cnp_mode
                                .max_batch = batch, .height = meta->input_size,
                                .width = meta->input_size, .n_threads = threads,
                                .flags = (o->tta ? CNP_PREPARE_TTA : 0) |
-                                        (o->bf16 && !o->no_bf16 && cnp_engine_bf16_available()
-                                             ? CNP_PREPARE_BF16
-                                             : 0)});
+                                        cnp_precision_flags(o->precision, o->no_bf16,
+                                                            o->no_int8)});
     if (st != CNP_OK)
         return st;
     r->precision = cnp_model_precision(m);

@@ -20,7 +20,7 @@ BANDS, SCALE_RANGE, GSD, NATIVE_GSD, MIN_VALID, THREADS = (
 PRECISION, PROBS_TYPE, SPLIT_MASKS, FORMAT, CREATION_OPTIONS = (
     "PRECISION", "PROBS_TYPE", "SPLIT_MASKS", "FORMAT", "CREATION_OPTIONS")
 
-PRECISIONS = ["fp32", "bf16"]
+PRECISIONS = ["fp32", "bf16", "int8"]
 PROBS_TYPES = ["Byte", "Float32"]
 FORMATS = ["GTiff", "COG"]
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
@@ -97,8 +97,10 @@ def definitions():
                tr("Inference threads; 0 uses every core."), True),
         _param(QgsProcessingParameterEnum(PRECISION, tr("Precision"), PRECISIONS,
                                           defaultValue=0),
-               tr("fp32, or bf16 convolutions with fp32 accumulation on CPUs with "
-                  "AVX512_BF16 (elsewhere canopy says so and uses fp32)."), True),
+               tr("fp32; bf16 convolutions with fp32 accumulation on CPUs with "
+                  "AVX512_BF16; or int8 on CPUs with AVX512_VNNI, for a model "
+                  "calibrated by canopy calibrate (elsewhere canopy says so and "
+                  "uses fp32)."), True),
         _param(QgsProcessingParameterEnum(PROBS_TYPE, tr("Probabilities data type"),
                                           PROBS_TYPES, defaultValue=0),
                tr("Byte (0..254, scale 1/255, small files) or Float32."), True),

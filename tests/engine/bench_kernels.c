@@ -7,7 +7,8 @@
  *                 [--algo auto|gemm|winograd|openblas] [--cputime]
  *
  * --algo: force a convolution path (default auto, as the engine runs).
- * --precision bf16: bf16 plans (AVX512_BF16); --winograd-precision
+ * --precision int8: int8 plans (AVX512_VNNI; activations calibrated to
+ * [0, 8]). --precision bf16: bf16 plans (AVX512_BF16); --winograd-precision
  * auto|fp32|bf16 then sets their Winograd GEMMs' precision (cnp_wino_prec),
  * and `compare` times fp32 and bf16 Winograd on every layer, the two
  * plans' calls alternated, and prints both and their ratio.
@@ -283,7 +284,7 @@ static void usage(void)
     fprintf(stderr, "usage: bench_kernels [--model 50|18|all] [--size PX] [--batch N] "
                     "[--threads N] [--time SECONDS] [--layer SUBSTRING]\n"
                     "                     [--algo auto|gemm|winograd|openblas] [--cputime]\n"
-                    "                     [--precision fp32|bf16]\n"
+                    "                     [--precision fp32|bf16|int8]\n"
                     "                     [--winograd-precision auto|fp32|bf16|compare]\n");
 }
 
@@ -295,7 +296,7 @@ int main(int argc, char **argv)
     cnp_ctx ctx;
     cnp_blas_info bi;
     cnp_conv_algo algo = CNP_CONV_AUTO;
-    int bf16 = 0, compare = 0;
+    int bf16 = 0, int8 = 0, compare = 0;
     cnp_wino_prec wino = CNP_WINO_AUTO;
     double ceiling;
 
@@ -329,7 +330,10 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--layer"))
             only = argv[++i];
         else if (!strcmp(argv[i], "--precision"))
-            bf16 = !strcmp(argv[++i], "bf16");
+        {
+            bf16 = !strcmp(argv[i + 1], "bf16");
+            int8 = !strcmp(argv[++i], "int8");
+        }
         else if (!strcmp(argv[i], "--winograd-precision")) {
             const char *a = argv[++i];
             compare = !strcmp(a, "compare");
@@ -355,8 +359,8 @@ int main(int argc, char **argv)
     }
     /* compare: [0] fp32 Winograd, [1] bf16 Winograd */
     const cnp_conv_opts opts[2] = {
-        {n_threads, bf16, algo, CNP_ISA_AUTO, compare ? CNP_WINO_FP32 : wino},
-        {n_threads, bf16, algo, CNP_ISA_AUTO, CNP_WINO_BF16}};
+        {n_threads, bf16, algo, CNP_ISA_AUTO, compare ? CNP_WINO_FP32 : wino, int8, 0.0f, 8.0f},
+        {n_threads, bf16, algo, CNP_ISA_AUTO, CNP_WINO_BF16, int8, 0.0f, 8.0f}};
     cnp_ctx_clear(&ctx);
     if (cnp_blas_init(&ctx) != CNP_OK) {
         fprintf(stderr, "bench_kernels: %s\n", ctx.msg);
