@@ -561,10 +561,15 @@ void cnp_gemm_run(const cnp_gemm_a *pa, const cnp_gemm_b *src, float *c, size_t 
 
             /* Pack this block of B: micro-panels of NR (the last one
              * narrower, 16-column granular). */
-            (avx2 ? cnp_gemm_pack_b_avx2 : cnp_gemm_pack_b)(pack, src, k0, kcur, jb, w);
-            if (int8)
-                cnp_gemm_b_to_u8(pairs, pack, kcur, w, pa->qinv, pa->qz);
-            else if (pairs)
+            if (int8 && !src->conv) {
+                cnp_gemm_pack_b_u8_dense(pairs, src->x, src->ld, k0, kcur, jb, w, pa->qinv,
+                                         pa->qz);
+            } else {
+                (avx2 ? cnp_gemm_pack_b_avx2 : cnp_gemm_pack_b)(pack, src, k0, kcur, jb, w);
+                if (int8)
+                    cnp_gemm_b_to_u8(pairs, pack, kcur, w, pa->qinv, pa->qz);
+            }
+            if (pairs && !int8)
                 cnp_gemm_b_to_bf16(pairs, pack, kcur, w);
             for (int ip = ip0; ip < ip1;) {
                 const int rows_left = m1 - ip * MR;

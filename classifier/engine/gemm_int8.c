@@ -125,15 +125,68 @@ cnp_status cnp_gemm_a_fill_int8(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, si
 
 #define TARGET_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
 
+/* The quantiser: u8 = round(x / s) clamped to [-qz, 255 - qz] (integers,
+ * so clamping before rounding is the same), then + qz; NaN goes to 0. */
+typedef struct quant {
+    __m512 inv, lo, hi;
+    __m512i z;
+} quant;
+
+static inline __attribute__((always_inline)) TARGET_VNNI quant quant_make(float qinv, float qz)
+{
+    quant q;
+    q.inv = _mm512_set1_ps(qinv);
+    q.lo = _mm512_set1_ps(-qz);
+    q.hi = _mm512_set1_ps(255.0f - qz);
+    q.z = _mm512_set1_epi32((int)qz);
+    return q;
+}
+
+/* 16 columns of row r of a quad, quantised, in byte r of each lane. */
+static inline __attribute__((always_inline)) TARGET_VNNI __m512i quant_row(const quant *q,
+                                                                           __m512 x, int r)
+{
+    const __m512 y = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, q->inv), q->lo), q->hi);
+    return _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(y), q->z), 8 * r);
+}
+
+TARGET_VNNI void cnp_gemm_pack_b_u8_dense(uint32_t *dst, const float *src, size_t lds, int k0,
+                                          int kc, size_t j0, int w, float qinv, float qz)
+{
+    const int kq = (kc + 3) / 4;
+    const quant qu = quant_make(qinv, qz);
+    for (int k = 0; k < kq; k++) {
+        const int rows = kc - 4 * k < 4 ? kc - 4 * k : 4;
+        const float *s[4];
+        for (int r = 0; r < 4; r++) {
+            s[r] = src + (size_t)(k0 + 4 * k + (r < rows ? r : 0)) * lds + j0;
+            /* the next quad's rows: far apart, short, not caught by the
+             * hardware prefetchers */
+            if (4 * (k + 1) + r < kc)
+                for (int i = 0; i < w; i += 16)
+                    _mm_prefetch((const char *)(s[r] + 4 * lds + i), _MM_HINT_T0);
+        }
+        for (int d0 = 0; d0 < w; d0 += NR) {
+            const int wp = w - d0 < NR ? w - d0 : NR;
+            const int ldd = (int)cnp_round_up((size_t)wp, 16);
+            uint32_t *d = dst + (size_t)d0 * kq + (size_t)k * ldd;
+            for (int t = 0; t < ldd; t += 16) {
+                const __mmask16 m = lane_mask(0, w - d0 - t);
+                __m512i word = _mm512_setzero_si512();
+                for (int r = 0; r < rows; r++)
+                    word = _mm512_or_si512(
+                        word, quant_row(&qu, _mm512_maskz_loadu_ps(m, s[r] + d0 + t), r));
+                _mm512_store_si512((void *)(d + t), word);
+            }
+        }
+    }
+}
+
 TARGET_VNNI void cnp_gemm_b_to_u8(uint32_t *dst, const float *src, int kc, int w, float qinv,
                                   float qz)
 {
     const int kq = (kc + 3) / 4;
-    const __m512 inv = _mm512_set1_ps(qinv);
-    /* round(x / s) clamped to [-qz, 255 - qz] (integers, so clamping
-     * before rounding is the same), then + qz; NaN goes to -qz. */
-    const __m512 lo = _mm512_set1_ps(-qz), hi = _mm512_set1_ps(255.0f - qz);
-    const __m512i z = _mm512_set1_epi32((int)qz);
+    const quant qu = quant_make(qinv, qz);
     for (int jp = 0; jp * NR < w; jp++) {
         const int wp = w - jp * NR < NR ? w - jp * NR : NR;
         const int ldd = (int)cnp_round_up((size_t)wp, 16);
@@ -143,12 +196,9 @@ TARGET_VNNI void cnp_gemm_b_to_u8(uint32_t *dst, const float *src, int kc, int w
             const int rows = kc - 4 * k < 4 ? kc - 4 * k : 4;
             for (int t = 0; t < ldd; t += 16) {
                 __m512i word = _mm512_setzero_si512();
-                for (int r = 0; r < rows; r++) {
-                    const __m512 x = _mm512_load_ps(s + (size_t)(4 * k + r) * ldd + t);
-                    const __m512 y = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, inv), lo), hi);
-                    const __m512i u = _mm512_add_epi32(_mm512_cvtps_epi32(y), z);
-                    word = _mm512_or_si512(word, _mm512_slli_epi32(u, 8 * r));
-                }
+                for (int r = 0; r < rows; r++)
+                    word = _mm512_or_si512(
+                        word, quant_row(&qu, _mm512_load_ps(s + (size_t)(4 * k + r) * ldd + t), r));
                 _mm512_store_si512((void *)(d + (size_t)k * ldd + t), word);
             }
         }

@@ -137,6 +137,12 @@ cnp_status cnp_gemm_a_fill_int8(cnp_ctx *ctx, cnp_gemm_a *pa, const float *a, si
  * words, [k/4][its width]; rows past kc are zeros. */
 void cnp_gemm_b_to_u8(uint32_t *dst, const float *src, int kc, int w, float qinv, float qz);
 
+/* gemm_int8.c: the same from a dense B (ld lds: rows [k0, k0 + kc),
+ * columns [j0, j0 + w)) straight into quads, without the fp32 block
+ * (1x1 convolutions). */
+void cnp_gemm_pack_b_u8_dense(uint32_t *dst, const float *src, size_t lds, int k0, int kc,
+                              size_t j0, int w, float qinv, float qz);
+
 /* gemm_int8.c: one 8 x (16 * nv) tile from the quads g->a2 and g->b2
  * (g->kc rounded up to 4), each row's int32 sums times g->qmul[row],
  * stored through ukr_store_row(). */

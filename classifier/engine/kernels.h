@@ -95,7 +95,9 @@ typedef struct cnp_conv_opts {
                              * CNP_WINO_AUTO (0): conv.c's measured rule */
     int int8;               /* 1: canopy's GEMM in int8 (cnp_gemm_a_pack_int8) with the
                              * input range [xmin, xmax], where cnp_gemm_int8_available()
-                             * and isa is AVX512; takes precedence over bf16 */
+                             * and isa is AVX512; takes precedence over bf16. Its
+                             * Winograd path: bf16 Winograd where the CPU has bf16
+                             * (as wino says), else none */
     float xmin, xmax;       /* int8: the range of x the calibration saw */
 } cnp_conv_opts;
 

@@ -13,8 +13,9 @@
  * residual (separate and in place), ReLU; inputs that are >= 0 (after a
  * ReLU: zero point 0) and signed ones (zero point > 0, which the plan's
  * bias must take off again, padding included), and a range narrower than
- * the data (clipped activations). A 3x3 stride-1 layer that Winograd
- * would take in fp32 runs the int8 GEMM.
+ * the data (clipped activations). A 3x3 stride-1 plan that takes bf16
+ * Winograd at its planned batch (on CPUs with bf16) runs the int8 GEMM,
+ * with the zero point's bias, at a small one.
  *
  * Tolerance: |got - want| <= 1e-6 + 4e-6 * (sum|w' x'| + z s sum|w'| +
  * |bias| + |residual|). The int32 sums are exact; what differs from the
@@ -47,31 +48,34 @@ typedef struct q_case {
     float narrow;   /* calibrated range = narrow * the data's range (clipping when < 1) */
     cnp_conv_algo algo;
     const char *path;   /* expected cnp_conv_path() */
+    int plan_n;         /* the plan's largest batch (0: N, the batch run) */
 } q_case;
 
 static const q_case cases[] = {
     {"1x1 dense, partial tiles", 2, 64, 9, 7, 20, 1, 1, 1, 0, 0, 1, 2, 0, 1, CNP_CONV_GEMM,
-     "gemm-int8"},
+     "gemm-int8", 0},
     {"1x1 Kd=5, residual, signed", 1, 5, 12, 12, 13, 1, 1, 1, 0, 1, 1, 1, 1, 1, CNP_CONV_GEMM,
-     "gemm-int8"},
+     "gemm-int8", 0},
     {"3x3 same, Kd=27, signed (padding)", 2, 3, 13, 11, 16, 3, 3, 1, 1, 0, 1, 2, 1, 1,
-     CNP_CONV_GEMM, "gemm-int8"},
+     CNP_CONV_GEMM, "gemm-int8", 0},
     {"3x3 same, Kd=261 in two blocks", 1, 29, 10, 10, 24, 3, 3, 1, 1, 1, 0, 2, 0, 1,
-     CNP_CONV_GEMM, "gemm-int8"},
+     CNP_CONV_GEMM, "gemm-int8", 0},
     {"3x3 same, in-place residual", 3, 16, 8, 9, 40, 3, 3, 1, 1, 2, 1, 2, 0, 1, CNP_CONV_GEMM,
-     "gemm-int8"},
+     "gemm-int8", 0},
     {"3x3 stride 2 im2col, clipped", 2, 32, 15, 14, 24, 3, 3, 2, 1, 0, 1, 2, 0, 0.6f,
-     CNP_CONV_GEMM, "gemm-int8"},
+     CNP_CONV_GEMM, "gemm-int8", 0},
     {"7x7 stride 2 stem, signed", 1, 3, 38, 34, 16, 7, 7, 2, 3, 0, 1, 2, 1, 1, CNP_CONV_GEMM,
-     "gemm-int8"},
+     "gemm-int8", 0},
     {"1x1 stride 2 projection", 3, 24, 16, 16, 36, 1, 1, 2, 0, 0, 0, 1, 0, 1, CNP_CONV_GEMM,
-     "gemm-int8"},
+     "gemm-int8", 0},
     {"1x1 stride 2, few columns", 2, 24, 12, 12, 36, 1, 1, 2, 0, 0, 0, 2, 0, 1, CNP_CONV_GEMM,
-     "gemm-rows-int8"},
+     "gemm-rows-int8", 0},
     {"3x3 few columns: rows split", 1, 64, 4, 4, 64, 3, 3, 1, 1, 1, 1, 2, 1, 0.8f,
-     CNP_CONV_GEMM, "gemm-rows-int8"},
-    {"3x3 Winograd-sized, auto: GEMM", 4, 32, 24, 24, 32, 3, 3, 1, 1, 0, 1, 2, 0, 1,
-     CNP_CONV_AUTO, "gemm-int8"},
+     CNP_CONV_GEMM, "gemm-rows-int8", 0},
+    /* Planned for 4 (Winograd's size: bf16 Winograd where the CPU has
+     * bf16), run at 1: the int8 GEMM, with its own bias. */
+    {"3x3 auto, small batch of a Winograd plan", 1, 32, 12, 12, 32, 3, 3, 1, 1, 1, 1, 2, 1, 1,
+     CNP_CONV_AUTO, "gemm-rows-int8", 4},
 };
 
 /* The quantised-then-dequantised operands, computed here from the
@@ -180,7 +184,9 @@ static int run_case(const q_case *cc, kt_rng *rng)
     cnp_ctx_clear(&ctx);
     opts.xmin = lo;
     opts.xmax = hi;
+    s.N = cc->plan_n ? cc->plan_n : cc->N;
     plan = cnp_conv_plan_new_opts(&ctx, &s, w, bias, &opts);
+    s.N = cc->N;
     if (!plan) {
         fprintf(stderr, "%s: cnp_conv_plan_new_opts failed: %s\n", cc->name, ctx.msg);
         exit(KT_HARD_ERROR);
@@ -196,6 +202,17 @@ static int run_case(const q_case *cc, kt_rng *rng)
         exit(KT_HARD_ERROR);
     if (cc->residual == 2)
         memcpy(y, res, ny * sizeof *y);
+    if (cc->plan_n) {
+        /* At its planned size the plan runs bf16 Winograd where the CPU
+         * has bf16, else the int8 GEMM. */
+        const char *big = cnp_conv_path(plan, cc->plan_n);
+        const char *want_big = cnp_engine_bf16_available() ? "winograd-bf16" : "gemm-int8";
+        if (strcmp(big, want_big)) {
+            fprintf(stderr, "FAIL %s: at batch %d path %s, expected %s\n", cc->name,
+                    cc->plan_n, big, want_big);
+            ok = 0;
+        }
+    }
     cnp_conv_run(plan, y, x, s.N, cc->residual == 2 ? y : r, act, scratch);
     if (!kt_close(cc->name, y, want, mag, ny, ATOL, RTOL))
         ok = 0;
