@@ -112,7 +112,7 @@ static int run_conv(int *a)
         if (cnp_isa_resolve(paths[i].isa) != paths[i].isa && paths[i].isa != CNP_ISA_AUTO)
             continue;
         cnp_ctx_clear(&ctx);
-        const cnp_conv_opts opts = {2, 0, paths[i].algo, paths[i].isa, CNP_WINO_AUTO};
+        const cnp_conv_opts opts = {2, 0, paths[i].algo, paths[i].isa, CNP_WINO_AUTO, 0, 0, 0};
         p = cnp_conv_plan_new_opts(&ctx, &s, w, b, &opts);
         if (!p) {
             fprintf(stderr, "kernel_driver: %s\n", ctx.msg);

@@ -62,7 +62,7 @@ static const conv_case cases[] = {
 static int run_case(const conv_case *cc, kt_rng *rng, double rtol, cnp_conv_algo algo,
                     cnp_isa isa)
 {
-    const cnp_conv_opts opts = {cc->threads, 0, algo, isa, CNP_WINO_AUTO};
+    const cnp_conv_opts opts = {cc->threads, 0, algo, isa, CNP_WINO_AUTO, 0, 0, 0};
     cnp_conv_shape s = { 0 }, sr;
     cnp_ctx ctx;
     cnp_conv_plan *plan = NULL;
@@ -209,7 +209,7 @@ static int test_bad_plan(void)
 static float *path_output(const cnp_conv_shape *s, const float *x, const float *w,
                           const float *bias, const float *res, cnp_conv_algo algo, cnp_isa isa)
 {
-    const cnp_conv_opts opts = {2, 0, algo, isa, CNP_WINO_AUTO};
+    const cnp_conv_opts opts = {2, 0, algo, isa, CNP_WINO_AUTO, 0, 0, 0};
     const size_t yn = (size_t)s->K * s->N * s->P * s->Q;
     cnp_ctx ctx;
     cnp_conv_plan *plan;

@@ -182,7 +182,7 @@ static void wino_ref(float *want, float *mag, const float *x, const float *w, co
 static int run_case(const bf_case *cc, kt_rng *rng)
 {
     const cnp_conv_opts opts = {cc->threads, 1, cc->wino ? CNP_CONV_WINOGRAD : CNP_CONV_GEMM,
-                                CNP_ISA_AUTO, CNP_WINO_BF16};
+                                CNP_ISA_AUTO, CNP_WINO_BF16, 0, 0, 0};
     cnp_conv_shape s;
     cnp_conv_plan *plan;
     cnp_ctx ctx;
@@ -302,7 +302,7 @@ static int check_wino_rule(void)
         {64, CNP_WINO_FP32, "winograd"}, {16, CNP_WINO_BF16, "winograd-bf16"}};
     int ok = 1;
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
-        const cnp_conv_opts o = {2, 1, CNP_CONV_WINOGRAD, CNP_ISA_AUTO, want[i].wino};
+        const cnp_conv_opts o = {2, 1, CNP_CONV_WINOGRAD, CNP_ISA_AUTO, want[i].wino, 0, 0, 0};
         cnp_conv_shape s = {.N = 1, .C = want[i].C, .H = 8, .W = 8, .K = 16, .R = 3, .S = 3,
                             .stride_h = 1, .stride_w = 1, .pad_t = 1, .pad_l = 1, .pad_b = 1,
                             .pad_r = 1, .dil_h = 1, .dil_w = 1};
