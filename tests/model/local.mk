@@ -6,6 +6,10 @@ EXTRA_DIST += tests/model/test_export.py tests/model/test_parity.py \
 # --precision bf16 against PyTorch, its fp32 fallback, the option's handling.
 TESTS += tests/model/test_bf16.py
 EXTRA_DIST += tests/model/test_bf16.py
+# --precision int8 on a model `canopy calibrate` wrote, against PyTorch, its
+# fp32 fallback, an uncalibrated model refused.
+TESTS += tests/model/test_int8.py
+EXTRA_DIST += tests/model/test_int8.py
 
 # Model loading: bad models, metadata, uncommon graph paths and TTA against
 # PyTorch (tests/lib/tinymodels.py builds the models with PyTorch and the

@@ -101,9 +101,10 @@ def run():
         p = ct.canopy("bench", "--winograd-precision", "int8", check=False)
         assert p.returncode == 2 and "--winograd-precision expects" in p.stderr, p
         for cmd in ("predict", "bench", "evaluate", "classify"):
-            p = ct.canopy(cmd, "--precision", "int8", "x.tif", check=False)
-            assert p.returncode == 2 and "--precision expects fp32 or bf16" in p.stderr, (cmd, p)
-        print("bench reports the precision that ran; --precision int8 is a usage error (exit 2)")
+            p = ct.canopy(cmd, "--precision", "int4", "x.tif", check=False)
+            assert p.returncode == 2 and "--precision expects fp32, bf16 or int8" in p.stderr, (
+                cmd, p)
+        print("bench reports the precision that ran; --precision int4 is a usage error (exit 2)")
 
 
 ct.main(run)
