@@ -175,6 +175,17 @@ char *cnp_strdup(cnp_ctx *ctx, const char *s)
     return d;
 }
 
+char *cnp_float_text(char *buf, size_t size, float v)
+{
+    int prec;
+    for (prec = 1; prec <= 9; prec++) {
+        snprintf(buf, size, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v)
+            break;
+    }
+    return buf;
+}
+
 double cnp_now(void)
 {
     struct timespec t;

@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -221,22 +220,6 @@ static void say(eval_run *e, const char *fmt, ...)
         e->messages(msg, e->user);
     va_end(ap);
     free(msg);
-}
-
-/* Whether the folder of `path` lets us create files: checked before the
- * long run rather than after it. */
-static cnp_status check_writable(cnp_ctx *ctx, const char *what, const char *path)
-{
-    char *copy = strdup(path);
-    int ok;
-    if (!copy)
-        return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
-    ok = access(dirname(copy), W_OK | X_OK) == 0;
-    free(copy);
-    if (!ok)
-        return cnp_error(ctx, CNP_ERR_IO, "%s: cannot write %s there (%s); choose a writable "
-                         "folder", path, what, strerror(errno));
-    return CNP_OK;
 }
 
 static void note_table(eval_run *e)
@@ -725,8 +708,8 @@ cnp_status cnp_evaluate(const cnp_evaluate_options *o, cnp_progress_fn progress,
     *out = e.r = calloc(1, sizeof *e.r);
     if (!e.r)
         return CNP_ERR_NOMEM;
-    if ((o->report && (st = check_writable(&ctx, "the report", o->report)) != CNP_OK) ||
-        (o->write_model && (st = check_writable(&ctx, "the model", o->write_model)) != CNP_OK))
+    if ((o->report && (st = cnp_check_writable(&ctx, "the report", o->report)) != CNP_OK) ||
+        (o->write_model && (st = cnp_check_writable(&ctx, "the model", o->write_model)) != CNP_OK))
         goto cleanup;
     if ((st = read_labels(&ctx, &e)) != CNP_OK || (st = find_images(&ctx, &e)) != CNP_OK ||
         (st = run_chips(&ctx, &e)) != CNP_OK || (st = score(&ctx, &e)) != CNP_OK ||
