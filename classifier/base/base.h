@@ -42,6 +42,10 @@ void cnp_aligned_free(void *p);
 /* strdup that records CNP_ERR_NOMEM; caller frees. */
 char *cnp_strdup(cnp_ctx *ctx, const char *s);
 
+/* An option's string value: *field (freed) replaced by a copy of v. 1, or
+ * 0 with CNP_ERR_NOMEM in ctx (then *field is unchanged). */
+int cnp_str_replace(cnp_ctx *ctx, char **field, const char *v);
+
 /* The shortest decimal text (%g style, 1 to 9 significant digits) that
  * reads back as exactly v; buf holds at least 32 bytes. Returns buf. (The
  * numbers canopy writes into model metadata: thresholds, int8 ranges.) */

@@ -21,24 +21,14 @@
 
 /* ---- options ------------------------------------------------------------ */
 
-static int set_str(cnp_ctx *ctx, char **field, const char *v)
-{
-    char *d = strdup(v);
-    if (!d)
-        return !cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
-    free(*field);
-    *field = d;
-    return 1;
-}
-
 /* An option taking a value v. 1 ok, 0 error, -1 not one of these. */
 static int parse_valued(cnp_ctx *ctx, cnp_calibrate_options *o, const char *a, const char *v)
 {
     int k;
     if (!strcmp(a, "-m") || !strcmp(a, "--model"))
-        return set_str(ctx, &o->model, v);
+        return cnp_str_replace(ctx, &o->model, v);
     if (!strcmp(a, "--write-model"))
-        return set_str(ctx, &o->write_model, v);
+        return cnp_str_replace(ctx, &o->write_model, v);
     if (!strcmp(a, "--threads"))
         return cnp_parse_int(ctx, a, v, 1, 1024, &o->threads);
     if (!strcmp(a, "--batch"))
@@ -60,7 +50,7 @@ static int take_model(cnp_ctx *ctx, cnp_calibrate_options *o, char **args)
         if (!args || !args[0])
             return !cnp_error(ctx, CNP_ERR_USAGE, "no model given: canopy calibrate MODEL.onnx "
                               "--write-model OUT.onnx CHIP...");
-        if (!set_str(ctx, &o->model, args[0]))
+        if (!cnp_str_replace(ctx, &o->model, args[0]))
             return 0;
         chips = args + 1;
     }

@@ -22,16 +22,6 @@
 
 /* ---- options ------------------------------------------------------------ */
 
-static int set_str(cnp_ctx *ctx, char **field, const char *v)
-{
-    char *d = strdup(v);
-    if (!d)
-        return !cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
-    free(*field);
-    *field = d;
-    return 1;
-}
-
 static int parse_num(cnp_ctx *ctx, cnp_evaluate_options *o, const char *a, const char *v)
 {
     char *end;
@@ -73,21 +63,21 @@ static int parse_num(cnp_ctx *ctx, cnp_evaluate_options *o, const char *a, const
 static int parse_valued(cnp_ctx *ctx, cnp_evaluate_options *o, const char *a, const char *v)
 {
     if (!strcmp(a, "-m") || !strcmp(a, "--model"))
-        return set_str(ctx, &o->model, v);
+        return cnp_str_replace(ctx, &o->model, v);
     if (!strcmp(a, "--labels"))
-        return set_str(ctx, &o->labels, v);
+        return cnp_str_replace(ctx, &o->labels, v);
     if (!strcmp(a, "--images"))
-        return set_str(ctx, &o->images, v);
+        return cnp_str_replace(ctx, &o->images, v);
     if (!strcmp(a, "--write-model"))
-        return set_str(ctx, &o->write_model, v);
+        return cnp_str_replace(ctx, &o->write_model, v);
     if (!strcmp(a, "--report"))
-        return set_str(ctx, &o->report, v);
+        return cnp_str_replace(ctx, &o->report, v);
     if (!strcmp(a, "--ext")) {
         const char *e = v[0] == '.' ? v + 1 : v;
         if (!e[0] || strchr(e, '/'))
             return !cnp_error(ctx, CNP_ERR_USAGE, "--ext expects an extension such as jpg or "
                               "tif, got '%s'", v);
-        return set_str(ctx, &o->ext, e);
+        return cnp_str_replace(ctx, &o->ext, e);
     }
     if (!strcmp(a, "--precision")) {
         if (strcmp(v, "fp32") && strcmp(v, "bf16"))
