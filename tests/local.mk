@@ -15,7 +15,7 @@ AM_TESTS_ENVIRONMENT = \
 EXTRA_DIST += tests/canopytest.py
 # Helpers shared by the tests (labels come from scripts/canopy_labels.py);
 # tests/lib/tiler_dump.c, shared by the tiler drivers, is in their SOURCES.
-EXTRA_DIST += tests/lib/tinymodels.py tests/lib/scenes.py
+EXTRA_DIST += tests/lib/tinymodels.py tests/lib/scenes.py tests/lib/onnxbytes.py
 
 # ./configure --enable-sanitizers: every program the tests run (C tests, and
 # canopy started by the python tests) reports to sanitizer-reports/ instead of

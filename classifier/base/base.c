@@ -192,6 +192,27 @@ char *cnp_strdup(cnp_ctx *ctx, const char *s)
     return d;
 }
 
+int cnp_str_replace(cnp_ctx *ctx, char **field, const char *v)
+{
+    char *d = strdup(v);
+    if (!d)
+        return !cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    free(*field);
+    *field = d;
+    return 1;
+}
+
+char *cnp_float_text(char *buf, size_t size, float v)
+{
+    int prec;
+    for (prec = 1; prec <= 9; prec++) {
+        snprintf(buf, size, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v)
+            break;
+    }
+    return buf;
+}
+
 double cnp_now(void)
 {
     struct timespec t;

@@ -42,6 +42,15 @@ void cnp_aligned_free(void *p);
 /* strdup that records CNP_ERR_NOMEM; caller frees. */
 char *cnp_strdup(cnp_ctx *ctx, const char *s);
 
+/* An option's string value: *field (freed) replaced by a copy of v. 1, or
+ * 0 with CNP_ERR_NOMEM in ctx (then *field is unchanged). */
+int cnp_str_replace(cnp_ctx *ctx, char **field, const char *v);
+
+/* The shortest decimal text (%g style, 1 to 9 significant digits) that
+ * reads back as exactly v; buf holds at least 32 bytes. Returns buf. (The
+ * numbers canopy writes into model metadata: thresholds, int8 ranges.) */
+char *cnp_float_text(char *buf, size_t size, float v);
+
 /* ---- files (files.c): the one atomic writer, the one reader ------------
  *
  * Every file canopy creates goes through cnp_atomic_*: it is written in a
@@ -91,6 +100,11 @@ void cnp_atomic_discard(const char *tmp_path);
 
 /* The whole of data[size] as final_path, atomically. */
 cnp_status cnp_atomic_write(cnp_ctx *ctx, const char *final_path, const void *data, size_t size);
+
+/* Whether the folder of `path` lets us create files, checked before a long
+ * run rather than after it: CNP_OK, or CNP_ERR_IO ("PATH: cannot write WHAT
+ * there (why); choose a writable folder"). */
+cnp_status cnp_check_writable(cnp_ctx *ctx, const char *what, const char *path);
 
 /* ---- private folders (private.c) ----------------------------------------
  *

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,4 +285,18 @@ cleanup:
     close(fd);
     free(buf);
     return st;
+}
+
+cnp_status cnp_check_writable(cnp_ctx *ctx, const char *what, const char *path)
+{
+    char *copy = strdup(path);
+    int ok;
+    if (!copy)
+        return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    ok = access(dirname(copy), W_OK | X_OK) == 0;
+    free(copy);
+    if (!ok)
+        return cnp_error(ctx, CNP_ERR_IO, "%s: cannot write %s there (%s); choose a writable "
+                         "folder", path, what, strerror(errno));
+    return CNP_OK;
 }

@@ -24,6 +24,7 @@ int cnp_cmd_evaluate(int argc, char **argv);
 int cnp_cmd_bench(int argc, char **argv);
 int cnp_cmd_alerts(int argc, char **argv);
 int cnp_cmd_report(int argc, char **argv);
+int cnp_cmd_calibrate(int argc, char **argv);
 
 /* Path of the default model: $CANOPY_MODEL if set, else the demo model
  * installed under pkgdatadir. Static or environment string: do not free. */
@@ -73,5 +74,17 @@ int cnp_cli_isa(const char *cmd, const char *value, cnp_isa *isa);
 
 /* Number of threads: --threads N or all cores. */
 int cnp_cli_default_threads(void);
+
+/* Progress of a chip command (evaluate, calibrate), a cnp_progress_fn
+ * with a cnp_cli_progress as user: GDAL's terminal progress on a TTY;
+ * else the first call's message ("canopy CMD: MSG") and a plain line per
+ * 10 % on stderr (cron logs); nothing when quiet. */
+typedef struct cnp_cli_progress {
+    const char *cmd;
+    int quiet, tty, last_decile;
+} cnp_cli_progress;
+
+void cnp_cli_progress_init(cnp_cli_progress *p, const char *cmd, int quiet);
+int cnp_cli_progress_cb(double done, const char *msg, void *user);
 
 #endif

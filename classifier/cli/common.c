@@ -4,6 +4,8 @@
 #include "cli/cli.h"
 #include "pipeline/pipeline.h"
 
+#include <cpl_progress.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -128,4 +130,31 @@ int cnp_cli_default_threads(void)
     if (env && atoi(env) > 0)
         return atoi(env);
     return n > 0 ? (int)n : 1;
+}
+
+void cnp_cli_progress_init(cnp_cli_progress *p, const char *cmd, int quiet)
+{
+    p->cmd = cmd;
+    p->quiet = quiet;
+    p->tty = isatty(STDOUT_FILENO); /* GDALTermProgress writes to stdout */
+    p->last_decile = 0;
+}
+
+int cnp_cli_progress_cb(double done, const char *msg, void *user)
+{
+    cnp_cli_progress *p = user;
+    if (p->quiet)
+        return 1;
+    if (done <= 0.0 && msg && !p->tty)
+        fprintf(stderr, "canopy %s: %s\n", p->cmd, msg);
+    if (p->tty) {
+        GDALTermProgress(done, NULL, NULL);
+    } else {
+        int d = (int)(done * 10.0 + 1e-9);
+        if (d > p->last_decile) {
+            p->last_decile = d;
+            fprintf(stderr, "canopy %s: %d%% (%s)\n", p->cmd, d * 10, msg ? msg : "");
+        }
+    }
+    return 1;
 }

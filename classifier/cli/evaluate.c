@@ -7,12 +7,10 @@
 #include "canopy/evaluate.h"
 #include "cli/cli.h"
 
-#include <cpl_progress.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define CMD "evaluate"
 
@@ -76,31 +74,6 @@ static void print_help(FILE *f)
 "was left to score, or some chips could not be read (they are reported; the\n"
 "others are scored and written); 2 usage error.\n",
         f);
-}
-
-/* Progress: GDAL's terminal progress on a TTY, a plain line per 10 % when
- * not (cron logs), nothing with -q. */
-typedef struct progress {
-    int quiet, tty, last_decile;
-} progress;
-
-static int progress_cb(double done, const char *msg, void *user)
-{
-    progress *p = user;
-    if (p->quiet)
-        return 1;
-    if (done <= 0.0 && msg && !strncmp(msg, "scoring", 7) && !p->tty)
-        fprintf(stderr, "canopy %s: %s\n", CMD, msg);
-    if (p->tty) {
-        GDALTermProgress(done, NULL, NULL);
-    } else {
-        int d = (int)(done * 10.0 + 1e-9);
-        if (d > p->last_decile) {
-            p->last_decile = d;
-            fprintf(stderr, "canopy %s: %d%% (%s)\n", CMD, d * 10, msg ? msg : "");
-        }
-    }
-    return 1;
 }
 
 static void message_cb(const char *msg, void *user)
@@ -176,7 +149,7 @@ int cnp_cmd_evaluate(int argc, char **argv)
 {
     cnp_evaluate_options *o;
     cnp_evaluate_result *r = NULL;
-    progress prog;
+    cnp_cli_progress prog;
     cnp_ctx ctx;
     int rc = CNP_EXIT_FAILURE;
 
@@ -194,10 +167,8 @@ int cnp_cmd_evaluate(int argc, char **argv)
         goto cleanup;
     if (o->threads <= 0)
         o->threads = cnp_cli_default_threads();
-    prog.quiet = o->quiet;
-    prog.tty = isatty(STDOUT_FILENO); /* GDALTermProgress writes to stdout */
-    prog.last_decile = 0;
-    if (cnp_evaluate(o, progress_cb, message_cb, &prog, &r) != CNP_OK) {
+    cnp_cli_progress_init(&prog, CMD, o->quiet);
+    if (cnp_evaluate(o, cnp_cli_progress_cb, message_cb, &prog, &r) != CNP_OK) {
         fprintf(stderr, "canopy %s: %s\n", CMD, r ? r->message : "out of memory");
         goto cleanup;
     }

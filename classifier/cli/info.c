@@ -134,6 +134,38 @@ static void print_text(const cnp_model *m, const cnp_model_info *in, const cnp_b
         printf("  gsd_m        %.6g\n", meta->gsd_m);
     else
         printf("  gsd_m        unknown\n");
+    if (meta->n_int8)
+        printf("  int8         ranges of %d activation%s over %d chip%s (canopy calibrate)\n",
+               meta->n_int8, meta->n_int8 == 1 ? "" : "s", meta->int8_chips,
+               meta->int8_chips == 1 ? "" : "s");
+    else
+        printf("  int8         none (`canopy calibrate` writes them for --precision int8)\n");
+}
+
+/* canopy.int8 as read: {"chips": N, "activations": [{"tensor", "min", "max"}]},
+ * or NULL when the model has none. */
+static json_object *int8_json(const cnp_model_meta *meta)
+{
+    json_object *o, *acts;
+    if (!meta->n_int8)
+        return NULL;
+    o = json_object_new_object();
+    acts = json_object_new_array();
+    json_object_object_add(o, "chips", json_object_new_int(meta->int8_chips));
+    for (int i = 0; i < meta->n_int8; i++) {
+        json_object *e = json_object_new_object();
+        char buf[32];
+        json_object_object_add(e, "tensor", json_object_new_string(meta->int8_names[i]));
+        json_object_object_add(e, "min", json_object_new_double_s(
+                                             meta->int8_min[i],
+                                             cnp_float_text(buf, sizeof buf, meta->int8_min[i])));
+        json_object_object_add(e, "max", json_object_new_double_s(
+                                             meta->int8_max[i],
+                                             cnp_float_text(buf, sizeof buf, meta->int8_max[i])));
+        json_object_array_add(acts, e);
+    }
+    json_object_object_add(o, "activations", acts);
+    return o;
 }
 
 static json_object *floats_json(const float *v, int n)
@@ -260,6 +292,7 @@ static int print_json(const cnp_model *m, const cnp_model_info *in, const cnp_bl
     json_object_object_add(md, "version", json_object_new_string(meta->version));
     if (meta->trained_on)
         json_object_object_add(md, "trained_on", json_object_new_string(meta->trained_on));
+    json_object_object_add(md, "int8", int8_json(meta));
     defs = json_object_new_array();
     for (size_t i = 0; i < sizeof bits / sizeof *bits; i++)
         if (meta->defaulted & bits[i].bit)

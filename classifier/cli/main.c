@@ -21,6 +21,7 @@ static void print_help(FILE *f)
           "  classify   whole georeferenced scenes -> label rasters, masks, GeoJSON markers\n"
           "  predict    image chips -> Kaggle submission CSV (image_name,tags) or probabilities\n"
           "  evaluate   labelled chips (train_v2.csv layout) -> F2, per-label metrics, thresholds\n"
+          "  calibrate  sample chips -> a copy of the model with int8 ranges (--precision int8)\n"
           "  info       model summary: architecture, operators, metadata, GFLOPs, GEMM kernels\n"
           "  alerts     monitoring: alerts of new markers over time from classified scenes\n"
           "  bench      engine throughput on random chips, and this machine's sgemm ceiling\n"
@@ -93,6 +94,8 @@ int main(int argc, char **argv)
         return cnp_cmd_classify(argc - 1, argv + 1);
     if (!strcmp(cmd, "evaluate"))
         return cnp_cmd_evaluate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "calibrate"))
+        return cnp_cmd_calibrate(argc - 1, argv + 1);
     if (!strcmp(cmd, "alerts"))
         return cnp_cmd_alerts(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench"))

@@ -160,7 +160,8 @@ cnp_status cnp_model_observe(cnp_ctx *ctx, cnp_model *m, int on);
 /* The ranges recorded since cnp_model_observe(on = 1), over `chips`
  * chips, as the value of the canopy.int8 metadata key (onnx.h): a new
  * string the caller frees with free(), or NULL with ctx set
- * (CNP_ERR_USAGE when no pass was observed, CNP_ERR_NOMEM). */
+ * (CNP_ERR_USAGE when no pass was observed, CNP_ERR_FORMAT when an
+ * activation overflowed to infinity, CNP_ERR_NOMEM). */
 char *cnp_model_int8_json(cnp_ctx *ctx, const cnp_model *m, long chips);
 
 /* Runs n (1..max_batch) chips: input (n, C, H, W) normalised floats, probs

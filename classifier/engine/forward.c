@@ -78,6 +78,8 @@ cnp_status cnp_forward_run(cnp_ctx *ctx, cnp_model *m, const float *input, int n
     double t_prev = m->prof.node_s ? omp_get_wtime() : 0;
 
     cnp_nchw_to_cnhw(buf_of(m, m->g.input), input, n, iv->C, iv->H * iv->W);
+    if (m->obs.vmin)
+        cnp_observe_pass(m);
     if (m->prof.node_s) {
         m->prof.passes++;
         m->prof.batch = n;
@@ -110,6 +112,8 @@ cnp_status cnp_forward_run(cnp_ctx *ctx, cnp_model *m, const float *input, int n
         y = buf_of(m, nd->out);
         switch (nd->op) {
         case CNP_OP_CONV:
+            if (m->obs.vmin)
+                cnp_observe_value(m, nd->in[0], x, n);
             cnp_conv_run(nd->u.conv.plan, y, x, n,
                          nd->u.conv.residual >= 0 ? buf_of(m, nd->u.conv.residual) : NULL,
                          nd->act, m->plan.scratch);

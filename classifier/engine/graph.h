@@ -257,11 +257,23 @@ typedef struct cnp_profile {
     int batch;              /* batch of the profiled passes (last seen) */
 } cnp_profile;
 
+/* int8 calibration (cnp_model_observe, observe.c): the least and the
+ * greatest value of each activation a live convolution reads, over the
+ * passes since observation began; vmin NULL when off. Per value, so it
+ * survives re-preparing; freed by cnp_model_observe(on = 0) and
+ * cnp_model_free(). */
+typedef struct cnp_observe {
+    float *vmin, *vmax;     /* (n_values), +inf / -inf until seen */
+    long *pass_seen;        /* (n_values) the last pass that scanned the value */
+    long passes;            /* forward passes observed */
+} cnp_observe;
+
 struct cnp_model {
     cnp_graph g;
     cnp_model_meta meta;    /* owned; cnp_meta_clear() */
     cnp_plan plan;
     cnp_profile prof;
+    cnp_observe obs;
 };
 
 /* onnx_parser.c: adds a value named `name` (copied into the arena) and
@@ -283,6 +295,14 @@ void cnp_model_unprepare(cnp_model *m);
  * (n, n_labels), both the caller's; no argument checks (see
  * cnp_model_forward). */
 cnp_status cnp_forward_run(cnp_ctx *ctx, cnp_model *m, const float *input, int n, float *probs);
+
+/* observe.c: with observation on, the range of value v's n chips (its
+ * buffer x, n * C * H * W floats) joins the value's running range; a value
+ * already scanned in this pass is not scanned again. Called by
+ * cnp_forward_run before each live Conv (the caller checks obs.vmin). */
+void cnp_observe_value(cnp_model *m, int v, const float *x, int n);
+/* observe.c: a pass begins (counts passes; called when obs.vmin is set). */
+void cnp_observe_pass(cnp_model *m);
 
 /* info.c: architecture guess from the fused graph (arena string). */
 cnp_status cnp_model_describe(cnp_ctx *ctx, cnp_model *m);

@@ -5,7 +5,7 @@ CNP_ENGINE_GRAPH_SOURCES = classifier/engine/graph.h classifier/engine/onnx_pars
 	classifier/engine/onnx_parser.c classifier/engine/onnx_load.c \
 	classifier/engine/onnx_lower.c classifier/engine/graph.c classifier/engine/plan.c \
 	classifier/engine/forward.c classifier/engine/tta.c classifier/engine/info.c \
-	classifier/engine/profile.c
+	classifier/engine/profile.c classifier/engine/observe.c
 # Kernels, their naive references, BLAS selection.
 CNP_ENGINE_KERNEL_SOURCES = classifier/engine/conv.c classifier/engine/pool.c \
 	classifier/engine/dense.c classifier/engine/ref.c classifier/engine/blas.c \

@@ -168,6 +168,25 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
+/* Every tensor canopy.int8 names is an activation of this graph (ranges
+ * measured on another model would quantise the wrong layers). */
+static cnp_status check_int8_names(cnp_ctx *ctx, const cnp_model *m)
+{
+    for (int i = 0; i < m->meta.n_int8; i++) {
+        int v;
+        for (v = 0; v < m->g.n_values; v++)
+            if (m->g.values[v].kind == CNP_VAL_ACT &&
+                !strcmp(m->g.values[v].name, m->meta.int8_names[i]))
+                break;
+        if (v == m->g.n_values)
+            return cnp_error(ctx, CNP_ERR_FORMAT, "%s: metadata '%s': tensor '%.60s' is not an "
+                             "activation of this model; run `canopy calibrate` on this model "
+                             "again, or remove the key", m->g.path, CNP_META_KEY_INT8,
+                             m->meta.int8_names[i]);
+    }
+    return CNP_OK;
+}
+
 /* Shapes at a reference size (any works: it gives the output count), then
  * the metadata, then shapes again at the metadata's size. */
 static cnp_status read_meta(cnp_ctx *ctx, cnp_model *m, const Onnx__ModelProto *pb)
@@ -195,7 +214,8 @@ static cnp_status read_meta(cnp_ctx *ctx, cnp_model *m, const Onnx__ModelProto *
     if (st != CNP_OK)
         goto cleanup;
     mp.n_outputs = m->g.n_out;
-    if ((st = cnp_meta_parse(ctx, &mp, &m->meta)) != CNP_OK)
+    if ((st = cnp_meta_parse(ctx, &mp, &m->meta)) != CNP_OK ||
+        (st = check_int8_names(ctx, m)) != CNP_OK)
         goto cleanup;
     if (!m->g.fixed_h && m->meta.input_size != ref) {
         st = cnp_graph_shapes(ctx, m, m->meta.input_size, m->meta.input_size);
@@ -324,6 +344,7 @@ void cnp_model_free(cnp_model *m)
     cnp_model_unprepare(m);
     cnp_meta_clear(&m->meta);
     free(m->prof.node_s);
+    cnp_model_observe(NULL, m, 0);
     free(m->g.values);
     free(m->g.nodes);
     free(m->g.ops);

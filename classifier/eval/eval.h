@@ -161,9 +161,8 @@ cnp_status cnp_split_rows(cnp_ctx *ctx, int n, double fraction, uint64_t seed,
 
 /* ---- model metadata ---------------------------------------------------- */
 
-/* The shortest decimal text (%g style, 1 to 9 significant digits) that
- * reads back as exactly v; buf holds at least 32 bytes. Returns buf. */
-char *cnp_float_text(char *buf, size_t size, float v);
+/* (cnp_float_text, the shortest text of a float that reads back exactly,
+ * is in base/base.h.) */
 
 /* The canopy.thresholds value for thresholds (n): a JSON array with each
  * value in the shortest form that reads back as the same float

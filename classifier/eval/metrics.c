@@ -314,17 +314,6 @@ cleanup:
     return st;
 }
 
-char *cnp_float_text(char *buf, size_t size, float v)
-{
-    int prec;
-    for (prec = 1; prec <= 9; prec++) {
-        snprintf(buf, size, "%.*g", prec, (double)v);
-        if (strtof(buf, NULL) == v)
-            break;
-    }
-    return buf;
-}
-
 char *cnp_thresholds_json(cnp_ctx *ctx, const float *thresholds, int n)
 {
     size_t cap, len = 0;

@@ -22,11 +22,20 @@
  *                      first three channels, 0.449 / 0.226 for others)
  *   canopy.gsd_m       metres per pixel (fallback resolution in cm/px)
  *   canopy.name, canopy.version  plain strings
+ *   canopy.int8        the input range of each convolution, measured by
+ *                      `canopy calibrate` for --precision int8:
+ *                      {"version": 1, "chips": N, "activations":
+ *                      [{"tensor": "NAME", "min": LO, "max": HI}, ...]}
+ *                      with version 1, chips >= 1, one entry per ONNX
+ *                      tensor (non-empty, no repeats), LO <= 0 <= HI
+ *                      finite floats; other keys are ignored (absent:
+ *                      no ranges, n_int8 = 0)
  */
 #define _POSIX_C_SOURCE 200809L
 #include "onnx/onnx.h"
 
 #include <ctype.h>
+#include <float.h>
 #include <json.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -96,9 +105,12 @@ static cnp_status bad(mp *p, const char *key, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return cnp_error(p->ctx, CNP_ERR_FORMAT, "%s: metadata '%s': %s; correct the model's "
-                     "metadata (scripts/export-onnx writes it) or remove the key for the default",
-                     p->file, key, what);
+    return cnp_error(p->ctx, CNP_ERR_FORMAT, "%s: metadata '%s': %s; %s", p->file, key, what,
+                     strcmp(key, CNP_META_KEY_INT8)
+                         ? "correct the model's metadata (scripts/export-onnx writes it) or "
+                           "remove the key for the default"
+                         : "run `canopy calibrate` on the model again, or remove the key (the "
+                           "model then has no int8 ranges)");
 }
 
 /* Parses the whole string as JSON; *out NULL and an error when it is not. */
@@ -543,6 +555,128 @@ static cnp_status descriptive_fields(mp *p, const char *default_name)
     return (meta->version = dup_str(p->ctx, s)) ? CNP_OK : CNP_ERR_NOMEM;
 }
 
+/* ---- canopy.int8 ------------------------------------------------------- */
+
+#define MAX_INT8_ENTRIES 100000
+#define MAX_TENSOR_NAME 4096
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A member of object o that is a finite number representable as a float. */
+static int int8_number(json_object *o, const char *name, double *out)
+{
+    json_object *x;
+    if (!json_object_object_get_ex(o, name, &x) || !is_number(x))
+        return 0;
+    *out = json_object_get_double(x);
+    return isfinite(*out) && fabs(*out) <= FLT_MAX;
+}
+
+/* Entry i of "activations" into the meta arrays. */
+static cnp_status int8_entry(mp *p, const char *key, json_object *e, int i)
+{
+    cnp_model_meta *meta = p->meta;
+    json_object *t;
+    const char *name;
+    double lo, hi;
+
+    if (!json_object_is_type(e, json_type_object))
+        return bad(p, key, "activation %d is not a JSON object {\"tensor\": NAME, \"min\": LO, "
+                   "\"max\": HI}", i + 1);
+    if (!json_object_object_get_ex(e, "tensor", &t) || !json_object_is_type(t, json_type_string))
+        return bad(p, key, "activation %d has no \"tensor\" name (a string)", i + 1);
+    name = json_object_get_string(t);
+    if (!name[0] || strlen(name) > MAX_TENSOR_NAME)
+        return bad(p, key, "activation %d: the tensor name is empty or longer than %d bytes",
+                   i + 1, MAX_TENSOR_NAME);
+    if (!int8_number(e, "min", &lo) || !int8_number(e, "max", &hi))
+        return bad(p, key, "activation %d ('%.60s'): \"min\" and \"max\" must be finite numbers",
+                   i + 1, name);
+    if (lo > 0 || hi < 0)
+        return bad(p, key, "activation %d ('%.60s'): the range [%g, %g] must hold 0 (min <= 0 "
+                   "<= max)", i + 1, name, lo, hi);
+    meta->int8_min[i] = (float)lo;
+    meta->int8_max[i] = (float)hi;
+    meta->int8_names[i] = dup_str(p->ctx, name);
+    return meta->int8_names[i] ? CNP_OK : CNP_ERR_NOMEM;
+}
+
+/* No tensor named twice (sorted copies of the name pointers, neighbours
+ * compared). */
+static cnp_status int8_unique(mp *p, const char *key)
+{
+    const cnp_model_meta *meta = p->meta;
+    const char **v = cnp_calloc(p->ctx, (size_t)meta->n_int8, sizeof *v, "the int8 ranges");
+    cnp_status st = CNP_OK;
+    if (!v)
+        return CNP_ERR_NOMEM;
+    memcpy(v, meta->int8_names, (size_t)meta->n_int8 * sizeof *v);
+    qsort(v, (size_t)meta->n_int8, sizeof *v, cmp_str);
+    for (int i = 1; i < meta->n_int8 && st == CNP_OK; i++)
+        if (!strcmp(v[i - 1], v[i]))
+            st = bad(p, key, "tensor '%.60s' has two ranges", v[i]);
+    free(v);
+    return st;
+}
+
+/* canopy.int8's object: version, chips, then the activations. */
+static cnp_status int8_object(mp *p, const char *key, json_object *o)
+{
+    cnp_model_meta *meta = p->meta;
+    json_object *x, *acts;
+    double d;
+    size_t n;
+
+    if (!json_object_is_type(o, json_type_object))
+        return bad(p, key, "expected a JSON object {\"version\": 1, \"chips\": N, "
+                   "\"activations\": [...]}");
+    x = NULL;
+    if (!json_object_object_get_ex(o, "version", &x) || !is_number(x) ||
+        json_object_get_double(x) != 1.0)
+        return bad(p, key, "\"version\" is %.20s; this canopy reads version 1",
+                   x ? json_object_to_json_string(x) : "missing");
+    if (!json_object_object_get_ex(o, "chips", &x) || !is_number(x) ||
+        !((d = json_object_get_double(x)) >= 1 && d <= INT_MAX && d == floor(d)))
+        return bad(p, key, "\"chips\" must be the number of calibration chips, a whole number "
+                   ">= 1");
+    meta->int8_chips = (int)d;
+    if (!json_object_object_get_ex(o, "activations", &acts) ||
+        !json_object_is_type(acts, json_type_array))
+        return bad(p, key, "\"activations\" must be a JSON array of {\"tensor\", \"min\", "
+                   "\"max\"} objects");
+    n = json_object_array_length(acts);
+    if (n < 1 || n > MAX_INT8_ENTRIES)
+        return bad(p, key, "\"activations\" has %zu entries (1 to %d)", n, MAX_INT8_ENTRIES);
+    meta->int8_names = cnp_calloc(p->ctx, n, sizeof *meta->int8_names, "the int8 ranges");
+    meta->int8_min = cnp_calloc(p->ctx, n, sizeof *meta->int8_min, "the int8 ranges");
+    meta->int8_max = cnp_calloc(p->ctx, n, sizeof *meta->int8_max, "the int8 ranges");
+    if (!meta->int8_names || !meta->int8_min || !meta->int8_max)
+        return CNP_ERR_NOMEM;
+    meta->n_int8 = (int)n;
+    for (size_t i = 0; i < n; i++)
+        if (int8_entry(p, key, json_object_array_get_idx(acts, i), (int)i) != CNP_OK)
+            return p->ctx->status;
+    return int8_unique(p, key);
+}
+
+static cnp_status int8_field(mp *p)
+{
+    const char *key = CNP_META_KEY_INT8, *s = find(p->props, key);
+    json_object *o = NULL;
+    cnp_status st;
+
+    if (!s)
+        return CNP_OK;
+    if (parse_json(p, key, s, &o) != CNP_OK)
+        return p->ctx->status;
+    st = int8_object(p, key, o);
+    json_object_put(o);
+    return st;
+}
+
 cnp_status cnp_meta_parse(cnp_ctx *ctx, const cnp_meta_params *params, cnp_model_meta *meta)
 {
     mp p = {ctx, params->file, &params->props, meta};
@@ -566,7 +700,7 @@ cnp_status cnp_meta_parse(cnp_ctx *ctx, const cnp_meta_params *params, cnp_model
         return ctx->status;
     if (labels_field(&p) != CNP_OK || thresholds_markers_fields(&p) != CNP_OK ||
         geometry_fields(&p, params->fixed_size) != CNP_OK || scaling_fields(&p) != CNP_OK ||
-        descriptive_fields(&p, params->default_name) != CNP_OK)
+        descriptive_fields(&p, params->default_name) != CNP_OK || int8_field(&p) != CNP_OK)
         return ctx->status;
     return CNP_OK;
 }
@@ -589,5 +723,10 @@ void cnp_meta_clear(cnp_model_meta *meta)
     free(meta->std);
     free(meta->name);
     free(meta->version);
+    for (int i = 0; meta->int8_names && i < meta->n_int8; i++)
+        free(meta->int8_names[i]);
+    free(meta->int8_names);
+    free(meta->int8_min);
+    free(meta->int8_max);
     memset(meta, 0, sizeof *meta);
 }

@@ -2,6 +2,9 @@
 #define _GNU_SOURCE
 #include "config.h"
 #include "pipeline/batcher.h"
+#include "pipeline/pipeline.h"
+
+#include <cpl_string.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -150,4 +153,22 @@ cnp_status cnp_batcher_chips(cnp_ctx *ctx, cnp_batcher *b, const cnp_chip_job *j
 cleanup:
     chip_batch_free(&cb);
     return st;
+}
+
+void cnp_chip_inputs_expand(char *const *inputs, char ***paths, char ***errors, long *n_failed)
+{
+    for (int i = 0; inputs && inputs[i]; i++) {
+        const char *a = inputs[i];
+        cnp_ctx c;
+        int n;
+        if (a[0] != '@' || !a[1]) {
+            *paths = CSLAddString(*paths, a);
+            continue;
+        }
+        cnp_ctx_clear(&c);
+        if (cnp_list_file_read(&c, a + 1, "chips", paths, &n) != CNP_OK) {
+            *errors = CSLAddString(*errors, c.msg);
+            (*n_failed)++;
+        }
+    }
 }

@@ -53,4 +53,11 @@ typedef struct cnp_chip_job {
 
 cnp_status cnp_batcher_chips(cnp_ctx *ctx, cnp_batcher *b, const cnp_chip_job *job);
 
+/* The chip files that command-line inputs name, as predict and calibrate
+ * take them: each input a chip file, or @LIST (one path a line, read by
+ * cnp_list_file_read). Paths are appended to *paths (CSL) in order; the
+ * message of each list that cannot be read to *errors (CSL), counted in
+ * *n_failed. */
+void cnp_chip_inputs_expand(char *const *inputs, char ***paths, char ***errors, long *n_failed);
+
 #endif

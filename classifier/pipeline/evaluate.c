@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,16 +22,6 @@
 #include <unistd.h>
 
 /* ---- options ------------------------------------------------------------ */
-
-static int set_str(cnp_ctx *ctx, char **field, const char *v)
-{
-    char *d = strdup(v);
-    if (!d)
-        return !cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
-    free(*field);
-    *field = d;
-    return 1;
-}
 
 static int parse_num(cnp_ctx *ctx, cnp_evaluate_options *o, const char *a, const char *v)
 {
@@ -75,21 +64,21 @@ static int parse_num(cnp_ctx *ctx, cnp_evaluate_options *o, const char *a, const
 static int parse_valued(cnp_ctx *ctx, cnp_evaluate_options *o, const char *a, const char *v)
 {
     if (!strcmp(a, "-m") || !strcmp(a, "--model"))
-        return set_str(ctx, &o->model, v);
+        return cnp_str_replace(ctx, &o->model, v);
     if (!strcmp(a, "--labels"))
-        return set_str(ctx, &o->labels, v);
+        return cnp_str_replace(ctx, &o->labels, v);
     if (!strcmp(a, "--images"))
-        return set_str(ctx, &o->images, v);
+        return cnp_str_replace(ctx, &o->images, v);
     if (!strcmp(a, "--write-model"))
-        return set_str(ctx, &o->write_model, v);
+        return cnp_str_replace(ctx, &o->write_model, v);
     if (!strcmp(a, "--report"))
-        return set_str(ctx, &o->report, v);
+        return cnp_str_replace(ctx, &o->report, v);
     if (!strcmp(a, "--ext")) {
         const char *e = v[0] == '.' ? v + 1 : v;
         if (!e[0] || strchr(e, '/'))
             return !cnp_error(ctx, CNP_ERR_USAGE, "--ext expects an extension such as jpg or "
                               "tif, got '%s'", v);
-        return set_str(ctx, &o->ext, e);
+        return cnp_str_replace(ctx, &o->ext, e);
     }
     if (!strcmp(a, "--precision"))
         return cnp_parse_precision(ctx, v, &o->precision);
@@ -217,22 +206,6 @@ static void say(eval_run *e, const char *fmt, ...)
         e->messages(msg, e->user);
     va_end(ap);
     free(msg);
-}
-
-/* Whether the folder of `path` lets us create files: checked before the
- * long run rather than after it. */
-static cnp_status check_writable(cnp_ctx *ctx, const char *what, const char *path)
-{
-    char *copy = strdup(path);
-    int ok;
-    if (!copy)
-        return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
-    ok = access(dirname(copy), W_OK | X_OK) == 0;
-    free(copy);
-    if (!ok)
-        return cnp_error(ctx, CNP_ERR_IO, "%s: cannot write %s there (%s); choose a writable "
-                         "folder", path, what, strerror(errno));
-    return CNP_OK;
 }
 
 static void note_table(eval_run *e)
@@ -721,8 +694,8 @@ cnp_status cnp_evaluate(const cnp_evaluate_options *o, cnp_progress_fn progress,
     *out = e.r = calloc(1, sizeof *e.r);
     if (!e.r)
         return CNP_ERR_NOMEM;
-    if ((o->report && (st = check_writable(&ctx, "the report", o->report)) != CNP_OK) ||
-        (o->write_model && (st = check_writable(&ctx, "the model", o->write_model)) != CNP_OK))
+    if ((o->report && (st = cnp_check_writable(&ctx, "the report", o->report)) != CNP_OK) ||
+        (o->write_model && (st = cnp_check_writable(&ctx, "the model", o->write_model)) != CNP_OK))
         goto cleanup;
     if ((st = read_labels(&ctx, &e)) != CNP_OK || (st = find_images(&ctx, &e)) != CNP_OK ||
         (st = run_chips(&ctx, &e)) != CNP_OK || (st = score(&ctx, &e)) != CNP_OK ||

@@ -96,28 +96,6 @@ void cnp_predict_result_free(cnp_predict_result *r)
     free(r);
 }
 
-/* The paths of the inputs, @LISTs read; errors appended to r. */
-static char **expand_inputs(const cnp_predict_options *o, cnp_predict_result *r)
-{
-    char **paths = NULL;
-    int i;
-    for (i = 0; o->inputs && o->inputs[i]; i++) {
-        const char *a = o->inputs[i];
-        cnp_ctx c;
-        int n;
-        if (a[0] != '@' || !a[1]) {
-            paths = CSLAddString(paths, a);
-            continue;
-        }
-        cnp_ctx_clear(&c);
-        if (cnp_list_file_read(&c, a + 1, "chips", &paths, &n) != CNP_OK) {
-            r->errors = CSLAddString(r->errors, c.msg);
-            r->n_failed++;
-        }
-    }
-    return paths;
-}
-
 /* Base name without directory and extension. */
 static char *image_name(const char *path)
 {
@@ -213,7 +191,7 @@ cnp_status cnp_predict(const cnp_predict_options *o, cnp_progress_fn progress, v
     if (!r)
         return CNP_ERR_NOMEM;
     cnp_ctx_clear(&ctx);
-    paths = expand_inputs(o, r);
+    cnp_chip_inputs_expand(o->inputs, &paths, &r->errors, &r->n_failed);
     n = CSLCount(paths);
     if (n == 0 && r->n_failed) {
         st = CNP_ERR_IO; /* the lists' errors say it all */

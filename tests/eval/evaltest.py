@@ -7,6 +7,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import canopytest as ct  # noqa: E402
 
 from canopy_labels import KAGGLE_LABELS  # noqa: E402,F401  (scripts/ is on PYTHONPATH)
+from onnxbytes import entry_bytes  # noqa: E402,F401  (tests/lib/ is on PYTHONPATH)
 
 PROBE = os.path.join(ct.BUILDDIR, "tests", "eval", "eval-probe")
 DATA = os.path.join(ct.SRCDIR, "tests", "eval", "data")
@@ -62,20 +63,3 @@ def splitmix_split(n, fraction, seed):
     nh = int(fraction * n + 0.5)  # lround for positive values
     nh = min(max(nh, 1), n - 1)
     return sorted(perm[nh:]), sorted(perm[:nh])
-
-
-def _varint(n):
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def entry_bytes(key, value):
-    """A metadata_props entry as it sits in a serialized ModelProto (field
-    14, length-delimited), encoded by Python's protobuf (the onnx package)."""
-    import onnx
-    e = onnx.StringStringEntryProto(key=key, value=value).SerializeToString()
-    return b"\x72" + _varint(len(e)) + e

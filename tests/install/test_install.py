@@ -105,7 +105,8 @@ def run():
             incdir = [os.path.join(dp) for dp, dn, _ in os.walk(root) if "canopy" in dn
                       and dp.endswith("include")][0]
         hdrs = sorted(os.listdir(os.path.join(incdir, "canopy")))
-        assert hdrs == ["canopy.h", "classify.h", "evaluate.h", "predict.h", "status.h"], hdrs
+        assert hdrs == ["calibrate.h", "canopy.h", "classify.h", "evaluate.h", "predict.h",
+                        "status.h"], hdrs
         check_symbols(libdir)
         shared, static = build(d, pcdir, root, libdir, incdir)
 

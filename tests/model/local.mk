@@ -16,3 +16,12 @@ EXTRA_DIST += tests/model/test_int8.py
 # onnx package).
 TESTS += tests/model/test_bad_models.py tests/model/test_meta.py tests/model/test_graph.py
 EXTRA_DIST += tests/model/test_bad_models.py tests/model/test_meta.py tests/model/test_graph.py
+
+# int8 calibration (`canopy calibrate`, the engine's observation, canopy.int8)
+# against PyTorch forward hooks; calibrate-probe drives the library and the
+# engine from the test.
+check_PROGRAMS += tests/model/calibrate-probe
+tests_model_calibrate_probe_SOURCES = tests/model/calibrate-probe.c
+tests_model_calibrate_probe_LDADD = $(CNP_LIBS)
+TESTS += tests/model/test_calibrate.py
+EXTRA_DIST += tests/model/test_calibrate.py
