@@ -8,8 +8,13 @@ TESTS += tests/model/test_bf16.py
 EXTRA_DIST += tests/model/test_bf16.py
 # --precision int8 on a model `canopy calibrate` wrote, against PyTorch, its
 # fp32 fallback, an uncalibrated model refused.
+# int8-probe runs every convolution on the int8 GEMM, against PyTorch
+# quantising the same operands.
 TESTS += tests/model/test_int8.py
 EXTRA_DIST += tests/model/test_int8.py
+check_PROGRAMS += tests/model/int8-probe
+tests_model_int8_probe_SOURCES = tests/model/int8-probe.c
+tests_model_int8_probe_LDADD = $(CNP_LIBS)
 
 # Model loading: bad models, metadata, uncommon graph paths and TTA against
 # PyTorch (tests/lib/tinymodels.py builds the models with PyTorch and the
