@@ -21,7 +21,11 @@
 
 /* ---- options ------------------------------------------------------------ */
 
-/* An option taking a value v. 1 ok, 0 error, -1 not one of these. */
+/* The options that take a value. */
+static const char *const VALUED[] = {"-m", "--model", "--write-model", "--threads", "--batch",
+                                     "--max-chips", NULL};
+
+/* One of VALUED with its value v. 1 ok, 0 error. */
 static int parse_valued(cnp_ctx *ctx, cnp_calibrate_options *o, const char *a, const char *v)
 {
     int k;
@@ -39,7 +43,7 @@ static int parse_valued(cnp_ctx *ctx, cnp_calibrate_options *o, const char *a, c
         o->max_chips = k;
         return 1;
     }
-    return -1;
+    return !cnp_error(ctx, CNP_ERR_INTERNAL, "option '%s' has no parser", a);
 }
 
 /* The model is the first argument unless -m named it; the rest are chips. */
@@ -85,13 +89,11 @@ cnp_calibrate_options *cnp_calibrate_options_new(int argc, char **argv, cnp_ctx 
             return o;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             o->quiet = 1;
-        } else if (parse_valued(ctx, o, a, "1") == -1) {
+        } else if (CSLFindString((CSLConstList)VALUED, a) < 0) {
             rc = !cnp_error(ctx, CNP_ERR_USAGE, "unknown option '%s'", a);
-        } else if (!v) {
-            rc = !cnp_error(ctx, CNP_ERR_USAGE, "%s needs a value", a);
         } else {
-            rc = parse_valued(ctx, o, a, v);
-            i++;
+            rc = v ? parse_valued(ctx, o, a, argv[++i])
+                   : !cnp_error(ctx, CNP_ERR_USAGE, "%s needs a value", a);
         }
     }
     if (rc == 1 && argc > 0)
