@@ -196,7 +196,7 @@ cnp_conv_plan *cnp_conv_plan_new_opts(cnp_ctx *ctx, const cnp_conv_shape *s, con
         p->wino_min_tiles = algo == CNP_CONV_WINOGRAD ? 1
                                                       : CONV_WINO_TILES_PER_THREAD * p->n_threads;
         /* An int8 plan takes Winograd too, in bf16 where the CPU has it
-         * (the int8 GEMM, 4x the multiplies, measured 0.7-0.8x as fast
+         * (the int8 GEMM, 4x the multiplies, measured 0.5-0.65x as fast
          * as bf16 Winograd on ResNet-50's 3x3 layers and no faster than
          * fp32 Winograd), at small batches its int8 GEMM. */
         if (algo != CNP_CONV_GEMM && cnp_wino_eligible(s) &&
