@@ -4,6 +4,7 @@
 #include "config.h"
 #include "cli/cli.h"
 #include "engine/engine.h"
+#include "pipeline/pipeline.h"
 
 #include <cblas.h>
 #include <getopt.h>
@@ -113,7 +114,7 @@ int cnp_cmd_bench(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     const char *model_path = NULL;
     int size = 0, batch = 32, threads = cnp_cli_default_threads(), tta = 0, sgemm = 0, opt;
-    int profile = 0;
+    int profile = 0, no_bf16, no_int8;
     cnp_precision precision = CNP_PRECISION_FP32;
     const char *isa_arg = NULL;
     cnp_isa isa;
@@ -163,12 +164,16 @@ int cnp_cmd_bench(int argc, char **argv)
     const cnp_model_meta *meta = cnp_model_meta_cget(m);
     if (size == 0)
         size = meta->input_size;
+    cnp_cli_precision_env(&no_bf16, &no_int8);
     if (cnp_model_prepare(&ctx, m, &(cnp_prepare_options){
                               .max_batch = batch, .height = size, .width = size,
                               .n_threads = threads, .isa = isa, .wino = wino,
                               .flags = (tta ? CNP_PREPARE_TTA : 0) |
-                                       cnp_cli_precision_flags(precision)}) != CNP_OK)
+                                       cnp_precision_flags(precision, no_bf16, no_int8)}) !=
+        CNP_OK)
         goto cleanup;
+    if (cnp_cli_precision_fallback(precision, cnp_model_precision(m)))
+        fprintf(stderr, "canopy: %s\n", cnp_cli_precision_fallback(precision, cnp_model_precision(m)));
     in_n = (size_t)batch * (size_t)meta->n_channels * (size_t)size * (size_t)size;
     in = cnp_aligned_alloc(&ctx, in_n, sizeof(float), "benchmark input");
     probs = cnp_aligned_alloc(&ctx, (size_t)batch * (size_t)meta->n_labels, sizeof(float), "probabilities");

@@ -53,10 +53,6 @@ int cnp_cli_parse_double(const char *cmd, const char *opt, const char *s, double
  * 0 and prints a usage error for anything else. */
 int cnp_cli_parse_precision(const char *cmd, const char *s, cnp_precision *p);
 
-/* The cnp_model_prepare() flag for the precision asked for
- * (cnp_precision_flags), after one line on stderr when that is fp32
- * instead (cnp_cli_precision_fallback). */
-unsigned cnp_cli_precision_flags(cnp_precision p);
 /* The options' no_bf16 and no_int8: 1 when the environment sets
  * CANOPY_NO_BF16 (CANOPY_NO_INT8) to anything but "0", so that tests
  * check the fp32 fallback on any CPU. */

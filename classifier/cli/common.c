@@ -101,16 +101,6 @@ const char *cnp_cli_precision_fallback(cnp_precision asked, const char *ran)
     return NULL;
 }
 
-unsigned cnp_cli_precision_flags(cnp_precision p)
-{
-    int no_bf16, no_int8;
-    unsigned flags;
-    cnp_cli_precision_env(&no_bf16, &no_int8);
-    flags = cnp_precision_flags(p, no_bf16, no_int8);
-    if (p != CNP_PRECISION_FP32 && !flags)
-        fprintf(stderr, "canopy: %s\n", cnp_cli_precision_fallback(p, "fp32"));
-    return flags;
-}
 
 int cnp_cli_isa(const char *cmd, const char *value, cnp_isa *isa)
 {

@@ -146,7 +146,9 @@ unsigned cnp_precision_flags(cnp_precision p, int no_bf16, int no_int8)
 {
     if (p == CNP_PRECISION_BF16 && !no_bf16 && cnp_engine_bf16_available())
         return CNP_PREPARE_BF16;
-    if (p == CNP_PRECISION_INT8 && !no_int8 && cnp_engine_int8_available())
+    /* The engine runs int8 only where the CPU has it, but refuses an
+     * uncalibrated model on every CPU: the flag goes whenever int8 is asked. */
+    if (p == CNP_PRECISION_INT8 && !no_int8)
         return CNP_PREPARE_INT8;
     return 0;
 }

@@ -15,8 +15,10 @@
 
 cnp_classify_options *cnp_classify_options_defaults(cnp_ctx *ctx);
 
-/* The cnp_model_prepare() flags for precision p: CNP_PREPARE_BF16 (INT8)
- * where the CPU runs it and no_bf16 (no_int8) is 0, else none (fp32). */
+/* The cnp_model_prepare() flags for precision p: CNP_PREPARE_BF16 where
+ * the CPU runs it and no_bf16 is 0; CNP_PREPARE_INT8 when no_int8 is 0 (the
+ * engine falls back to fp32 on a CPU without VNNI, and refuses a model
+ * without canopy.int8 on any CPU); else none (fp32). */
 unsigned cnp_precision_flags(cnp_precision p, int no_bf16, int no_int8);
 
 struct cnp_classify_model {

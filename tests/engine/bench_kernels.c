@@ -331,8 +331,14 @@ int main(int argc, char **argv)
             only = argv[++i];
         else if (!strcmp(argv[i], "--precision"))
         {
-            bf16 = !strcmp(argv[i + 1], "bf16");
-            int8 = !strcmp(argv[++i], "int8");
+            cnp_precision prec;
+            if (!cnp_precision_parse(argv[++i], &prec)) {
+                fprintf(stderr, "bench_kernels: --precision expects fp32, bf16 or int8, got "
+                        "'%s'\n", argv[i]);
+                return 2;
+            }
+            bf16 = prec == CNP_PRECISION_BF16;
+            int8 = prec == CNP_PRECISION_INT8;
         }
         else if (!strcmp(argv[i], "--winograd-precision")) {
             const char *a = argv[++i];

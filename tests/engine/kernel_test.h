@@ -88,6 +88,32 @@ static inline int kt_close(const char *what, const float *got, const float *want
     return 1;
 }
 
+/* How many of got's n values are further from other than atol + rtol *
+ * |mag[i]|: a reduced-precision kernel must move some outputs off the
+ * exact fp32 result (0 means it silently ran fp32). */
+static inline size_t kt_count_off(const float *got, const float *other, const float *mag,
+                                  size_t n, double atol, double rtol)
+{
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs((double)got[i] - (double)other[i]) > atol + rtol * fabs((double)mag[i]))
+            off++;
+    return off;
+}
+
+/* The largest |got - want| / (atol + |mag|) over n values, for the line a
+ * passing case prints. */
+static inline double kt_worst(const float *got, const float *want, const float *mag, size_t n,
+                              double atol)
+{
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double e = fabs((double)got[i] - (double)want[i]) / (atol + fabs((double)mag[i]));
+        worst = e > worst ? e : worst;
+    }
+    return worst;
+}
+
 static inline void kt_abs(float *dst, const float *src, size_t n)
 {
     for (size_t i = 0; i < n; i++)

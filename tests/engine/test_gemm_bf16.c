@@ -266,26 +266,14 @@ static int run_case(const bf_case *cc, kt_rng *rng)
         ok = 0;
     /* The rounding must show: bf16 operands move some outputs by far more
      * than the tolerance, relative to the exact fp32 convolution. */
-    {
-        size_t off = 0;
-        for (size_t i = 0; i < ny; i++)
-            if (fabs((double)y[i] - (double)fp32[i]) > ATOL + RTOL * fabs((double)mag[i]))
-                off++;
-        if (off == 0) {
-            fprintf(stderr, "FAIL %s: the output matches the unrounded fp32 convolution: the "
-                    "plan did not run in bf16\n", cc->name);
-            ok = 0;
-        }
+    if (kt_count_off(y, fp32, mag, ny, ATOL, RTOL) == 0) {
+        fprintf(stderr, "FAIL %s: the output matches the unrounded fp32 convolution: the "
+                "plan did not run in bf16\n", cc->name);
+        ok = 0;
     }
-    if (ok) {
-        double worst = 0.0;
-        for (size_t i = 0; i < ny; i++) {
-            const double e = fabs((double)y[i] - (double)want[i]) / (ATOL + fabs((double)mag[i]));
-            worst = e > worst ? e : worst;
-        }
+    if (ok)
         printf("ok   %-34s %-14s %5zu outputs, worst |got - want| / sum|terms| %.1e\n",
-               cc->name, path, ny, worst);
-    }
+               cc->name, path, ny, kt_worst(y, want, mag, ny, ATOL));
     cnp_aligned_free(scratch);
     cnp_conv_plan_free(plan);
     free(x), free(xb), free(ax), free(w), free(wb), free(aw), free(bias), free(ab);

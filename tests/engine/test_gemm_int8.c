@@ -216,27 +216,15 @@ static int run_case(const q_case *cc, kt_rng *rng)
     cnp_conv_run(plan, y, x, s.N, cc->residual == 2 ? y : r, act, scratch);
     if (!kt_close(cc->name, y, want, mag, ny, ATOL, RTOL))
         ok = 0;
-    {
-        /* The quantisation must show against the exact fp32 convolution. */
-        size_t off = 0;
-        for (size_t i = 0; i < ny; i++)
-            if (fabs((double)y[i] - (double)fp32[i]) > ATOL + RTOL * fabs((double)mag[i]))
-                off++;
-        if (off == 0) {
-            fprintf(stderr, "FAIL %s: the output matches the unquantised fp32 convolution: "
-                    "the plan did not run in int8\n", cc->name);
-            ok = 0;
-        }
+    /* The quantisation must show against the exact fp32 convolution. */
+    if (kt_count_off(y, fp32, mag, ny, ATOL, RTOL) == 0) {
+        fprintf(stderr, "FAIL %s: the output matches the unquantised fp32 convolution: "
+                "the plan did not run in int8\n", cc->name);
+        ok = 0;
     }
-    if (ok) {
-        double worst = 0.0;
-        for (size_t i = 0; i < ny; i++) {
-            const double e = fabs((double)y[i] - (double)want[i]) / (ATOL + fabs((double)mag[i]));
-            worst = e > worst ? e : worst;
-        }
+    if (ok)
         printf("ok   %-36s %-15s z=%3.0f %5zu outputs, worst |got - want| / mag %.1e\n",
-               cc->name, path, zx, ny, worst);
-    }
+               cc->name, path, zx, ny, kt_worst(y, want, mag, ny, ATOL));
     cnp_aligned_free(scratch);
     cnp_conv_plan_free(plan);
     free(x), free(xq), free(ax), free(w), free(wq), free(aw), free(bias), free(ab);

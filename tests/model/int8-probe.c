@@ -5,15 +5,19 @@
  *   int8-probe MODEL SIZE N CHIPS.f32 OUT.f32
  *
  * CHIPS.f32 holds N normalised chips (N, C, SIZE, SIZE) as raw float32;
- * OUT.f32 gets the probabilities (N, labels) as raw float32. Prints
+ * OUT.f32, a new file (never an existing one or a symbolic link), gets the
+ * probabilities (N, labels) as raw float32. Prints
  * "precision=P" (as cnp_model_precision says). Exit 0 on
  * success, 1 on an error (message on stderr), 2 bad arguments, 77 when
  * the CPU has no AVX512_VNNI.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "engine/engine.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 int main(int argc, char **argv)
 {
@@ -22,7 +26,7 @@ int main(int argc, char **argv)
     const cnp_model_meta *meta;
     float *x = NULL, *p = NULL;
     FILE *f;
-    int size, n, rc = 1;
+    int size, n, fd, rc = 1;
     size_t nx;
 
     if (argc != 6 || (size = atoi(argv[2])) < 32 || (n = atoi(argv[3])) < 1)
@@ -53,8 +57,14 @@ int main(int argc, char **argv)
     fclose(f);
     if (cnp_model_forward(&ctx, m, x, n, p) != CNP_OK)
         goto out;
-    if (!(f = fopen(argv[5], "wb")) ||
-        fwrite(p, sizeof *p, (size_t)n * meta->n_labels, f) != (size_t)n * meta->n_labels ||
+    fd = open(argv[5], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644);
+    if (fd < 0 || !(f = fdopen(fd, "wb"))) {
+        fprintf(stderr, "int8-probe: cannot create %s (it must not exist)\n", argv[5]);
+        if (fd >= 0)
+            close(fd);
+        goto out;
+    }
+    if (fwrite(p, sizeof *p, (size_t)n * meta->n_labels, f) != (size_t)n * meta->n_labels ||
         fclose(f) != 0) {
         fprintf(stderr, "int8-probe: cannot write %s\n", argv[5]);
         goto out;

@@ -129,6 +129,13 @@ def parse_probs_csv(text, labels):
     return out
 
 
+def probs_array(text, chips, labels):
+    """`canopy predict --probs` output as an array (chips, labels), float64,
+    in the order of chips."""
+    got = parse_probs_csv(text, labels)
+    return np.array([got[stem(p)] for p in chips], dtype=np.float64)
+
+
 def parse_tags_csv(text):
     """{image_name: [tags]} from `canopy predict` (Kaggle submission CSV)."""
     rows = list(csv.reader(io.StringIO(text)))

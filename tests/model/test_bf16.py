@@ -42,11 +42,6 @@ CASES = [
 ]
 
 
-def probs(out, chips, labels):
-    got = parity.parse_probs_csv(out, labels)
-    return np.array([got[parity.stem(p)] for p in chips], dtype=np.float64)
-
-
 def check_case(case, d):
     model, path, chips = parity.prepare(case, d)
     ref, ref64, meta = parity.reference(model, path, chips)
@@ -57,8 +52,8 @@ def check_case(case, d):
     fp32 = ct.canopy(*(args + chips))
     bf16 = ct.canopy(*(args + ["--precision", "bf16"] + chips))
     assert FALLBACK not in bf16.stderr, bf16.stderr
-    p32 = probs(fp32.stdout, chips, meta["labels"])
-    p16 = probs(bf16.stdout, chips, meta["labels"])
+    p32 = parity.probs_array(fp32.stdout, chips, meta["labels"])
+    p16 = parity.probs_array(bf16.stdout, chips, meta["labels"])
     torch32 = ref.double().numpy()
     vs_torch = float(np.abs(p16 - torch32).max())
     vs_fp32 = float(np.abs(p16 - p32).max())

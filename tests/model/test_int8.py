@@ -55,11 +55,6 @@ CASES = [
 ]
 
 
-def probs(out, chips, labels):
-    got = parity.parse_probs_csv(out, labels)
-    return np.array([got[parity.stem(p)] for p in chips], dtype=np.float64)
-
-
 def fake_quant(x, lo, hi):
     """x quantised to u8 over [lo, hi] and back, as kernels.h documents
     (scale and zero point computed in float32, as canopy computes them)."""
@@ -132,7 +127,8 @@ def check_simulated(case, model, cal, chips, meta, fp32_64, d):
     or range moves every output, not a few."""
     want, x = simulated(model, cal, chips, meta)
     twin, _ = simulated(model, cal, chips, meta, torch.float32)
-    xin, out = os.path.join(d, "int8-in.f32"), os.path.join(d, "int8-out.f32")
+    tag = case.name().replace("/", "_")
+    xin, out = os.path.join(d, tag + "-in.f32"), os.path.join(d, tag + "-out.f32")
     x.float().numpy().tofile(xin)
     p = subprocess.run([PROBE, cal, str(x.shape[-1]), str(x.shape[0]), xin, out],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -162,8 +158,8 @@ def check_case(case, d):
     fp32 = ct.canopy(*(args + chips))
     int8 = ct.canopy(*(args + ["--precision", "int8"] + chips))
     assert FALLBACK not in int8.stderr, int8.stderr
-    p32 = probs(fp32.stdout, chips, meta["labels"])
-    p8 = probs(int8.stdout, chips, meta["labels"])
+    p32 = parity.probs_array(fp32.stdout, chips, meta["labels"])
+    p8 = parity.probs_array(int8.stdout, chips, meta["labels"])
     torch32 = ref.double().numpy()
     vs_torch = float(np.abs(p8 - torch32).max())
     vs_fp32 = float(np.abs(p8 - p32).max())
