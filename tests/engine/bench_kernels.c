@@ -12,6 +12,8 @@
  * auto|fp32|bf16 then sets their Winograd GEMMs' precision (cnp_wino_prec),
  * and `compare` times fp32 and bf16 Winograd on every layer, the two
  * plans' calls alternated, and prints both and their ratio.
+ * --isa: the kernels' vector code, as `canopy bench --isa` (avx2 forces the
+ * AVX2 + FMA path on an AVX-512 CPU).
  * --cputime: time with CPU time instead of the wall clock (see now()).
  *
  * The ceiling: every thread runs single-threaded sgemm on its own large
@@ -284,7 +286,8 @@ static void usage(void)
     fprintf(stderr, "usage: bench_kernels [--model 50|18|all] [--size PX] [--batch N] "
                     "[--threads N] [--time SECONDS] [--layer SUBSTRING]\n"
                     "                     [--algo auto|gemm|winograd|openblas] [--cputime]\n"
-                    "                     [--precision fp32|bf16|int8]\n"
+                    "                     [--precision fp32|bf16|int8] "
+                    "[--isa auto|avx512|avx2|generic]\n"
                     "                     [--winograd-precision auto|fp32|bf16|compare]\n");
 }
 
@@ -298,6 +301,7 @@ int main(int argc, char **argv)
     cnp_conv_algo algo = CNP_CONV_AUTO;
     int bf16 = 0, int8 = 0, compare = 0;
     cnp_wino_prec wino = CNP_WINO_AUTO;
+    cnp_isa isa = CNP_ISA_AUTO;
     double ceiling;
 
     for (int i = 1; i < argc; i++) {
@@ -340,6 +344,13 @@ int main(int argc, char **argv)
             bf16 = prec == CNP_PRECISION_BF16;
             int8 = prec == CNP_PRECISION_INT8;
         }
+        else if (!strcmp(argv[i], "--isa")) {
+            if (!cnp_isa_parse(argv[++i], &isa)) {
+                fprintf(stderr, "bench_kernels: --isa expects auto, avx512, avx2 or generic, "
+                                "got '%s'\n", argv[i]);
+                return 2;
+            }
+        }
         else if (!strcmp(argv[i], "--winograd-precision")) {
             const char *a = argv[++i];
             compare = !strcmp(a, "compare");
@@ -365,20 +376,20 @@ int main(int argc, char **argv)
     }
     /* compare: [0] fp32 Winograd, [1] bf16 Winograd */
     const cnp_conv_opts opts[2] = {
-        {n_threads, bf16, algo, CNP_ISA_AUTO, compare ? CNP_WINO_FP32 : wino, int8, 0.0f, 8.0f},
-        {n_threads, bf16, algo, CNP_ISA_AUTO, CNP_WINO_BF16, int8, 0.0f, 8.0f}};
+        {n_threads, bf16, algo, isa, compare ? CNP_WINO_FP32 : wino, int8, 0.0f, 8.0f},
+        {n_threads, bf16, algo, isa, CNP_WINO_BF16, int8, 0.0f, 8.0f}};
     cnp_ctx_clear(&ctx);
     if (cnp_blas_init(&ctx) != CNP_OK) {
         fprintf(stderr, "bench_kernels: %s\n", ctx.msg);
         return 1;
     }
     cnp_blas_info_get(&bi);
-    printf("convolutions: %s; OpenBLAS core %s (%s); %d threads, batch %d, %d px\n",
-           !cnp_gemm_available() || algo == CNP_CONV_OPENBLAS ? "OpenBLAS sgemm + im2col"
-           : algo == CNP_CONV_GEMM                           ? "canopy AVX-512 GEMM"
+    printf("convolutions: %s, isa %s; OpenBLAS core %s (%s); %d threads, batch %d, %d px\n",
+           cnp_isa_for(algo, isa) == CNP_ISA_GENERIC ? "OpenBLAS sgemm + im2col"
+           : algo == CNP_CONV_GEMM                    ? "canopy GEMM"
            : algo == CNP_CONV_WINOGRAD ? "Winograd wherever eligible, else GEMM"
-                                                          : "auto (Winograd / GEMM)",
-           bi.core, bi.selected, n_threads, batch, size);
+                                       : "auto (Winograd / GEMM)",
+           cnp_isa_name(cnp_isa_for(algo, isa)), bi.core, bi.selected, n_threads, batch, size);
     ceiling = sgemm_ceiling(n_threads, 1024, min_time * 5);
     if (ceiling <= 0.0) {
         fprintf(stderr, "bench_kernels: out of memory measuring the sgemm ceiling\n");
