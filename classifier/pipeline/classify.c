@@ -70,6 +70,7 @@ typedef struct scene_run {
     cnp_tiler *t;
     const cnp_tiler_info *in;
     cnp_tiler_stats ts;
+    cnp_preview *preview;      /* the scene small as read, for the quick-look */
     cnp_manifest *man;
     size_t cells;
     float *probs;              /* (rows, cols, L); NaN = not classified */
@@ -134,6 +135,8 @@ static void tiler_params(const scene_run *s, cnp_tiler_params *tp)
     tp->have_nodata = s->pr->have_nodata;
     tp->nodata = s->pr->nodata;
     tp->qmask = s->pr->has_qmask ? &s->pr->qmask : NULL;
+    /* The quick-look drawn from the pixels read: the scene is decoded once. */
+    tp->preview_size = s->o->no_quicklook ? 0 : CNP_QUICKLOOK_SIZE;
 }
 
 /* Opens the scene as a product for the model and the options; its warnings
@@ -367,7 +370,8 @@ static cnp_status scene_classify(cnp_ctx *ctx, scene_run *s)
         s->probs[c] = NAN;
     if (!keep_going(s, 0.0, NULL))
         return cancelled(ctx, s);
-    if ((st = classify_strips(ctx, s)) != CNP_OK)
+    if ((st = classify_strips(ctx, s)) != CNP_OK ||
+        (st = cnp_tiler_preview(ctx, s->t, &s->preview)) != CNP_OK)
         return st;
     cnp_tiler_stats_get(s->t, &s->ts);
     /* All obscured is an observation of clouds; none classified at all is a
@@ -512,6 +516,8 @@ static cnp_status scene_pictures(cnp_ctx *ctx, scene_run *s)
     q.n_labels = n;
     q.labels = labels;
     q.counts = counts;
+    q.size = CNP_QUICKLOOK_SIZE;
+    q.preview = s->preview;
     if ((st = cnp_quicklook_write(ctx, s->ws.quicklook, &q, NULL)) != CNP_OK)
         goto cleanup;
     s->written = CSLAddString(s->written, s->ws.quicklook);
@@ -807,6 +813,7 @@ static void scene_run_free(scene_run *s)
 {
     cnp_manifest_free(s->man);
     cnp_tiler_close(s->t);
+    cnp_preview_free(s->preview);
     cnp_product_free(s->pr); /* after the tiler: it may own the mask the tiler read */
     free(s->product_json);
     cnp_scene_outputs_free(&s->w);

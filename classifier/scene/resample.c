@@ -55,6 +55,43 @@ int cnp_resample_taps(double size, int n_out)
     return (int)ceil(2.0 * radius) + 2;
 }
 
+/* The longest run of outputs whose weights are the same and whose windows
+ * move by the same step (the interior of a chip shrunk by a whole factor:
+ * all but an output or two at each edge), and its non-zero taps; none
+ * (u0 = u1) when shorter than 8. */
+static void find_uniform(cnp_resample_axis *a)
+{
+    const size_t row = (size_t)a->used * sizeof(float);
+    int i = 0, j, step, k;
+
+    a->u0 = a->u1 = a->step = 0;
+    while (i < a->n_out) {
+        const float *wi = a->w + (size_t)i * a->taps;
+        step = i + 1 < a->n_out ? a->start[i + 1] - a->start[i] : 0;
+        for (j = i + 1; j < a->n_out && a->start[j] - a->start[j - 1] == step &&
+                        !memcmp(a->w + (size_t)j * a->taps, wi, row);
+             j++)
+            ;
+        if (step >= 1 && j - i >= 8 && j - i > a->u1 - a->u0) {
+            a->u0 = i;
+            a->u1 = j;
+            a->step = step;
+        }
+        i = j;
+    }
+    if (a->u1 == a->u0)
+        return;
+    {
+        const float *w = a->w + (size_t)a->u0 * a->taps;
+        for (k = 0; k < a->used && w[k] == 0.0f; k++)
+            ;
+        a->k0 = k;
+        for (k = a->used; k > a->k0 && w[k - 1] == 0.0f; k--)
+            ;
+        a->k1 = k;
+    }
+}
+
 void cnp_resample_axis_set(cnp_resample_axis *a, double off, double size, int n_src)
 {
     const double *w = a->wd;
@@ -75,6 +112,7 @@ void cnp_resample_axis_set(cnp_resample_axis *a, double off, double size, int n_
         for (k = 0; k < a->used; k++)
             wi[k] = k >= shift && k - shift < n ? (float)w[k - shift] : 0.0f;
     }
+    find_uniform(a);
 }
 
 cnp_status cnp_resample_axis_init(cnp_ctx *ctx, cnp_resample_axis *a, int n_out, int taps)
@@ -97,13 +135,14 @@ void cnp_resample_axis_free(cnp_resample_axis *a)
     memset(a, 0, sizeof *a);
 }
 
-/* Columns of one output row: t (the row after the vertical pass) through
+/* Outputs [j, j1) of one row: t (the row after the vertical pass) through
  * the x weights, four outputs at a time so that their sums run side by
  * side. */
-static void resample_row(float *restrict o, const float *restrict t, const cnp_resample_axis *ax)
+static inline __attribute__((always_inline)) void
+row_any(float *restrict o, const float *restrict t, const cnp_resample_axis *ax, int j, int j1)
 {
-    const int S = ax->n_out, tx = ax->taps, ux = ax->used;
-    int j = 0, k;
+    const int S = j1, tx = ax->taps, ux = ax->used;
+    int k;
 
     for (; j + 4 <= S; j += 4) {
         const float *w0 = ax->w + (size_t)j * tx, *w1 = w0 + tx, *w2 = w1 + tx, *w3 = w2 + tx;
@@ -130,10 +169,53 @@ static void resample_row(float *restrict o, const float *restrict t, const cnp_r
     }
 }
 
+/* The uniform outputs [u0, u1): one tap at a time over all of them, as
+ * vectors (strided loads; `step` a constant where inlined with one). The
+ * sums run in the same order as row_any()'s, less the zero taps. */
+static inline __attribute__((always_inline)) void
+row_uniform(float *restrict o, const float *restrict t, const cnp_resample_axis *ax, int step)
+{
+    const float *w = ax->w + (size_t)ax->u0 * ax->taps;
+    const float *base = t + ax->start[ax->u0];
+    float *restrict out = o + ax->u0;
+    const int n = ax->u1 - ax->u0;
+    int j, k;
+
+#pragma omp simd
+    for (j = 0; j < n; j++)
+        out[j] = 0.0f;
+    for (k = ax->k0; k < ax->k1; k++) {
+        const float wk = w[k];
+        const float *restrict bk = base + k;
+#pragma omp simd
+        for (j = 0; j < n; j++)
+            out[j] += wk * bk[(size_t)j * step];
+    }
+}
+
+/* One output row. */
+static inline __attribute__((always_inline)) void
+resample_row(float *restrict o, const float *restrict t, const cnp_resample_axis *ax)
+{
+    if (ax->u1 == ax->u0) {
+        row_any(o, t, ax, 0, ax->n_out);
+        return;
+    }
+    row_any(o, t, ax, 0, ax->u0);
+    if (ax->step == 1)
+        row_uniform(o, t, ax, 1);
+    else if (ax->step == 2)
+        row_uniform(o, t, ax, 2);
+    else
+        row_uniform(o, t, ax, ax->step);
+    row_any(o, t, ax, ax->u1, ax->n_out);
+}
+
 /* Rows first (contiguous, vectorised over the chip's width), then columns
  * on the S rows left: for a chip shrunk by 2, half the work of GDAL's
  * columns-first order. tmp holds (S, w) floats. */
-void cnp_resample_chip(float *dst, const float *src, float *tmp, const cnp_resample_shape *sh)
+CNP_VECTOR_CLONES
+static void resample_chip(float *dst, const float *src, float *tmp, const cnp_resample_shape *sh)
 {
     const cnp_resample_axis *ax = sh->x, *ay = sh->y;
     const int S = ax->n_out, Sy = ay->n_out, w = sh->w;
@@ -145,15 +227,23 @@ void cnp_resample_chip(float *dst, const float *src, float *tmp, const cnp_resam
         float *d = dst + (size_t)c * S * Sy;
         for (i = 0; i < Sy; i++) {
             const float *wy = ay->w + (size_t)i * ay->taps;
-            const float *restrict s0 = s + (size_t)ay->start[i] * ld;
             float *restrict t = tmp + (size_t)i * w;
-            const float w0 = wy[0];
+            const float *restrict s0;
+            float w0;
+            int k0 = 0;
+            /* Rows of zero weight are skipped (their products add 0). */
+            while (k0 + 1 < ay->used && wy[k0] == 0.0f)
+                k0++;
+            w0 = wy[k0];
+            s0 = s + (size_t)(ay->start[i] + k0) * ld;
 #pragma omp simd
             for (j = 0; j < w; j++)
                 t[j] = w0 * s0[j];
-            for (k = 1; k < ay->used; k++) {
+            for (k = k0 + 1; k < ay->used; k++) {
                 const float wk = wy[k];
-                const float *restrict sk = s0 + (size_t)k * ld;
+                const float *restrict sk = s0 + (size_t)(k - k0) * ld;
+                if (wk == 0.0f)
+                    continue;
 #pragma omp simd
                 for (j = 0; j < w; j++)
                     t[j] += wk * sk[j];
@@ -162,6 +252,13 @@ void cnp_resample_chip(float *dst, const float *src, float *tmp, const cnp_resam
         for (i = 0; i < Sy; i++)
             resample_row(d + (size_t)i * S, tmp + (size_t)i * w, ax);
     }
+}
+
+/* (Exported symbols are plain functions: libtool's export list leaves
+ * GNU ifuncs out.) */
+void cnp_resample_chip(float *dst, const float *src, float *tmp, const cnp_resample_shape *sh)
+{
+    resample_chip(dst, src, tmp, sh);
 }
 
 void cnp_resample_chip_ref(float *dst, const float *src, const cnp_resample_ref_shape *sh)

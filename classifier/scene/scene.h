@@ -44,6 +44,10 @@ typedef struct cnp_resample_axis {
     int *start;      /* (n_out) */
     float *w;        /* (n_out, taps) */
     double *wd;      /* (taps): one output pixel's weights as worked out */
+    /* Outputs [u0, u1) share the weights of output u0, non-zero at taps
+     * [k0, k1), and read from start[u0] + (i - u0) * step: the interior,
+     * computed as vectors. u0 = u1 when there is no such run of 8. */
+    int u0, u1, step, k0, k1;
 } cnp_resample_axis;
 
 /* Source pixels an output pixel may need when `size` source pixels become
@@ -180,6 +184,9 @@ typedef struct cnp_tiler_params {
     double nodata;
     /* A quality mask: usable pixels; NULL: none. */
     const cnp_qmask_spec *qmask;
+    /* > 0: also make a preview of the scene, longest side this many pixels,
+     * from the pixels read (cnp_tiler_preview); 0: none. */
+    int preview_size;
 } cnp_tiler_params;
 
 /* The georeferenced chip grid and what the tiler decided. Owned by the
@@ -270,5 +277,38 @@ void cnp_tiler_stats_get(const cnp_tiler *t, cnp_tiler_stats *stats);
 
 /* Closes the scene, frees everything. NULL is a no-op. */
 void cnp_tiler_close(cnp_tiler *t);
+
+/* ------------------------------------------------------------------------
+ * Preview (preview.c): the scene small, made by the tiler from the pixels
+ * it reads anyway, so that a quick-look need not decode the scene again.
+ * Canvas pixel (i, j) of a cw x ch canvas over a W x H scene covers the
+ * scene pixels whose centres fall in [i W / cw, (i + 1) W / cw) x
+ * [j H / ch, (j + 1) H / ch); its value is the mean of the valid ones (a
+ * box filter: GDAL's AVERAGE for whole-pixel footprints), and it is
+ * invalid when none is. Values are the bands as stored (no scaling). */
+typedef struct cnp_preview {
+    int width, height;         /* the canvas */
+    int n_planes;              /* 3: the first three bands read (red, green,
+                                  blue); 1: the first band */
+    float *planes;             /* (n_planes, height, width) */
+    unsigned char *valid;      /* (height, width) 1: a valid pixel under it */
+} cnp_preview;
+
+/* The canvas of a w x h scene: longest side `size`, the other in
+ * proportion (rounded, at least 1). */
+void cnp_preview_canvas(int w, int h, int size, int *cw, int *ch);
+
+/* Frees a preview and what it holds (its arrays are not free()-able on
+ * their own). NULL is a no-op. */
+void cnp_preview_free(cnp_preview *p);
+
+/* The preview asked for with params->preview_size, once every strip has
+ * been handed out: *out is a new preview the caller frees with
+ * cnp_preview_free(). *out is NULL (and CNP_OK) when none was asked for,
+ * when strips remain, when it was taken already (it is handed out once), or
+ * when the tiler declined because the scene has an overview at least as
+ * large as the canvas (a reader of the preview reads that instead, for
+ * less). Fails only when out of memory. */
+cnp_status cnp_tiler_preview(cnp_ctx *ctx, cnp_tiler *t, cnp_preview **out);
 
 #endif

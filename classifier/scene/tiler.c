@@ -3,6 +3,7 @@
  * the geometry, validity and reading rules). */
 #define _POSIX_C_SOURCE 200809L
 #include "scene/scene.h"
+#include "scene/preview_int.h"
 #include "base/gdal.h"
 
 #include <gdal.h>
@@ -63,6 +64,10 @@ typedef struct reader {
     GDALDatasetH qds;        /* the quality mask, own handle; NULL without one */
     cnp_resample_axis ax, ay; /* a chip's resampling weights along x, y */
     float *rtmp;             /* (S, chip width) resampling scratch */
+    float *craw;             /* (C, chip rows, chip width) one chip's window
+                                normalised, when t->chipwise and resampling */
+    cnp_preview_rows pv;     /* its rows of the preview, before binning */
+    int last_iy1;            /* end row of the last window it read (0: none) */
 } reader;
 
 struct cnp_tiler {
@@ -88,15 +93,22 @@ struct cnp_tiler {
     double qmask_gt[6];
     int qmask_w, qmask_h;
     int resample;            /* 0: chips are copied pixel for pixel */
+    int chipwise;            /* normalise each chip's window as it is cut (hot in
+                                cache), not the whole segment first: integer
+                                bands, chips side by side (stride >= chip) */
     int seg_cols, segs_per_row;
     int check_finite;        /* a band read is floating point (may hold NaN) */
     GDALDataType stage;      /* the type bands are read as: Byte or UInt16 when
                                 every band read is one, else Float32 */
 
     int buf_w, buf_h;        /* capacity of a segment's source window */
+    int block_h;             /* the tallest block of the bands read */
     int n_readers;
     reader readers[MAX_READERS];
     slot slots[MAX_READERS];
+
+    int have_preview;        /* pv is being filled (preview_size asked, no overview) */
+    cnp_preview_acc pv;
 
     int round0, round_n;     /* the strips read in the current round */
     int next_give;           /* next strip index handed out */
@@ -275,6 +287,7 @@ static cnp_status plan_buffers(cnp_ctx *ctx, cnp_tiler *t, int strip_chips)
     seg = strip_chips < in->cols ? strip_chips : in->cols;
     /* Source buffer: C x h x w floats within the budget. */
     wmax = (double)SEGMENT_BYTES / (4.0 * t->C * h);
+    t->chipwise = t->stage != GDT_Float32 && in->stride_px[0] >= in->chip_px[0];
     while (seg > 1 && (seg - 1) * in->stride_px[0] + in->chip_px[0] + 2.0 > wmax)
         seg--;
     /* Model input: seg x C x S x S floats within the budget. */
@@ -316,6 +329,12 @@ static cnp_status plan_buffers(cnp_ctx *ctx, cnp_tiler *t, int strip_chips)
             r->rtmp = cnp_aligned_alloc(ctx, (size_t)t->S * (size_t)cw, sizeof(float),
                                         "the resampling scratch");
             if (!r->rtmp)
+                return CNP_ERR_NOMEM;
+            if (t->chipwise &&
+                !(r->craw = cnp_aligned_alloc(ctx,
+                                              (size_t)t->C * (size_t)cw *
+                                                  ((size_t)ceil(in->chip_px[1]) + 1),
+                                              sizeof(float), "the chip window")))
                 return CNP_ERR_NOMEM;
         }
     }
@@ -616,6 +635,18 @@ static cnp_status open_qmask(cnp_ctx *ctx, cnp_tiler *t, reader *r, OGRSpatialRe
 
 /* Reader handles on the scene (reader 0 borrows the tiler's), their
  * validity mask bands and quality mask handles. */
+/* t->block_h: rows of the tallest block among the bands read. */
+static void tallest_block(cnp_tiler *t)
+{
+    int c, bx, by;
+    t->block_h = 1;
+    for (c = 0; c < t->C; c++) {
+        GDALGetBlockSize(GDALGetRasterBand(t->ds, t->bands[c]), &bx, &by);
+        if (by > t->block_h)
+            t->block_h = by;
+    }
+}
+
 static cnp_status open_readers(cnp_ctx *ctx, cnp_tiler *t, int n, OGRSpatialReferenceH srs)
 {
     cnp_status st;
@@ -632,11 +663,43 @@ static cnp_status open_readers(cnp_ctx *ctx, cnp_tiler *t, int n, OGRSpatialRefe
             return cnp_error(ctx, CNP_ERR_IO, "%s: cannot open it a second time for reading "
                              "(%s)", t->path, cnp_gdal_msg());
         find_masks(t, r);
+        if (c == 0)
+            tallest_block(t);
         if (t->have_qmask && (st = open_qmask(ctx, t, r, srs)) != CNP_OK)
             return st;
     }
     if (!t->info.mask_kind)
         return cnp_error(ctx, CNP_ERR_NOMEM, "out of memory");
+    return CNP_OK;
+}
+
+/* The preview's canvas and buffers, unless none is asked for or band 1
+ * read has an overview at least as large (cnp_tiler_preview). */
+static cnp_status plan_preview(cnp_ctx *ctx, cnp_tiler *t, int size)
+{
+    const cnp_tiler_info *in = &t->info;
+    GDALRasterBandH b;
+    cnp_status st;
+    int cw, ch, i, n;
+
+    if (size <= 0)
+        return CNP_OK;
+    cnp_preview_canvas(in->width, in->height, size, &cw, &ch);
+    b = GDALGetRasterBand(t->ds, t->bands[0]);
+    n = GDALGetOverviewCount(b);
+    for (i = 0; i < n; i++) {
+        GDALRasterBandH o = GDALGetOverview(b, i);
+        if (o && GDALGetRasterBandXSize(o) >= cw && GDALGetRasterBandXSize(o) < in->width)
+            return CNP_OK;
+    }
+    if ((st = cnp_preview_acc_init(ctx, &t->pv, in->width, in->height, cw, ch,
+                                   t->C >= 3 ? 3 : 1)) != CNP_OK)
+        return st;
+    for (i = 0; i < t->n_readers; i++)
+        if ((st = cnp_preview_rows_init(ctx, &t->readers[i].pv, t->pv.n_planes, t->buf_w)) !=
+            CNP_OK)
+            return st;
+    t->have_preview = 1;
     return CNP_OK;
 }
 
@@ -658,7 +721,8 @@ cnp_status cnp_tiler_open(cnp_ctx *ctx, const char *path, const cnp_tiler_params
         (st = open_scene(ctx, t, &srs)) != CNP_OK || (st = check_bands(ctx, t)) != CNP_OK ||
         (st = pixel_metres(ctx, t, srs)) != CNP_OK || (st = lay_out_grid(ctx, t, p)) != CNP_OK ||
         (st = open_readers(ctx, t, p->readers, srs)) != CNP_OK ||
-        (st = plan_buffers(ctx, t, p->strip_chips)) != CNP_OK)
+        (st = plan_buffers(ctx, t, p->strip_chips)) != CNP_OK ||
+        (st = plan_preview(ctx, t, p->preview_size)) != CNP_OK)
         goto cleanup;
     *out = t;
     t = NULL;
@@ -695,6 +759,39 @@ static int window_empty(const cnp_tiler *t, const reader *r, int x, int y, int w
     return 0;
 }
 
+/* Pixels [x0, x0 + w) x [y0, y0 + h) of the segment buffer (bw wide,
+ * channel planes `plane` apart) normalised from r->staged into dst (C, h,
+ * w), as normalise() would: the same values, computed while they are hot
+ * in cache. Integer bands only. */
+CNP_VECTOR_CLONES
+static void normalise_window(const cnp_tiler *t, const reader *r, size_t plane, int bw, int x0,
+                             int y0, int w, int h, float *restrict dst)
+{
+    int c, y, x;
+    for (c = 0; c < t->C; c++) {
+        const float a = t->na[c];
+        const float b = t->nb[c];
+        for (y = 0; y < h; y++) {
+            size_t at = (size_t)(y0 + y) * (size_t)bw + (size_t)x0;
+            const unsigned char *restrict ok = r->use + at;
+            float *restrict p = dst + ((size_t)c * (size_t)h + (size_t)y) * (size_t)w;
+            if (t->stage == GDT_Byte) {
+                const unsigned char *restrict q =
+                    (const unsigned char *)r->staged + (size_t)c * plane + at;
+#pragma omp simd
+                for (x = 0; x < w; x++)
+                    p[x] = ((float)q[x] * a - b) * (float)ok[x];
+            } else {
+                const unsigned short *restrict q =
+                    (const unsigned short *)r->staged + (size_t)c * plane + at;
+#pragma omp simd
+                for (x = 0; x < w; x++)
+                    p[x] = ((float)q[x] * a - b) * (float)ok[x];
+            }
+        }
+    }
+}
+
 /* Resizes one chip to S x S as an image of its own (what canopy predict
  * does with a chip file): the chip's window in the strip buffer, starting
  * at (fx, fy) and chip_px wide, is resampled as an image covering its whole
@@ -708,6 +805,8 @@ static void resize_chip(const cnp_tiler *t, reader *r, double fx, double fy, int
     int x0 = (int)floor(fx), y0 = (int)floor(fy);
     cnp_resample_shape sh;
 
+    int h = (int)ceil(fy + in->chip_px[1]) - y0;
+
     sh.C = t->C;
     sh.w = (int)ceil(fx + in->chip_px[0]) - x0;
     sh.ld = bw;
@@ -715,7 +814,14 @@ static void resize_chip(const cnp_tiler *t, reader *r, double fx, double fy, int
     sh.x = &r->ax;
     sh.y = &r->ay;
     cnp_resample_axis_set(&r->ax, fx - x0, in->chip_px[0], sh.w);
-    cnp_resample_axis_set(&r->ay, fy - y0, in->chip_px[1], (int)ceil(fy + in->chip_px[1]) - y0);
+    cnp_resample_axis_set(&r->ay, fy - y0, in->chip_px[1], h);
+    if (t->chipwise) {
+        normalise_window(t, r, plane, bw, x0, y0, sh.w, h, r->craw);
+        sh.ld = sh.w;
+        sh.plane = (size_t)sh.w * (size_t)h;
+        cnp_resample_chip(dst, r->craw, r->rtmp, &sh);
+        return;
+    }
     cnp_resample_chip(dst, r->raw + (size_t)y0 * bw + x0, r->rtmp, &sh);
 }
 
@@ -868,6 +974,7 @@ static cnp_status read_valid(cnp_ctx *ctx, const cnp_tiler *t, reader *r, const 
  * are finite, so a product with ok (0 or 1) masks them in a loop that
  * vectorises; a Float32 buffer may hold NaN (or stale values outside the
  * scene), so it is masked by a select. */
+CNP_VECTOR_CLONES
 static void normalise(const cnp_tiler *t, reader *r, size_t plane)
 {
     const unsigned char *restrict ok = r->use;
@@ -937,7 +1044,10 @@ static void cut_chips(const cnp_tiler *t, reader *r, slot *sl, const window *w)
         sl->cols[s->n_chips] = s->col0 + j;
         sl->partial[s->n_chips] = usable < total;
         dst = sl->input + (size_t)s->n_chips * t->C * S2;
-        if (!t->resample) {
+        if (!t->resample && t->chipwise) {
+            normalise_window(t, r, w->plane, w->bw, (int)cx - w->bx0, (int)w->y0 - w->by0, t->S,
+                             t->S, dst);
+        } else if (!t->resample) {
             int ox = (int)cx - w->bx0, oy = (int)w->y0 - w->by0;
             for (c = 0; c < t->C; c++)
                 for (y = 0; y < t->S; y++)
@@ -949,6 +1059,32 @@ static void cut_chips(const cnp_tiler *t, reader *r, slot *sl, const window *w)
         }
         s->n_chips++;
     }
+}
+
+/* The scene pixels strip segment s owns (those whose centres are in its
+ * grid cells, and up to the scene's edge in the last row or column: each
+ * pixel in exactly one segment, inside its window as stride <= chip) into
+ * the preview, as read (before normalise()). */
+static void add_to_preview(cnp_tiler *t, reader *r, const cnp_strip *s, const window *w)
+{
+    const cnp_tiler_info *in = &t->info;
+    cnp_preview_window pw;
+    int x0 = (int)ceil(s->col0 * in->stride_px[0] - 0.5);
+    int y0 = (int)ceil(s->row * in->stride_px[1] - 0.5);
+    int x1 = s->col0 + s->n_cols >= in->cols
+                 ? in->width
+                 : (int)ceil((s->col0 + s->n_cols) * in->stride_px[0] - 0.5);
+    int y1 = s->row + 1 >= in->rows ? in->height : (int)ceil((s->row + 1) * in->stride_px[1] - 0.5);
+
+    pw.data = t->stage == GDT_Float32 ? (const void *)r->raw : (const void *)r->staged;
+    pw.type = t->stage;
+    pw.plane = w->plane;
+    pw.row = w->bw;
+    pw.x0 = w->bx0;
+    pw.y0 = w->by0;
+    pw.ok = r->ok;
+    cnp_preview_acc_add(&t->pv, &r->pv, &pw, x0 > w->ix0 ? x0 : w->ix0, x1 < w->ix1 ? x1 : w->ix1,
+                        y0 > w->iy0 ? y0 : w->iy0, y1 < w->iy1 ? y1 : w->iy1);
 }
 
 /* Reads strip segment k into slot sl (reader thread r). */
@@ -999,8 +1135,18 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, reader *r, int k, slot 
         }
         return CNP_OK;
     }
+    /* A reader's windows move down the scene. When this one starts below
+     * every block row its handle has read, those blocks are done with:
+     * dropping them from GDAL's cache lets the next blocks reuse their
+     * memory instead of touching new pages until the cache limit (5 % of
+     * RAM by default; page faults are dear in virtual machines). */
+    if (r->last_iy1 > 0 && (r->last_iy1 - 1) / t->block_h < w.iy0 / t->block_h)
+        GDALFlushCache(r->ds);
+    r->last_iy1 = w.iy1;
     if ((st = read_valid(ctx, t, r, &w)) != CNP_OK)
         return st;
+    if (t->have_preview)
+        add_to_preview(t, r, s, &w);
     /* Inside the scene without masks, nodata or floats: no pixel to count. */
     w.all_usable = w.ix0 == w.bx0 && w.iy0 == w.by0 && w.ix1 == w.bx0 + w.bw &&
                    w.iy1 == w.by0 + w.bh && r->n_masks == 0 && !t->check_finite &&
@@ -1012,7 +1158,8 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, reader *r, int k, slot 
     } else {
         memcpy(r->use, r->ok, w.plane);
     }
-    normalise(t, r, w.plane);
+    if (!t->chipwise)
+        normalise(t, r, w.plane);
     cut_chips(t, r, sl, &w);
     return CNP_OK;
 }
@@ -1088,6 +1235,14 @@ cnp_status cnp_tiler_next_strip(cnp_ctx *ctx, cnp_tiler *t, const cnp_strip **ou
     return CNP_OK;
 }
 
+cnp_status cnp_tiler_preview(cnp_ctx *ctx, cnp_tiler *t, cnp_preview **out)
+{
+    *out = NULL;
+    if (!t->have_preview || t->next_give < t->info.n_strips || !t->pv.sum)
+        return CNP_OK;
+    return cnp_preview_acc_finish(ctx, &t->pv, out);
+}
+
 void cnp_tiler_stats_get(const cnp_tiler *t, cnp_tiler_stats *stats)
 {
     memset(stats, 0, sizeof *stats);
@@ -1116,6 +1271,8 @@ void cnp_tiler_close(cnp_tiler *t)
         cnp_resample_axis_free(&r->ax);
         cnp_resample_axis_free(&r->ay);
         cnp_aligned_free(r->rtmp);
+        cnp_aligned_free(r->craw);
+        cnp_preview_rows_free(&r->pv);
         free(r->ok);
         free(r->tmp);
         free(r->use);
@@ -1131,6 +1288,7 @@ void cnp_tiler_close(cnp_tiler *t)
         free(t->slots[s].partial);
         cnp_aligned_free(t->slots[s].input);
     }
+    cnp_preview_acc_free(&t->pv);
     free((char *)t->info.mask_kind);
     CSLDestroy(t->files);
     free(t->wkt);

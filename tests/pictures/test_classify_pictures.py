@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 
+import numpy as np
+
 from osgeo import gdal
 
 import canopytest as ct
@@ -16,7 +18,9 @@ import pictest as pt
 def main():
     with ct.tmpdir() as d:
         out = os.path.join(d, "out")
-        scene = pt.make_scene(os.path.join(d, "s.tif"), 1024, 768)
+        # 1.5 scene pixels per quick-look pixel: drawn from the tiler's
+        # preview, the box where the scene has it.
+        scene = pt.make_scene(os.path.join(d, "s.tif"), 1536, 1152)
         ct.canopy("classify", "-q", "-o", out, scene)
         names = set(os.listdir(out))
         for suffix in (".quicklook.png", ".quicklook.pgw", ".quicklook.png.aux.xml", ".stac.json"):
@@ -26,6 +30,14 @@ def main():
         assert {"s.quicklook.png", "s.quicklook.pgw", "s.stac.json"} <= listed, listed
         ql = gdal.Open(os.path.join(out, "s.quicklook.png"))
         assert (ql.RasterXSize, ql.RasterYSize) == (1024, 768)
+        rgb = pt.read_rgb(os.path.join(out, "s.quicklook.png")).astype(int)
+        x0, y0, x1, y1 = pt.MAGENTA_BOX
+        inner = rgb[int(y0 * 768) + 2:int(y1 * 768) - 2, int(x0 * 1024) + 2:int(x1 * 1024) - 2]
+        magenta = (np.abs(inner - (255, 0, 255)).max(axis=2) < 60).mean()
+        assert magenta > 0.9, "the scene's box is not where it is (%.2f magenta)" % magenta
+        left = rgb[:, :int(x0 * 1024) - 4]
+        stray = (np.abs(left - (255, 0, 255)).max(axis=2) < 60).mean()
+        assert stray < 0.01, "magenta where the scene has none (%.3f)" % stray
         item = json.load(open(os.path.join(out, "s.stac.json")))
         assert item["properties"]["canopy:model"] == m["model"]["name"]
         assert item["assets"]["manifest"]["href"] == "./s.manifest.json"

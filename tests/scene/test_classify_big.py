@@ -98,7 +98,10 @@ def run():
         t0 = time.monotonic()
         while not os.path.isdir(out) and time.monotonic() - t0 < 20:
             time.sleep(0.05)
-        time.sleep(1.0)
+        # Reading the imagery takes most of a second (the quick-look comes
+        # from the same reads): 0.3 s in is in the middle of it.
+        time.sleep(0.3)
+        assert p.poll() is None, "the run ended before it could be interrupted"
         p.send_signal(signal.SIGINT)
         so, se = p.communicate(timeout=120)
         assert p.returncode == -signal.SIGINT, (p.returncode, so, se)

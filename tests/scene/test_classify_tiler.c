@@ -5,10 +5,14 @@
  *   test_classify_tiler SCENE OUT.f32 [--chip N] [--stride N] [--size S]
  *       [--bands 1,2,3] [--offset A] [--scale X] [--mean a,b,c] [--std a,b,c]
  *       [--gsd M|native] [--min-valid F] [--strip-chips N] [--readers N]
+ *       [--preview SIZE]
  *
  * Prints one JSON object (grid, geometry, per-cell valid fractions, chips
  * in reading order with their partial flag) to stdout and writes the chips'
  * normalised input, (n_chips, C, S, S) float32 in reading order, to OUT.f32.
+ * With --preview, the tiler's preview of that size: "preview": [width,
+ * height, planes] (null when the tiler declined) and, in OUT.f32.preview,
+ * its planes then its validity as float32.
  * Exit 0 on success, 1 with the tiler's message on stderr otherwise.
  */
 #include "scene/scene.h"
@@ -29,6 +33,39 @@ static int parse_list(const char *s, double *v, int max)
         s = *end == ',' ? end + 1 : end;
     }
     return n;
+}
+
+/* The preview (if any) to OUT.f32.preview, its size to stdout. */
+static cnp_status write_preview(cnp_ctx *ctx, cnp_tiler *t, const char *out)
+{
+    cnp_preview *pv = NULL;
+    char path[4096];
+    size_t n, i;
+    FILE *f;
+    cnp_status st = cnp_tiler_preview(ctx, t, &pv);
+
+    if (st != CNP_OK)
+        return st;
+    if (!pv) {
+        printf(",\n \"preview\": null");
+        return CNP_OK;
+    }
+    n = (size_t)pv->width * (size_t)pv->height;
+    snprintf(path, sizeof path, "%s.preview", out);
+    f = fopen(path, "wb");
+    if (!f || fwrite(pv->planes, sizeof(float), n * (size_t)pv->n_planes, f) !=
+                  n * (size_t)pv->n_planes)
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s", path);
+    for (i = 0; st == CNP_OK && i < n; i++) {
+        float v = pv->valid[i];
+        if (fwrite(&v, sizeof v, 1, f) != 1)
+            st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s", path);
+    }
+    if (f && fclose(f) != 0 && st == CNP_OK)
+        st = cnp_error(ctx, CNP_ERR_IO, "cannot write %s", path);
+    printf(",\n \"preview\": [%d, %d, %d]", pv->width, pv->height, pv->n_planes);
+    cnp_preview_free(pv);
+    return st;
 }
 
 int main(int argc, char **argv)
@@ -67,6 +104,8 @@ int main(int argc, char **argv)
             p.strip_chips = atoi(a);
         else if (!strcmp(o, "--readers"))
             p.readers = atoi(a);
+        else if (!strcmp(o, "--preview"))
+            p.preview_size = atoi(a);
         else if (!strcmp(o, "--gsd")) {
             if (!strcmp(a, "native"))
                 p.gsd_mode = CNP_GSD_NATIVE;
@@ -119,8 +158,11 @@ int main(int argc, char **argv)
     printf("],\n \"valid\": [");
     for (i = 0; i < in->rows * in->cols; i++)
         printf("%s%.9g", i ? ", " : "", (double)cells[3 * i]);
+    printf("]");
+    if (write_preview(&ctx, t, argv[2]) != CNP_OK)
+        goto cleanup;
     cnp_tiler_stats_get(t, &stats);
-    printf("],\n \"stats\": {\"chips\": %ld, \"partial\": %ld, \"skipped\": %ld}}\n",
+    printf(",\n \"stats\": {\"chips\": %ld, \"partial\": %ld, \"skipped\": %ld}}\n",
            stats.chips, stats.partial, stats.skipped);
     rc = 0;
 cleanup:

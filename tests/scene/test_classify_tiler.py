@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import canopytest as ct
 from test_classify_lib import chip_as_image, make_scene
+from scenes import texture
 
 gdal.UseExceptions()
 DRIVER = os.path.join(ct.BUILDDIR, "tests", "scene", "test_classify_tiler")
@@ -276,6 +277,96 @@ def test_masks(d):
         print("%s: %d of %d cells classified" % (kind, len(got), info["rows"] * info["cols"]))
 
 
+def preview_ref(vals, ok, size):
+    """The preview by its definition: canvas pixel = mean of the valid scene
+    pixels whose centres fall in its footprint; vals (P, H, W) as stored."""
+    P, H, W = vals.shape
+    if W >= H:
+        cw, ch = size, max(1, int(math.floor(size * H / W + 0.5)))
+    else:
+        ch, cw = size, max(1, int(math.floor(size * W / H + 0.5)))
+    xb = np.minimum(np.floor((np.arange(W) + 0.5) * cw / W).astype(int), cw - 1)
+    yb = np.minimum(np.floor((np.arange(H) + 0.5) * ch / H).astype(int), ch - 1)
+    idx = (yb[:, None] * cw + xb[None, :]).ravel()
+    cnt = np.bincount(idx, weights=ok.ravel().astype(np.float64), minlength=cw * ch)
+    mean = np.stack([np.bincount(idx, weights=np.where(ok, v, 0.0).ravel(), minlength=cw * ch)
+                     for v in vals.astype(np.float64)]) / np.maximum(cnt, 1)
+    return mean.reshape(P, ch, cw), (cnt > 0).reshape(ch, cw)
+
+
+def check_preview(info, out, vals, ok, size, what):
+    exp, exp_ok = preview_ref(vals, ok, size)
+    P, ch, cw = exp.shape
+    assert info["preview"] == [cw, ch, P], (what, info["preview"], (cw, ch, P))
+    got = np.fromfile(out + ".preview", dtype=np.float32)
+    assert got.size == (P + 1) * cw * ch, (what, got.size)
+    planes, valid = got[:P * cw * ch].reshape(P, ch, cw), got[P * cw * ch:].reshape(ch, cw)
+    assert np.array_equal(valid > 0, exp_ok), (what, int((valid > 0).sum()), int(exp_ok.sum()))
+    err = np.abs(planes - exp)[:, exp_ok].max()
+    scale = np.abs(exp[:, exp_ok]).max()
+    assert err <= 1e-6 * scale, (what, err, scale)
+    assert (planes[:, ~exp_ok] == 0).all(), what
+    print("preview %s: %d x %d x %d, %d invalid, worst error %.2g of %.3g"
+          % (what, cw, ch, P, int((~exp_ok).sum()), err, scale))
+    return planes
+
+
+def test_preview(d):
+    """The tiler's preview (what the quick-look draws) against its definition
+    computed from GDAL's read of the whole scene: overlapping strips, several
+    readers, segments, nodata, a mask band, a resampled grid, floats with
+    NaN, portrait scenes; declined when an overview can be read instead."""
+    gt = [600000.0, 10.0, 0.0, 8800000.0, 0.0, -10.0]
+    # Byte, nodata: overlapping chips (stride < chip), 3-chip segments.
+    W, H = 1500, 1000
+    arr = texture(5, 3, H, W, lo=1)
+    ok = np.ones((H, W), bool)
+    ok[300:520, 410:730] = False
+    ok[:, 1460:] = False
+    arr[:, ~ok] = 0
+    scene = os.path.join(d, "pv_byte.tif")
+    make_scene(scene, arr, gt, 32720, nodata=0, options=["TILED=YES", "COMPRESS=DEFLATE"])
+    out = os.path.join(d, "pv_byte.f32")
+    first = None
+    for readers in (1, 2, 3):
+        info = tile(scene, out, "--chip", 128, "--stride", 96, "--size", 128, "--strip-chips", 3,
+                    "--readers", readers, "--preview", 256, *std_opts())
+        planes = check_preview(info, out, arr, ok, 256, "byte, %d readers" % readers)
+        if first is None:
+            first = planes
+        assert np.abs(planes - first).max() <= 1e-3, "readers change the preview"
+    # UInt16 through a mask band, bands reordered (4 read: the first three
+    # make the picture), on a grid resampled to 13 m (fractional windows).
+    arr = texture(6, 4, 640, 900, lo=1, hi=12000, dtype=np.uint16)
+    mask = np.full((640, 900), 255, np.uint8)
+    mask[500:, :200] = 0
+    scene = os.path.join(d, "pv_u16.tif")
+    make_scene(scene, arr, gt, 32720, dtype=gdal.GDT_UInt16, mask=mask)
+    info = tile(scene, out, "--chip", 64, "--stride", 50, "--size", 64, "--gsd", 13,
+                "--bands", "3,2,1,4", "--mean", "0,0,0,0", "--std", "1,1,1,1",
+                "--preview", 300)
+    assert info["resampling"] == "bilinear", info["resampling"]
+    check_preview(info, out, arr[[2, 1, 0]], mask > 0, 300, "uint16, mask, 13 m grid")
+    # Float32 with NaN, one band, portrait.
+    arr = texture(7, 1, 1100, 700, lo=0, hi=1, dtype=np.float64).astype(np.float32)
+    arr[0, 100:180, 50:400] = np.nan
+    scene = os.path.join(d, "pv_f32.tif")
+    make_scene(scene, arr, gt, 32720, dtype=gdal.GDT_Float32)
+    info = tile(scene, out, "--chip", 100, "--size", 100, "--bands", "1", "--mean", "0",
+                "--std", "1", "--preview", 128)
+    check_preview(info, out, np.nan_to_num(arr), np.isfinite(arr[0]), 128, "float32, NaN")
+    # An overview as large as the canvas: the tiler leaves the preview to it.
+    ds = gdal.Open(scene, gdal.GA_Update)
+    ds.BuildOverviews("AVERAGE", [4])
+    ds = None
+    info = tile(scene, out, "--chip", 100, "--size", 100, "--bands", "1", "--mean", "0",
+                "--std", "1", "--preview", 128)
+    assert info["preview"] is None, info["preview"]
+    info = tile(scene, out, "--chip", 100, "--size", 100, "--bands", "1", "--mean", "0",
+                "--std", "1", "--preview", 300)
+    assert info["preview"] == [191, 300, 1], info["preview"]
+
+
 def test_geographic(d):
     """EPSG:4326 (degrees) and EPSG:3857 (scaled metres): ground pixel sizes
     from the ellipsoid at the scene centre."""
@@ -357,6 +448,7 @@ def main():
         test_resampled(d)
         test_resampled_like_gdal(d)
         test_masks(d)
+        test_preview(d)
         test_geographic(d)
         test_refusals(d)
 

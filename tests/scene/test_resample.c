@@ -85,6 +85,8 @@ int main(void)
         {{0.9, 0.3}, {511.7, 383.2}, 128},  /* 4x and 3x */
         {{0.2, 0.7}, {1.5, 2.2}, 8},        /* a chip smaller than the kernel */
         {{0, 0}, {7, 5}, 3},                /* odd ratios */
+        {{0, 0}, {512, 300}, 128},          /* 4x (a step the code does not name) */
+        {{0, 0}, {128, 128}, 128},          /* 1x */
     };
     kt_rng rng = {42};
     int ok = 1;
