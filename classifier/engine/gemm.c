@@ -49,6 +49,7 @@ cnp_exec cnp_exec_make(int n_threads, cnp_conv_algo algo, cnp_isa isa)
     cnp_exec ex;
     ex.n_threads = n_threads;
     ex.avx512 = cnp_isa_for(algo, isa) == CNP_ISA_AVX512;
+    ex.avx2 = cnp_isa_for(algo, isa) == CNP_ISA_AVX2;
     return ex;
 }
 

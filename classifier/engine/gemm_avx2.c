@@ -163,20 +163,20 @@ static TARGET_AVX2 int copy_stride2(float *d, const float *row, int q0, int n, i
     return u;
 }
 
-/* ---- B packing, plain C ------------------------------------------------- */
+/* ---- B packing ------------------------------------------------------------ */
 
-/* Dense source: rows [k0, k0 + kc) of src (ld lds), columns [j0, j0 + w). */
-static void pack_dense_c(float *dst, const float *src, size_t lds, int k0, int kc, size_t j0,
-                         int w)
+/* Dense source: rows [k0, k0 + kc) of src (ld lds), columns [j0, j0 + w),
+ * 8 floats at a time (the panel's columns past w zero). */
+static TARGET_AVX2 void pack_dense_v(float *dst, const float *src, size_t lds, int k0, int kc,
+                                     size_t j0, int w)
 {
     for (int k = 0; k < kc; k++) {
         const float *s = src + (size_t)(k0 + k) * lds + j0;
         for (int d0 = 0; d0 < w; d0 += NR) {
             int ldd;
             float *d = dst + cnp_gemm_panel_row(d0, w, kc, k, &ldd);
-            const int n = w - d0 < ldd ? w - d0 : ldd;
-            memcpy(d, s + d0, (size_t)n * sizeof *d);
-            memset(d + n, 0, (size_t)(ldd - n) * sizeof *d);
+            for (int t = 0; t < ldd; t += 8)
+                _mm256_storeu_ps(d + t, load_n(s + d0 + t, w - d0 - t));
         }
     }
 }
@@ -244,7 +244,7 @@ void cnp_gemm_pack_b_avx2(float *dst, const cnp_gemm_b *src, int k0, int kc, siz
     if (src->conv)
         pack_im2col_c(dst, src, k0, kc, j0, w);
     else
-        pack_dense_c(dst, src->x, src->ld, k0, kc, j0, w);
+        pack_dense_v(dst, src->x, src->ld, k0, kc, j0, w);
 }
 
 #else   /* not x86: never chosen */

@@ -148,6 +148,7 @@ typedef struct cnp_pool_shape {
 typedef struct cnp_exec {
     int n_threads;          /* <= 0: all cores */
     int avx512;             /* 1: AVX-512 kernels allowed */
+    int avx2;               /* 1: the AVX2 + FMA kernels (the AVX2 path) */
 } cnp_exec;
 cnp_exec cnp_exec_make(int n_threads, cnp_conv_algo algo, cnp_isa isa);
 

@@ -127,6 +127,61 @@ static TARGET_AVX512 void maxpool_plane_avx512(float *yp, const float *xp,
     }
 }
 
+#define TARGET_AVX2 __attribute__((target("avx2,fma")))
+
+static inline __attribute__((always_inline)) TARGET_AVX2 __m256 max_nan8(__m256 a, __m256 b)
+{
+    return _mm256_blendv_ps(_mm256_max_ps(a, b), a, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+}
+
+/* Lanes [0, n) of an 8-lane mask (all bits set in a lane that is on). */
+static inline __attribute__((always_inline)) TARGET_AVX2 __m256i first_lanes8(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* maxpool_plane_avx512 in 8 lanes, for CPUs with AVX2 only. */
+static TARGET_AVX2 void maxpool_plane_avx2(float *yp, const float *xp, const cnp_pool_shape *s)
+{
+    float rb[POOL_ROW_MAX + 96] __attribute__((aligned(32)));
+    const int sw = s->stride_w, pl = s->pad_l;
+    const int span = (s->Q - 1) * sw + s->S;
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+
+    for (int p = 0; p < s->P; p++) {
+        const int hs = p * s->stride_h - s->pad_t;
+        const int h0 = hs < 0 ? 0 : hs, h1 = hs + s->R > s->H ? s->H : hs + s->R;
+        for (int j = 0; j < span + 64; j += 8)
+            _mm256_storeu_ps(rb + j, ninf);
+        for (int iw = 0; iw < s->W && iw + pl < span; iw += 8) {
+            const __m256i m = first_lanes8(s->W - iw);
+            __m256 v = ninf;
+            for (int h = h0; h < h1; h++) {
+                const __m256 x = _mm256_maskload_ps(xp + (size_t)h * s->W + iw, m);
+                v = max_nan8(_mm256_blendv_ps(ninf, x, _mm256_castsi256_ps(m)), v);
+            }
+            _mm256_storeu_ps(rb + pl + iw, v);
+        }
+        for (int q = 0; q < s->Q; q += 8) {
+            __m256 v = ninf;
+            for (int t = 0; t < s->S; t++) {
+                const float *r = rb + q * sw + t;
+                __m256 w;
+                if (sw == 1) {
+                    w = _mm256_loadu_ps(r);
+                } else { /* the even lanes of r[0..15], in order */
+                    const __m256 e = _mm256_shuffle_ps(_mm256_loadu_ps(r), _mm256_loadu_ps(r + 8),
+                                                       _MM_SHUFFLE(2, 0, 2, 0));
+                    w = _mm256_castpd_ps(
+                        _mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+                }
+                v = max_nan8(w, v);
+            }
+            _mm256_maskstore_ps(yp + (size_t)p * s->Q + q, first_lanes8(s->Q - q), v);
+        }
+    }
+}
+
 #endif
 
 void cnp_maxpool2d(float *y, const float *x, const cnp_pool_shape *s, const cnp_exec *ex)
@@ -139,10 +194,16 @@ void cnp_maxpool2d(float *y, const float *x, const cnp_pool_shape *s, const cnp_
 #if CNP_X86
     const int span = (s->Q - 1) * s->stride_w + s->S;
     if ((s->stride_w == 1 || s->stride_w == 2) && span <= POOL_ROW_MAX &&
-        s->pad_l + s->W <= POOL_ROW_MAX && ex->avx512) {
+        s->pad_l + s->W <= POOL_ROW_MAX && (ex->avx512 || ex->avx2)) {
+        if (ex->avx512) {
 #pragma omp parallel for schedule(static) num_threads(threads_for(planes * HW, n_threads))
-        for (long i = 0; i < planes; i++)
-            maxpool_plane_avx512(y + (size_t)i * PQ, x + (size_t)i * HW, s);
+            for (long i = 0; i < planes; i++)
+                maxpool_plane_avx512(y + (size_t)i * PQ, x + (size_t)i * HW, s);
+        } else {
+#pragma omp parallel for schedule(static) num_threads(threads_for(planes * HW, n_threads))
+            for (long i = 0; i < planes; i++)
+                maxpool_plane_avx2(y + (size_t)i * PQ, x + (size_t)i * HW, s);
+        }
         return;
     }
 #endif
