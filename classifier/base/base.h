@@ -41,9 +41,10 @@ void cnp_aligned_free(void *p);
 
 /* On a function whose loops the compiler vectorises by itself (omp simd):
  * compile it for AVX-512, AVX2 + FMA and the x86-64 baseline, the best one
- * the CPU has chosen when the library loads (GNU ifunc). The baseline alone
- * runs such loops 128 bits wide. Empty where clones are not available. */
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__ELF__)
+ * the CPU has chosen when the library loads (GNU ifunc, glibc). The
+ * baseline alone runs such loops 128 bits wide. Empty where clones are not
+ * available. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__ELF__) && defined(__GLIBC__)
 #define CNP_VECTOR_CLONES \
     __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else

@@ -306,7 +306,8 @@ void cnp_preview_free(cnp_preview *p);
  * been handed out: *out is a new preview the caller frees with
  * cnp_preview_free(). *out is NULL (and CNP_OK) when none was asked for,
  * when strips remain, when it was taken already (it is handed out once), or
- * when the tiler declined because the scene has an overview at least as
+ * when the tiler declined: the scene is smaller than the canvas along a
+ * side (a box filter cannot enlarge), or it has an overview at least as
  * large as the canvas (a reader of the preview reads that instead, for
  * less). Fails only when out of memory. */
 cnp_status cnp_tiler_preview(cnp_ctx *ctx, cnp_tiler *t, cnp_preview **out);

@@ -673,8 +673,9 @@ static cnp_status open_readers(cnp_ctx *ctx, cnp_tiler *t, int n, OGRSpatialRefe
     return CNP_OK;
 }
 
-/* The preview's canvas and buffers, unless none is asked for or band 1
- * read has an overview at least as large (cnp_tiler_preview). */
+/* The preview's canvas and buffers, unless none is asked for, the scene
+ * is smaller than the canvas, or band 1 read has an overview at least as
+ * large (cnp_tiler_preview). */
 static cnp_status plan_preview(cnp_ctx *ctx, cnp_tiler *t, int size)
 {
     const cnp_tiler_info *in = &t->info;
@@ -685,6 +686,10 @@ static cnp_status plan_preview(cnp_ctx *ctx, cnp_tiler *t, int size)
     if (size <= 0)
         return CNP_OK;
     cnp_preview_canvas(in->width, in->height, size, &cw, &ch);
+    /* A canvas finer than the scene would have pixels no scene pixel
+     * centre falls in: small scenes are left to the reader (cheap there). */
+    if (cw > in->width || ch > in->height)
+        return CNP_OK;
     b = GDALGetRasterBand(t->ds, t->bands[0]);
     n = GDALGetOverviewCount(b);
     for (i = 0; i < n; i++) {

@@ -335,6 +335,13 @@ def test_preview(d):
         if first is None:
             first = planes
         assert np.abs(planes - first).max() <= 1e-3, "readers change the preview"
+    # A canvas larger than the scene along a side: declined (a box filter
+    # cannot enlarge; the quick-look then reads the scene itself).
+    for size in (1501, 3000):
+        info = tile(scene, out, "--chip", 128, "--size", 128, "--preview", size, *std_opts())
+        assert info["preview"] is None, (size, info["preview"])
+    info = tile(scene, out, "--chip", 128, "--size", 128, "--preview", 1500, *std_opts())
+    assert info["preview"] == [1500, 1000, 3], info["preview"]
     # UInt16 through a mask band, bands reordered (4 read: the first three
     # make the picture), on a grid resampled to 13 m (fractional windows).
     arr = texture(6, 4, 640, 900, lo=1, hi=12000, dtype=np.uint16)
