@@ -94,10 +94,20 @@ void cnp_cli_precision_env(int *no_bf16, int *no_int8)
 
 const char *cnp_cli_precision_fallback(cnp_precision asked, const char *ran)
 {
+    int no_bf16, no_int8;
+    cnp_cli_precision_env(&no_bf16, &no_int8);
+    /* The CPU can (and CANOPY_NO_* does not pretend otherwise): the path
+     * --isa or CANOPY_ISA chose has no such kernels. */
     if (asked == CNP_PRECISION_BF16 && strcmp(ran, "bf16") != 0)
-        return "--precision bf16: this CPU has no AVX512_BF16; running in fp32";
+        return !no_bf16 && cnp_engine_bf16_available()
+                   ? "--precision bf16: bf16 runs on the AVX-512 path only, not on the one "
+                     "--isa or CANOPY_ISA chose; running in fp32"
+                   : "--precision bf16: this CPU has no AVX512_BF16; running in fp32";
     if (asked == CNP_PRECISION_INT8 && strcmp(ran, "int8") != 0)
-        return "--precision int8: this CPU has no AVX512_VNNI; running in fp32";
+        return !no_int8 && cnp_engine_int8_available()
+                   ? "--precision int8: int8 runs on the AVX-512 path only, not on the one "
+                     "--isa or CANOPY_ISA chose; running in fp32"
+                   : "--precision int8: this CPU has no AVX512_VNNI; running in fp32";
     return NULL;
 }
 

@@ -203,6 +203,11 @@ def run():
         assert " precision=fp32 " in out.stdout and out.stderr.count(FALLBACK) == 1, out
         out = ct.canopy(*bench)
         assert " precision=fp32 " in out.stdout and FALLBACK not in out.stderr, out
+        # The AVX2 path forced on this CPU: fp32, and the line names the
+        # path, not the CPU.
+        out = ct.canopy(*(bench + ["--precision", "int8", "--isa", "avx2"]))
+        assert " precision=fp32 " in out.stdout and FALLBACK not in out.stderr, out
+        assert out.stderr.count("int8 runs on the AVX-512 path only") == 1, out.stderr
         print("bench reports the precision that ran")
 
 
