@@ -61,7 +61,6 @@ typedef struct cnp_quicklook_info {
     int width, height;         /* PNG size in pixels */
     double gt[6];              /* its GDAL geotransform (scene CRS) */
     int overview;              /* overview level read (0: full resolution) */
-    int from_preview;          /* 1: p->preview was drawn, nothing was read */
     int n_regions;             /* marker features drawn */
     int n_alerts;              /* new-alert features drawn */
     double seconds;

@@ -28,23 +28,6 @@
 
 /* ------------------------------------------------------------- reading */
 
-/* The overview GDAL reads for a cw x ch request (the smallest at least that
- * large), 0 for the full resolution; *factor = its width / cw. */
-static int pick_level(GDALRasterBandH b, int w, int cw, double *factor)
-{
-    int i, n = GDALGetOverviewCount(b), level = 0, best_w = w;
-    for (i = 0; i < n; i++) {
-        GDALRasterBandH o = GDALGetOverview(b, i);
-        int ow = o ? GDALGetRasterBandXSize(o) : 0;
-        if (ow >= cw && ow < best_w) {
-            best_w = ow;
-            level = i + 1;
-        }
-    }
-    *factor = (double)best_w / cw;
-    return level;
-}
-
 /* Reads the bands (rgb: 3 planes, or 1 for grey) at cw x ch as floats and a
  * validity mask (1 valid). */
 static cnp_status read_scene(cnp_ctx *ctx, GDALDatasetH ds, const char *path, int nb,
@@ -58,7 +41,7 @@ static cnp_status read_scene(cnp_ctx *ctx, GDALDatasetH ds, const char *path, in
     double factor;
     CPLErr err;
 
-    *level = pick_level(b1, w, cw, &factor);
+    *level = cnp_overview_for(b1, w, cw, &factor);
     INIT_RASTERIO_EXTRA_ARG(extra);
     extra.eResampleAlg = factor <= 8.0 ? GRIORA_Bilinear : GRIORA_NearestNeighbour;
     err = GDALDatasetRasterIOEx(ds, GF_Read, 0, 0, w, h, planes, cw, ch, GDT_Float32, nb,
@@ -192,14 +175,14 @@ static int write_all(int fd, const unsigned char *data, size_t len)
 static int write_png(cairo_surface_t *s, int fd)
 {
     static const char *const png_opts[] = {"ZLEVEL=1", NULL};
-    const uint32_t probe = 0x00010203U; /* xRGB in a native-endian word */
-    const unsigned char *bytes = (const unsigned char *)&probe;
+    const uint32_t probe = 1;               /* xRGB in a native-endian word: */
+    const int le = *(const unsigned char *)&probe == 1; /* R, G, B at 2, 1, 0 or 1, 2, 3 */
     unsigned char *data = cairo_image_surface_get_data(s);
     int w = cairo_image_surface_get_width(s), h = cairo_image_surface_get_height(s);
-    int stride = cairo_image_surface_get_stride(s), k, i, rc = -1;
+    int stride = cairo_image_surface_get_stride(s), k, rc = -1;
     GDALDriverH mem = GDALGetDriverByName("MEM"), png = GDALGetDriverByName("PNG");
     GDALDatasetH ds = NULL, out = NULL;
-    char name[64], opt[3][64];
+    char name[64], ptr[64], line[32];
     vsi_l_offset len = 0;
     GByte *buf;
 
@@ -209,17 +192,10 @@ static int write_png(cairo_surface_t *s, int fd)
     cairo_surface_flush(s);
     snprintf(name, sizeof name, "/vsimem/canopy-quicklook-%p.png", (void *)s);
     ds = GDALCreate(mem, "", w, h, 0, GDT_Byte, NULL);
+    snprintf(line, sizeof line, "LINEOFFSET=%d", stride);
     for (k = 0; ds && k < 3; k++) {
-        const char *opts[4];
-        for (i = 0; i < 4 && bytes[i] != (unsigned char)(k + 1); i++)
-            ;
-        snprintf(opt[0], sizeof opt[0], "DATAPOINTER=%p", (void *)(data + i));
-        snprintf(opt[1], sizeof opt[1], "PIXELOFFSET=4");
-        snprintf(opt[2], sizeof opt[2], "LINEOFFSET=%d", stride);
-        opts[0] = opt[0];
-        opts[1] = opt[1];
-        opts[2] = opt[2];
-        opts[3] = NULL;
+        const char *opts[] = {ptr, "PIXELOFFSET=4", line, NULL};
+        snprintf(ptr, sizeof ptr, "DATAPOINTER=%p", (void *)(data + (le ? 2 - k : k + 1)));
         if (GDALAddBand(ds, GDT_Byte, (char **)opts) != CE_None)
             goto cleanup;
     }
@@ -422,7 +398,6 @@ cnp_status cnp_quicklook_write(cnp_ctx *ctx, const char *path, const cnp_quicklo
             goto cleanup;
         shown = planes;
         shown_valid = valid;
-        pv = NULL;
     }
     surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, cw, ch);
     if (cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS) {
@@ -439,7 +414,6 @@ cnp_status cnp_quicklook_write(cnp_ctx *ctx, const char *path, const cnp_quicklo
         info->height = ch;
         memcpy(info->gt, gt, sizeof info->gt);
         info->overview = level;
-        info->from_preview = pv != NULL;
         info->n_regions = ds_stats.regions;
         info->n_alerts = ds_stats.alerts;
         info->seconds = cnp_now() - t0;

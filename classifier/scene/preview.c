@@ -20,6 +20,21 @@ void cnp_preview_canvas(int w, int h, int size, int *cw, int *ch)
     }
 }
 
+int cnp_overview_for(GDALRasterBandH b, int w, int cw, double *factor)
+{
+    int i, n = GDALGetOverviewCount(b), level = 0, best_w = w;
+    for (i = 0; i < n; i++) {
+        GDALRasterBandH o = GDALGetOverview(b, i);
+        int ow = o ? GDALGetRasterBandXSize(o) : 0;
+        if (ow >= cw && ow < best_w) {
+            best_w = ow;
+            level = i + 1;
+        }
+    }
+    *factor = (double)best_w / cw;
+    return level;
+}
+
 void cnp_preview_free(cnp_preview *p)
 {
     if (!p)
@@ -77,10 +92,7 @@ cnp_status cnp_preview_rows_init(cnp_ctx *ctx, cnp_preview_rows *r, int n_planes
     r->cap = cap;
     r->sum = cnp_aligned_alloc(ctx, (size_t)(n_planes + 1) * (size_t)cap, sizeof(float),
                                "the preview's row buffer");
-    if (!r->sum)
-        return CNP_ERR_NOMEM;
-    memset(r->sum, 0, (size_t)(n_planes + 1) * (size_t)cap * sizeof(float));
-    return CNP_OK;
+    return r->sum ? CNP_OK : CNP_ERR_NOMEM; /* zeroed */
 }
 
 void cnp_preview_rows_free(cnp_preview_rows *r)

@@ -7,6 +7,8 @@
 
 #include "base/base.h"
 
+#include <gdal.h>
+
 /* How raw pixels become model input: channel c is source band bands[c]
  * (1-based), value v -> ((v - offset) * scale - mean[c]) / std[c]. */
 typedef struct cnp_chip_spec {
@@ -297,6 +299,12 @@ typedef struct cnp_preview {
 /* The canvas of a w x h scene: longest side `size`, the other in
  * proportion (rounded, at least 1). */
 void cnp_preview_canvas(int w, int h, int size, int *cw, int *ch);
+
+/* The overview of band b (w pixels wide) that a read cw pixels wide
+ * should use: the smallest at least cw wide, 1-based; 0 for the full
+ * resolution. *factor = its width / cw. The quick-look reads it, and the
+ * tiler makes no preview when there is one. */
+int cnp_overview_for(GDALRasterBandH b, int w, int cw, double *factor);
 
 /* Frees a preview and what it holds (its arrays are not free()-able on
  * their own). NULL is a no-op. */

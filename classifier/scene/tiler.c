@@ -633,8 +633,6 @@ static cnp_status open_qmask(cnp_ctx *ctx, cnp_tiler *t, reader *r, OGRSpatialRe
     return CNP_OK;
 }
 
-/* Reader handles on the scene (reader 0 borrows the tiler's), their
- * validity mask bands and quality mask handles. */
 /* t->block_h: rows of the tallest block among the bands read. */
 static void tallest_block(cnp_tiler *t)
 {
@@ -647,6 +645,8 @@ static void tallest_block(cnp_tiler *t)
     }
 }
 
+/* Reader handles on the scene (reader 0 borrows the tiler's), their
+ * validity mask bands and quality mask handles. */
 static cnp_status open_readers(cnp_ctx *ctx, cnp_tiler *t, int n, OGRSpatialReferenceH srs)
 {
     cnp_status st;
@@ -679,9 +679,9 @@ static cnp_status open_readers(cnp_ctx *ctx, cnp_tiler *t, int n, OGRSpatialRefe
 static cnp_status plan_preview(cnp_ctx *ctx, cnp_tiler *t, int size)
 {
     const cnp_tiler_info *in = &t->info;
-    GDALRasterBandH b;
     cnp_status st;
-    int cw, ch, i, n;
+    double factor;
+    int cw, ch, i;
 
     if (size <= 0)
         return CNP_OK;
@@ -690,13 +690,8 @@ static cnp_status plan_preview(cnp_ctx *ctx, cnp_tiler *t, int size)
      * centre falls in: small scenes are left to the reader (cheap there). */
     if (cw > in->width || ch > in->height)
         return CNP_OK;
-    b = GDALGetRasterBand(t->ds, t->bands[0]);
-    n = GDALGetOverviewCount(b);
-    for (i = 0; i < n; i++) {
-        GDALRasterBandH o = GDALGetOverview(b, i);
-        if (o && GDALGetRasterBandXSize(o) >= cw && GDALGetRasterBandXSize(o) < in->width)
-            return CNP_OK;
-    }
+    if (cnp_overview_for(GDALGetRasterBand(t->ds, t->bands[0]), in->width, cw, &factor) > 0)
+        return CNP_OK;
     if ((st = cnp_preview_acc_init(ctx, &t->pv, in->width, in->height, cw, ch,
                                    t->C >= 3 ? 3 : 1)) != CNP_OK)
         return st;
@@ -766,8 +761,10 @@ static int window_empty(const cnp_tiler *t, const reader *r, int x, int y, int w
 
 /* Pixels [x0, x0 + w) x [y0, y0 + h) of the segment buffer (bw wide,
  * channel planes `plane` apart) normalised from r->staged into dst (C, h,
- * w), as normalise() would: the same values, computed while they are hot
- * in cache. Integer bands only. */
+ * w): v -> (v * na - nb) where usable, 0 (the mean) elsewhere. Integer
+ * values are finite, so a product with use (0 or 1) masks them in a loop
+ * that vectorises. Integer bands only; called per chip (chipwise: while
+ * the values are hot in cache) or for the whole segment (normalise). */
 CNP_VECTOR_CLONES
 static void normalise_window(const cnp_tiler *t, const reader *r, size_t plane, int bw, int x0,
                              int y0, int w, int h, float *restrict dst)
@@ -807,10 +804,8 @@ static void resize_chip(const cnp_tiler *t, reader *r, double fx, double fy, int
                         size_t plane, float *dst)
 {
     const cnp_tiler_info *in = &t->info;
-    int x0 = (int)floor(fx), y0 = (int)floor(fy);
+    int x0 = (int)floor(fx), y0 = (int)floor(fy), h = (int)ceil(fy + in->chip_px[1]) - y0;
     cnp_resample_shape sh;
-
-    int h = (int)ceil(fy + in->chip_px[1]) - y0;
 
     sh.C = t->C;
     sh.w = (int)ceil(fx + in->chip_px[0]) - x0;
@@ -974,36 +969,28 @@ static cnp_status read_valid(cnp_ctx *ctx, const cnp_tiler *t, reader *r, const 
     return CNP_OK;
 }
 
-/* Normalises usable pixels into r->raw (from r->staged for integer bands);
- * others become 0 (the mean). v -> v * na - nb (tiler_new). Integer values
- * are finite, so a product with ok (0 or 1) masks them in a loop that
- * vectorises; a Float32 buffer may hold NaN (or stale values outside the
- * scene), so it is masked by a select. */
-CNP_VECTOR_CLONES
-static void normalise(const cnp_tiler *t, reader *r, size_t plane)
+/* Normalises the whole segment buffer (bw x bh) into r->raw: integer
+ * bands from r->staged (normalise_window); a Float32 buffer in place, may
+ * hold NaN (or stale values outside the scene), so it is masked by a
+ * select. Unusable pixels become 0 (the mean). */
+static void normalise(const cnp_tiler *t, reader *r, int bw, int bh)
 {
+    const size_t plane = (size_t)bw * (size_t)bh;
     const unsigned char *restrict ok = r->use;
     int c;
+
+    if (t->stage != GDT_Float32) {
+        normalise_window(t, r, plane, bw, 0, 0, bw, bh, r->raw);
+        return;
+    }
     for (c = 0; c < t->C; c++) {
         float *restrict p = r->raw + (size_t)c * plane;
         const float a = t->na[c];
         const float b = t->nb[c];
         size_t i;
-        if (t->stage == GDT_Byte) {
-            const unsigned char *restrict q = (const unsigned char *)r->staged + c * plane;
-#pragma omp simd
-            for (i = 0; i < plane; i++)
-                p[i] = ((float)q[i] * a - b) * (float)ok[i];
-        } else if (t->stage == GDT_UInt16) {
-            const unsigned short *restrict q = (const unsigned short *)r->staged + c * plane;
-#pragma omp simd
-            for (i = 0; i < plane; i++)
-                p[i] = ((float)q[i] * a - b) * (float)ok[i];
-        } else {
-            for (i = 0; i < plane; i++) {
-                float v = p[i] * a - b;
-                p[i] = ok[i] ? v : 0.0f;
-            }
+        for (i = 0; i < plane; i++) {
+            float v = p[i] * a - b;
+            p[i] = ok[i] ? v : 0.0f;
         }
     }
 }
@@ -1164,7 +1151,7 @@ static cnp_status fill_strip(cnp_ctx *ctx, cnp_tiler *t, reader *r, int k, slot 
         memcpy(r->use, r->ok, w.plane);
     }
     if (!t->chipwise)
-        normalise(t, r, w.plane);
+        normalise(t, r, w.bw, w.bh);
     cut_chips(t, r, sl, &w);
     return CNP_OK;
 }
