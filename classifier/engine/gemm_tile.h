@@ -73,6 +73,21 @@ ukr_store_row(const ukr_args *g, int row, const __m512 *acc, const int NV)
 }
 #endif
 
+#if CNP_X86
+/* Rows of B further ahead than this are prefetched while one is packed:
+ * the rows are far apart (a whole activation plane), too short for the
+ * hardware prefetchers to catch on. */
+#define CNP_PREFETCH_ROWS 6
+
+/* Fetches the n floats from p into L1. */
+static inline __attribute__((always_inline)) void cnp_prefetch_span(const float *p, int n)
+{
+    for (int i = 0; i < n; i += 16)
+        _mm_prefetch((const char *)(p + i), _MM_HINT_T0);
+    _mm_prefetch((const char *)(p + n - 1), _MM_HINT_T0);
+}
+#endif
+
 /* The packed block: micro-panel jp (columns 48 jp ..) starts at
  * jp * 48 * kc floats; its rows are 48 floats apart, or, for a last
  * narrower panel, its width rounded up to 16 (*ldd). Offset of row k of
@@ -100,6 +115,33 @@ typedef struct cnp_gemm_run_span {
  * the caller's runs; returns how many. */
 int cnp_gemm_split_runs(cnp_gemm_run_span *runs, const cnp_conv_shape *s, size_t j0, int w,
                         int kc);
+
+#if CNP_X86
+/* as im2col packing enters channel cn of src (a convolution), fetches the
+ * input rows the runs will read from it. */
+static inline __attribute__((always_inline)) void cnp_gemm_prefetch_channel(const cnp_gemm_b *src, const cnp_gemm_run_span *runs, int nruns,
+                               int cn)
+{
+    const cnp_conv_shape *s = src->conv;
+    const size_t HW = (size_t)s->H * s->W;
+    const float *xc = src->x + (size_t)cn * (size_t)src->n * HW;
+    if (cn >= s->C)
+        return;
+    for (int ri = 0; ri < nruns; ri++) {
+        const cnp_gemm_run_span *ru = &runs[ri];
+        const int q0 = ru->q0 * s->stride_w - s->pad_l;
+        const int q1 = (ru->q0 + ru->len - 1) * s->stride_w + (s->S - 1) * s->dil_w - s->pad_l;
+        const int lo = q0 < 0 ? 0 : q0, hi = q1 >= s->W ? s->W - 1 : q1;
+        if (ri > 0 && ru->p == runs[ri - 1].p && ru->img == runs[ri - 1].img)
+            continue;       /* same input rows as the run before */
+        for (int rr = 0; rr < s->R && hi >= lo; rr++) {
+            const int ih = ru->p * s->stride_h - s->pad_t + rr * s->dil_h;
+            if (ih >= 0 && ih < s->H)
+                cnp_prefetch_span(xc + ru->xbase + (size_t)ih * s->W + lo, hi - lo + 1);
+        }
+    }
+}
+#endif
 
 /* gemm.c: packs rows [k0, k0 + kc) and columns [j0, j0 + w) of B into
  * dst (fp32): micro-panel jp at jp * 48 * kc floats, rows 48 floats apart

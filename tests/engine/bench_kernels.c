@@ -151,7 +151,7 @@ static double sgemm_ceiling(int n_threads, int dim, double min_time)
 
 /* The same with canopy's own GEMM (where the CPU has AVX-512F): every
  * thread multiplies its own packed dim x dim A by a dense dim x dim B. */
-static double canopy_gemm_ceiling(int n_threads, int dim, double min_time)
+static double canopy_gemm_ceiling(int n_threads, int dim, double min_time, cnp_isa isa)
 {
     const size_t sz = (size_t)dim * dim;
     double best = 0.0;
@@ -168,6 +168,7 @@ static double canopy_gemm_ceiling(int n_threads, int dim, double min_time)
         cnp_aligned_free(c);
         return 0.0;
     }
+    pa.isa = isa;
     pack = cnp_aligned_alloc(&ctx, cnp_gemm_pack_floats(&pa) * (size_t)n_threads, sizeof(float),
                              "pack");
     if (pack) {
@@ -399,7 +400,10 @@ int main(int argc, char **argv)
            ceiling);
     if (cnp_gemm_available())
         printf("canopy GEMM   (AVX-512,  %d x single-thread 1024^3): %.1f GFLOP/s\n", n_threads,
-               canopy_gemm_ceiling(n_threads, 1024, min_time * 5));
+               canopy_gemm_ceiling(n_threads, 1024, min_time * 5, CNP_ISA_AVX512));
+    if (cnp_gemm_avx2_available())
+        printf("canopy GEMM   (AVX2,     %d x single-thread 1024^3): %.1f GFLOP/s\n", n_threads,
+               canopy_gemm_ceiling(n_threads, 1024, min_time * 5, CNP_ISA_AVX2));
     printf("\n");
 
     for (int d = 0; d < 2; d++) {
